@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Licence gate: every crate in the dependency graph must be under a permissive licence.
+
+Reads `cargo metadata` and evaluates each package's SPDX expression: `A OR B` passes when
+either side is allowed, `A AND B` when both are. Copyleft licences (GPL, LGPL, AGPL, MPL,
+EPL, CDDL, ...) are not on the allow-list, so they fail. evalexpr must stay at 11.3.1 (its
+last MIT release; later versions are AGPL).
+"""
+import json, re, subprocess, sys
+
+ALLOWED = {
+    "MIT", "MIT-0", "Apache-2.0", "Apache-2.0 WITH LLVM-exception", "BSD-2-Clause", "BSD-3-Clause",
+    "ISC", "Zlib", "Unicode-3.0", "Unicode-DFS-2016", "CC0-1.0", "Unlicense", "BSL-1.0", "0BSD",
+    "CDLA-Permissive-2.0",
+}
+
+def tokens(expr):
+    return re.findall(r"\(|\)|[A-Za-z0-9.\-+]+(?: WITH [A-Za-z0-9.\-]+)?", expr.replace("/", " OR "))
+
+def parse(toks):
+    def atom(i):
+        if toks[i] == "(":
+            v, i = disj(i + 1)
+            return v, i + 1
+        t = toks[i]
+        return (t.rstrip("+") in ALLOWED or t in ALLOWED), i + 1
+    def conj(i):
+        v, i = atom(i)
+        while i < len(toks) and toks[i] == "AND":
+            w, i = atom(i + 1)
+            v = v and w
+        return v, i
+    def disj(i):
+        v, i = conj(i)
+        while i < len(toks) and toks[i] == "OR":
+            w, i = conj(i + 1)
+            v = v or w
+        return v, i
+    return disj(0)[0]
+
+meta = json.loads(subprocess.check_output(["cargo", "metadata", "--format-version", "1", "--locked"]))
+bad = []
+for p in meta["packages"]:
+    if p["source"] is None:
+        continue  # this workspace
+    lic = p.get("license")
+    if not lic:
+        bad.append(f"{p['name']} {p['version']}: no licence expression")
+    elif not parse(tokens(lic)):
+        bad.append(f"{p['name']} {p['version']}: {lic}")
+    if p["name"] == "evalexpr" and p["version"] != "11.3.1":
+        bad.append(f"evalexpr {p['version']}: must stay at 11.3.1 (12+ is AGPL)")
+if bad:
+    print("licence check failed:\n  " + "\n  ".join(bad))
+    sys.exit(1)
+print(f"licence check: {sum(1 for p in meta['packages'] if p['source'])} dependencies, all permissive")

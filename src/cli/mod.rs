@@ -1,0 +1,415 @@
+//! The `ratchet` command line.
+
+mod table;
+
+use crate::diagnostic::{Report, did_you_mean};
+use crate::registry::loader::{DirLoader, Loader};
+use crate::registry::{self, Registry};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::PathBuf;
+use table::{Table, fmt_num};
+
+/// Exit status: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit status: the data is invalid (or a check failed).
+pub const EXIT_INVALID: i32 = 1;
+/// Exit status: usage or I/O error.
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ratchet",
+    version,
+    about = "Data-driven SoC sizing: LLM throughput, memory fit and dtype executability per silicon tier"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags that choose the data: the embedded defaults unless a directory is given.
+#[derive(Debug, Clone, Args, Default)]
+pub struct DataArgs {
+    /// Registry directory (replaces the embedded registry).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub registry: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check registry files: syntax, schema and semantics.
+    Validate(ValidateArgs),
+    /// List the tiers with their key figures and calibration badge.
+    Tiers(TiersArgs),
+    /// Show one entity with every field.
+    Show(ShowArgs),
+    /// Write or check the JSON Schemas generated from the types.
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum DiagFormat {
+    Human,
+    Json,
+    Github,
+}
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    format: DiagFormat,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    deny_warnings: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct TiersArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: ListFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ShowFormat {
+    Ron,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct ShowArgs {
+    #[command(subcommand)]
+    what: ShowWhat,
+}
+
+#[derive(Debug, Subcommand)]
+enum ShowWhat {
+    /// A tier by name.
+    Tier {
+        /// Tier name, e.g. "NPU Mid".
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "ron")]
+        format: ShowFormat,
+    },
+    /// A catalog model by key.
+    Model {
+        /// Model key, e.g. qwen3_30b_a3b_moe.
+        key: String,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "ron")]
+        format: ShowFormat,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SchemaArgs {
+    /// Write every schema into this directory.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Exit non-zero when the schemas in DIR (default `schemas`) are stale.
+    #[arg(long)]
+    check: bool,
+    /// Directory checked by `--check`.
+    #[arg(long, value_name = "DIR", default_value = "schemas")]
+    dir: PathBuf,
+}
+
+/// Runs the command line and returns the process exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Validate(a) => validate(a),
+        Command::Tiers(a) => tiers(a),
+        Command::Show(a) => show(a),
+        Command::Schema(a) => schema(a),
+    }
+}
+
+fn registry_loader(data: &DataArgs) -> Box<dyn Loader> {
+    match &data.registry {
+        Some(dir) => Box::new(DirLoader::new(dir.clone())),
+        None => Box::new(crate::embedded::registry()),
+    }
+}
+
+fn exit_for(report: &Report) -> i32 {
+    if report.diagnostics.iter().any(|d| d.is_error() && d.code == "io") {
+        EXIT_USAGE
+    } else if report.has_errors() {
+        EXIT_INVALID
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Loads the registry or prints its diagnostics.
+fn load_registry(data: &DataArgs) -> Result<Registry, i32> {
+    let loader = registry_loader(data);
+    let out = registry::load(loader.as_ref());
+    match out.registry {
+        Some(r) => Ok(r),
+        None => {
+            let mut err = std::io::stderr().lock();
+            for d in out.report.diagnostics.iter().filter(|d| d.is_error()) {
+                let _ = write!(err, "{}", d.render());
+            }
+            let _ = writeln!(
+                err,
+                "error: the registry `{}` is invalid ({} errors)",
+                loader.describe(),
+                out.report.errors()
+            );
+            Err(exit_for(&out.report))
+        }
+    }
+}
+
+fn print_report(report: &Report, format: DiagFormat, what: &str) {
+    let mut out = std::io::stdout().lock();
+    match format {
+        DiagFormat::Human => {
+            for d in &report.diagnostics {
+                let _ = write!(out, "{}", d.render());
+            }
+            let (e, w) = (report.errors(), report.warnings());
+            let verdict = if e == 0 { "valid" } else { "invalid" };
+            let _ = writeln!(out, "{what}: {verdict} ({e} error{}, {w} warning{})", plural(e), plural(w));
+        }
+        DiagFormat::Json => {
+            let v = serde_json::json!({
+                "valid": !report.has_errors(),
+                "errors": report.errors(),
+                "warnings": report.warnings(),
+                "diagnostics": report.diagnostics,
+            });
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        DiagFormat::Github => {
+            for d in &report.diagnostics {
+                let _ = writeln!(out, "{}", d.github());
+            }
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn validate(a: ValidateArgs) -> i32 {
+    let loader = registry_loader(&a.data);
+    let outcome = registry::load(loader.as_ref());
+    let report = outcome.report;
+    print_report(&report, a.format, &loader.describe());
+    let code = exit_for(&report);
+    if code == EXIT_OK && a.deny_warnings && report.warnings() > 0 { EXIT_INVALID } else { code }
+}
+
+fn calibration_badge(reg: &Registry, t: &crate::tier::Tier) -> String {
+    match &t.spec.calibration_source {
+        Some(c) => {
+            let badge = reg.badges().anchor_sources.get(&c.method).cloned().unwrap_or_default();
+            let sep = if badge.is_empty() { "" } else { " " };
+            format!("{badge}{sep}{} ({})", c.method, c.confidence)
+        }
+        None => "—".into(),
+    }
+}
+
+fn tiers(a: TiersArgs) -> i32 {
+    let reg = match load_registry(&a.data) {
+        Ok(r) => r,
+        Err(c) => return c,
+    };
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        ListFormat::Json => {
+            let rows: Vec<serde_json::Value> = reg
+                .tiers()
+                .iter()
+                .map(|t| {
+                    let s = &t.spec;
+                    serde_json::json!({
+                        "name": s.name,
+                        "peak_tops_int8": s.peak_tops_int8,
+                        "peak_tops_bf16": s.peak_tops_bf16,
+                        "peak_tops_fp8": s.peak_tops_fp8,
+                        "peak_tops_fp4": s.peak_tops_fp4,
+                        "mem_bandwidth_gbs": s.mem_bandwidth_gbs,
+                        "effective_bandwidth_gbs": t.effective_bandwidth_gbs(),
+                        "mem_capacity_gb": s.mem_capacity_gb,
+                        "mem_type": s.mem_type,
+                        "tier_family": s.tier_family,
+                        "capability_table": t.capability.as_ref().and_then(|c| c.name.clone()),
+                        "calibration_source": s.calibration_source,
+                        "calibration_badge": s.calibration_source.as_ref().and_then(|c| reg.badges().anchor_sources.get(&c.method)),
+                    })
+                })
+                .collect();
+            let v = serde_json::json!({
+                "registry": reg.manifest().name,
+                "version": reg.version(),
+                "content_hash": reg.content_hash(),
+                "tiers": rows,
+            });
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        ListFormat::Table => {
+            let mut t = Table::new(
+                &[
+                    "tier",
+                    "INT8",
+                    "BF16",
+                    "FP8",
+                    "FP4",
+                    "BW GB/s",
+                    "eff BW",
+                    "GB",
+                    "memory",
+                    "capability",
+                    "calibration",
+                ],
+                &[false, true, true, true, true, true, true, true, false, false, false],
+            );
+            for tier in reg.tiers() {
+                let s = &tier.spec;
+                t.row(vec![
+                    s.name.clone(),
+                    fmt_num(s.peak_tops_int8, 1),
+                    fmt_num(s.peak_tops_bf16, 1),
+                    fmt_num(s.peak_tops_fp8, 1),
+                    fmt_num(s.peak_tops_fp4, 1),
+                    fmt_num(s.mem_bandwidth_gbs, 3),
+                    fmt_num(tier.effective_bandwidth_gbs(), 2),
+                    fmt_num(s.mem_capacity_gb, 1),
+                    format!("{} {}b @{}", s.mem_type, s.mem_bus_width_bits, fmt_num(s.mem_data_rate_gtps, 3)),
+                    tier.capability.as_ref().and_then(|c| c.name.clone()).unwrap_or_else(|| "heuristic".into()),
+                    calibration_badge(&reg, tier),
+                ]);
+            }
+            let _ = write!(out, "{}", t.render());
+            let _ = writeln!(
+                out,
+                "{} tiers · registry {} {} · hash {}",
+                reg.tiers().len(),
+                reg.manifest().name,
+                reg.version(),
+                reg.content_hash()
+            );
+        }
+    }
+    EXIT_OK
+}
+
+fn emit_value<T: serde::Serialize>(v: &T, format: ShowFormat) -> i32 {
+    let text = match format {
+        ShowFormat::Json => serde_json::to_string_pretty(v).map_err(|e| e.to_string()),
+        ShowFormat::Ron => {
+            let cfg = ron::ser::PrettyConfig::new()
+                .struct_names(false)
+                .indentor("    ".to_string())
+                .extensions(ron::extensions::Extensions::IMPLICIT_SOME);
+            ron::ser::to_string_pretty(v, cfg).map_err(|e| e.to_string())
+        }
+    };
+    match text {
+        Ok(t) => {
+            println!("{t}");
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: cannot serialise: {e}");
+            EXIT_INVALID
+        }
+    }
+}
+
+fn show(a: ShowArgs) -> i32 {
+    match a.what {
+        ShowWhat::Tier { name, data, format } => {
+            let reg = match load_registry(&data) {
+                Ok(r) => r,
+                Err(c) => return c,
+            };
+            let Some(t) = reg.tier(&name) else {
+                let help = did_you_mean(&name, reg.tiers().iter().map(|t| t.name()));
+                eprintln!("error: unknown tier `{name}`{}", help.map(|h| format!(" ({h})")).unwrap_or_default());
+                return EXIT_USAGE;
+            };
+            if let Some(o) = reg.tier_origin(&name) {
+                eprintln!("# {} — {}", t.name(), o.file);
+            }
+            emit_value(&t.to_full_spec(), format)
+        }
+        ShowWhat::Model { key, data, format } => {
+            let reg = match load_registry(&data) {
+                Ok(r) => r,
+                Err(c) => return c,
+            };
+            let Some(m) = reg.model(&key) else {
+                let help = did_you_mean(&key, reg.catalog().keys());
+                eprintln!("error: unknown model `{key}`{}", help.map(|h| format!(" ({h})")).unwrap_or_default());
+                return EXIT_USAGE;
+            };
+            emit_value(m.as_ref(), format)
+        }
+    }
+}
+
+fn schema(a: SchemaArgs) -> i32 {
+    if let Some(dir) = &a.out {
+        return match crate::schema::write_schemas(dir) {
+            Ok(n) => {
+                eprintln!("wrote {n} schemas to {}", dir.display());
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("error: cannot write schemas to `{}`: {e}", dir.display());
+                EXIT_USAGE
+            }
+        };
+    }
+    if a.check {
+        let stale = crate::schema::stale_schemas(&a.dir);
+        if stale.is_empty() {
+            eprintln!("schemas in {} are up to date", a.dir.display());
+            return EXIT_OK;
+        }
+        for s in &stale {
+            eprintln!(
+                "error: `{}` is stale or missing; run `ratchet schema --out {}`",
+                a.dir.join(s).display(),
+                a.dir.display()
+            );
+        }
+        return EXIT_INVALID;
+    }
+    for (name, text) in crate::schema::all_schema_files() {
+        println!("// {name}\n{text}");
+    }
+    EXIT_OK
+}

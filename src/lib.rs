@@ -1,0 +1,28 @@
+//! ratchet — a declarative, data-driven SoC sizing engine.
+//!
+//! ratchet answers how fast an LLM runs on a silicon tier (decode and prefill rates, time to
+//! first token, totals), whether it fits in memory, whether the silicon can execute its dtype
+//! at all, and where every number comes from. Tiers, tables and catalogs are data
+//! (`registry/`); formulas and the projection cascade are data too (`rules/`). The Rust code
+//! is the loader, the validator, a small formula interpreter and the I/O around them.
+
+#![warn(missing_docs)]
+
+pub mod catalog;
+pub mod cli;
+pub mod diagnostic;
+pub mod document;
+pub mod embedded;
+pub mod numeric;
+pub mod precision;
+pub mod registry;
+pub mod schema;
+pub mod tier;
+
+pub use catalog::{Catalog, LlmModel};
+pub use diagnostic::{Diagnostic, Report, Severity};
+pub use registry::{LoadOutcome, Registry};
+pub use tier::{Tier, TierSpec};
+
+/// The version of this engine.
+pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,158 @@
+//! Number semantics shared with the reference engine: Python's `round(x, n)`, `max`/`min`
+//! argument order, and the shortest round-trip float text used inside names and messages.
+
+/// Powers of ten that are exact in binary64.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// `round(x, n)` exactly as the reference runtime does it: the exact decimal value of the
+/// binary64 `x` is rounded to `n` fractional digits with ties to even, and the decimal result
+/// is converted back to the nearest binary64.
+///
+/// Fast path: `y = x·10ⁿ` is computed with one rounding error of at most half an ulp. When `y`
+/// is further than two ulps from a half-integer, the exact product lies on the same side, so
+/// `round(y)` is the correct digit string and `k / 10ⁿ` (both exact, one correctly rounded
+/// division) is the nearest binary64 to it. Near ties, and for huge values, the exact decimal
+/// expansion is used instead.
+#[inline]
+pub fn py_round(x: f64, n: u32) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    if (n as usize) < POW10.len() {
+        let p = POW10[n as usize];
+        let y = x * p;
+        let ay = y.abs();
+        if ay < 4.0e15 {
+            let fl = ay.floor();
+            let dist = (ay - fl - 0.5).abs();
+            // ulp(ay) ≤ 2^-52 · 2^ceil(log2(ay)) ≤ ay · 2^-51
+            if dist > ay * 4.5e-16 + f64::MIN_POSITIVE {
+                let k = y.round();
+                return k / p;
+            }
+        }
+    }
+    py_round_exact(x, n)
+}
+
+/// The slow, always-exact path of [`py_round`]: Rust's fixed-precision formatting rounds the
+/// exact binary value half-to-even, and parsing returns the nearest binary64.
+pub fn py_round_exact(x: f64, n: u32) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    let text = format!("{:.*}", n as usize, x);
+    let r: f64 = text.parse().unwrap_or(x);
+    if r == 0.0 && x.is_sign_negative() { -0.0 } else { r }
+}
+
+/// Python's `max(a, b)`: `b` only when strictly greater, else `a` (argument order matters for
+/// signed zeros and NaN).
+#[inline(always)]
+pub fn py_max(a: f64, b: f64) -> f64 {
+    if b > a { b } else { a }
+}
+
+/// Python's `min(a, b)`: `b` only when strictly smaller, else `a`.
+#[inline(always)]
+pub fn py_min(a: f64, b: f64) -> f64 {
+    if b < a { b } else { a }
+}
+
+/// Python's `repr(float)`: the shortest text that round-trips, with `.0` on integral values
+/// and scientific notation below 1e-4 and from 1e16 (`1e-05`, `1e+16`).
+pub fn py_float_repr(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+    }
+    // Shortest round-trip digits in scientific form, e.g. "1.5e16", "-4.266e0".
+    let sci = format!("{x:e}");
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let neg = mant.starts_with('-');
+    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let sign = if neg { "-" } else { "" };
+    if (-4..16).contains(&exp) {
+        let point = exp + 1; // digits before the decimal point
+        let s = if point <= 0 {
+            format!("0.{}{}", "0".repeat((-point) as usize), digits)
+        } else if (point as usize) >= digits.len() {
+            format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
+        } else {
+            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+        };
+        format!("{sign}{s}")
+    } else {
+        let m = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{m}e{esign}{:02}", exp.abs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn spec_examples() {
+        assert_eq!(py_round(2.675, 2), 2.67);
+        assert_eq!(py_round(0.125, 2), 0.12);
+        assert_eq!(py_round(0.375, 2), 0.38);
+        assert_eq!(py_round(76000000000.001, 4), 76000000000.001);
+        assert_eq!(py_round(-0.0001, 2).to_bits(), (-0.0f64).to_bits());
+        assert_eq!(py_round(37.85, 2), 37.85);
+        assert_eq!(py_round(2.5, 0), 2.0);
+        assert_eq!(py_round(3.5, 0), 4.0);
+    }
+
+    #[test]
+    fn repr_matches_python() {
+        for (x, s) in [
+            (14.0, "14.0"),
+            (11.2, "11.2"),
+            (4.266, "4.266"),
+            (-1.0, "-1.0"),
+            (0.0, "0.0"),
+            (1e16, "1e+16"),
+            (1.5e16, "1.5e+16"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (123456789.125, "123456789.125"),
+            (1e15, "1000000000000000.0"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ] {
+            assert_eq!(py_float_repr(x), s, "{x}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_round_equals_exact(x in -1.0e9f64..1.0e9, n in 0u32..7) {
+            prop_assert_eq!(py_round(x, n).to_bits(), py_round_exact(x, n).to_bits());
+        }
+
+        #[test]
+        fn fast_round_equals_exact_on_decimal_grid(k in -10_000_000i64..10_000_000, n in 0u32..5, d in 1u32..7) {
+            // values written with d decimals, the common case in this domain (e.g. 2.675)
+            let x = k as f64 / 10f64.powi(d as i32);
+            prop_assert_eq!(py_round(x, n).to_bits(), py_round_exact(x, n).to_bits());
+        }
+
+        #[test]
+        fn max_min_follow_argument_order(a in any::<f64>(), b in any::<f64>()) {
+            let m = py_max(a, b);
+            prop_assert!(m.to_bits() == a.to_bits() || m.to_bits() == b.to_bits());
+            if !(b > a) { prop_assert_eq!(m.to_bits(), a.to_bits()); }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! File types of the registry that are not tiers, capability tables or catalogs: the
+//! manifest, silicon-class defaults, memory options and badges.
+
+use crate::tier::CalibrationSource;
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// `registry/registry.ron`: names the registry and its version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// File format version.
+    pub schema_version: u32,
+    /// Registry name.
+    pub name: String,
+    /// Registry version (semver), reported with every result.
+    pub version: String,
+    /// What this registry describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Defaults for a custom tier of one silicon class (reference spec §2.8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiliconClass {
+    /// Effective / peak TOPS, fraction (overridable per custom tier).
+    pub compute_efficiency: f64,
+    /// Effective / peak bandwidth, fraction (overridable per custom tier).
+    pub bandwidth_efficiency: f64,
+    /// Tier family of custom tiers of this class.
+    pub tier_family: String,
+    /// Vision compute-floor utilisation, fraction.
+    pub compute_util_factor: f64,
+    /// LLM compute-floor utilisation, fraction.
+    pub llm_prefill_util_factor: f64,
+    /// Decode bandwidth realisation, fraction.
+    pub llm_decode_bw_realization: f64,
+    /// Fixed per-request overhead, ms.
+    pub compute_overhead_ms: f64,
+    /// NPU bandwidth share, fraction.
+    pub npu_share_default: f64,
+    /// Capability table name; null means the peak-TOPS heuristic.
+    pub capability_table: Option<String>,
+}
+
+/// `registry/tables/silicon_classes.ron`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiliconClassTable {
+    /// File format version.
+    pub schema_version: u32,
+    /// Calibration source given to custom tiers; `{class}` is replaced by the class name.
+    pub custom_calibration: CalibrationSource,
+    /// Class name → defaults.
+    pub classes: IndexMap<String, SiliconClass>,
+}
+
+/// One memory-upgrade option (reference spec §2.10).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryUpgrade {
+    /// Display label, e.g. `LPDDR6 @ 14 GT/s`.
+    pub label: String,
+    /// Memory technology.
+    pub mem_type: String,
+    /// Data rate, GT/s.
+    pub mem_data_rate_gtps: f64,
+}
+
+/// `registry/tables/memory.ron`: known memory technologies and upgrade options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryTable {
+    /// File format version.
+    pub schema_version: u32,
+    /// Memory technologies the validator knows (others draw a warning).
+    pub known_types: Vec<String>,
+    /// Upgrade options offered to surfaces, in display order.
+    pub upgrade_options: Vec<MemoryUpgrade>,
+}
+
+/// `registry/tables/badges.ron`: badges shown next to numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BadgeTable {
+    /// File format version.
+    pub schema_version: u32,
+    /// Anchor / calibration source → badge (unknown sources get none).
+    pub anchor_sources: IndexMap<String, String>,
+    /// Projection source label → badge.
+    pub projection_sources: IndexMap<String, String>,
+}

@@ -1,0 +1,485 @@
+//! The registry: tiers, capability tables, dtype and quant tables, silicon-class defaults,
+//! memory options, badges and the reference catalog, loaded from versioned data files and
+//! validated in three layers (syntax, schema, semantics).
+//!
+//! A loaded [`Registry`] is immutable, `Send + Sync`, and carries its version and a content
+//! hash of every file it was built from.
+
+pub mod files;
+pub mod loader;
+pub mod read;
+mod validate;
+
+use crate::catalog::{Catalog, CatalogFile, LlmModel};
+use crate::diagnostic::{Diagnostic, Report};
+use crate::precision::{CapabilityTable, CapabilityTableFile, DtypeTable, PrecisionSetTable, QuantSchemeTable};
+use crate::schema::FileKind;
+use crate::tier::{Tier, TierSpec};
+use files::{BadgeTable, Manifest, MemoryTable, SiliconClassTable};
+use indexmap::IndexMap;
+use loader::Loader;
+use read::{ParsedFile, read_file, typed};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Where a tier or model came from (for `show` and diagnostics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// File shown to the user.
+    pub file: String,
+    /// 1-based line of the definition.
+    pub line: usize,
+}
+
+/// A loaded, validated registry.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    manifest: Manifest,
+    tiers: Vec<Arc<Tier>>,
+    tier_index: HashMap<String, usize>,
+    tier_origin: HashMap<String, Origin>,
+    capability_tables: IndexMap<String, Arc<CapabilityTable>>,
+    dtypes: DtypeTable,
+    quant: QuantSchemeTable,
+    precision_sets: PrecisionSetTable,
+    silicon_classes: SiliconClassTable,
+    memory: MemoryTable,
+    badges: BadgeTable,
+    catalog: Catalog,
+    content_hash: String,
+    description: String,
+}
+
+/// The result of loading: a registry when there were no errors, and every diagnostic.
+#[derive(Debug)]
+pub struct LoadOutcome {
+    /// The registry, absent when any error was found.
+    pub registry: Option<Registry>,
+    /// Errors and warnings.
+    pub report: Report,
+}
+
+/// The single-file tables of a registry, by the path stem under `tables/`.
+const TABLES: &[(&str, FileKind)] = &[
+    ("dtypes", FileKind::Dtypes),
+    ("quant_schemes", FileKind::QuantSchemes),
+    ("precision_sets", FileKind::PrecisionSets),
+    ("silicon_classes", FileKind::SiliconClasses),
+    ("memory", FileKind::Memory),
+    ("badges", FileKind::Badges),
+];
+
+/// The kind of a file at `rel` in a registry tree, or `None` for files ratchet does not read.
+pub fn classify(rel: &str) -> Option<FileKind> {
+    let (dir, file) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let stem = file.rsplit_once('.').map(|(s, _)| s).unwrap_or(file);
+    crate::document::Format::from_path(rel)?;
+    match dir {
+        "" if stem == "registry" => Some(FileKind::Manifest),
+        "tiers" => Some(FileKind::Tier),
+        "capabilities" => Some(FileKind::CapabilityTable),
+        "catalog" => Some(FileKind::Catalog),
+        "tables" => TABLES.iter().find(|(s, _)| *s == stem).map(|(_, k)| *k),
+        _ => None,
+    }
+}
+
+/// Everything read from one tree before merging.
+#[derive(Default)]
+struct Parts {
+    manifest: Option<(ParsedFile, Manifest)>,
+    tiers: Vec<(ParsedFile, TierSpec)>,
+    capabilities: Vec<(ParsedFile, CapabilityTableFile)>,
+    catalogs: Vec<(ParsedFile, CatalogFile)>,
+    dtypes: Option<(ParsedFile, DtypeTable)>,
+    quant: Option<(ParsedFile, QuantSchemeTable)>,
+    precision_sets: Option<(ParsedFile, PrecisionSetTable)>,
+    silicon_classes: Option<(ParsedFile, SiliconClassTable)>,
+    memory: Option<(ParsedFile, MemoryTable)>,
+    badges: Option<(ParsedFile, BadgeTable)>,
+    files: Vec<(String, Vec<u8>)>,
+    /// Names declared by files that failed to load, so references to them are not reported
+    /// a second time.
+    broken_names: Vec<String>,
+}
+
+fn read_tree(loader: &dyn Loader, report: &mut Report) -> Option<Parts> {
+    let list = match loader.list() {
+        Ok(l) => l,
+        Err(e) => {
+            report.push(Diagnostic::error(
+                "io",
+                format!("cannot read the registry `{}`: {}", loader.describe(), read::lower_first(&e.to_string())),
+            ));
+            return None;
+        }
+    };
+    let mut parts = Parts::default();
+    for rel in list {
+        let Some(kind) = classify(&rel) else {
+            if !loader.is_dir(&rel) {
+                report.push(
+                    Diagnostic::warning("unrecognised-file", format!("`{rel}` is not a registry file and is ignored"))
+                        .in_file(loader.display(&rel))
+                        .with_help(Some(
+                            "registry files are registry.ron, tiers/*, capabilities/*, catalog/* and tables/{dtypes,quant_schemes,precision_sets,silicon_classes,memory,badges}.ron".into(),
+                        )),
+                );
+            } else {
+                report.push(
+                    Diagnostic::error("io", format!("`{rel}` is a directory where a data file was expected"))
+                        .in_file(loader.display(&rel)),
+                );
+            }
+            continue;
+        };
+        let Some(pf) = read_file(loader, &rel, kind, report) else {
+            if let Some(name) = declared_name(loader, &rel) {
+                parts.broken_names.push(name);
+            }
+            continue;
+        };
+        parts.files.push((rel.clone(), pf.bytes.clone()));
+        macro_rules! one {
+            ($slot:expr, $t:ty) => {{
+                if let Some(v) = typed::<$t>(&pf, report) {
+                    if let Some((prev, _)) = &$slot {
+                        report.push(pf.diag_at(
+                            Diagnostic::error(
+                                "duplicate",
+                                format!("a second `{}` table (the first is `{}`)", kind.id(), prev.rel),
+                            ),
+                            &[],
+                        ));
+                    } else {
+                        $slot = Some((pf, v));
+                    }
+                }
+            }};
+        }
+        match kind {
+            FileKind::Manifest => one!(parts.manifest, Manifest),
+            FileKind::Tier => {
+                if let Some(v) = typed::<TierSpec>(&pf, report) {
+                    parts.tiers.push((pf, v));
+                }
+            }
+            FileKind::CapabilityTable => {
+                if let Some(v) = typed::<CapabilityTableFile>(&pf, report) {
+                    parts.capabilities.push((pf, v));
+                }
+            }
+            FileKind::Catalog => {
+                if let Some(v) = typed::<CatalogFile>(&pf, report) {
+                    parts.catalogs.push((pf, v));
+                }
+            }
+            FileKind::Dtypes => one!(parts.dtypes, DtypeTable),
+            FileKind::QuantSchemes => one!(parts.quant, QuantSchemeTable),
+            FileKind::PrecisionSets => one!(parts.precision_sets, PrecisionSetTable),
+            FileKind::SiliconClasses => one!(parts.silicon_classes, SiliconClassTable),
+            FileKind::Memory => one!(parts.memory, MemoryTable),
+            FileKind::Badges => one!(parts.badges, BadgeTable),
+        }
+    }
+    Some(parts)
+}
+
+/// The `name` a file declares, read leniently from a file that failed validation.
+fn declared_name(loader: &dyn Loader, rel: &str) -> Option<String> {
+    let bytes = loader.read(rel).ok()?;
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let node = crate::document::parse(text, crate::document::Format::from_path(rel)?).ok()?;
+    match &node.locate(&[crate::document::PathSeg::Key("name".into())]).kind {
+        crate::document::NodeKind::Str(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Loads and validates the registry in `loader`.
+pub fn load(loader: &dyn Loader) -> LoadOutcome {
+    let mut report = Report::default();
+    let Some(parts) = read_tree(loader, &mut report) else {
+        return LoadOutcome { registry: None, report };
+    };
+    let registry = assemble(loader, parts, &mut report);
+    let registry = if report.has_errors() { None } else { registry };
+    LoadOutcome { registry, report }
+}
+
+fn require<T>(slot: Option<T>, loader: &dyn Loader, what: &str, report: &mut Report) -> Option<T> {
+    if slot.is_none() {
+        report.push(
+            Diagnostic::error("missing-file", format!("the registry has no `{what}`")).in_file(loader.describe()),
+        );
+    }
+    slot
+}
+
+fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Registry> {
+    let Parts {
+        manifest,
+        tiers,
+        capabilities,
+        catalogs,
+        dtypes,
+        quant,
+        precision_sets,
+        silicon_classes,
+        memory,
+        badges,
+        files,
+        broken_names,
+    } = parts;
+    let manifest = require(manifest, loader, "registry.ron", report);
+    let dtypes = require(dtypes, loader, "tables/dtypes.ron", report);
+    let quant = require(quant, loader, "tables/quant_schemes.ron", report);
+    let precision_sets = require(precision_sets, loader, "tables/precision_sets.ron", report);
+    let silicon_classes = require(silicon_classes, loader, "tables/silicon_classes.ron", report);
+    let memory = require(memory, loader, "tables/memory.ron", report);
+    let badges = require(badges, loader, "tables/badges.ron", report);
+    if tiers.is_empty() && !report.has_errors() {
+        report.push(
+            Diagnostic::error("missing-file", "the registry has no tier files under `tiers/`")
+                .in_file(loader.describe()),
+        );
+    }
+
+    // Capability tables by name.
+    let mut capability_tables: IndexMap<String, Arc<CapabilityTable>> = IndexMap::new();
+    let mut cap_files: HashMap<String, &ParsedFile> = HashMap::new();
+    for (pf, t) in &capabilities {
+        if let Some(prev) = cap_files.get(&t.name) {
+            report.push(pf.diag_at(
+                Diagnostic::error(
+                    "duplicate",
+                    format!("capability table `{}` is defined twice (also in `{}`)", t.name, prev.rel),
+                ),
+                &[crate::document::PathSeg::Key("name".into())],
+            ));
+            continue;
+        }
+        cap_files.insert(t.name.clone(), pf);
+        capability_tables.insert(
+            t.name.clone(),
+            Arc::new(CapabilityTable { name: Some(t.name.clone()), entries: t.entries.clone() }),
+        );
+    }
+
+    let ctx = validate::Context {
+        broken_names: &broken_names,
+        capability_tables: &capability_tables,
+        dtypes: dtypes.as_ref().map(|(_, d)| d),
+        quant: quant.as_ref().map(|(_, q)| q),
+        memory: memory.as_ref().map(|(_, m)| m),
+        precision_sets: precision_sets.as_ref().map(|(_, p)| p),
+    };
+    for (pf, t) in &capabilities {
+        validate::capability_table(&ctx, pf, t, report);
+    }
+    if let Some((pf, d)) = &dtypes {
+        validate::dtypes(pf, d, report);
+    }
+    if let Some((pf, q)) = &quant {
+        validate::quant_schemes(&ctx, pf, q, report);
+    }
+    if let Some((pf, p)) = &precision_sets {
+        validate::precision_sets(&ctx, pf, p, report);
+    }
+    if let Some((pf, s)) = &silicon_classes {
+        validate::silicon_classes(&ctx, pf, s, report);
+    }
+    if let Some((pf, m)) = &manifest {
+        validate::manifest(pf, m, report);
+    }
+
+    // Tiers in file-name order; names unique.
+    let mut tier_list = Vec::new();
+    let mut tier_index = HashMap::new();
+    let mut tier_origin = HashMap::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for (pf, spec) in tiers {
+        validate::tier_file(&ctx, &pf, &spec, report);
+        if let Some(prev) = seen.get(&spec.name) {
+            report.push(pf.diag_at(
+                Diagnostic::error("duplicate", format!("tier `{}` is defined twice (also in `{prev}`)", spec.name)),
+                &[crate::document::PathSeg::Key("name".into())],
+            ));
+            continue;
+        }
+        seen.insert(spec.name.clone(), pf.source.name.clone());
+        tier_origin.insert(spec.name.clone(), Origin { file: pf.source.name.clone(), line: 1 });
+        tier_index.insert(spec.name.clone(), tier_list.len());
+        tier_list.push(Arc::new(Tier::resolve(spec, &capability_tables)));
+    }
+
+    // Catalog: models unique by key, in file order.
+    let mut catalog = Catalog::default();
+    let mut model_seen: HashMap<String, String> = HashMap::new();
+    let all_keys: Vec<String> = catalogs.iter().flat_map(|(_, c)| c.models.iter().map(|m| m.key.clone())).collect();
+    for (pf, c) in &catalogs {
+        for (i, m) in c.models.iter().enumerate() {
+            validate::model(&ctx, pf, i, m, &all_keys, report);
+            if let Some(prev) = model_seen.get(&m.key) {
+                report.push(pf.diag_at(
+                    Diagnostic::error(
+                        "duplicate",
+                        format!("model key `{}` is defined twice (also in `{prev}`)", m.key),
+                    ),
+                    &model_path(i, "key"),
+                ));
+                continue;
+            }
+            model_seen.insert(m.key.clone(), pf.source.name.clone());
+            catalog.insert(m.clone());
+        }
+    }
+
+    let (manifest, dtypes, quant, precision_sets, silicon_classes, memory, badges) =
+        (manifest?, dtypes?, quant?, precision_sets?, silicon_classes?, memory?, badges?);
+
+    let mut hasher = Sha256::new();
+    let mut sorted = files;
+    sorted.sort();
+    for (rel, bytes) in &sorted {
+        hasher.update((rel.len() as u64).to_le_bytes());
+        hasher.update(rel.as_bytes());
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    }
+    let digest = hasher.finalize();
+    let content_hash = digest.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>();
+
+    Some(Registry {
+        manifest: manifest.1,
+        tiers: tier_list,
+        tier_index,
+        tier_origin,
+        capability_tables,
+        dtypes: dtypes.1,
+        quant: quant.1,
+        precision_sets: precision_sets.1,
+        silicon_classes: silicon_classes.1,
+        memory: memory.1,
+        badges: badges.1,
+        catalog,
+        content_hash,
+        description: loader.describe(),
+    })
+}
+
+pub(crate) fn model_path(i: usize, field: &str) -> Vec<crate::document::PathSeg> {
+    use crate::document::PathSeg;
+    vec![PathSeg::Key("models".into()), PathSeg::Index(i), PathSeg::Key(field.into())]
+}
+
+impl Registry {
+    /// Loads the registry embedded in the binary.
+    pub fn embedded() -> LoadOutcome {
+        load(&crate::embedded::registry())
+    }
+
+    /// The manifest (name, version).
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The registry version from the manifest.
+    pub fn version(&self) -> &str {
+        &self.manifest.version
+    }
+
+    /// Hex digest (64 bits of SHA-256) over every file the registry was built from.
+    pub fn content_hash(&self) -> &str {
+        &self.content_hash
+    }
+
+    /// Where the registry was loaded from.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Tiers in registry order.
+    pub fn tiers(&self) -> &[Arc<Tier>] {
+        &self.tiers
+    }
+
+    /// The tier with this name.
+    pub fn tier(&self, name: &str) -> Option<&Arc<Tier>> {
+        self.tier_index.get(name).and_then(|i| self.tiers.get(*i))
+    }
+
+    /// Registry position of a tier name.
+    pub fn tier_position(&self, name: &str) -> Option<usize> {
+        self.tier_index.get(name).copied()
+    }
+
+    /// The file a registry tier was defined in.
+    pub fn tier_origin(&self, name: &str) -> Option<&Origin> {
+        self.tier_origin.get(name)
+    }
+
+    /// Named capability tables.
+    pub fn capability_tables(&self) -> &IndexMap<String, Arc<CapabilityTable>> {
+        &self.capability_tables
+    }
+
+    /// The dtype table.
+    pub fn dtypes(&self) -> &DtypeTable {
+        &self.dtypes
+    }
+
+    /// The quant-scheme table.
+    pub fn quant_schemes(&self) -> &QuantSchemeTable {
+        &self.quant
+    }
+
+    /// Precision-set rungs.
+    pub fn precision_sets(&self) -> &PrecisionSetTable {
+        &self.precision_sets
+    }
+
+    /// Silicon-class defaults.
+    pub fn silicon_classes(&self) -> &SiliconClassTable {
+        &self.silicon_classes
+    }
+
+    /// Memory technologies and upgrade options.
+    pub fn memory(&self) -> &MemoryTable {
+        &self.memory
+    }
+
+    /// Badges.
+    pub fn badges(&self) -> &BadgeTable {
+        &self.badges
+    }
+
+    /// The model catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The catalog model with this key.
+    pub fn model(&self, key: &str) -> Option<&Arc<LlmModel>> {
+        self.catalog.get(key)
+    }
+
+    /// Resolves an inline tier spec against this registry's capability tables.
+    pub fn resolve_tier(&self, spec: TierSpec) -> Tier {
+        Tier::resolve(spec, &self.capability_tables)
+    }
+
+    /// Semantic checks of a tier that did not come from a file (inline tiers, variants).
+    pub fn check_tier(&self, spec: &TierSpec) -> Vec<Diagnostic> {
+        let ctx = validate::Context {
+            broken_names: &[],
+            capability_tables: &self.capability_tables,
+            dtypes: Some(&self.dtypes),
+            quant: Some(&self.quant),
+            memory: Some(&self.memory),
+            precision_sets: Some(&self.precision_sets),
+        };
+        validate::tier_findings(&ctx, spec).into_iter().map(|(_, d)| d).collect()
+    }
+}

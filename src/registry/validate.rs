@@ -1,0 +1,594 @@
+//! The semantic layer: references resolve, names are unique, numbers are in range, and
+//! provenance is honest. Each finding carries the path of the offending value so it can be
+//! mapped to `file:line:col`.
+
+use crate::catalog::LlmModel;
+use crate::diagnostic::{Diagnostic, Report, did_you_mean};
+use crate::document::{PathSeg, number_text};
+use crate::precision::{CapabilityTable, CapabilityTableFile, DtypeTable, PrecisionSetTable, QuantSchemeTable};
+use crate::registry::files::{Manifest, MemoryTable, SiliconClassTable};
+use crate::registry::read::ParsedFile;
+use crate::tier::{CalibrationSource, TierSpec, TopsField};
+use indexmap::IndexMap;
+use std::sync::Arc;
+
+/// The tables semantic checks resolve names against.
+pub(crate) struct Context<'a> {
+    pub broken_names: &'a [String],
+    pub capability_tables: &'a IndexMap<String, Arc<CapabilityTable>>,
+    pub dtypes: Option<&'a DtypeTable>,
+    pub quant: Option<&'a QuantSchemeTable>,
+    pub memory: Option<&'a MemoryTable>,
+    pub precision_sets: Option<&'a PrecisionSetTable>,
+}
+
+type Finding = (Vec<PathSeg>, Diagnostic);
+
+fn k(s: &str) -> PathSeg {
+    PathSeg::Key(s.to_string())
+}
+
+fn emit(pf: &ParsedFile, base: &[PathSeg], findings: Vec<Finding>, report: &mut Report) {
+    for (path, d) in findings {
+        let mut full = base.to_vec();
+        full.extend(path);
+        report.push(pf.diag_at(d, &full));
+    }
+}
+
+/// Bounds for a number.
+#[derive(Clone, Copy)]
+enum Range {
+    /// ≥ 0
+    NonNegative,
+    /// > 0
+    Positive,
+    /// (0, 1]
+    Fraction,
+}
+
+fn check(out: &mut Vec<Finding>, path: Vec<PathSeg>, name: &str, v: f64, r: Range) {
+    let ok = v.is_finite()
+        && match r {
+            Range::NonNegative => v >= 0.0,
+            Range::Positive => v > 0.0,
+            Range::Fraction => v > 0.0 && v <= 1.0,
+        };
+    if !ok {
+        let want = match r {
+            Range::NonNegative => "must be ≥ 0",
+            Range::Positive => "must be > 0",
+            Range::Fraction => "must be in (0, 1]",
+        };
+        out.push((path, Diagnostic::error("range", format!("`{name}` is `{}`; it {want}", number_text(v)))));
+    }
+}
+
+fn calibration(out: &mut Vec<Finding>, base: Vec<PathSeg>, c: &CalibrationSource) {
+    if c.method == "default" && c.confidence != "low" {
+        let mut p = base.clone();
+        p.push(k("confidence"));
+        out.push((
+            p,
+            Diagnostic::error(
+                "calibration",
+                format!("calibration method `default` requires confidence `low`, found `{}`", c.confidence),
+            )
+            .with_help(Some("calibration defaults are not calibrated; say `low`".into())),
+        ));
+    }
+    const CONF: [&str; 3] = ["high", "medium", "low"];
+    if !CONF.contains(&c.confidence.as_str()) {
+        let mut p = base.clone();
+        p.push(k("confidence"));
+        out.push((
+            p,
+            Diagnostic::warning("calibration", format!("unknown calibration confidence `{}`", c.confidence))
+                .with_help(did_you_mean(&c.confidence, CONF).or(Some("expected high, medium or low".into()))),
+        ));
+    }
+    const METHODS: [&str; 6] =
+        ["measured", "interpolated", "vendor_spec", "default", "projected", "derived_from_measured"];
+    if !METHODS.contains(&c.method.as_str()) {
+        let mut p = base;
+        p.push(k("method"));
+        out.push((
+            p,
+            Diagnostic::warning("calibration", format!("unknown calibration method `{}`", c.method))
+                .with_help(did_you_mean(&c.method, METHODS).or(Some(format!("known methods: {}", METHODS.join(", "))))),
+        ));
+    }
+}
+
+/// Every semantic finding for one tier, with paths relative to the tier.
+pub(crate) fn tier_findings(ctx: &Context<'_>, t: &TierSpec) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if t.name.trim().is_empty() {
+        out.push((vec![k("name")], Diagnostic::error("value", "the tier name is empty")));
+    }
+    for f in [TopsField::PeakTopsBf16, TopsField::PeakTopsInt8, TopsField::PeakTopsFp8, TopsField::PeakTopsFp4] {
+        check(&mut out, vec![k(f.name())], f.name(), f.get(t), Range::NonNegative);
+    }
+    check(&mut out, vec![k("mem_bandwidth_gbs")], "mem_bandwidth_gbs", t.mem_bandwidth_gbs, Range::NonNegative);
+    check(&mut out, vec![k("mem_capacity_gb")], "mem_capacity_gb", t.mem_capacity_gb, Range::Positive);
+    check(&mut out, vec![k("mem_data_rate_gtps")], "mem_data_rate_gtps", t.mem_data_rate_gtps, Range::NonNegative);
+    if t.mem_bus_width_bits == 0 {
+        out.push((
+            vec![k("mem_bus_width_bits")],
+            Diagnostic::error("range", "`mem_bus_width_bits` is `0`; it must be > 0"),
+        ));
+    }
+    for (name, v) in [
+        ("compute_efficiency", t.compute_efficiency),
+        ("bandwidth_efficiency", t.bandwidth_efficiency),
+        ("compute_util_factor", t.compute_util_factor),
+        ("llm_prefill_util_factor", t.llm_prefill_util_factor),
+        ("llm_decode_bw_realization", t.llm_decode_bw_realization),
+        ("npu_share_default", t.npu_share_default),
+    ] {
+        check(&mut out, vec![k(name)], name, v, Range::Fraction);
+    }
+    check(&mut out, vec![k("compute_overhead_ms")], "compute_overhead_ms", t.compute_overhead_ms, Range::NonNegative);
+    check(&mut out, vec![k("tdp_watts")], "tdp_watts", t.tdp_watts, Range::NonNegative);
+    if let Some(s) = t.stock_mem_bandwidth_gbs {
+        check(&mut out, vec![k("stock_mem_bandwidth_gbs")], "stock_mem_bandwidth_gbs", s, Range::NonNegative);
+    }
+    if let Some(cpu) = &t.cpu {
+        if cpu.cores == 0 {
+            out.push((vec![k("cpu"), k("cores")], Diagnostic::error("range", "`cpu.cores` is `0`; it must be > 0")));
+        }
+        check(&mut out, vec![k("cpu"), k("clock_ghz")], "cpu.clock_ghz", cpu.clock_ghz, Range::Positive);
+    }
+
+    match (&t.capability_levels, &t.capability_table) {
+        (Some(_), Some(_)) => out.push((
+            vec![k("capability_table")],
+            Diagnostic::error("value", "give either `capability_levels` or `capability_table`, not both"),
+        )),
+        (None, Some(name)) if !ctx.capability_tables.contains_key(name) && !ctx.broken_names.contains(name) => out
+            .push((
+                vec![k("capability_table")],
+                Diagnostic::error("unknown-reference", format!("unknown capability table `{name}`")).with_help(
+                    did_you_mean(name, ctx.capability_tables.keys().map(String::as_str)).or_else(|| {
+                        Some(format!(
+                            "known tables: {}",
+                            ctx.capability_tables.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ))
+                    }),
+                ),
+            )),
+        _ => {}
+    }
+
+    if let Some(c) = &t.calibration_source {
+        calibration(&mut out, vec![k("calibration_source")], c);
+    }
+    if let (Some(rung), Some(sets)) = (&t.npu_precision_set, ctx.precision_sets) {
+        if !rung.is_empty() && !sets.sets.contains_key(rung) {
+            out.push((
+                vec![k("npu_precision_set")],
+                Diagnostic::error("unknown-reference", format!("unknown precision set `{rung}`")).with_help(
+                    did_you_mean(rung, sets.sets.keys().map(String::as_str)).or_else(|| {
+                        Some(format!("known sets: {}", sets.sets.keys().cloned().collect::<Vec<_>>().join(", ")))
+                    }),
+                ),
+            ));
+        }
+    }
+
+    // Bus width × data rate / 8 should give the stated bandwidth.
+    let derived = f64::from(t.mem_bus_width_bits) * t.mem_data_rate_gtps / 8.0;
+    if t.mem_bandwidth_gbs > 0.0
+        && derived > 0.0
+        && ((derived - t.mem_bandwidth_gbs).abs() / t.mem_bandwidth_gbs) > 0.01
+    {
+        out.push((
+            vec![k("mem_bandwidth_gbs")],
+            Diagnostic::warning(
+                "bandwidth-mismatch",
+                format!(
+                    "`mem_bandwidth_gbs` is `{}` but {} bits × {} GT/s / 8 = {} GB/s (off by {:.1} %)",
+                    number_text(t.mem_bandwidth_gbs),
+                    t.mem_bus_width_bits,
+                    number_text(t.mem_data_rate_gtps),
+                    number_text(derived),
+                    (derived - t.mem_bandwidth_gbs).abs() / t.mem_bandwidth_gbs * 100.0
+                ),
+            ),
+        ));
+    }
+    if let Some(mem) = ctx.memory {
+        if !mem.known_types.iter().any(|m| m == &t.mem_type) {
+            out.push((
+                vec![k("mem_type")],
+                Diagnostic::warning("unknown-memory-type", format!("unknown memory type `{}`", t.mem_type)).with_help(
+                    did_you_mean(&t.mem_type, mem.known_types.iter().map(String::as_str))
+                        .or_else(|| Some(format!("known types: {}", mem.known_types.join(", ")))),
+                ),
+            ));
+        }
+    }
+    for (field, map) in [
+        ("measured_decode_overrides", &t.measured_decode_overrides),
+        ("measured_prefill_overrides", &t.measured_prefill_overrides),
+    ] {
+        if let Some(m) = map {
+            for (key, v) in m {
+                check(&mut out, vec![k(field), k(key)], &format!("{field}.{key}"), *v, Range::NonNegative);
+            }
+        }
+    }
+    if let Some(cells) = &t.measured_llm {
+        for (mk, per) in cells {
+            for (wk, cell) in per {
+                let base = vec![k("measured_llm"), k(mk), k(wk)];
+                let name = format!("measured_llm.{mk}.{wk}");
+                let mut p = base.clone();
+                p.push(k("decode_tok_s"));
+                check(&mut out, p, &format!("{name}.decode_tok_s"), cell.decode_tok_s, Range::NonNegative);
+                for (f, v) in
+                    [("prefill_tok_s", cell.prefill_tok_s), ("ttft_s", cell.ttft_s), ("host_ms", cell.host_ms)]
+                {
+                    if let Some(v) = v {
+                        let mut p = base.clone();
+                        p.push(k(f));
+                        check(&mut out, p, &format!("{name}.{f}"), v, Range::NonNegative);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(per) = &t.measured_perception {
+        for (wc, a) in per {
+            let base = vec![k("measured_perception"), k(wc)];
+            for (f, c) in [
+                ("latency_source", Some(&a.latency_source)),
+                ("solver_source", a.solver_source.as_ref()),
+                ("bw_source", a.bw_source.as_ref()),
+                ("cores_source", a.cores_source.as_ref()),
+            ] {
+                if let Some(c) = c {
+                    let mut p = base.clone();
+                    p.push(k(f));
+                    calibration(&mut out, p, c);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Checks a tier file.
+pub(crate) fn tier_file(ctx: &Context<'_>, pf: &ParsedFile, t: &TierSpec, report: &mut Report) {
+    if t.schema_version != Some(1) {
+        let d = match t.schema_version {
+            None => Diagnostic::error("schema-version", "the tier file does not declare `schema_version`"),
+            Some(v) => Diagnostic::error(
+                "schema-version",
+                format!("unsupported `schema_version` `{v}`; this ratchet reads version 1"),
+            ),
+        };
+        report.push(pf.diag_at(d, &[k("schema_version")]));
+    }
+    emit(pf, &[], tier_findings(ctx, t), report);
+}
+
+/// Checks the manifest.
+pub(crate) fn manifest(pf: &ParsedFile, m: &Manifest, report: &mut Report) {
+    version_check(pf, m.schema_version, report);
+    let parts: Vec<&str> = m.version.split('.').collect();
+    if parts.len() < 2 || parts.iter().any(|p| p.split('-').next().unwrap_or("").parse::<u64>().is_err()) {
+        report.push(pf.diag_at(
+            Diagnostic::warning("version", format!("registry version `{}` is not a semantic version", m.version)),
+            &[k("version")],
+        ));
+    }
+}
+
+fn version_check(pf: &ParsedFile, v: u32, report: &mut Report) {
+    if v != 1 {
+        report.push(pf.diag_at(
+            Diagnostic::error(
+                "schema-version",
+                format!("unsupported `schema_version` `{v}`; this ratchet reads version 1"),
+            ),
+            &[k("schema_version")],
+        ));
+    }
+}
+
+fn known_capability_keys(ctx: &Context<'_>) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    if let Some(q) = ctx.quant {
+        keys.extend(q.schemes.values().map(|s| s.capability_key.clone()));
+    }
+    if let Some(d) = ctx.dtypes {
+        keys.extend(d.capability_key.values().cloned());
+        keys.extend(d.tops_field.keys().filter(|k| !d.capability_key.contains_key(*k)).cloned());
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Checks a capability table file.
+pub(crate) fn capability_table(ctx: &Context<'_>, pf: &ParsedFile, t: &CapabilityTableFile, report: &mut Report) {
+    version_check(pf, t.schema_version, report);
+    let known = known_capability_keys(ctx);
+    for (key, info) in &t.entries {
+        if !known.is_empty() && !known.contains(key) {
+            report.push(
+                pf.diag_at_key(
+                    Diagnostic::warning(
+                        "unknown-key",
+                        format!("capability key `{key}` is not produced by any dtype or quant scheme"),
+                    )
+                    .with_help(did_you_mean(key, known.iter().map(String::as_str))),
+                    &[k("entries")],
+                    key,
+                ),
+            );
+        }
+        if let (Some(via), Some(d)) = (&info.via_dtype, ctx.dtypes) {
+            if d.tops_field(via).is_none() {
+                report.push(
+                    pf.diag_at(
+                        Diagnostic::error("unknown-reference", format!("unknown dtype `{via}` in `via_dtype`"))
+                            .with_help(did_you_mean(via, d.tops_field.keys().map(String::as_str))),
+                        &[k("entries"), k(key), k("via_dtype")],
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Checks the dtype table.
+pub(crate) fn dtypes(pf: &ParsedFile, d: &DtypeTable, report: &mut Report) {
+    version_check(pf, d.schema_version, report);
+    for key in d.tops_field.keys().chain(d.capability_key.keys()) {
+        if key.to_lowercase() != *key {
+            report.push(pf.diag_at_key(
+                Diagnostic::error(
+                    "value",
+                    format!("dtype `{key}` must be lower-case (lookups lower-case the dtype first)"),
+                ),
+                &[k("tops_field")],
+                key,
+            ));
+        }
+    }
+    for (i, f) in d.fp4_compute_dtypes.iter().enumerate() {
+        if d.tops_field(f).is_none() {
+            report.push(pf.diag_at(
+                Diagnostic::error("unknown-reference", format!("FP4 dtype `{f}` has no entry in `tops_field`")),
+                &[k("fp4_compute_dtypes"), PathSeg::Index(i)],
+            ));
+        }
+    }
+}
+
+/// Checks the quant-scheme table.
+pub(crate) fn quant_schemes(ctx: &Context<'_>, pf: &ParsedFile, q: &QuantSchemeTable, report: &mut Report) {
+    version_check(pf, q.schema_version, report);
+    let table_keys: Vec<&str> =
+        ctx.capability_tables.values().flat_map(|t| t.entries.keys().map(String::as_str)).collect();
+    for (name, s) in &q.schemes {
+        if !table_keys.is_empty() && !table_keys.contains(&s.capability_key.as_str()) {
+            report.push(
+                pf.diag_at(
+                    Diagnostic::warning(
+                        "unknown-reference",
+                        format!(
+                            "quant scheme `{name}` maps to capability key `{}`, which no capability table lists",
+                            s.capability_key
+                        ),
+                    )
+                    .with_help(did_you_mean(&s.capability_key, table_keys.iter().copied())),
+                    &[k("schemes"), k(name), k("capability_key")],
+                ),
+            );
+        }
+        let mut out = Vec::new();
+        if let Some(b) = s.bytes_per_param {
+            check(&mut out, vec![k("bytes_per_param")], "bytes_per_param", b, Range::Positive);
+        }
+        if let Some(g) = s.gguf_size_gb {
+            check(&mut out, vec![k("gguf_size_gb")], "gguf_size_gb", g, Range::Positive);
+        }
+        emit(pf, &[k("schemes"), k(name)], out, report);
+    }
+}
+
+fn table_ref(ctx: &Context<'_>, pf: &ParsedFile, path: &[PathSeg], name: &str, report: &mut Report) {
+    if !ctx.capability_tables.contains_key(name) && !ctx.broken_names.iter().any(|b| b == name) {
+        report.push(
+            pf.diag_at(
+                Diagnostic::error("unknown-reference", format!("unknown capability table `{name}`"))
+                    .with_help(did_you_mean(name, ctx.capability_tables.keys().map(String::as_str))),
+                path,
+            ),
+        );
+    }
+}
+
+/// Checks the precision-set table.
+pub(crate) fn precision_sets(ctx: &Context<'_>, pf: &ParsedFile, p: &PrecisionSetTable, report: &mut Report) {
+    version_check(pf, p.schema_version, report);
+    for (rung, s) in &p.sets {
+        table_ref(ctx, pf, &[k("sets"), k(rung), k("capability_table")], &s.capability_table, report);
+        if let Some(d) = ctx.dtypes {
+            if d.tops_field(&s.compute_dtype).is_none() {
+                report.push(
+                    pf.diag_at(
+                        Diagnostic::error("unknown-reference", format!("unknown compute dtype `{}`", s.compute_dtype))
+                            .with_help(did_you_mean(&s.compute_dtype, d.tops_field.keys().map(String::as_str))),
+                        &[k("sets"), k(rung), k("compute_dtype")],
+                    ),
+                );
+            }
+        }
+        for (i, z) in s.zeroed_peaks.iter().enumerate() {
+            if *z == TopsField::PeakTopsInt8 {
+                report.push(pf.diag_at(
+                    Diagnostic::error(
+                        "value",
+                        "`peak_tops_int8` is never zeroed by a precision set (every rung has INT8)",
+                    ),
+                    &[k("sets"), k(rung), k("zeroed_peaks"), PathSeg::Index(i)],
+                ));
+            }
+        }
+    }
+}
+
+/// Checks the silicon-class table.
+pub(crate) fn silicon_classes(ctx: &Context<'_>, pf: &ParsedFile, s: &SiliconClassTable, report: &mut Report) {
+    version_check(pf, s.schema_version, report);
+    let mut out = Vec::new();
+    calibration(&mut out, vec![k("custom_calibration")], &s.custom_calibration);
+    emit(pf, &[], out, report);
+    for (name, c) in &s.classes {
+        if let Some(t) = &c.capability_table {
+            table_ref(ctx, pf, &[k("classes"), k(name), k("capability_table")], t, report);
+        }
+        let mut out = Vec::new();
+        for (f, v) in [
+            ("compute_efficiency", c.compute_efficiency),
+            ("bandwidth_efficiency", c.bandwidth_efficiency),
+            ("compute_util_factor", c.compute_util_factor),
+            ("llm_prefill_util_factor", c.llm_prefill_util_factor),
+            ("llm_decode_bw_realization", c.llm_decode_bw_realization),
+            ("npu_share_default", c.npu_share_default),
+        ] {
+            check(&mut out, vec![k(f)], f, v, Range::Fraction);
+        }
+        check(
+            &mut out,
+            vec![k("compute_overhead_ms")],
+            "compute_overhead_ms",
+            c.compute_overhead_ms,
+            Range::NonNegative,
+        );
+        emit(pf, &[k("classes"), k(name)], out, report);
+    }
+}
+
+/// Checks one catalog model.
+pub(crate) fn model(
+    ctx: &Context<'_>,
+    pf: &ParsedFile,
+    i: usize,
+    m: &LlmModel,
+    all_keys: &[String],
+    report: &mut Report,
+) {
+    let base = vec![k("models"), PathSeg::Index(i)];
+    for f in model_findings(ctx, m, all_keys) {
+        let mut full = base.clone();
+        full.extend(f.0);
+        report.push(pf.diag_at(f.1, &full));
+    }
+}
+
+/// Every semantic finding for one model.
+pub(crate) fn model_findings(ctx: &Context<'_>, m: &LlmModel, all_keys: &[String]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if m.key.trim().is_empty() {
+        out.push((vec![k("key")], Diagnostic::error("value", "the model key is empty")));
+    }
+    check(&mut out, vec![k("total_params_b")], "total_params_b", m.total_params_b, Range::Positive);
+    check(&mut out, vec![k("active_params_b")], "active_params_b", m.active_params_b, Range::Positive);
+    check(&mut out, vec![k("bytes_per_param")], "bytes_per_param", m.bytes_per_param, Range::Positive);
+    check(&mut out, vec![k("gguf_size_gb")], "gguf_size_gb", m.gguf_size_gb, Range::Positive);
+    check(&mut out, vec![k("size_gb_inflight")], "size_gb_inflight", m.size_gb_inflight, Range::NonNegative);
+    if m.active_params_b > m.total_params_b {
+        out.push((
+            vec![k("active_params_b")],
+            Diagnostic::error(
+                "range",
+                format!(
+                    "`active_params_b` (`{}`) exceeds `total_params_b` (`{}`)",
+                    number_text(m.active_params_b),
+                    number_text(m.total_params_b)
+                ),
+            ),
+        ));
+    }
+    for (f, v) in
+        [("num_layers", m.num_layers), ("hidden_dim", m.hidden_dim), ("num_attention_heads", m.num_attention_heads)]
+    {
+        if v == 0 {
+            out.push((vec![k(f)], Diagnostic::error("range", format!("`{f}` is `0`; it must be > 0"))));
+        }
+    }
+    if m.num_kv_heads > m.num_attention_heads {
+        out.push((
+            vec![k("num_kv_heads")],
+            Diagnostic::warning(
+                "range",
+                format!(
+                    "`num_kv_heads` (`{}`) exceeds `num_attention_heads` (`{}`)",
+                    m.num_kv_heads, m.num_attention_heads
+                ),
+            ),
+        ));
+    }
+    if let Some(q) = ctx.quant {
+        match q.schemes.get(&m.quant_scheme) {
+            None => out.push((
+                vec![k("quant_scheme")],
+                Diagnostic::error("unknown-reference", format!("unknown quant scheme `{}`", m.quant_scheme))
+                    .with_help(did_you_mean(&m.quant_scheme, q.schemes.keys().map(String::as_str))),
+            )),
+            Some(s) => {
+                if let Some(b) = s.bytes_per_param {
+                    if (b - m.bytes_per_param).abs() > 1e-9 {
+                        out.push((
+                            vec![k("bytes_per_param")],
+                            Diagnostic::warning(
+                                "table-mismatch",
+                                format!(
+                                    "`bytes_per_param` is `{}` but the quant table gives `{}` for `{}`",
+                                    number_text(m.bytes_per_param),
+                                    number_text(b),
+                                    m.quant_scheme
+                                ),
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(d) = ctx.dtypes {
+        if d.tops_field(&m.compute_dtype).is_none() {
+            out.push((
+                vec![k("compute_dtype")],
+                Diagnostic::warning("unknown-reference", format!("unknown compute dtype `{}`", m.compute_dtype))
+                    .with_help(did_you_mean(&m.compute_dtype, d.tops_field.keys().map(String::as_str))),
+            ));
+        }
+    }
+    if let Some(alias) = &m.measurement_alias {
+        if !alias.is_empty() && !all_keys.iter().any(|x| x == alias) {
+            out.push((
+                vec![k("measurement_alias")],
+                Diagnostic::warning(
+                    "unknown-reference",
+                    format!("`measurement_alias` names the unknown model `{alias}`"),
+                )
+                .with_help(did_you_mean(alias, all_keys.iter().map(String::as_str))),
+            ));
+        }
+    }
+    if let Some(p) = m.pass_rate {
+        if !(0.0..=1.0).contains(&p) {
+            out.push((
+                vec![k("pass_rate")],
+                Diagnostic::error("range", format!("`pass_rate` is `{}`; it must be in [0, 1]", number_text(p))),
+            ));
+        }
+    }
+    out
+}

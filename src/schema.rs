@@ -1,0 +1,158 @@
+//! JSON Schemas generated from the Rust types: one per file kind, committed under `schemas/`
+//! for editors, and compiled once for the validator's schema layer.
+
+use crate::catalog::CatalogFile;
+use crate::precision::{CapabilityTableFile, DtypeTable, PrecisionSetTable, QuantSchemeTable};
+use crate::registry::files::{BadgeTable, Manifest, MemoryTable, SiliconClassTable};
+use crate::tier::TierSpec;
+use schemars::JsonSchema;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// Every kind of data file ratchet reads, plus the wire formats it documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FileKind {
+    /// `registry/registry.ron`.
+    Manifest,
+    /// `registry/tiers/*`.
+    Tier,
+    /// `registry/capabilities/*`.
+    CapabilityTable,
+    /// `registry/tables/dtypes.*`.
+    Dtypes,
+    /// `registry/tables/quant_schemes.*`.
+    QuantSchemes,
+    /// `registry/tables/precision_sets.*`.
+    PrecisionSets,
+    /// `registry/tables/silicon_classes.*`.
+    SiliconClasses,
+    /// `registry/tables/memory.*`.
+    Memory,
+    /// `registry/tables/badges.*`.
+    Badges,
+    /// `registry/catalog/*` and pack catalogs.
+    Catalog,
+}
+
+impl FileKind {
+    /// All kinds, in schema-file order.
+    pub const ALL: &'static [FileKind] = &[
+        FileKind::Manifest,
+        FileKind::Tier,
+        FileKind::CapabilityTable,
+        FileKind::Dtypes,
+        FileKind::QuantSchemes,
+        FileKind::PrecisionSets,
+        FileKind::SiliconClasses,
+        FileKind::Memory,
+        FileKind::Badges,
+        FileKind::Catalog,
+    ];
+
+    /// Short id, also the schema file stem.
+    pub fn id(self) -> &'static str {
+        match self {
+            FileKind::Manifest => "registry",
+            FileKind::Tier => "tier",
+            FileKind::CapabilityTable => "capability-table",
+            FileKind::Dtypes => "dtypes",
+            FileKind::QuantSchemes => "quant-schemes",
+            FileKind::PrecisionSets => "precision-sets",
+            FileKind::SiliconClasses => "silicon-classes",
+            FileKind::Memory => "memory",
+            FileKind::Badges => "badges",
+            FileKind::Catalog => "catalog",
+        }
+    }
+
+    /// The schema file name under `schemas/`.
+    pub fn schema_file(self) -> String {
+        format!("{}.schema.json", self.id())
+    }
+
+    /// The generated schema.
+    pub fn schema(self) -> Value {
+        let (mut v, required): (Value, &[&str]) = match self {
+            FileKind::Manifest => (schema_of::<Manifest>(), &[]),
+            FileKind::Tier => (schema_of::<TierSpec>(), &["schema_version"]),
+            FileKind::CapabilityTable => (schema_of::<CapabilityTableFile>(), &[]),
+            FileKind::Dtypes => (schema_of::<DtypeTable>(), &[]),
+            FileKind::QuantSchemes => (schema_of::<QuantSchemeTable>(), &[]),
+            FileKind::PrecisionSets => (schema_of::<PrecisionSetTable>(), &[]),
+            FileKind::SiliconClasses => (schema_of::<SiliconClassTable>(), &[]),
+            FileKind::Memory => (schema_of::<MemoryTable>(), &[]),
+            FileKind::Badges => (schema_of::<BadgeTable>(), &[]),
+            FileKind::Catalog => (schema_of::<CatalogFile>(), &[]),
+        };
+        if let Some(req) = v.get_mut("required").and_then(Value::as_array_mut) {
+            for r in required {
+                if !req.iter().any(|x| x == r) {
+                    req.insert(0, Value::String((*r).to_string()));
+                }
+            }
+        }
+        v
+    }
+}
+
+fn schema_of<T: JsonSchema>() -> Value {
+    schemars::schema_for!(T).to_value()
+}
+
+/// The compiled validator of a kind (built once per process).
+pub fn validator(kind: FileKind) -> Option<&'static jsonschema::Validator> {
+    static CACHE: OnceLock<BTreeMap<FileKind, (Value, Option<jsonschema::Validator>)>> = OnceLock::new();
+    let map = CACHE.get_or_init(|| {
+        FileKind::ALL
+            .iter()
+            .map(|k| {
+                let s = k.schema();
+                let v = jsonschema::validator_for(&s).ok();
+                (*k, (s, v))
+            })
+            .collect()
+    });
+    map.get(&kind).and_then(|(_, v)| v.as_ref())
+}
+
+/// The schema of a kind as compiled (same value as [`FileKind::schema`], cached).
+pub fn cached_schema(kind: FileKind) -> Value {
+    static CACHE: OnceLock<BTreeMap<FileKind, Value>> = OnceLock::new();
+    CACHE
+        .get_or_init(|| FileKind::ALL.iter().map(|k| (*k, k.schema())).collect())
+        .get(&kind)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// Every schema file as (file name, pretty JSON text with a trailing newline).
+pub fn all_schema_files() -> Vec<(String, String)> {
+    FileKind::ALL.iter().map(|k| (k.schema_file(), pretty(&k.schema()))).collect()
+}
+
+fn pretty(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Writes every schema into `dir`.
+pub fn write_schemas(dir: &Path) -> std::io::Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let files = all_schema_files();
+    for (name, text) in &files {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(files.len())
+}
+
+/// The schema files in `dir` that are missing or differ from the generated ones.
+pub fn stale_schemas(dir: &Path) -> Vec<String> {
+    all_schema_files()
+        .into_iter()
+        .filter(|(name, text)| std::fs::read_to_string(dir.join(name)).map(|t| &t != text).unwrap_or(true))
+        .map(|(name, _)| name)
+        .collect()
+}

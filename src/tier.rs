@@ -1,0 +1,333 @@
+//! Hardware tiers: silicon facts, calibration constants, capability table, provenance, clone
+//! tracking and measurement attachments (reference spec §1.2–1.6).
+//!
+//! [`TierSpec`] is the file and wire form (every field of the reference tier, in its order).
+//! [`Tier`] is the resolved, immutable form the engine uses: the capability table is
+//! resolved, and the numbers the rules read are laid out flat for fast binding.
+
+use crate::precision::{CapabilityInfo, CapabilityLevel, CapabilityTable};
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Provenance of a tier's calibration constants (or of one perception metric).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationSource {
+    /// How the constants were obtained: `measured`, `interpolated`, `vendor_spec`, `default`,
+    /// `projected` or `derived_from_measured` (other strings are carried).
+    pub method: String,
+    /// Free-text citation.
+    pub reference: String,
+    /// `high`, `medium` or `low`; the `default` method requires `low`.
+    pub confidence: String,
+}
+
+/// The application-processor complex of a tier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CpuComplex {
+    /// Number of cores of this type.
+    pub cores: u32,
+    /// Micro-architecture, free text (`A55`, `A720`, `x86_64`).
+    pub microarch: String,
+    /// Per-core clock in GHz.
+    pub clock_ghz: f64,
+}
+
+/// A latency distribution in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyDistribution {
+    /// Median latency, ms.
+    pub median_ms: f64,
+    /// 95th-percentile latency, ms.
+    pub p95_ms: f64,
+    /// Maximum latency, ms.
+    #[serde(default)]
+    pub max_ms: Option<f64>,
+}
+
+/// Iteration counts (hardware-invariant) and solve time (not) of an iterative solver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SolverConvergenceAnchor {
+    /// Median iterations.
+    pub iters_median: serde_json::Number,
+    /// 95th-percentile iterations.
+    pub iters_p95: serde_json::Number,
+    /// Solve time per frame, ms.
+    pub solve_ms: LatencyDistribution,
+    /// Maximum iterations.
+    #[serde(default)]
+    pub iters_max: Option<serde_json::Number>,
+}
+
+/// One perception workload measured on one tier; each metric has its own provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PerceptionAnchor {
+    /// Workload class, e.g. `orb_slam3`, `vins_fusion`, `openvins`.
+    pub workload_class: String,
+    /// Frame latency, ms.
+    pub latency: LatencyDistribution,
+    /// Provenance of the latency.
+    pub latency_source: CalibrationSource,
+    /// Solver convergence (filter-based workloads have none).
+    #[serde(default)]
+    pub solver: Option<SolverConvergenceAnchor>,
+    /// Provenance of the solver figures.
+    #[serde(default)]
+    pub solver_source: Option<CalibrationSource>,
+    /// Memory bandwidth, GB/s.
+    #[serde(default)]
+    pub bw_gbs: Option<f64>,
+    /// Provenance of the bandwidth.
+    #[serde(default)]
+    pub bw_source: Option<CalibrationSource>,
+    /// CPU occupancy in (fractional) cores.
+    #[serde(default)]
+    pub cores: Option<f64>,
+    /// Provenance of the occupancy.
+    #[serde(default)]
+    pub cores_source: Option<CalibrationSource>,
+}
+
+/// One measured LLM cell: a model on a tier under one workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeasuredCell {
+    /// Decode rate, tok/s.
+    pub decode_tok_s: f64,
+    /// Prefill rate, tok/s (absent or 0: derived from `ttft_s` when possible).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_tok_s: Option<f64>,
+    /// Time to first token, s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_s: Option<f64>,
+    /// Host time, ms (0 is honoured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ms: Option<f64>,
+}
+
+fn d_compute_efficiency() -> f64 {
+    0.65
+}
+fn d_bandwidth_efficiency() -> f64 {
+    0.70
+}
+fn d_compute_util_factor() -> f64 {
+    0.45
+}
+fn d_llm_prefill_util_factor() -> f64 {
+    0.10
+}
+fn d_one() -> f64 {
+    1.0
+}
+fn d_npu_share_default() -> f64 {
+    0.75
+}
+
+/// A hardware tier as written in a registry file or sent inline: every field of the
+/// reference tier, in the reference's order. Defaults are the reference defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierSpec {
+    /// Schema version of the file format (required in registry files, optional inline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<u32>,
+    /// Display name; unique within a registry.
+    pub name: String,
+    /// BF16 peak, TOPS (FP16 shares this field).
+    pub peak_tops_bf16: f64,
+    /// INT8 peak, TOPS.
+    pub peak_tops_int8: f64,
+    /// FP8 peak, TOPS.
+    pub peak_tops_fp8: f64,
+    /// Raw peak DRAM bandwidth, GB/s (10⁹ B/s).
+    pub mem_bandwidth_gbs: f64,
+    /// DRAM capacity, GB (10⁹ B).
+    pub mem_capacity_gb: f64,
+    /// Memory bus width, bits.
+    pub mem_bus_width_bits: u32,
+    /// Memory technology, free text (`LPDDR5X`, `GDDR7`, …).
+    pub mem_type: String,
+    /// Memory data rate, GT/s.
+    pub mem_data_rate_gtps: f64,
+    /// FP4 (NVFP4/MXFP4) peak, TOPS.
+    #[serde(default)]
+    pub peak_tops_fp4: f64,
+    /// Application-processor complex.
+    #[serde(default)]
+    pub cpu: Option<CpuComplex>,
+    /// Effective / peak TOPS (vision floor only), fraction.
+    #[serde(default = "d_compute_efficiency")]
+    pub compute_efficiency: f64,
+    /// Effective / peak bandwidth, fraction.
+    #[serde(default = "d_bandwidth_efficiency")]
+    pub bandwidth_efficiency: f64,
+    /// Thermal design power, W (informational).
+    #[serde(default)]
+    pub tdp_watts: f64,
+    /// Family for same-class anchor borrowing.
+    #[serde(default)]
+    pub tier_family: Option<String>,
+    /// Vision compute-floor utilisation, fraction.
+    #[serde(default = "d_compute_util_factor")]
+    pub compute_util_factor: f64,
+    /// LLM compute-floor utilisation applied to raw peak TOPS, fraction.
+    #[serde(default = "d_llm_prefill_util_factor")]
+    pub llm_prefill_util_factor: f64,
+    /// Decode bandwidth realisation, fraction.
+    #[serde(default = "d_one")]
+    pub llm_decode_bw_realization: f64,
+    /// Fixed per-request overhead, ms (added to TTFT; default host time).
+    #[serde(default = "d_one")]
+    pub compute_overhead_ms: f64,
+    /// Bandwidth share of the NPU on a shared bus, fraction.
+    #[serde(default = "d_npu_share_default")]
+    pub npu_share_default: f64,
+    /// Inline capability table (key → level + reason). Registry files usually name a shared
+    /// table with `capability_table` instead; null with no table means the peak-TOPS heuristic.
+    #[serde(default)]
+    pub capability_levels: Option<IndexMap<String, CapabilityInfo>>,
+    /// Name of a registry capability table (alternative to an inline `capability_levels`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capability_table: Option<String>,
+    /// Precision rung (`int8`, `int8_fp8`, `int8_fp8_fp4`); custom tiers only.
+    #[serde(default)]
+    pub npu_precision_set: Option<String>,
+    /// Provenance of the calibration constants.
+    #[serde(default)]
+    pub calibration_source: Option<CalibrationSource>,
+    /// True on memory-upgrade clones.
+    #[serde(default)]
+    pub bw_projected: bool,
+    /// Raw bandwidth of the original stock tier (clones), GB/s.
+    #[serde(default)]
+    pub stock_mem_bandwidth_gbs: Option<f64>,
+    /// Name of the original stock tier (clones).
+    #[serde(default)]
+    pub stock_name: Option<String>,
+    /// Tier-level decode anchors by model key, tok/s.
+    #[serde(default)]
+    pub measured_decode_overrides: Option<IndexMap<String, f64>>,
+    /// Tier-level prefill anchors by model key, tok/s.
+    #[serde(default)]
+    pub measured_prefill_overrides: Option<IndexMap<String, f64>>,
+    /// Vision measurements: pipeline → resolution → metric → value (carried, not used).
+    #[serde(default)]
+    pub measured_vision_overrides: Option<IndexMap<String, IndexMap<String, IndexMap<String, f64>>>>,
+    /// Per-cell LLM measurements: model key → workload id → cell.
+    #[serde(default)]
+    pub measured_llm: Option<IndexMap<String, IndexMap<String, MeasuredCell>>>,
+    /// Perception anchors by workload class.
+    #[serde(default)]
+    pub measured_perception: Option<IndexMap<String, PerceptionAnchor>>,
+}
+
+/// The peak-TOPS fields a dtype can map to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TopsField {
+    /// `peak_tops_bf16` (BF16 and FP16).
+    PeakTopsBf16,
+    /// `peak_tops_int8`.
+    PeakTopsInt8,
+    /// `peak_tops_fp8`.
+    PeakTopsFp8,
+    /// `peak_tops_fp4` (NVFP4, MXFP4).
+    PeakTopsFp4,
+}
+
+impl TopsField {
+    /// The field name as written in tier files.
+    pub fn name(self) -> &'static str {
+        match self {
+            TopsField::PeakTopsBf16 => "peak_tops_bf16",
+            TopsField::PeakTopsInt8 => "peak_tops_int8",
+            TopsField::PeakTopsFp8 => "peak_tops_fp8",
+            TopsField::PeakTopsFp4 => "peak_tops_fp4",
+        }
+    }
+
+    /// Reads the field from a tier.
+    pub fn get(self, t: &TierSpec) -> f64 {
+        match self {
+            TopsField::PeakTopsBf16 => t.peak_tops_bf16,
+            TopsField::PeakTopsInt8 => t.peak_tops_int8,
+            TopsField::PeakTopsFp8 => t.peak_tops_fp8,
+            TopsField::PeakTopsFp4 => t.peak_tops_fp4,
+        }
+    }
+
+    /// Writes the field of a tier.
+    pub fn set(self, t: &mut TierSpec, v: f64) {
+        match self {
+            TopsField::PeakTopsBf16 => t.peak_tops_bf16 = v,
+            TopsField::PeakTopsInt8 => t.peak_tops_int8 = v,
+            TopsField::PeakTopsFp8 => t.peak_tops_fp8 = v,
+            TopsField::PeakTopsFp4 => t.peak_tops_fp4 = v,
+        }
+    }
+}
+
+/// A resolved, immutable tier: the spec with its capability table resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tier {
+    /// Every field as given.
+    pub spec: TierSpec,
+    /// The resolved capability table (named registry table or the inline one); `None` means
+    /// the peak-TOPS heuristic.
+    pub capability: Option<Arc<CapabilityTable>>,
+}
+
+impl Tier {
+    /// Resolves a spec against a capability-table lookup. An inline `capability_levels`
+    /// wins; a named table that does not resolve is reported by the validator, and is
+    /// treated here as "no table".
+    pub fn resolve(spec: TierSpec, tables: &IndexMap<String, Arc<CapabilityTable>>) -> Tier {
+        let capability = match (&spec.capability_levels, &spec.capability_table) {
+            (Some(levels), _) => {
+                let name = tables.iter().find(|(_, t)| &t.entries == levels).map(|(n, _)| n.clone());
+                Some(Arc::new(CapabilityTable { name, entries: levels.clone() }))
+            }
+            (None, Some(name)) => tables.get(name).cloned(),
+            (None, None) => None,
+        };
+        Tier { spec, capability }
+    }
+
+    /// The display name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// `mem_bandwidth_gbs × bandwidth_efficiency` (no NPU share), GB/s.
+    pub fn effective_bandwidth_gbs(&self) -> f64 {
+        self.spec.mem_bandwidth_gbs * self.spec.bandwidth_efficiency
+    }
+
+    /// The stock name for memory-upgrade clones, else the name; used for anchor routing and
+    /// the same-family search.
+    pub fn lookup_name(&self) -> &str {
+        self.spec.stock_name.as_deref().unwrap_or(&self.spec.name)
+    }
+
+    /// The capability level recorded for `key` (exact case), if the tier has a table.
+    pub fn capability_level(&self, key: &str) -> Option<CapabilityLevel> {
+        self.capability.as_ref().map(|t| t.entries.get(key).map(|i| i.level).unwrap_or(CapabilityLevel::Unsupported))
+    }
+
+    /// The spec with the resolved capability table written inline, as the reference
+    /// reports a tier (`capability_table` dropped).
+    pub fn to_full_spec(&self) -> TierSpec {
+        let mut s = self.spec.clone();
+        s.capability_levels = self.capability.as_ref().map(|t| t.entries.clone());
+        s.capability_table = None;
+        s.schema_version = None;
+        s
+    }
+}
