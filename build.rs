@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
@@ -16,7 +16,7 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
             continue;
         }
         if p.is_dir() {
-            collect(root, &p, out);
+            collect(&p, out);
         } else {
             out.push(p);
         }
@@ -31,7 +31,7 @@ fn main() {
         let root = manifest.join(tree);
         println!("cargo:rerun-if-changed={}", root.display());
         let mut files = Vec::new();
-        collect(&root, &root, &mut files);
+        collect(&root, &mut files);
         let _ = writeln!(code, "pub static {}: &[(&str, &[u8])] = &[", tree.to_uppercase());
         for f in files {
             let rel = f.strip_prefix(&root).unwrap_or(&f).to_string_lossy().replace('\\', "/");

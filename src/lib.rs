@@ -13,6 +13,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod document;
 pub mod embedded;
+pub mod error;
 pub mod numeric;
 pub mod precision;
 pub mod registry;
@@ -21,6 +22,7 @@ pub mod tier;
 
 pub use catalog::{Catalog, LlmModel};
 pub use diagnostic::{Diagnostic, Report, Severity};
+pub use error::EngineError;
 pub use registry::{LoadOutcome, Registry};
 pub use tier::{Tier, TierSpec};
 

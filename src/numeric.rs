@@ -98,6 +98,35 @@ pub fn py_float_repr(x: f64) -> String {
     }
 }
 
+/// Python's `repr(str)` for the plain strings used in messages: single quotes unless the
+/// text contains one.
+pub fn py_str_repr(s: &str) -> String {
+    let q = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(q);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c == q => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(q);
+    out
+}
+
+/// Python's `repr(list_of_str)`: `['a', 'b']`.
+pub fn py_list_repr<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let v: Vec<String> = items.into_iter().map(py_str_repr).collect();
+    format!("[{}]", v.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +164,13 @@ mod tests {
         }
     }
 
+    #[test]
+    fn str_repr() {
+        assert_eq!(py_str_repr("bogus"), "'bogus'");
+        assert_eq!(py_str_repr("it's"), "\"it's\"");
+        assert_eq!(py_list_repr(["a", "b"]), "['a', 'b']");
+    }
+
     proptest! {
         #[test]
         fn fast_round_equals_exact(x in -1.0e9f64..1.0e9, n in 0u32..7) {
@@ -152,7 +188,7 @@ mod tests {
         fn max_min_follow_argument_order(a in any::<f64>(), b in any::<f64>()) {
             let m = py_max(a, b);
             prop_assert!(m.to_bits() == a.to_bits() || m.to_bits() == b.to_bits());
-            if !(b > a) { prop_assert_eq!(m.to_bits(), a.to_bits()); }
+            if b.partial_cmp(&a) != Some(std::cmp::Ordering::Greater) { prop_assert_eq!(m.to_bits(), a.to_bits()); }
         }
     }
 }

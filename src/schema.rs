@@ -5,6 +5,7 @@ use crate::catalog::CatalogFile;
 use crate::precision::{CapabilityTableFile, DtypeTable, PrecisionSetTable, QuantSchemeTable};
 use crate::registry::files::{BadgeTable, Manifest, MemoryTable, SiliconClassTable};
 use crate::tier::TierSpec;
+use crate::tier::custom::CustomTierParams;
 use schemars::JsonSchema;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -18,6 +19,8 @@ pub enum FileKind {
     Manifest,
     /// `registry/tiers/*`.
     Tier,
+    /// `registry/custom-tiers/*`: tiers built from silicon-class defaults.
+    CustomTier,
     /// `registry/capabilities/*`.
     CapabilityTable,
     /// `registry/tables/dtypes.*`.
@@ -41,6 +44,7 @@ impl FileKind {
     pub const ALL: &'static [FileKind] = &[
         FileKind::Manifest,
         FileKind::Tier,
+        FileKind::CustomTier,
         FileKind::CapabilityTable,
         FileKind::Dtypes,
         FileKind::QuantSchemes,
@@ -56,6 +60,7 @@ impl FileKind {
         match self {
             FileKind::Manifest => "registry",
             FileKind::Tier => "tier",
+            FileKind::CustomTier => "custom-tier",
             FileKind::CapabilityTable => "capability-table",
             FileKind::Dtypes => "dtypes",
             FileKind::QuantSchemes => "quant-schemes",
@@ -77,6 +82,7 @@ impl FileKind {
         let (mut v, required): (Value, &[&str]) = match self {
             FileKind::Manifest => (schema_of::<Manifest>(), &[]),
             FileKind::Tier => (schema_of::<TierSpec>(), &["schema_version"]),
+            FileKind::CustomTier => (schema_of::<CustomTierParams>(), &["schema_version"]),
             FileKind::CapabilityTable => (schema_of::<CapabilityTableFile>(), &[]),
             FileKind::Dtypes => (schema_of::<DtypeTable>(), &[]),
             FileKind::QuantSchemes => (schema_of::<QuantSchemeTable>(), &[]),

@@ -541,9 +541,10 @@ impl Parser<'_> {
         let text: String = self.src[start..self.pos].chars().filter(|c| *c != '_').collect();
         if json {
             let body = text.strip_prefix('-').unwrap_or(&text);
-            let valid = !body.is_empty()
-                && body.as_bytes()[0].is_ascii_digit()
-                && !(body.len() > 1 && body.starts_with('0') && body.as_bytes()[1].is_ascii_digit())
+            let leading_zero = body.len() > 1 && body.starts_with('0') && body.as_bytes()[1].is_ascii_digit();
+            let starts_with_digit = body.as_bytes().first().is_some_and(u8::is_ascii_digit);
+            let valid = starts_with_digit
+                && !leading_zero
                 && !body.ends_with('.')
                 && !body.contains(".e")
                 && !body.contains(".E");

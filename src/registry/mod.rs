@@ -14,6 +14,7 @@ use crate::catalog::{Catalog, CatalogFile, LlmModel};
 use crate::diagnostic::{Diagnostic, Report};
 use crate::precision::{CapabilityTable, CapabilityTableFile, DtypeTable, PrecisionSetTable, QuantSchemeTable};
 use crate::schema::FileKind;
+use crate::tier::custom::{CustomTierParams, make_custom_tier};
 use crate::tier::{Tier, TierSpec};
 use files::{BadgeTable, Manifest, MemoryTable, SiliconClassTable};
 use indexmap::IndexMap;
@@ -78,6 +79,7 @@ pub fn classify(rel: &str) -> Option<FileKind> {
     match dir {
         "" if stem == "registry" => Some(FileKind::Manifest),
         "tiers" => Some(FileKind::Tier),
+        "custom-tiers" => Some(FileKind::CustomTier),
         "capabilities" => Some(FileKind::CapabilityTable),
         "catalog" => Some(FileKind::Catalog),
         "tables" => TABLES.iter().find(|(s, _)| *s == stem).map(|(_, k)| *k),
@@ -90,6 +92,7 @@ pub fn classify(rel: &str) -> Option<FileKind> {
 struct Parts {
     manifest: Option<(ParsedFile, Manifest)>,
     tiers: Vec<(ParsedFile, TierSpec)>,
+    custom_tiers: Vec<(ParsedFile, CustomTierParams)>,
     capabilities: Vec<(ParsedFile, CapabilityTableFile)>,
     catalogs: Vec<(ParsedFile, CatalogFile)>,
     dtypes: Option<(ParsedFile, DtypeTable)>,
@@ -123,7 +126,7 @@ fn read_tree(loader: &dyn Loader, report: &mut Report) -> Option<Parts> {
                     Diagnostic::warning("unrecognised-file", format!("`{rel}` is not a registry file and is ignored"))
                         .in_file(loader.display(&rel))
                         .with_help(Some(
-                            "registry files are registry.ron, tiers/*, capabilities/*, catalog/* and tables/{dtypes,quant_schemes,precision_sets,silicon_classes,memory,badges}.ron".into(),
+                            "registry files are registry.ron, tiers/*, custom-tiers/*, capabilities/*, catalog/* and tables/{dtypes,quant_schemes,precision_sets,silicon_classes,memory,badges}.ron".into(),
                         )),
                 );
             } else {
@@ -163,6 +166,11 @@ fn read_tree(loader: &dyn Loader, report: &mut Report) -> Option<Parts> {
             FileKind::Tier => {
                 if let Some(v) = typed::<TierSpec>(&pf, report) {
                     parts.tiers.push((pf, v));
+                }
+            }
+            FileKind::CustomTier => {
+                if let Some(v) = typed::<CustomTierParams>(&pf, report) {
+                    parts.custom_tiers.push((pf, v));
                 }
             }
             FileKind::CapabilityTable => {
@@ -221,6 +229,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
     let Parts {
         manifest,
         tiers,
+        custom_tiers,
         capabilities,
         catalogs,
         dtypes,
@@ -312,6 +321,48 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         tier_origin.insert(spec.name.clone(), Origin { file: pf.source.name.clone(), line: 1 });
         tier_index.insert(spec.name.clone(), tier_list.len());
         tier_list.push(Arc::new(Tier::resolve(spec, &capability_tables)));
+    }
+
+    // Custom tiers after the stock tiers, built from silicon-class defaults.
+    if let (Some((_, classes)), Some((_, sets))) = (&silicon_classes, &precision_sets) {
+        for (pf, params) in custom_tiers {
+            validate::custom_tier_file(&pf, &params, report);
+            let spec = match make_custom_tier(&params, classes, sets) {
+                Ok(s) => s,
+                Err(e) => {
+                    let (field, valid): (&str, Vec<&str>) = if classes.classes.contains_key(&params.silicon_class) {
+                        ("npu_precision_set", sets.sets.keys().map(String::as_str).collect())
+                    } else {
+                        ("silicon_class", classes.classes.keys().map(String::as_str).collect())
+                    };
+                    let got = if field == "silicon_class" {
+                        params.silicon_class.clone()
+                    } else {
+                        params.npu_precision_set.clone().unwrap_or_default()
+                    };
+                    report.push(
+                        pf.diag_at(
+                            Diagnostic::error("unknown-reference", read::lower_first(&e.to_string()))
+                                .with_help(crate::diagnostic::did_you_mean(&got, valid)),
+                            &[crate::document::PathSeg::Key(field.into())],
+                        ),
+                    );
+                    continue;
+                }
+            };
+            validate::built_tier(&ctx, &pf, &spec, report);
+            if let Some(prev) = seen.get(&spec.name) {
+                report.push(pf.diag_at(
+                    Diagnostic::error("duplicate", format!("tier `{}` is defined twice (also in `{prev}`)", spec.name)),
+                    &[crate::document::PathSeg::Key("name".into())],
+                ));
+                continue;
+            }
+            seen.insert(spec.name.clone(), pf.source.name.clone());
+            tier_origin.insert(spec.name.clone(), Origin { file: pf.source.name.clone(), line: 1 });
+            tier_index.insert(spec.name.clone(), tier_list.len());
+            tier_list.push(Arc::new(Tier::resolve(spec, &capability_tables)));
+        }
     }
 
     // Catalog: models unique by key, in file order.

@@ -273,6 +273,23 @@ pub(crate) fn tier_file(ctx: &Context<'_>, pf: &ParsedFile, t: &TierSpec, report
     emit(pf, &[], tier_findings(ctx, t), report);
 }
 
+/// Checks the schema version of a custom-tier file.
+pub(crate) fn custom_tier_file(pf: &ParsedFile, p: &crate::tier::custom::CustomTierParams, report: &mut Report) {
+    match p.schema_version {
+        Some(v) => version_check(pf, v, report),
+        None => report.push(pf.diag_at(
+            Diagnostic::error("schema-version", "the custom-tier file does not declare `schema_version`"),
+            &[k("schema_version")],
+        )),
+    }
+}
+
+/// Checks a tier built from a recipe file; findings on fields the recipe does not name point
+/// at the file's top level.
+pub(crate) fn built_tier(ctx: &Context<'_>, pf: &ParsedFile, t: &TierSpec, report: &mut Report) {
+    emit(pf, &[], tier_findings(ctx, t), report);
+}
+
 /// Checks the manifest.
 pub(crate) fn manifest(pf: &ParsedFile, m: &Manifest, report: &mut Report) {
     version_check(pf, m.schema_version, report);

@@ -5,6 +5,8 @@
 //! [`Tier`] is the resolved, immutable form the engine uses: the capability table is
 //! resolved, and the numbers the rules read are laid out flat for fast binding.
 
+pub mod custom;
+
 use crate::precision::{CapabilityInfo, CapabilityLevel, CapabilityTable};
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -22,6 +24,25 @@ pub struct CalibrationSource {
     pub reference: String,
     /// `high`, `medium` or `low`; the `default` method requires `low`.
     pub confidence: String,
+}
+
+impl CalibrationSource {
+    /// Builds a calibration source, refusing the `default` method with a confidence other
+    /// than `low` (calibration defaults are not calibrated). Other values are carried.
+    pub fn new(
+        method: impl Into<String>,
+        reference: impl Into<String>,
+        confidence: impl Into<String>,
+    ) -> Result<Self, crate::error::EngineError> {
+        let c = CalibrationSource { method: method.into(), reference: reference.into(), confidence: confidence.into() };
+        if c.method == "default" && c.confidence != "low" {
+            return Err(crate::error::EngineError::InvalidValue(
+                "CalibrationSource: method='default' requires confidence='low'. Calibration defaults are not calibrated."
+                    .into(),
+            ));
+        }
+        Ok(c)
+    }
 }
 
 /// The application-processor complex of a tier.
@@ -110,6 +131,9 @@ pub struct MeasuredCell {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_ms: Option<f64>,
 }
+
+/// Vision measurements: pipeline → resolution → metric (`ms_per_inference`, `fps`, …) → value.
+pub type VisionOverrides = IndexMap<String, IndexMap<String, IndexMap<String, f64>>>;
 
 fn d_compute_efficiency() -> f64 {
     0.65
@@ -219,7 +243,7 @@ pub struct TierSpec {
     pub measured_prefill_overrides: Option<IndexMap<String, f64>>,
     /// Vision measurements: pipeline → resolution → metric → value (carried, not used).
     #[serde(default)]
-    pub measured_vision_overrides: Option<IndexMap<String, IndexMap<String, IndexMap<String, f64>>>>,
+    pub measured_vision_overrides: Option<VisionOverrides>,
     /// Per-cell LLM measurements: model key → workload id → cell.
     #[serde(default)]
     pub measured_llm: Option<IndexMap<String, IndexMap<String, MeasuredCell>>>,

@@ -1,0 +1,131 @@
+//! Custom tiers built from silicon-class defaults and an optional precision-set rung
+//! (reference spec §3.11). The classes and rungs are registry data; this is the builder.
+
+use crate::error::EngineError;
+use crate::numeric::{py_list_repr, py_str_repr};
+use crate::precision::PrecisionSetTable;
+use crate::registry::files::SiliconClassTable;
+use crate::tier::{CalibrationSource, TierSpec};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The parameters of `make_custom_tier` (also the content of a `custom-tiers/*` file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomTierParams {
+    /// File format version (required in registry files, optional inline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<u32>,
+    /// Display name.
+    pub name: String,
+    /// Silicon class whose defaults fill the calibration constants.
+    pub silicon_class: String,
+    /// INT8 peak, TOPS.
+    pub peak_tops_int8: f64,
+    /// Raw peak bandwidth, GB/s (taken as given, not derived from bus × rate).
+    pub mem_bandwidth_gbs: f64,
+    /// Capacity, GB.
+    pub mem_capacity_gb: f64,
+    /// Bus width, bits.
+    pub mem_bus_width_bits: u32,
+    /// Memory technology.
+    pub mem_type: String,
+    /// Data rate, GT/s.
+    pub mem_data_rate_gtps: f64,
+    /// BF16 peak, TOPS.
+    #[serde(default)]
+    pub peak_tops_bf16: f64,
+    /// FP8 peak, TOPS.
+    #[serde(default)]
+    pub peak_tops_fp8: f64,
+    /// FP4 peak, TOPS.
+    #[serde(default)]
+    pub peak_tops_fp4: f64,
+    /// Precision rung; forces its capability table and zeroes its peaks.
+    #[serde(default)]
+    pub npu_precision_set: Option<String>,
+    /// Overrides the class's compute efficiency.
+    #[serde(default)]
+    pub compute_efficiency: Option<f64>,
+    /// Overrides the class's bandwidth efficiency.
+    #[serde(default)]
+    pub bandwidth_efficiency: Option<f64>,
+    /// Thermal design power, W.
+    #[serde(default)]
+    pub tdp_watts: f64,
+}
+
+/// Builds the tier spec; errors carry the reference's exact messages.
+pub fn make_custom_tier(
+    p: &CustomTierParams,
+    classes: &SiliconClassTable,
+    sets: &PrecisionSetTable,
+) -> Result<TierSpec, EngineError> {
+    let Some(d) = classes.classes.get(&p.silicon_class) else {
+        let mut valid: Vec<&str> = classes.classes.keys().map(String::as_str).collect();
+        valid.sort_unstable();
+        return Err(EngineError::InvalidValue(format!(
+            "make_custom_tier: unknown silicon_class={}. Valid: {}",
+            py_str_repr(&p.silicon_class),
+            py_list_repr(valid)
+        )));
+    };
+    let mut capability = d.capability_table.clone();
+    let mut spec = TierSpec {
+        schema_version: None,
+        name: p.name.clone(),
+        peak_tops_bf16: p.peak_tops_bf16,
+        peak_tops_int8: p.peak_tops_int8,
+        peak_tops_fp8: p.peak_tops_fp8,
+        mem_bandwidth_gbs: p.mem_bandwidth_gbs,
+        mem_capacity_gb: p.mem_capacity_gb,
+        mem_bus_width_bits: p.mem_bus_width_bits,
+        mem_type: p.mem_type.clone(),
+        mem_data_rate_gtps: p.mem_data_rate_gtps,
+        peak_tops_fp4: p.peak_tops_fp4,
+        cpu: None,
+        compute_efficiency: p.compute_efficiency.unwrap_or(d.compute_efficiency),
+        bandwidth_efficiency: p.bandwidth_efficiency.unwrap_or(d.bandwidth_efficiency),
+        tdp_watts: p.tdp_watts,
+        tier_family: Some(d.tier_family.clone()),
+        compute_util_factor: d.compute_util_factor,
+        llm_prefill_util_factor: d.llm_prefill_util_factor,
+        llm_decode_bw_realization: d.llm_decode_bw_realization,
+        compute_overhead_ms: d.compute_overhead_ms,
+        npu_share_default: d.npu_share_default,
+        capability_levels: None,
+        capability_table: None,
+        npu_precision_set: None,
+        calibration_source: Some(CalibrationSource {
+            method: classes.custom_calibration.method.clone(),
+            reference: classes.custom_calibration.reference.replace("{class}", &p.silicon_class),
+            confidence: classes.custom_calibration.confidence.clone(),
+        }),
+        bw_projected: false,
+        stock_mem_bandwidth_gbs: None,
+        stock_name: None,
+        measured_decode_overrides: None,
+        measured_prefill_overrides: None,
+        measured_vision_overrides: None,
+        measured_llm: None,
+        measured_perception: None,
+    };
+    if let Some(rung) = &p.npu_precision_set {
+        let Some(set) = sets.sets.get(rung) else {
+            let mut valid: Vec<&str> = sets.sets.keys().map(String::as_str).collect();
+            valid.sort_unstable();
+            return Err(EngineError::InvalidValue(format!(
+                "make_custom_tier: unknown npu_precision_set={}. Valid: {}",
+                py_str_repr(rung),
+                py_list_repr(valid)
+            )));
+        };
+        capability = Some(set.capability_table.clone());
+        for f in &set.zeroed_peaks {
+            f.set(&mut spec, 0.0);
+        }
+        spec.npu_precision_set = Some(rung.clone());
+    }
+    spec.capability_table = capability;
+    Ok(spec)
+}

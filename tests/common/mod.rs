@@ -1,0 +1,120 @@
+//! Helpers shared by the integration tests: the golden file, value comparison, and temp
+//! copies of the shipped data.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The parsed golden file (decompressed once per test binary).
+pub fn golden() -> &'static Value {
+    static G: OnceLock<Value> = OnceLock::new();
+    G.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/ratchet-0.3.2-golden.json.gz");
+        let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(f).read_to_string(&mut text).unwrap_or_else(|e| panic!("gunzip: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse golden: {e}"))
+    })
+}
+
+/// Every case of one golden function.
+pub fn cases(func: &str) -> Vec<&'static Value> {
+    golden()["cases"].as_array().map(|a| a.iter().filter(|c| c["fn"] == func).collect()).unwrap_or_default()
+}
+
+/// Removes the reference's `__type__` tags, recursively.
+pub fn strip_types(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter().filter(|(k, _)| k.as_str() != "__type__").map(|(k, v)| (k.clone(), strip_types(v))).collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(strip_types).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Compares two JSON values: numbers by binary64 value (ints and floats alike), or within
+/// `rel` relative error when `rel > 0`; everything else exactly. Returns the first difference.
+pub fn diff(path: &str, want: &Value, got: &Value, rel: f64) -> Option<String> {
+    match (want, got) {
+        (Value::Number(a), Value::Number(b)) => {
+            let (x, y) = (a.as_f64().unwrap_or(f64::NAN), b.as_f64().unwrap_or(f64::NAN));
+            let same = x == y || (rel > 0.0 && (x - y).abs() <= rel * x.abs().max(y.abs()));
+            (!same).then(|| format!("{path}: want {x:?}, got {y:?}"))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, va) in a {
+                match b.get(k) {
+                    Some(vb) => {
+                        if let Some(d) = diff(&format!("{path}.{k}"), va, vb, rel) {
+                            return Some(d);
+                        }
+                    }
+                    None => return Some(format!("{path}.{k}: missing (want {va})")),
+                }
+            }
+            b.keys().find(|k| !a.contains_key(*k)).map(|k| format!("{path}.{k}: unexpected key"))
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if a.len() != b.len() {
+                return Some(format!("{path}: want {} items, got {}", a.len(), b.len()));
+            }
+            a.iter().zip(b).enumerate().find_map(|(i, (x, y))| diff(&format!("{path}[{i}]"), x, y, rel))
+        }
+        _ => (want != got).then(|| format!("{path}: want {want}, got {got}")),
+    }
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir {}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display())) {
+        let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+        let p = entry.path();
+        let dest = to.join(entry.file_name());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap_or_else(|e| panic!("copy {}: {e}", p.display()));
+        }
+    }
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temp copy of the shipped registry.
+pub fn temp_registry() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let reg = dir.path().join("registry");
+    copy_dir(&root().join("registry"), &reg);
+    (dir, reg)
+}
+
+/// Runs the built binary with `args`; returns (status, stdout, stderr).
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    run_in(args, None, &[])
+}
+
+/// Runs the built binary in `cwd` with extra environment variables.
+pub fn run_in(args: &[&str], cwd: Option<&Path>, env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ratchet"));
+    cmd.args(args);
+    if let Some(c) = cwd {
+        cmd.current_dir(c);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.env_remove("RATCHET_ANCHORS");
+    let out = cmd.output().unwrap_or_else(|e| panic!("run ratchet: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
