@@ -19,7 +19,7 @@ pub enum Severity {
 }
 
 /// The text of a source file, shared by all diagnostics that point into it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SourceText {
     /// Path shown to the user.
     pub name: String,
@@ -27,8 +27,14 @@ pub struct SourceText {
     pub text: Arc<String>,
 }
 
+impl fmt::Debug for SourceText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SourceText({:?}, {} bytes)", self.name, self.text.len())
+    }
+}
+
 /// One finding.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,
@@ -170,6 +176,12 @@ fn gh_escape_data(s: &str) -> String {
 
 fn gh_escape_prop(s: &str) -> String {
     gh_escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+impl fmt::Debug for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.one_line())
+    }
 }
 
 impl fmt::Display for Diagnostic {

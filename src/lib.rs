@@ -13,16 +13,21 @@ pub mod cli;
 pub mod diagnostic;
 pub mod document;
 pub mod embedded;
+pub mod engine;
 pub mod error;
 pub mod numeric;
 pub mod precision;
+pub mod projection;
 pub mod registry;
+pub mod rules;
 pub mod schema;
 pub mod tier;
 
 pub use catalog::{Catalog, LlmModel};
 pub use diagnostic::{Diagnostic, Report, Severity};
+pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
+pub use projection::{ProjectParams, Projection};
 pub use registry::{LoadOutcome, Registry};
 pub use tier::{Tier, TierSpec};
 

@@ -37,6 +37,8 @@ pub enum FileKind {
     Badges,
     /// `registry/catalog/*` and pack catalogs.
     Catalog,
+    /// `rules/*`: a rule set.
+    RuleSet,
 }
 
 impl FileKind {
@@ -53,6 +55,7 @@ impl FileKind {
         FileKind::Memory,
         FileKind::Badges,
         FileKind::Catalog,
+        FileKind::RuleSet,
     ];
 
     /// Short id, also the schema file stem.
@@ -69,6 +72,7 @@ impl FileKind {
             FileKind::Memory => "memory",
             FileKind::Badges => "badges",
             FileKind::Catalog => "catalog",
+            FileKind::RuleSet => "rule-set",
         }
     }
 
@@ -91,6 +95,7 @@ impl FileKind {
             FileKind::Memory => (schema_of::<MemoryTable>(), &[]),
             FileKind::Badges => (schema_of::<BadgeTable>(), &[]),
             FileKind::Catalog => (schema_of::<CatalogFile>(), &[]),
+            FileKind::RuleSet => (schema_of::<crate::rules::file::RuleSetFile>(), &[]),
         };
         if let Some(req) = v.get_mut("required").and_then(Value::as_array_mut) {
             for r in required {

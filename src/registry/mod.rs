@@ -189,6 +189,7 @@ fn read_tree(loader: &dyn Loader, report: &mut Report) -> Option<Parts> {
             FileKind::SiliconClasses => one!(parts.silicon_classes, SiliconClassTable),
             FileKind::Memory => one!(parts.memory, MemoryTable),
             FileKind::Badges => one!(parts.badges, BadgeTable),
+            FileKind::RuleSet => {}
         }
     }
     Some(parts)

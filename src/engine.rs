@@ -1,0 +1,348 @@
+//! The engine: one immutable generation of registry + compiled rules (+ packs and anchors
+//! as they are configured), and the operations of the reference API on top of it.
+
+use crate::catalog::LlmModel;
+use crate::diagnostic::{Diagnostic, Report, did_you_mean};
+use crate::error::EngineError;
+use crate::projection::{self, Explanation, Feasibility, ProjectParams, Projection, Provenance, RunCx, RunResult};
+use crate::registry::loader::{DirLoader, Loader};
+use crate::registry::{self, Registry};
+use crate::rules::inputs::Inputs;
+use crate::rules::vm::{Env, Tables, Trace};
+use crate::rules::{self, CompiledRuleSet};
+use crate::tier::Tier;
+use indexmap::IndexMap;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Which data an engine is built from. Empty means the embedded defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EngineConfig {
+    /// A registry directory replacing the embedded registry.
+    pub registry: Option<PathBuf>,
+    /// Rules directories (layered over the embedded rule sets, by name).
+    pub rules_dirs: Vec<PathBuf>,
+    /// The active rule set (`default` when absent).
+    pub rule_set: Option<String>,
+}
+
+impl EngineConfig {
+    /// Adds a `--rules` value: a directory to layer, or the name of the rule set to use.
+    pub fn rules(&mut self, value: &str) {
+        let p = PathBuf::from(value);
+        if p.is_dir() {
+            self.rules_dirs.push(p);
+        } else {
+            self.rule_set = Some(value.to_string());
+        }
+    }
+}
+
+/// A compiled, immutable generation. `Send + Sync`; share it behind an `Arc`.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    registry: Arc<Registry>,
+    tables: Arc<Tables>,
+    sets: IndexMap<String, Arc<CompiledRuleSet>>,
+    active: Arc<CompiledRuleSet>,
+    provenance: Provenance,
+}
+
+/// The name of the rule set used when none is chosen.
+pub const DEFAULT_RULE_SET: &str = "default";
+
+/// The string tables and sets the rules read through `lookup_or` and `member`, built from the
+/// registry's tables.
+pub fn registry_tables(reg: &Registry) -> Tables {
+    let quant: IndexMap<String, String> =
+        reg.quant_schemes().schemes.iter().map(|(k, s)| (k.clone(), s.capability_key.clone())).collect();
+    let rungs: IndexMap<String, String> =
+        reg.precision_sets().sets.iter().map(|(k, s)| (k.clone(), s.compute_dtype.clone())).collect();
+    Tables {
+        maps: vec![
+            ("quant_capability_key".into(), quant),
+            ("dtype_capability_key".into(), reg.dtypes().capability_key.clone()),
+            ("precision_set_compute_dtype".into(), rungs),
+        ],
+        sets: vec![
+            ("fp4_compute_dtypes".into(), reg.dtypes().fp4_compute_dtypes.clone()),
+            (
+                "weight_only_quant_schemes".into(),
+                reg.quant_schemes().schemes.iter().filter(|(_, s)| s.weight_only).map(|(k, _)| k.clone()).collect(),
+            ),
+            ("quant_schemes".into(), reg.quant_schemes().schemes.keys().cloned().collect()),
+        ],
+    }
+}
+
+/// The result of building an engine: the engine when there were no errors, and every
+/// diagnostic (warnings included).
+#[derive(Debug)]
+pub struct EngineOutcome {
+    /// The engine.
+    pub engine: Option<Engine>,
+    /// Errors and warnings of the registry and the rules.
+    pub report: Report,
+}
+
+fn hash_loader(h: &mut Sha256, l: &dyn Loader) {
+    if let Ok(list) = l.list() {
+        for rel in list {
+            if let Ok(b) = l.read(&rel) {
+                h.update((rel.len() as u64).to_le_bytes());
+                h.update(rel.as_bytes());
+                h.update((b.len() as u64).to_le_bytes());
+                h.update(&b);
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Builds an engine from a configuration.
+    pub fn load(cfg: &EngineConfig) -> EngineOutcome {
+        let reg_loader: Box<dyn Loader> = match &cfg.registry {
+            Some(d) => Box::new(DirLoader::new(d.clone())),
+            None => Box::new(crate::embedded::registry()),
+        };
+        let mut rule_loaders: Vec<Box<dyn Loader>> = vec![Box::new(crate::embedded::rules())];
+        for d in &cfg.rules_dirs {
+            rule_loaders.push(Box::new(DirLoader::new(d.clone())));
+        }
+        let refs: Vec<&dyn Loader> = rule_loaders.iter().map(|b| b.as_ref()).collect();
+        Self::from_loaders(reg_loader.as_ref(), &refs, cfg.rule_set.as_deref(), 1)
+    }
+
+    /// Builds an engine from explicit loaders (the hot-reload path and tests use this).
+    pub fn from_loaders(
+        registry: &dyn Loader,
+        rules: &[&dyn Loader],
+        rule_set: Option<&str>,
+        generation: u64,
+    ) -> EngineOutcome {
+        let out = registry::load(registry);
+        let mut report = out.report;
+        let Some(reg) = out.registry else {
+            return EngineOutcome { engine: None, report };
+        };
+        let tables = registry_tables(&reg);
+        let r = rules::load(rules, &tables);
+        report.extend(r.report);
+        if report.has_errors() {
+            return EngineOutcome { engine: None, report };
+        }
+        let name = rule_set.unwrap_or(DEFAULT_RULE_SET);
+        let Some(active) = r.sets.get(name).cloned() else {
+            report.push(Diagnostic::error("rules", format!("unknown rule set `{name}`")).with_help(
+                did_you_mean(name, r.sets.keys().map(String::as_str)).or_else(|| {
+                    Some(format!("known rule sets: {}", r.sets.keys().cloned().collect::<Vec<_>>().join(", ")))
+                }),
+            ));
+            return EngineOutcome { engine: None, report };
+        };
+        let mut h = Sha256::new();
+        h.update(reg.content_hash().as_bytes());
+        for l in rules {
+            hash_loader(&mut h, *l);
+        }
+        let digest = h.finalize();
+        let content_hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let provenance = Provenance {
+            registry: reg.manifest().name.clone(),
+            registry_version: reg.version().to_string(),
+            rule_set: active.name.clone(),
+            content_hash,
+            generation,
+        };
+        let engine = Engine { registry: Arc::new(reg), tables: Arc::new(tables), sets: r.sets, active, provenance };
+        EngineOutcome { engine: Some(engine), report }
+    }
+
+    /// The engine over the embedded registry and rules, with the default rule set.
+    pub fn embedded() -> Result<Engine, Report> {
+        let out = Self::load(&EngineConfig::default());
+        out.engine.ok_or(out.report)
+    }
+
+    /// The same generation with another active rule set.
+    pub fn with_rule_set(&self, name: &str) -> Result<Engine, EngineError> {
+        let Some(active) = self.sets.get(name).cloned() else {
+            let help =
+                did_you_mean(name, self.sets.keys().map(String::as_str)).map(|h| format!(" ({h})")).unwrap_or_default();
+            return Err(EngineError::UnknownKey(format!("unknown rule set `{name}`{help}")));
+        };
+        let mut e = self.clone();
+        e.provenance.rule_set = active.name.clone();
+        e.active = active;
+        Ok(e)
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The active rule set.
+    pub fn rule_set(&self) -> &CompiledRuleSet {
+        &self.active
+    }
+
+    /// Every loaded rule set.
+    pub fn rule_sets(&self) -> impl Iterator<Item = &Arc<CompiledRuleSet>> {
+        self.sets.values()
+    }
+
+    /// Where results of this engine come from.
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
+    }
+
+    /// Sets the generation id reported in provenance.
+    pub fn set_generation(&mut self, generation: u64) {
+        self.provenance.generation = generation;
+    }
+
+    fn cx(&self) -> RunCx<'_> {
+        RunCx {
+            env: Env { registry: &self.registry, tables: &self.tables },
+            provenance: &self.provenance,
+            badges: &self.registry.badges().projection_sources,
+        }
+    }
+
+    fn inputs<'a>(
+        &'a self,
+        model: &'a LlmModel,
+        hw: Option<&'a Tier>,
+        workload_id: &'a str,
+        p: &'a ProjectParams,
+    ) -> Result<(Inputs<'a>, (u64, u64)), EngineError> {
+        let d = &self.active.defaults;
+        let prompt = p.prompt_tokens.unwrap_or(d.prompt_tokens);
+        let decode = p.decode_tokens.unwrap_or(d.decode_tokens);
+        for (name, v) in [("host_ms", p.host_ms), ("compiler_quality", p.compiler_quality), ("npu_share", p.npu_share)]
+        {
+            if let Some(x) = v {
+                if !x.is_finite() {
+                    return Err(EngineError::InvalidValue(format!("`{name}` must be a finite number")));
+                }
+            }
+        }
+        let inp = Inputs {
+            hw,
+            model,
+            workload_id,
+            prompt_tokens: prompt as f64,
+            decode_tokens: decode as f64,
+            context_tokens: 0.0,
+            dtype_bytes: d.dtype_bytes,
+            host_ms: p.host_ms.unwrap_or(d.host_ms),
+            compiler_quality: p.compiler_quality.unwrap_or(d.compiler_quality),
+            npu_share: p.npu_share,
+            fp4_runtime_maturity: p.fp4_runtime_maturity.as_deref().unwrap_or(&d.fp4_runtime_maturity),
+        };
+        Ok((inp, (prompt, decode)))
+    }
+
+    /// `project_llm`: decode and prefill rates, TTFT and totals of `model` on `hw`, or why it
+    /// does not fit or cannot execute.
+    pub fn project_llm<'a>(
+        &'a self,
+        model: &'a LlmModel,
+        hw: &'a Tier,
+        workload_id: &'a str,
+        p: &'a ProjectParams,
+    ) -> Result<Projection<'a>, EngineError> {
+        let (inp, tokens) = self.inputs(model, Some(hw), workload_id, p)?;
+        match projection::run(&self.active.project, &inp, &self.cx(), tokens, None)? {
+            RunResult::Projection(pr) => Ok(pr),
+            _ => Err(EngineError::InvalidValue("the projection program produced no projection".into())),
+        }
+    }
+
+    /// `project_llm` with an explanation: the gates, each path of the cascade and why it was
+    /// taken or skipped, and every formula with its inputs and value.
+    pub fn project_llm_explained<'a>(
+        &'a self,
+        model: &'a LlmModel,
+        hw: &'a Tier,
+        workload_id: &'a str,
+        p: &'a ProjectParams,
+    ) -> (Result<Projection<'a>, EngineError>, Explanation) {
+        let c = &self.active.project_traced;
+        let mut trace = Trace::default();
+        let r = self.inputs(model, Some(hw), workload_id, p).and_then(|(inp, tokens)| {
+            match projection::run(c, &inp, &self.cx(), tokens, Some(&mut trace))? {
+                RunResult::Projection(pr) => Ok(pr),
+                _ => Err(EngineError::InvalidValue("the projection program produced no projection".into())),
+            }
+        });
+        let ex = projection::explain(c, &self.active.name, &trace);
+        (r, ex)
+    }
+
+    /// `memory_feasibility`: does `model` fit in `hw` with `context_tokens` of KV cache.
+    pub fn memory_feasibility<'a>(
+        &'a self,
+        model: &'a LlmModel,
+        hw: &'a Tier,
+        context_tokens: u64,
+    ) -> Result<Feasibility<'a>, EngineError> {
+        let p = ProjectParams::default();
+        let (mut inp, _) = self.inputs(model, Some(hw), "", &p)?;
+        inp.context_tokens = context_tokens as f64;
+        match projection::run(&self.active.feasibility, &inp, &self.cx(), (0, 0), None)? {
+            RunResult::Feasibility(f) => Ok(f.into_owned()),
+            _ => Err(EngineError::InvalidValue("the feasibility program produced no check".into())),
+        }
+    }
+
+    /// `kv_cache_bytes_per_token`: KV-cache bytes per token at `dtype_bytes` per element
+    /// (the rule set's default when absent).
+    pub fn kv_cache_bytes_per_token(&self, model: &LlmModel, dtype_bytes: Option<f64>) -> Result<f64, EngineError> {
+        let p = ProjectParams::default();
+        let (mut inp, _) = self.inputs(model, None, "", &p)?;
+        if let Some(b) = dtype_bytes {
+            if !b.is_finite() {
+                return Err(EngineError::InvalidValue("`dtype_bytes` must be a finite number".into()));
+            }
+            inp.dtype_bytes = b;
+        }
+        match projection::run(&self.active.kv, &inp, &self.cx(), (0, 0), None)? {
+            RunResult::Scalar(v) => Ok(v),
+            _ => Err(EngineError::InvalidValue("the kv program produced no number".into())),
+        }
+    }
+
+    /// A registry tier by name, with "did you mean".
+    pub fn tier(&self, name: &str) -> Result<&Arc<Tier>, EngineError> {
+        self.registry.tier(name).ok_or_else(|| {
+            let help = did_you_mean(name, self.registry.tiers().iter().map(|t| t.name()))
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            EngineError::UnknownKey(format!("unknown tier `{name}`{help}"))
+        })
+    }
+
+    /// A catalog model by key, with "did you mean".
+    pub fn model(&self, key: &str) -> Result<&Arc<LlmModel>, EngineError> {
+        self.registry.model(key).ok_or_else(|| {
+            let help = did_you_mean(key, self.registry.catalog().keys()).map(|h| format!(" ({h})")).unwrap_or_default();
+            EngineError::UnknownKey(format!("unknown model `{key}`{help}"))
+        })
+    }
+}
+
+impl Feasibility<'_> {
+    /// The same check owning its verdict.
+    pub fn into_owned(self) -> Feasibility<'static> {
+        Feasibility {
+            verdict: std::borrow::Cow::Owned(self.verdict.into_owned()),
+            required_gb: self.required_gb,
+            available_gb: self.available_gb,
+            headroom_gb: self.headroom_gb,
+            breakdown: self.breakdown,
+        }
+    }
+}

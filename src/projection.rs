@@ -1,0 +1,488 @@
+//! Projection results with the reference field names (spec §1.8), the request parameters,
+//! and the glue that runs a compiled rule set on one request.
+
+use crate::catalog::LlmModel;
+use crate::error::EngineError;
+use crate::rules::compile::{Compiled, Event, FeasSlots, Outcome};
+use crate::rules::inputs::Inputs;
+use crate::rules::vm::{self, Ctx, Env, SRef, Scratch, Trace, TraceValue};
+use crate::tier::Tier;
+use serde::Serialize;
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+/// Where a result came from: registry, rule set and the generation that computed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Provenance {
+    /// Registry name.
+    pub registry: String,
+    /// Registry version.
+    pub registry_version: String,
+    /// Rule set used.
+    pub rule_set: String,
+    /// Hash of every registry, rules and pack file the generation was built from.
+    pub content_hash: String,
+    /// Generation id (increments on every reload).
+    pub generation: u64,
+}
+
+/// The optional parameters of `project_llm`; absent values take the rule set's defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProjectParams {
+    /// Prompt tokens.
+    pub prompt_tokens: Option<u64>,
+    /// Decode tokens.
+    pub decode_tokens: Option<u64>,
+    /// Host time, ms.
+    pub host_ms: Option<f64>,
+    /// Compiler quality factor.
+    pub compiler_quality: Option<f64>,
+    /// NPU bandwidth share (the tier's default when absent).
+    pub npu_share: Option<f64>,
+    /// `mature` or `immature`.
+    pub fp4_runtime_maturity: Option<String>,
+}
+
+/// Memory breakdown, GB.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Breakdown {
+    /// Weights.
+    pub weights_gb: f64,
+    /// KV cache.
+    pub kv_cache_gb: f64,
+    /// Runtime overhead.
+    pub overhead_gb: f64,
+}
+
+/// A memory feasibility check (unrounded).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Feasibility<'a> {
+    /// `fits`, `tight` or `wont_fit`.
+    pub verdict: Cow<'a, str>,
+    /// Required, GB.
+    pub required_gb: f64,
+    /// Available, GB.
+    pub available_gb: f64,
+    /// Available − required, GB.
+    pub headroom_gb: f64,
+    /// Breakdown of the requirement.
+    pub breakdown: Breakdown,
+}
+
+/// Anchor metadata set by the private-anchor overlay.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SiliconAnchorMeta {
+    /// Measurement date of the anchor.
+    pub measured_date: String,
+    /// `<tier>_<precision>` cell.
+    pub spec_tier_precision: String,
+    /// The anchor file's model key.
+    pub spec_model_key: String,
+    /// True on memory-upgrade tiers (the anchor was bandwidth-scaled).
+    pub bw_projected: bool,
+}
+
+/// A successful projection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Projected<'a> {
+    /// Decode rate, tok/s (2 dp).
+    pub decode_tok_s: f64,
+    /// Prefill rate, tok/s (2 dp).
+    pub prefill_tok_s: f64,
+    /// Time to first token, s (4 dp).
+    pub ttft_s: f64,
+    /// Decode tokens.
+    pub decode_tokens: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Decode time, s (3 dp).
+    pub decode_s: f64,
+    /// Prefill time, s (3 dp).
+    pub prefill_s: f64,
+    /// Host + prefill + decode, s (3 dp).
+    pub total_s: f64,
+    /// Host time, ms (2 dp).
+    pub host_ms: f64,
+    /// Source label of the path that answered.
+    pub source: Cow<'a, str>,
+    /// `bw_bound` or `compute_bound`.
+    pub regime: Cow<'a, str>,
+    /// Tier name.
+    pub hw_name: &'a str,
+    /// Model key.
+    pub model_key: &'a str,
+    /// Workload id.
+    pub workload_id: &'a str,
+    /// Bandwidth ceiling of decode, tok/s (first-principles path only).
+    pub decode_ceiling_tok_s: Option<f64>,
+    /// Decode rate before a workload pattern was applied.
+    pub base_decode_pre_multiplier: Option<f64>,
+    /// Set when a private silicon anchor replaced the decode rate.
+    pub silicon_anchor_meta: Option<SiliconAnchorMeta>,
+    /// Badge of the source label.
+    pub badge: Cow<'a, str>,
+    /// Registry, rule set and generation.
+    pub provenance: &'a Provenance,
+}
+
+/// The model does not fit in the tier's memory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WontFit<'a> {
+    /// Tier name.
+    pub hw_name: &'a str,
+    /// Model key.
+    pub model_key: &'a str,
+    /// Workload id.
+    pub workload_id: &'a str,
+    /// Required, GB.
+    pub required_gb: f64,
+    /// Available, GB.
+    pub available_gb: f64,
+    /// Available − required, GB (negative).
+    pub headroom_gb: f64,
+    /// Breakdown.
+    pub breakdown: Breakdown,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Decode tokens.
+    pub decode_tokens: u64,
+    /// Registry, rule set and generation.
+    pub provenance: &'a Provenance,
+}
+
+/// The tier cannot execute the model's quantisation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DtypeMismatch<'a> {
+    /// Tier name.
+    pub hw_name: &'a str,
+    /// Model key.
+    pub model_key: &'a str,
+    /// Workload id.
+    pub workload_id: &'a str,
+    /// The model's quant scheme.
+    pub required_dtype: Cow<'a, str>,
+    /// Always `unsupported`.
+    pub tier_capability: Cow<'a, str>,
+    /// What kind of tier would run it.
+    pub retargeting_hint: Option<Cow<'a, str>>,
+    /// Registry, rule set and generation.
+    pub provenance: &'a Provenance,
+}
+
+/// One of the three outcomes of a projection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type")]
+pub enum Projection<'a> {
+    /// Rates and timings.
+    Projected(Projected<'a>),
+    /// Does not fit.
+    WontFit(WontFit<'a>),
+    /// Cannot execute.
+    DtypeMismatch(DtypeMismatch<'a>),
+}
+
+impl Projection<'_> {
+    /// The variant name (`Projected`, `WontFit`, `DtypeMismatch`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Projection::Projected(_) => "Projected",
+            Projection::WontFit(_) => "WontFit",
+            Projection::DtypeMismatch(_) => "DtypeMismatch",
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's scratch (or a fresh one when it is in use).
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut v) => f(&mut v),
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+/// Turns a string handle into an owned-or-borrowed string for a result.
+fn cow<'a>(cx: &Ctx<'a, '_>, r: SRef, arena: &mut [String]) -> Cow<'a, str> {
+    match r {
+        SRef::Arena(i) => Cow::Owned(arena.get_mut(i as usize).map(std::mem::take).unwrap_or_default()),
+        SRef::Empty => Cow::Borrowed(""),
+        SRef::Pool(k) => Cow::Borrowed(cx.program.pool.get(k as usize).map(String::as_str).unwrap_or("")),
+        SRef::Input(i) => Cow::Borrowed(cx.inp.str(i).0),
+        SRef::CapLevel(i) => Cow::Borrowed(
+            cx.inp
+                .hw
+                .and_then(|h| h.capability.as_ref())
+                .and_then(|t| t.entries.get_index(i as usize))
+                .map(|(_, info)| info.level.as_str())
+                .unwrap_or(""),
+        ),
+        SRef::CapVia(i) => Cow::Borrowed(
+            cx.inp
+                .hw
+                .and_then(|h| h.capability.as_ref())
+                .and_then(|t| t.entries.get_index(i as usize))
+                .and_then(|(_, info)| info.via_dtype.as_deref())
+                .unwrap_or(""),
+        ),
+        SRef::Map(t, i) => Cow::Borrowed(
+            cx.env
+                .tables
+                .maps
+                .get(t as usize)
+                .and_then(|(_, m)| m.get_index(i as usize))
+                .map(|(_, v)| v.as_str())
+                .unwrap_or(""),
+        ),
+        SRef::TierName(i) => Cow::Borrowed(cx.env.registry.tiers().get(i as usize).map(|t| t.name()).unwrap_or("")),
+    }
+}
+
+fn check_finite(name: &str, v: f64, model: &LlmModel, hw: Option<&Tier>) -> Result<f64, EngineError> {
+    if v.is_finite() {
+        return Ok(v);
+    }
+    let on = hw.map(|h| format!(" on tier `{}`", h.name())).unwrap_or_default();
+    Err(EngineError::NonFinite(format!(
+        "`{name}` is {} for model `{}`{on}: the rules divided by zero or overflowed",
+        crate::numeric::py_float_repr(v),
+        model.key
+    )))
+}
+
+fn feasibility<'a>(f: &FeasSlots, cx: &Ctx<'a, '_>, sc: &mut Scratch) -> Result<Feasibility<'a>, EngineError> {
+    let (model, hw) = (cx.inp.model, cx.inp.hw);
+    let nums = &sc.nums;
+    let g = |i: usize, name: &str| check_finite(name, nums[f.nums[i] as usize], model, hw);
+    Ok(Feasibility {
+        verdict: cow(cx, sc.strs[f.verdict as usize], &mut sc.arena),
+        required_gb: g(0, "required_gb")?,
+        available_gb: g(1, "available_gb")?,
+        headroom_gb: g(2, "headroom_gb")?,
+        breakdown: Breakdown {
+            weights_gb: g(3, "weights_gb")?,
+            kv_cache_gb: g(4, "kv_cache_gb")?,
+            overhead_gb: g(5, "overhead_gb")?,
+        },
+    })
+}
+
+/// What one run produced (short-lived; never stored, so the size difference is harmless).
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum RunResult<'a> {
+    Scalar(f64),
+    Feasibility(Feasibility<'a>),
+    Projection(Projection<'a>),
+}
+
+/// Context a run needs besides the inputs.
+pub(crate) struct RunCx<'a> {
+    pub env: Env<'a>,
+    pub provenance: &'a Provenance,
+    pub badges: &'a indexmap::IndexMap<String, String>,
+}
+
+/// Runs a compiled entry point and builds its result.
+pub(crate) fn run<'a>(
+    c: &'a Compiled,
+    inp: &Inputs<'a>,
+    cx: &RunCx<'a>,
+    tokens: (u64, u64),
+    trace: Option<&mut Trace>,
+) -> Result<RunResult<'a>, EngineError> {
+    let p = &c.program;
+    with_scratch(|sc| {
+        sc.prepare(p);
+        let vcx = Ctx { program: p, inp, env: &cx.env };
+        let o = vm::run(&vcx, sc, trace)
+            .ok_or_else(|| EngineError::InvalidValue("the rules ended without an outcome".into()))?;
+        let nums = &sc.nums;
+        let model = inp.model;
+        let hw_name = inp.hw.map(|h| h.name()).unwrap_or("");
+        match c.outcomes.get(o as usize) {
+            Some(Outcome::Scalar(s)) => {
+                Ok(RunResult::Scalar(check_finite("result", nums[*s as usize], model, inp.hw)?))
+            }
+            Some(Outcome::Feasibility(f)) => Ok(RunResult::Feasibility(feasibility(f, &vcx, sc)?)),
+            Some(Outcome::WontFit(_, f)) => {
+                let f = feasibility(f, &vcx, sc)?;
+                Ok(RunResult::Projection(Projection::WontFit(WontFit {
+                    hw_name,
+                    model_key: &model.key,
+                    workload_id: inp.workload_id,
+                    required_gb: f.required_gb,
+                    available_gb: f.available_gb,
+                    headroom_gb: f.headroom_gb,
+                    breakdown: f.breakdown,
+                    prompt_tokens: tokens.0,
+                    decode_tokens: tokens.1,
+                    provenance: cx.provenance,
+                })))
+            }
+            Some(Outcome::DtypeMismatch(_, s)) => Ok(RunResult::Projection(Projection::DtypeMismatch(DtypeMismatch {
+                hw_name,
+                model_key: &model.key,
+                workload_id: inp.workload_id,
+                required_dtype: cow(&vcx, sc.strs[s[0] as usize], &mut sc.arena),
+                tier_capability: cow(&vcx, sc.strs[s[1] as usize], &mut sc.arena),
+                retargeting_hint: Some(cow(&vcx, sc.strs[s[2] as usize], &mut sc.arena)),
+                provenance: cx.provenance,
+            }))),
+            Some(Outcome::Projected(pi, s)) => {
+                let names = ["decode_tok_s", "prefill_tok_s", "ttft_s", "decode_s", "prefill_s", "total_s", "host_ms"];
+                let mut v = [0.0; 7];
+                for i in 0..7 {
+                    v[i] = check_finite(names[i], nums[s.nums[i] as usize], model, inp.hw)?;
+                }
+                let ceiling = match s.ceiling {
+                    Some(sl) => Some(check_finite("decode_ceiling_tok_s", nums[sl as usize], model, inp.hw)?),
+                    None => None,
+                };
+                let source: &'a str = c.paths.get(*pi as usize).map(|m| m.source.as_str()).unwrap_or("");
+                let badge = cx.badges.get(source).map(|b| Cow::Borrowed(b.as_str())).unwrap_or(Cow::Borrowed(""));
+                Ok(RunResult::Projection(Projection::Projected(Projected {
+                    decode_tok_s: v[0],
+                    prefill_tok_s: v[1],
+                    ttft_s: v[2],
+                    decode_tokens: tokens.1,
+                    prompt_tokens: tokens.0,
+                    decode_s: v[3],
+                    prefill_s: v[4],
+                    total_s: v[5],
+                    host_ms: v[6],
+                    source: Cow::Borrowed(source),
+                    regime: cow(&vcx, sc.strs[s.regime as usize], &mut sc.arena),
+                    hw_name,
+                    model_key: &model.key,
+                    workload_id: inp.workload_id,
+                    decode_ceiling_tok_s: ceiling,
+                    base_decode_pre_multiplier: None,
+                    silicon_anchor_meta: None,
+                    badge,
+                    provenance: cx.provenance,
+                })))
+            }
+            Some(Outcome::NoAnswer) | None => Err(EngineError::InvalidValue(
+                "no path of the cascade answered; the rule set's last path must always answer".into(),
+            )),
+        }
+    })
+}
+
+/// What `--explain` shows: gates, the cascade, and every formula value in evaluation order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    /// Rule set name.
+    pub rule_set: String,
+    /// Gate name → held.
+    pub gates: Vec<(String, bool)>,
+    /// Path name, status (`taken`, `skipped`, `not reached`) and reason.
+    pub paths: Vec<ExplainedPath>,
+    /// Formula values in evaluation order.
+    pub values: Vec<ExplainedValue>,
+}
+
+/// One cascade path in an explanation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExplainedPath {
+    /// Path name.
+    pub name: String,
+    /// Its source label.
+    pub source: String,
+    /// `taken`, `skipped` or `not reached`.
+    pub status: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+/// One traced formula.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExplainedValue {
+    /// Name (inputs: `hw.…`, `model.…`).
+    pub name: String,
+    /// Formula text (empty for inputs).
+    pub formula: String,
+    /// The formula with the values of its names substituted.
+    pub substituted: String,
+    /// The value.
+    pub value: serde_json::Value,
+}
+
+/// Builds an explanation from a trace.
+pub(crate) fn explain(c: &Compiled, rule_set: &str, t: &Trace) -> Explanation {
+    let mut gates: Vec<(String, bool)> = Vec::new();
+    let mut paths: Vec<ExplainedPath> = c
+        .paths
+        .iter()
+        .map(|p| ExplainedPath {
+            name: p.name.clone(),
+            source: p.source.clone(),
+            status: "not reached",
+            reason: String::new(),
+        })
+        .collect();
+    for e in &t.events {
+        match c.events.get(*e as usize) {
+            Some(Event::GateHeld(i)) => gates.push((c.gates.get(*i as usize).cloned().unwrap_or_default(), true)),
+            Some(Event::GatePassed(i)) => gates.push((c.gates.get(*i as usize).cloned().unwrap_or_default(), false)),
+            Some(Event::PathWhenFalse(i)) => {
+                if let (Some(p), Some(m)) = (paths.get_mut(*i as usize), c.paths.get(*i as usize)) {
+                    p.status = "skipped";
+                    p.reason = format!("`when` is false: {}", m.when.clone().unwrap_or_default());
+                }
+            }
+            Some(Event::PathNotFound(i)) => {
+                if let (Some(p), Some(m)) = (paths.get_mut(*i as usize), c.paths.get(*i as usize)) {
+                    p.status = "skipped";
+                    p.reason = format!("lookup `{}` found nothing", m.lookup.clone().unwrap_or_default());
+                }
+            }
+            Some(Event::PathTaken(i)) => {
+                if let (Some(p), Some(m)) = (paths.get_mut(*i as usize), c.paths.get(*i as usize)) {
+                    p.status = "taken";
+                    p.reason = m.description.clone().unwrap_or_default();
+                }
+            }
+            None => {}
+        }
+    }
+    let mut known: std::collections::HashMap<String, TraceValue> = std::collections::HashMap::new();
+    let mut values = Vec::new();
+    for (idx, v) in &t.values {
+        let Some(n) = c.trace_names.get(*idx as usize) else { continue };
+        let substituted = if n.text.is_empty() {
+            String::new()
+        } else {
+            crate::rules::expr::parse(&n.text).map(|e| substitute(&e, &known)).unwrap_or_default()
+        };
+        let value = match v {
+            TraceValue::Num(x) => {
+                serde_json::Number::from_f64(*x).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+            }
+            TraceValue::Str(s) => serde_json::Value::String(s.clone()),
+        };
+        known.insert(n.name.clone(), v.clone());
+        values.push(ExplainedValue { name: n.name.clone(), formula: n.text.clone(), substituted, value });
+    }
+    Explanation { rule_set: rule_set.to_string(), gates, paths, values }
+}
+
+fn substitute(e: &crate::rules::expr::Expr, known: &std::collections::HashMap<String, TraceValue>) -> String {
+    use crate::rules::expr::{Expr, UnOp};
+    match e {
+        Expr::Var { name, .. } => match known.get(name) {
+            Some(TraceValue::Num(x)) => crate::numeric::py_float_repr(*x),
+            Some(TraceValue::Str(s)) => format!("{s:?}"),
+            None => name.clone(),
+        },
+        Expr::Call { name, args, .. } => {
+            format!("{name}({})", args.iter().map(|a| substitute(a, known)).collect::<Vec<_>>().join(", "))
+        }
+        Expr::Unary(UnOp::Neg, a) => format!("-{}", substitute(a, known)),
+        Expr::Unary(UnOp::Not, a) => format!("!{}", substitute(a, known)),
+        Expr::Binary(op, a, b) => format!("({} {} {})", substitute(a, known), op.text(), substitute(b, known)),
+        other => crate::rules::expr::render(other),
+    }
+}

@@ -1,0 +1,268 @@
+//! The names formulas can read from a request: `hw.*` (the tier), `model.*`, `req.*` and
+//! `opt.*`. This is the interface between the Rust types and the rules; it holds no domain
+//! numbers.
+
+use crate::catalog::LlmModel;
+use crate::tier::Tier;
+
+/// The type of a value in a formula.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    /// A binary64 number.
+    Num,
+    /// A boolean.
+    Bool,
+    /// A string.
+    Str,
+}
+
+impl Ty {
+    /// The type's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ty::Num => "number",
+            Ty::Bool => "boolean",
+            Ty::Str => "string",
+        }
+    }
+}
+
+/// Which namespaces an entry point provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Namespaces {
+    /// `hw.*`
+    pub hw: bool,
+    /// `req.workload_id`, `req.prompt_tokens`, `req.decode_tokens`, `opt.*`
+    pub project: bool,
+    /// `req.context_tokens`
+    pub context: bool,
+    /// `req.dtype_bytes`
+    pub dtype_bytes: bool,
+}
+
+macro_rules! inputs {
+    ($($var:ident = $name:literal : $ty:ident $(, $opt:ident)?;)*) => {
+        /// An input field, resolved from its name at load time.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[allow(missing_docs)]
+        pub enum Input { $($var,)* }
+
+        /// Every input: (variant, name, type, optional).
+        pub const INPUTS: &[(Input, &str, Ty, bool)] = &[
+            $((Input::$var, $name, Ty::$ty, inputs!(@opt $($opt)?)),)*
+        ];
+    };
+    (@opt optional) => { true };
+    (@opt) => { false };
+}
+
+inputs! {
+    HwName = "hw.name": Str;
+    HwLookupName = "hw.lookup_name": Str;
+    HwMemType = "hw.mem_type": Str;
+    HwTierFamily = "hw.tier_family": Str, optional;
+    HwNpuPrecisionSet = "hw.npu_precision_set": Str, optional;
+    HwStockName = "hw.stock_name": Str, optional;
+    HwBwProjected = "hw.bw_projected": Bool;
+    HwHasCapabilityTable = "hw.has_capability_table": Bool;
+    HwPeakTopsBf16 = "hw.peak_tops_bf16": Num;
+    HwPeakTopsInt8 = "hw.peak_tops_int8": Num;
+    HwPeakTopsFp8 = "hw.peak_tops_fp8": Num;
+    HwPeakTopsFp4 = "hw.peak_tops_fp4": Num;
+    HwMemBandwidthGbs = "hw.mem_bandwidth_gbs": Num;
+    HwMemCapacityGb = "hw.mem_capacity_gb": Num;
+    HwMemBusWidthBits = "hw.mem_bus_width_bits": Num;
+    HwMemDataRateGtps = "hw.mem_data_rate_gtps": Num;
+    HwComputeEfficiency = "hw.compute_efficiency": Num;
+    HwBandwidthEfficiency = "hw.bandwidth_efficiency": Num;
+    HwTdpWatts = "hw.tdp_watts": Num;
+    HwComputeUtilFactor = "hw.compute_util_factor": Num;
+    HwLlmPrefillUtilFactor = "hw.llm_prefill_util_factor": Num;
+    HwLlmDecodeBwRealization = "hw.llm_decode_bw_realization": Num;
+    HwComputeOverheadMs = "hw.compute_overhead_ms": Num;
+    HwNpuShareDefault = "hw.npu_share_default": Num;
+    HwStockMemBandwidthGbs = "hw.stock_mem_bandwidth_gbs": Num, optional;
+    ModelKey = "model.key": Str;
+    ModelFamily = "model.family": Str;
+    ModelBase = "model.base": Str;
+    ModelQuantScheme = "model.quant_scheme": Str;
+    ModelComputeDtype = "model.compute_dtype": Str;
+    ModelMeasurementAlias = "model.measurement_alias": Str, optional;
+    ModelTotalParamsB = "model.total_params_b": Num;
+    ModelActiveParamsB = "model.active_params_b": Num;
+    ModelBytesPerParam = "model.bytes_per_param": Num;
+    ModelGgufSizeGb = "model.gguf_size_gb": Num;
+    ModelSizeGbInflight = "model.size_gb_inflight": Num;
+    ModelNumLayers = "model.num_layers": Num;
+    ModelHiddenDim = "model.hidden_dim": Num;
+    ModelNumAttentionHeads = "model.num_attention_heads": Num;
+    ModelNumKvHeads = "model.num_kv_heads": Num;
+    ModelNumExperts = "model.num_experts": Num, optional;
+    ModelExpertsPerToken = "model.experts_per_token": Num, optional;
+    ModelCtxLenTrained = "model.ctx_len_trained": Num, optional;
+    ModelVocabSize = "model.vocab_size": Num, optional;
+    ModelIsMoe = "model.is_moe": Bool;
+    ModelLlmInvariantDecode = "model.llm_invariant_decode": Bool;
+    ReqWorkloadId = "req.workload_id": Str;
+    ReqPromptTokens = "req.prompt_tokens": Num;
+    ReqDecodeTokens = "req.decode_tokens": Num;
+    ReqContextTokens = "req.context_tokens": Num;
+    ReqDtypeBytes = "req.dtype_bytes": Num;
+    OptHostMs = "opt.host_ms": Num;
+    OptCompilerQuality = "opt.compiler_quality": Num;
+    OptNpuShare = "opt.npu_share": Num, optional;
+    OptFp4RuntimeMaturity = "opt.fp4_runtime_maturity": Str;
+}
+
+/// The input with this name.
+pub fn input(name: &str) -> Option<(Input, Ty, bool)> {
+    INPUTS.iter().find(|(_, n, _, _)| *n == name).map(|(i, _, t, o)| (*i, *t, *o))
+}
+
+/// True when `ns` provides the input.
+pub fn available(name: &str, ns: Namespaces) -> bool {
+    if name.starts_with("hw.") {
+        return ns.hw;
+    }
+    match name {
+        "req.context_tokens" => ns.context,
+        "req.dtype_bytes" => ns.dtype_bytes,
+        n if n.starts_with("req.") || n.starts_with("opt.") => ns.project,
+        _ => true,
+    }
+}
+
+/// The values of one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The tier (absent for model-only operations).
+    pub hw: Option<&'a Tier>,
+    /// The model.
+    pub model: &'a LlmModel,
+    /// Workload id.
+    pub workload_id: &'a str,
+    /// Prompt tokens.
+    pub prompt_tokens: f64,
+    /// Decode tokens.
+    pub decode_tokens: f64,
+    /// Context tokens (feasibility operation).
+    pub context_tokens: f64,
+    /// KV element bytes (kv operation).
+    pub dtype_bytes: f64,
+    /// Host time option, ms.
+    pub host_ms: f64,
+    /// Compiler-quality option.
+    pub compiler_quality: f64,
+    /// NPU bandwidth share option.
+    pub npu_share: Option<f64>,
+    /// FP4 runtime maturity option.
+    pub fp4_runtime_maturity: &'a str,
+}
+
+fn opt_num(v: Option<f64>) -> (f64, bool) {
+    match v {
+        Some(x) => (x, true),
+        None => (0.0, false),
+    }
+}
+
+fn opt_u<T: Into<f64>>(v: Option<T>) -> (f64, bool) {
+    opt_num(v.map(Into::into))
+}
+
+impl<'a> Inputs<'a> {
+    /// A numeric or boolean input (booleans as 0/1) and whether it is present.
+    #[inline]
+    pub fn num(&self, i: Input) -> (f64, bool) {
+        let m = self.model;
+        let b = |x: bool| if x { 1.0 } else { 0.0 };
+        use Input::*;
+        if let Some(h) = self.hw {
+            let s = &h.spec;
+            let v = match i {
+                HwBwProjected => Some((b(s.bw_projected), true)),
+                HwHasCapabilityTable => Some((b(h.capability.is_some()), true)),
+                HwPeakTopsBf16 => Some((s.peak_tops_bf16, true)),
+                HwPeakTopsInt8 => Some((s.peak_tops_int8, true)),
+                HwPeakTopsFp8 => Some((s.peak_tops_fp8, true)),
+                HwPeakTopsFp4 => Some((s.peak_tops_fp4, true)),
+                HwMemBandwidthGbs => Some((s.mem_bandwidth_gbs, true)),
+                HwMemCapacityGb => Some((s.mem_capacity_gb, true)),
+                HwMemBusWidthBits => Some((f64::from(s.mem_bus_width_bits), true)),
+                HwMemDataRateGtps => Some((s.mem_data_rate_gtps, true)),
+                HwComputeEfficiency => Some((s.compute_efficiency, true)),
+                HwBandwidthEfficiency => Some((s.bandwidth_efficiency, true)),
+                HwTdpWatts => Some((s.tdp_watts, true)),
+                HwComputeUtilFactor => Some((s.compute_util_factor, true)),
+                HwLlmPrefillUtilFactor => Some((s.llm_prefill_util_factor, true)),
+                HwLlmDecodeBwRealization => Some((s.llm_decode_bw_realization, true)),
+                HwComputeOverheadMs => Some((s.compute_overhead_ms, true)),
+                HwNpuShareDefault => Some((s.npu_share_default, true)),
+                HwStockMemBandwidthGbs => Some(opt_num(s.stock_mem_bandwidth_gbs)),
+                _ => None,
+            };
+            if let Some(v) = v {
+                return v;
+            }
+        }
+        match i {
+            ModelTotalParamsB => (m.total_params_b, true),
+            ModelActiveParamsB => (m.active_params_b, true),
+            ModelBytesPerParam => (m.bytes_per_param, true),
+            ModelGgufSizeGb => (m.gguf_size_gb, true),
+            ModelSizeGbInflight => (m.size_gb_inflight, true),
+            ModelNumLayers => (f64::from(m.num_layers), true),
+            ModelHiddenDim => (f64::from(m.hidden_dim), true),
+            ModelNumAttentionHeads => (f64::from(m.num_attention_heads), true),
+            ModelNumKvHeads => (f64::from(m.num_kv_heads), true),
+            ModelNumExperts => opt_u(m.num_experts),
+            ModelExpertsPerToken => opt_u(m.experts_per_token),
+            ModelCtxLenTrained => opt_num(m.ctx_len_trained.map(|v| v as f64)),
+            ModelVocabSize => opt_num(m.vocab_size.map(|v| v as f64)),
+            ModelIsMoe => (b(m.is_moe), true),
+            ModelLlmInvariantDecode => (b(m.llm_invariant_decode), true),
+            ReqPromptTokens => (self.prompt_tokens, true),
+            ReqDecodeTokens => (self.decode_tokens, true),
+            ReqContextTokens => (self.context_tokens, true),
+            ReqDtypeBytes => (self.dtype_bytes, true),
+            OptHostMs => (self.host_ms, true),
+            OptCompilerQuality => (self.compiler_quality, true),
+            OptNpuShare => opt_num(self.npu_share),
+            _ => (0.0, false),
+        }
+    }
+
+    /// A string input and whether it is present (absent strings read as "").
+    #[inline]
+    pub fn str(&self, i: Input) -> (&'a str, bool) {
+        let m = self.model;
+        let opt = |s: Option<&'a String>| match s {
+            Some(v) => (v.as_str(), true),
+            None => ("", false),
+        };
+        use Input::*;
+        if let Some(h) = self.hw {
+            let s = &h.spec;
+            match i {
+                HwName => return (s.name.as_str(), true),
+                HwLookupName => return (h.lookup_name(), true),
+                HwMemType => return (s.mem_type.as_str(), true),
+                HwTierFamily => return opt(s.tier_family.as_ref()),
+                HwNpuPrecisionSet => return opt(s.npu_precision_set.as_ref()),
+                HwStockName => return opt(s.stock_name.as_ref()),
+                _ => {}
+            }
+        }
+        match i {
+            ModelKey => (m.key.as_str(), true),
+            ModelFamily => (m.family.as_str(), true),
+            ModelBase => (m.base.as_str(), true),
+            ModelQuantScheme => (m.quant_scheme.as_str(), true),
+            ModelComputeDtype => (m.compute_dtype.as_str(), true),
+            ModelMeasurementAlias => opt(m.measurement_alias.as_ref()),
+            ReqWorkloadId => (self.workload_id, true),
+            OptFp4RuntimeMaturity => (self.fp4_runtime_maturity, true),
+            _ => ("", false),
+        }
+    }
+}

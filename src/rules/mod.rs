@@ -1,0 +1,250 @@
+//! Rules as data: rule sets (`rules/*.ron`) hold the constants, the named formulas and the
+//! LLM projection cascade; this module loads them, resolves `extends`, checks every formula
+//! at its `file:line:col`, and compiles each entry point once into a register program.
+
+pub mod compile;
+pub mod expr;
+pub mod file;
+pub mod inputs;
+pub mod lookups;
+pub mod model;
+pub mod vm;
+
+use crate::diagnostic::{Diagnostic, Report};
+use crate::registry::loader::Loader;
+use crate::registry::read::{read_file, typed};
+use crate::schema::FileKind;
+use compile::{CompileError, Compiled, EntryKind};
+use file::{Constant, RuleSetFile};
+use indexmap::IndexMap;
+use model::{RuleSet, SetFile};
+use std::collections::HashSet;
+use std::sync::Arc;
+use vm::Tables;
+
+/// Request defaults of a rule set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defaults {
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Decode tokens.
+    pub decode_tokens: u64,
+    /// Host time, ms (0 means the tier's overhead in the reference rules).
+    pub host_ms: f64,
+    /// Compiler quality factor.
+    pub compiler_quality: f64,
+    /// FP4 runtime maturity.
+    pub fp4_runtime_maturity: String,
+    /// KV element bytes of `kv_cache_bytes_per_token`.
+    pub dtype_bytes: f64,
+}
+
+/// A compiled rule set: one program per entry point.
+#[derive(Debug, Clone)]
+pub struct CompiledRuleSet {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Rule sets it extends, nearest first.
+    pub extends: Vec<String>,
+    /// File it was loaded from.
+    pub file: String,
+    /// Request defaults.
+    pub defaults: Defaults,
+    /// `kv_cache_bytes_per_token`.
+    pub kv: Compiled,
+    /// `memory_feasibility`.
+    pub feasibility: Compiled,
+    /// `project_llm`.
+    pub project: Compiled,
+    /// `project_llm` with tracing (for `--explain`).
+    pub project_traced: Compiled,
+    /// The resolved rules (for `--explain` and listings).
+    pub rules: RuleSet,
+}
+
+/// Loaded rule sets.
+#[derive(Debug, Default)]
+pub struct RulesOutcome {
+    /// Compiled sets by name (empty when any error was found).
+    pub sets: IndexMap<String, Arc<CompiledRuleSet>>,
+    /// Errors and warnings.
+    pub report: Report,
+}
+
+fn compile_error(e: &CompileError) -> Diagnostic {
+    e.src.diag(Diagnostic::error("rules", e.message.clone()), e.at).with_help(e.help.clone())
+}
+
+fn defaults(rs: &RuleSet, report: &mut Report) -> Option<Defaults> {
+    let mut d = Defaults {
+        prompt_tokens: 0,
+        decode_tokens: 0,
+        host_ms: 0.0,
+        compiler_quality: 0.0,
+        fp4_runtime_maturity: String::new(),
+        dtype_bytes: 0.0,
+    };
+    let mut seen = HashSet::new();
+    let ok_before = report.errors();
+    for (k, (v, src)) in &rs.defaults {
+        seen.insert(k.as_str());
+        let bad = |what: &str| src.diag(Diagnostic::error("rules", format!("default `{k}` must be {what}")), 0);
+        match (k.as_str(), v) {
+            ("prompt_tokens" | "decode_tokens", Constant::Num(x)) if *x >= 0.0 && x.fract() == 0.0 => {
+                if k == "prompt_tokens" {
+                    d.prompt_tokens = *x as u64;
+                } else {
+                    d.decode_tokens = *x as u64;
+                }
+            }
+            ("prompt_tokens" | "decode_tokens", _) => report.push(bad("a non-negative integer")),
+            ("host_ms", Constant::Num(x)) => d.host_ms = *x,
+            ("dtype_bytes", Constant::Num(x)) => d.dtype_bytes = *x,
+            ("compiler_quality", Constant::Num(x)) => d.compiler_quality = *x,
+            ("host_ms" | "compiler_quality" | "dtype_bytes", _) => report.push(bad("a number")),
+            ("fp4_runtime_maturity", Constant::Str(s)) => d.fp4_runtime_maturity = s.clone(),
+            ("fp4_runtime_maturity", _) => report.push(bad("a string")),
+            _ => {
+                let known = [
+                    "prompt_tokens",
+                    "decode_tokens",
+                    "host_ms",
+                    "compiler_quality",
+                    "fp4_runtime_maturity",
+                    "dtype_bytes",
+                ];
+                report.push(
+                    src.diag_key(Diagnostic::error("rules", format!("unknown default `{k}`")))
+                        .with_help(crate::diagnostic::did_you_mean(k, known)),
+                );
+            }
+        }
+    }
+    for k in ["prompt_tokens", "decode_tokens", "host_ms", "compiler_quality", "fp4_runtime_maturity", "dtype_bytes"] {
+        if !seen.contains(k) {
+            report.push(
+                rs.root_src.diag(Diagnostic::error("rules", format!("rule set `{}` has no default `{k}`", rs.name)), 0),
+            );
+        }
+    }
+    (report.errors() == ok_before).then_some(d)
+}
+
+/// Loads every rule set from `loaders` (later loaders replace earlier sets of the same name)
+/// and compiles them against the registry's tables.
+pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
+    let mut report = Report::default();
+    let mut files: IndexMap<String, SetFile> = IndexMap::new();
+    for loader in loaders {
+        let list = match loader.list() {
+            Ok(l) => l,
+            Err(e) => {
+                report.push(Diagnostic::error("io", format!("cannot read the rules `{}`: {e}", loader.describe())));
+                continue;
+            }
+        };
+        let mut in_this: IndexMap<String, String> = IndexMap::new();
+        for rel in list {
+            if rel.contains('/') || crate::document::Format::from_path(&rel).is_none() {
+                if !rel.ends_with(".md") {
+                    report.push(
+                        Diagnostic::warning(
+                            "unrecognised-file",
+                            format!("`{rel}` is not a rule-set file and is ignored"),
+                        )
+                        .in_file(loader.display(&rel)),
+                    );
+                }
+                continue;
+            }
+            let Some(pf) = read_file(*loader, &rel, FileKind::RuleSet, &mut report) else { continue };
+            let Some(set) = typed::<RuleSetFile>(&pf, &mut report) else { continue };
+            if set.schema_version != 1 {
+                report.push(pf.diag_at(
+                    Diagnostic::error(
+                        "schema-version",
+                        format!("unsupported `schema_version` `{}`; this ratchet reads version 1", set.schema_version),
+                    ),
+                    &["schema_version".into()],
+                ));
+                continue;
+            }
+            if let Some(prev) = in_this.get(&set.name) {
+                report.push(pf.diag_at(
+                    Diagnostic::error(
+                        "duplicate",
+                        format!("rule set `{}` is defined twice (also in `{prev}`)", set.name),
+                    ),
+                    &["name".into()],
+                ));
+                continue;
+            }
+            in_this.insert(set.name.clone(), pf.source.name.clone());
+            files.insert(set.name.clone(), SetFile { file: Arc::new(pf), set });
+        }
+    }
+    let mut sets = IndexMap::new();
+    for name in files.keys() {
+        let mut diags = Vec::new();
+        let Some(rs) = model::resolve(name, &files, &mut diags) else {
+            for d in diags {
+                report.push(d);
+            }
+            continue;
+        };
+        for d in diags {
+            report.push(d);
+        }
+        let Some(defs) = defaults(&rs, &mut report) else { continue };
+        let mut errors: Vec<CompileError> = Vec::new();
+        let mut get = |kind: EntryKind, traced: bool| match compile::compile(&rs, tables, kind, traced) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        };
+        let kv = get(EntryKind::KvBytes, false);
+        let feasibility = get(EntryKind::Feasibility, false);
+        let project = get(EntryKind::Project, false);
+        let project_traced = if project.is_some() { get(EntryKind::Project, true) } else { None };
+        errors.extend(compile::check_unreached(&rs, tables));
+        let mut seen = HashSet::new();
+        for e in &errors {
+            let d = compile_error(e);
+            if seen.insert(d.one_line()) {
+                report.push(d);
+            }
+        }
+        if !errors.is_empty() {
+            continue;
+        }
+        let (Some(kv), Some(feasibility), Some(project), Some(project_traced)) =
+            (kv, feasibility, project, project_traced)
+        else {
+            continue;
+        };
+        let file = rs.root_src.file.source.name.clone();
+        sets.insert(
+            name.clone(),
+            Arc::new(CompiledRuleSet {
+                name: name.clone(),
+                description: rs.description.clone(),
+                extends: rs.extends.clone(),
+                file,
+                defaults: defs,
+                kv,
+                feasibility,
+                project,
+                project_traced,
+                rules: rs,
+            }),
+        );
+    }
+    if report.has_errors() {
+        sets.clear();
+    }
+    RulesOutcome { sets, report }
+}

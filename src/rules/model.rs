@@ -1,0 +1,568 @@
+//! A rule set after `extends` is resolved and every formula is parsed, with the file
+//! position of each formula kept for diagnostics.
+
+use super::expr::{self, Expr};
+use super::file::{Constant, Gate, Lookup, Path, RuleSetFile};
+use super::lookups::LookupKind;
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::document::{PathSeg, Span};
+use crate::registry::read::ParsedFile;
+use indexmap::IndexMap;
+use std::sync::Arc;
+
+/// Where a formula (or any rule entry) is written.
+#[derive(Debug, Clone)]
+pub struct Src {
+    /// The rules file.
+    pub file: Arc<ParsedFile>,
+    /// Path to the entry inside the file.
+    pub path: Vec<PathSeg>,
+}
+
+impl Src {
+    fn child(&self, seg: impl Into<PathSeg>) -> Src {
+        let mut path = self.path.clone();
+        path.push(seg.into());
+        Src { file: self.file.clone(), path }
+    }
+
+    /// The span of the entry, or of the text at `at` inside a formula string.
+    pub fn span(&self, at: usize) -> Span {
+        let node = self.file.node.locate(&self.path);
+        let span = node.span;
+        if at == 0 {
+            return span;
+        }
+        let raw = self.file.source.text.get(span.start..span.end).unwrap_or("");
+        if !raw.starts_with('"') {
+            return span;
+        }
+        // map the decoded offset to the raw offset, stepping over escapes
+        let mut decoded = 0;
+        let mut i = 1;
+        let bytes = raw.as_bytes();
+        while i < bytes.len() && decoded < at {
+            if bytes[i] == b'\\' {
+                i += if bytes.get(i + 1) == Some(&b'u') { 6 } else { 2 };
+            } else {
+                i += raw[i..].chars().next().map_or(1, char::len_utf8);
+            }
+            decoded += 1;
+        }
+        Span::new(span.start + i, span.start + i + 1)
+    }
+
+    /// A diagnostic at this entry (or at offset `at` in its formula).
+    pub fn diag(&self, d: Diagnostic, at: usize) -> Diagnostic {
+        d.at(&self.file.source, self.span(at))
+    }
+
+    /// A diagnostic at the key of this entry.
+    pub fn diag_key(&self, d: Diagnostic) -> Diagnostic {
+        match self.path.split_last() {
+            Some((PathSeg::Key(k), parent)) => d.at(&self.file.source, self.file.node.key_span(parent, k)),
+            _ => self.diag(d, 0),
+        }
+    }
+}
+
+impl From<&str> for PathSeg {
+    fn from(s: &str) -> Self {
+        PathSeg::Key(s.to_string())
+    }
+}
+
+impl From<usize> for PathSeg {
+    fn from(i: usize) -> Self {
+        PathSeg::Index(i)
+    }
+}
+
+/// A parsed formula.
+#[derive(Debug, Clone)]
+pub struct Formula {
+    /// Name (without parameters).
+    pub name: String,
+    /// Parameter names.
+    pub params: Vec<String>,
+    /// The text as written.
+    pub text: String,
+    /// The parsed expression.
+    pub expr: Expr,
+    /// Where it is written.
+    pub src: Src,
+}
+
+impl Formula {
+    /// `name(a, b)` or `name`.
+    pub fn signature(&self) -> String {
+        if self.params.is_empty() { self.name.clone() } else { format!("{}({})", self.name, self.params.join(", ")) }
+    }
+}
+
+/// A gate.
+#[derive(Debug, Clone)]
+pub struct GateDef {
+    /// Name.
+    pub name: String,
+    /// Condition.
+    pub when: Formula,
+    /// Outcome name.
+    pub outcome: String,
+    /// Where the outcome is written.
+    pub outcome_src: Src,
+    /// Outcome fields.
+    pub fields: IndexMap<String, Formula>,
+}
+
+/// A lookup with parsed arguments.
+#[derive(Debug, Clone)]
+pub struct LookupDef {
+    /// Which lookup.
+    pub kind: LookupKind,
+    /// Candidate keys.
+    pub keys: Vec<Formula>,
+    /// Workload id.
+    pub workload: Option<Formula>,
+    /// Family.
+    pub family: Option<Formula>,
+    /// Name to skip.
+    pub skip: Option<Formula>,
+    /// Where the lookup is written.
+    pub src: Src,
+}
+
+/// A cascade path.
+#[derive(Debug, Clone)]
+pub struct PathDef {
+    /// Name.
+    pub name: String,
+    /// Source label.
+    pub source: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Condition.
+    pub when: Option<Formula>,
+    /// Lookup.
+    pub lookup: Option<LookupDef>,
+    /// Path lets and outputs (one scope).
+    pub scope: IndexMap<String, Formula>,
+    /// Where the path is written.
+    pub src: Src,
+}
+
+/// The projection.
+#[derive(Debug, Clone)]
+pub struct ProjectDef {
+    /// Entry lets.
+    pub lets: IndexMap<String, Formula>,
+    /// Gates in order.
+    pub gates: Vec<GateDef>,
+    /// Path names in order, with where each is written.
+    pub cascade: Vec<(String, Src)>,
+    /// Paths by name.
+    pub paths: IndexMap<String, PathDef>,
+    /// Shared outputs.
+    pub outputs: IndexMap<String, Formula>,
+    /// Rounding per output.
+    pub rounding: IndexMap<String, (u32, Src)>,
+}
+
+/// A resolved rule set.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// The chain of rule sets this one extends, nearest first.
+    pub extends: Vec<String>,
+    /// Request defaults.
+    pub defaults: IndexMap<String, (Constant, Src)>,
+    /// Constants.
+    pub constants: IndexMap<String, (Constant, Src)>,
+    /// Global formulas by name.
+    pub formulas: IndexMap<String, Formula>,
+    /// The kv entry.
+    pub kv: Option<Formula>,
+    /// Feasibility entry lets.
+    pub feas_lets: IndexMap<String, Formula>,
+    /// Feasibility outputs.
+    pub feasibility: IndexMap<String, Formula>,
+    /// Where the feasibility block is.
+    pub feasibility_src: Src,
+    /// The projection.
+    pub project: Option<ProjectDef>,
+    /// The file's top level.
+    pub root_src: Src,
+}
+
+impl RuleSet {
+    /// Every formula in the set.
+    pub fn all_formulas(&self) -> Vec<&Formula> {
+        let mut v: Vec<&Formula> = self.formulas.values().collect();
+        v.extend(self.kv.iter());
+        v.extend(self.feas_lets.values());
+        v.extend(self.feasibility.values());
+        if let Some(p) = &self.project {
+            v.extend(p.lets.values());
+            v.extend(p.outputs.values());
+            for g in &p.gates {
+                v.push(&g.when);
+                v.extend(g.fields.values());
+            }
+            for path in p.paths.values() {
+                v.extend(path.when.iter());
+                v.extend(path.scope.values());
+                if let Some(l) = &path.lookup {
+                    v.extend(l.keys.iter());
+                    v.extend(l.workload.iter().chain(l.family.iter()).chain(l.skip.iter()));
+                }
+            }
+        }
+        v
+    }
+}
+
+/// One rules file with where it came from.
+#[derive(Debug, Clone)]
+pub struct SetFile {
+    /// The parsed file.
+    pub file: Arc<ParsedFile>,
+    /// Its typed content.
+    pub set: RuleSetFile,
+}
+
+/// Raw entries with sources, merged along `extends`.
+#[derive(Default)]
+struct Raw {
+    description: Option<String>,
+    defaults: IndexMap<String, (Constant, Src)>,
+    constants: IndexMap<String, (Constant, Src)>,
+    formulas: IndexMap<String, (String, String, Src)>,
+    kv: Option<(String, Src)>,
+    feas_lets: IndexMap<String, (String, Src)>,
+    feasibility: IndexMap<String, (String, Src)>,
+    feasibility_src: Option<Src>,
+    has_project: bool,
+    lets: IndexMap<String, (String, Src)>,
+    gates: Vec<(Gate, Src)>,
+    cascade: Vec<(String, Src)>,
+    paths: IndexMap<String, (Path, Src)>,
+    outputs: IndexMap<String, (String, Src)>,
+    rounding: IndexMap<String, (u32, Src)>,
+}
+
+fn overlay(raw: &mut Raw, sf: &SetFile, diags: &mut Vec<Diagnostic>) {
+    let root = Src { file: sf.file.clone(), path: Vec::new() };
+    let s = &sf.set;
+    if s.description.is_some() {
+        raw.description = s.description.clone();
+    }
+    for (k, v) in &s.defaults {
+        raw.defaults.insert(k.clone(), (v.clone(), root.child("defaults").child(k.as_str())));
+    }
+    for (k, v) in &s.constants {
+        raw.constants.insert(k.clone(), (v.clone(), root.child("constants").child(k.as_str())));
+    }
+    for (sig, text) in &s.formulas {
+        let src = root.child("formulas").child(sig.as_str());
+        match expr::parse_signature(sig) {
+            Ok((name, _)) => {
+                raw.formulas.insert(name, (sig.clone(), text.clone(), src));
+            }
+            Err(m) => diags.push(src.diag_key(Diagnostic::error("rules", m))),
+        }
+    }
+    let Some(llm) = &s.llm else { return };
+    let l = root.child("llm");
+    if let Some(kv) = &llm.kv_cache_bytes_per_token {
+        raw.kv = Some((kv.clone(), l.child("kv_cache_bytes_per_token")));
+    }
+    if let Some(mf) = &llm.memory_feasibility {
+        for (k, v) in &mf.lets {
+            raw.feas_lets.insert(k.clone(), (v.clone(), l.child("memory_feasibility").child("let").child(k.as_str())));
+        }
+    }
+    if !llm.feasibility.is_empty() {
+        raw.feasibility_src = Some(l.child("feasibility"));
+    }
+    for (k, v) in &llm.feasibility {
+        raw.feasibility.insert(k.clone(), (v.clone(), l.child("feasibility").child(k.as_str())));
+    }
+    let Some(p) = &llm.project else { return };
+    raw.has_project = true;
+    let ps = l.child("project");
+    for (k, v) in &p.lets {
+        raw.lets.insert(k.clone(), (v.clone(), ps.child("let").child(k.as_str())));
+    }
+    if !p.gates.is_empty() {
+        raw.gates = p.gates.iter().enumerate().map(|(i, g)| (g.clone(), ps.child("gates").child(i))).collect();
+    }
+    if !p.cascade.is_empty() {
+        raw.cascade = p.cascade.iter().enumerate().map(|(i, c)| (c.clone(), ps.child("cascade").child(i))).collect();
+    }
+    for (k, v) in &p.paths {
+        raw.paths.insert(k.clone(), (v.clone(), ps.child("paths").child(k.as_str())));
+    }
+    for (k, v) in &p.outputs {
+        raw.outputs.insert(k.clone(), (v.clone(), ps.child("outputs").child(k.as_str())));
+    }
+    for (k, v) in &p.rounding {
+        raw.rounding.insert(k.clone(), (*v, ps.child("rounding").child(k.as_str())));
+    }
+}
+
+fn formula(name: &str, params: Vec<String>, text: &str, src: Src, diags: &mut Vec<Diagnostic>) -> Option<Formula> {
+    match expr::parse(text) {
+        Ok(e) => Some(Formula { name: name.to_string(), params, text: text.to_string(), expr: e, src }),
+        Err(e) => {
+            diags.push(src.diag(Diagnostic::error("rules", e.message), e.at));
+            None
+        }
+    }
+}
+
+fn formulas(m: &IndexMap<String, (String, Src)>, diags: &mut Vec<Diagnostic>) -> IndexMap<String, Formula> {
+    let mut out = IndexMap::new();
+    for (k, (text, src)) in m {
+        if let Err(msg) = expr::parse_signature(k) {
+            diags.push(src.diag_key(Diagnostic::error("rules", msg)));
+            continue;
+        }
+        if let Some(f) = formula(k, Vec::new(), text, src.clone(), diags) {
+            out.insert(k.clone(), f);
+        }
+    }
+    out
+}
+
+/// Resolves one rule set from its file and the files it extends. Diagnostics are pushed for
+/// everything that cannot be read.
+pub fn resolve(name: &str, files: &IndexMap<String, SetFile>, diags: &mut Vec<Diagnostic>) -> Option<RuleSet> {
+    // the chain, base first
+    let mut chain: Vec<&SetFile> = Vec::new();
+    let mut cur = files.get(name)?;
+    loop {
+        if chain.iter().any(|c| c.set.name == cur.set.name) {
+            let names: Vec<&str> = chain.iter().map(|c| c.set.name.as_str()).collect();
+            let src = Src { file: cur.file.clone(), path: vec!["extends".into()] };
+            diags.push(src.diag(
+                Diagnostic::error(
+                    "rules",
+                    format!("`extends` forms a cycle: {} → {}", names.join(" → "), cur.set.name),
+                ),
+                0,
+            ));
+            return None;
+        }
+        chain.push(cur);
+        match &cur.set.extends {
+            None => break,
+            Some(base) => match files.get(base) {
+                Some(b) => cur = b,
+                None => {
+                    let src = Src { file: cur.file.clone(), path: vec!["extends".into()] };
+                    diags.push(
+                        src.diag(
+                            Diagnostic::error("rules", format!("`extends` names the unknown rule set `{base}`")),
+                            0,
+                        )
+                        .with_help(did_you_mean(base, files.keys().map(String::as_str))),
+                    );
+                    return None;
+                }
+            },
+        }
+    }
+    let top = chain[0];
+    let root_src = Src { file: top.file.clone(), path: Vec::new() };
+    let extends: Vec<String> = chain.iter().skip(1).map(|c| c.set.name.clone()).collect();
+    let mut raw = Raw::default();
+    for sf in chain.iter().rev() {
+        overlay(&mut raw, sf, diags);
+    }
+    let before = diags.len();
+
+    let mut global = IndexMap::new();
+    for (name, (sig, text, src)) in &raw.formulas {
+        let params = expr::parse_signature(sig).map(|p| p.1).unwrap_or_default();
+        if super::compile::BUILTINS.iter().any(|b| b.0 == name) {
+            diags.push(src.diag_key(Diagnostic::error(
+                "rules",
+                format!("the formula `{name}` shadows the built-in function `{name}`"),
+            )));
+        }
+        if raw.constants.contains_key(name) {
+            diags.push(src.diag_key(Diagnostic::error("rules", format!("`{name}` is both a constant and a formula"))));
+        }
+        if let Some(f) = formula(name, params, text, src.clone(), diags) {
+            global.insert(name.clone(), f);
+        }
+    }
+    let shadow_check = |m: &IndexMap<String, (String, Src)>, diags: &mut Vec<Diagnostic>| {
+        for (k, (_, src)) in m {
+            if global.contains_key(k) || raw.constants.contains_key(k) {
+                diags.push(src.diag_key(Diagnostic::error(
+                    "rules",
+                    format!("`{k}` shadows the formula or constant `{k}`; give it another name"),
+                )));
+            }
+        }
+    };
+    shadow_check(&raw.feas_lets, diags);
+    shadow_check(&raw.feasibility, diags);
+    shadow_check(&raw.lets, diags);
+    shadow_check(&raw.outputs, diags);
+
+    let kv = raw.kv.as_ref().and_then(|(t, s)| formula("kv_cache_bytes_per_token", Vec::new(), t, s.clone(), diags));
+    let feas_lets = formulas(&raw.feas_lets, diags);
+    let feasibility = formulas(&raw.feasibility, diags);
+    for (f, _) in super::compile::FEASIBILITY_FIELDS {
+        if !raw.feasibility.is_empty() && !feasibility.contains_key(*f) && !raw.feasibility.contains_key(*f) {
+            diags.push(root_src.diag(Diagnostic::error("rules", format!("`llm.feasibility` has no `{f}`")), 0));
+        }
+    }
+    for (k, (_, src)) in &raw.feasibility {
+        if !super::compile::FEASIBILITY_FIELDS.iter().any(|(f, _)| f == k) {
+            let known: Vec<&str> = super::compile::FEASIBILITY_FIELDS.iter().map(|f| f.0).collect();
+            diags.push(
+                src.diag_key(Diagnostic::error("rules", format!("unknown feasibility output `{k}`"))).with_help(
+                    did_you_mean(k, known.iter().copied()).or(Some(format!("known outputs: {}", known.join(", ")))),
+                ),
+            );
+        }
+    }
+
+    let project = if raw.has_project {
+        let lets = formulas(&raw.lets, diags);
+        let outputs = formulas(&raw.outputs, diags);
+        let known_out: Vec<&str> = super::compile::PROJECTED_FIELDS.iter().map(|f| f.0).collect();
+        for (k, (_, src)) in &raw.rounding {
+            if !known_out.contains(&k.as_str()) {
+                diags.push(
+                    src.diag_key(Diagnostic::error("rules", format!("rounding names the unknown output `{k}`")))
+                        .with_help(did_you_mean(k, known_out.iter().copied())),
+                );
+            }
+        }
+        let mut gates = Vec::new();
+        for (g, src) in &raw.gates {
+            let Some(when) = formula(&format!("gate {}", g.name), Vec::new(), &g.when, src.child("when"), diags) else {
+                continue;
+            };
+            let fields: IndexMap<String, (String, Src)> =
+                g.fields.iter().map(|(k, v)| (k.clone(), (v.clone(), src.child("fields").child(k.as_str())))).collect();
+            gates.push(GateDef {
+                name: g.name.clone(),
+                when,
+                outcome: g.outcome.clone(),
+                outcome_src: src.child("outcome"),
+                fields: formulas(&fields, diags),
+            });
+        }
+        let mut paths = IndexMap::new();
+        for (name, (p, src)) in &raw.paths {
+            let when =
+                p.when.as_ref().and_then(|w| formula(&format!("{name}.when"), Vec::new(), w, src.child("when"), diags));
+            let lookup = p.lookup.as_ref().and_then(|l| lookup_def(l, src.child("lookup"), diags));
+            let mut scope_raw: IndexMap<String, (String, Src)> = IndexMap::new();
+            for (k, v) in &p.lets {
+                scope_raw.insert(k.clone(), (v.clone(), src.child("let").child(k.as_str())));
+            }
+            for (k, v) in &p.outputs {
+                if !known_out.contains(&k.as_str()) {
+                    diags.push(
+                        src.child("outputs")
+                            .child(k.as_str())
+                            .diag_key(Diagnostic::error("rules", format!("unknown output `{k}`")))
+                            .with_help(did_you_mean(k, known_out.iter().copied())),
+                    );
+                }
+                scope_raw.insert(k.clone(), (v.clone(), src.child("outputs").child(k.as_str())));
+            }
+            shadow_check(&scope_raw, diags);
+            paths.insert(
+                name.clone(),
+                PathDef {
+                    name: name.clone(),
+                    source: p.source.clone(),
+                    description: p.description.clone(),
+                    when,
+                    lookup,
+                    scope: formulas(&scope_raw, diags),
+                    src: src.clone(),
+                },
+            );
+        }
+        if raw.cascade.is_empty() {
+            diags.push(
+                root_src.diag(Diagnostic::error("rules", "`llm.project.cascade` is empty: no path can answer"), 0),
+            );
+        }
+        Some(ProjectDef { lets, gates, cascade: raw.cascade.clone(), paths, outputs, rounding: raw.rounding.clone() })
+    } else {
+        None
+    };
+    if diags.len() > before {
+        return None;
+    }
+    Some(RuleSet {
+        name: top.set.name.clone(),
+        description: raw.description.clone(),
+        extends,
+        defaults: raw.defaults.clone(),
+        constants: raw.constants.clone(),
+        formulas: global,
+        kv,
+        feas_lets,
+        feasibility,
+        feasibility_src: raw.feasibility_src.clone().unwrap_or_else(|| root_src.clone()),
+        project,
+        root_src,
+    })
+}
+
+fn lookup_def(l: &Lookup, src: Src, diags: &mut Vec<Diagnostic>) -> Option<LookupDef> {
+    let Some(kind) = LookupKind::by_name(&l.builtin) else {
+        let names: Vec<&str> = LookupKind::ALL.iter().map(|e| e.1).collect();
+        diags.push(
+            src.child("builtin")
+                .diag(Diagnostic::error("rules", format!("unknown lookup `{}`", l.builtin)), 0)
+                .with_help(
+                    did_you_mean(&l.builtin, names.iter().copied())
+                        .or(Some(format!("known lookups: {}", names.join(", ")))),
+                ),
+        );
+        return None;
+    };
+    let need =
+        |what: &str, v: &Option<String>, required: bool, diags: &mut Vec<Diagnostic>| -> Option<Option<Formula>> {
+            match (v, required) {
+                (Some(t), _) => formula(what, Vec::new(), t, src.child(what), diags).map(Some),
+                (None, true) => {
+                    diags.push(
+                        src.diag(Diagnostic::error("rules", format!("lookup `{}` needs `{what}`", kind.name())), 0),
+                    );
+                    None
+                }
+                (None, false) => Some(None),
+            }
+        };
+    let workload = need("workload", &l.workload, kind == LookupKind::MeasuredCell, diags)?;
+    let family = need("family", &l.family, kind == LookupKind::FamilySibling, diags)?;
+    let skip = need("skip_name", &l.skip_name, kind == LookupKind::FamilySibling, diags)?;
+    if l.keys.is_empty() {
+        diags.push(src.diag(Diagnostic::error("rules", format!("lookup `{}` needs at least one key", kind.name())), 0));
+        return None;
+    }
+    if l.keys.len() > 4 {
+        diags.push(src.diag(Diagnostic::error("rules", "a lookup takes at most four candidate keys"), 0));
+        return None;
+    }
+    let mut keys = Vec::new();
+    for (i, k) in l.keys.iter().enumerate() {
+        keys.push(formula("key", Vec::new(), k, src.child("keys").child(i), diags)?);
+    }
+    Some(LookupDef { kind, keys, workload, family, skip, src })
+}
