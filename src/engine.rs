@@ -278,7 +278,7 @@ impl Engine {
                 _ => Err(EngineError::InvalidValue("the projection program produced no projection".into())),
             }
         });
-        let ex = projection::explain(c, &self.active.name, &trace);
+        let ex = projection::explain(c, &self.active.rules, &trace);
         (r, ex)
     }
 

@@ -411,7 +411,8 @@ pub struct ExplainedValue {
 }
 
 /// Builds an explanation from a trace.
-pub(crate) fn explain(c: &Compiled, rule_set: &str, t: &Trace) -> Explanation {
+pub(crate) fn explain(c: &Compiled, rules: &crate::rules::model::RuleSet, t: &Trace) -> Explanation {
+    let rule_set = rules.name.as_str();
     let mut gates: Vec<(String, bool)> = Vec::new();
     let mut paths: Vec<ExplainedPath> = c
         .paths
@@ -448,7 +449,18 @@ pub(crate) fn explain(c: &Compiled, rule_set: &str, t: &Trace) -> Explanation {
             None => {}
         }
     }
-    let mut known: std::collections::HashMap<String, TraceValue> = std::collections::HashMap::new();
+    let mut known: std::collections::HashMap<String, TraceValue> = rules
+        .constants
+        .iter()
+        .map(|(k, (v, _))| {
+            let tv = match v {
+                crate::rules::file::Constant::Num(x) => TraceValue::Num(*x),
+                crate::rules::file::Constant::Bool(b) => TraceValue::Bool(*b),
+                crate::rules::file::Constant::Str(s) => TraceValue::Str(s.clone()),
+            };
+            (k.clone(), tv)
+        })
+        .collect();
     let mut values = Vec::new();
     for (idx, v) in &t.values {
         let Some(n) = c.trace_names.get(*idx as usize) else { continue };
@@ -462,6 +474,7 @@ pub(crate) fn explain(c: &Compiled, rule_set: &str, t: &Trace) -> Explanation {
                 serde_json::Number::from_f64(*x).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
             }
             TraceValue::Str(s) => serde_json::Value::String(s.clone()),
+            TraceValue::Bool(b) => serde_json::Value::Bool(*b),
         };
         known.insert(n.name.clone(), v.clone());
         values.push(ExplainedValue { name: n.name.clone(), formula: n.text.clone(), substituted, value });
@@ -475,6 +488,7 @@ fn substitute(e: &crate::rules::expr::Expr, known: &std::collections::HashMap<St
         Expr::Var { name, .. } => match known.get(name) {
             Some(TraceValue::Num(x)) => crate::numeric::py_float_repr(*x),
             Some(TraceValue::Str(s)) => format!("{s:?}"),
+            Some(TraceValue::Bool(b)) => b.to_string(),
             None => name.clone(),
         },
         Expr::Call { name, args, .. } => {

@@ -1,5 +1,6 @@
 //! The `ratchet` command line.
 
+mod render;
 mod table;
 
 use crate::diagnostic::{Report, did_you_mean};
@@ -34,6 +35,21 @@ pub struct DataArgs {
     /// Registry directory (replaces the embedded registry).
     #[arg(long, value_name = "DIR", global = true)]
     pub registry: Option<PathBuf>,
+    /// Rules directory (layered over the embedded rule sets by name), or the name of the
+    /// rule set to use (`default`, `ratchet-0.3.2`). Repeatable.
+    #[arg(long, value_name = "DIR|NAME", global = true)]
+    pub rules: Vec<String>,
+}
+
+impl DataArgs {
+    /// The engine configuration these flags describe.
+    pub fn config(&self) -> crate::engine::EngineConfig {
+        let mut c = crate::engine::EngineConfig { registry: self.registry.clone(), ..Default::default() };
+        for r in &self.rules {
+            c.rules(r);
+        }
+        c
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +62,63 @@ enum Command {
     Show(ShowArgs),
     /// Write or check the JSON Schemas generated from the types.
     Schema(SchemaArgs),
+    /// Project one model on one tier: rates, TTFT, totals, or why it won't fit or run.
+    Project(ProjectArgs),
+    /// JSON Lines in (a file or stdin), one JSON result per line out, same order.
+    Batch(BatchArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Maturity {
+    Mature,
+    Immature,
+}
+
+#[derive(Debug, Args)]
+struct ProjectArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Catalog model key.
+    #[arg(long)]
+    model: String,
+    /// Registry tier name.
+    #[arg(long)]
+    tier: String,
+    /// Workload id (selects per-cell measurements).
+    #[arg(long, default_value = "default")]
+    workload: String,
+    /// Prompt tokens (rule-set default when absent).
+    #[arg(long)]
+    prompt_tokens: Option<u64>,
+    /// Decode tokens (rule-set default when absent).
+    #[arg(long)]
+    decode_tokens: Option<u64>,
+    /// Host time, ms.
+    #[arg(long)]
+    host_ms: Option<f64>,
+    /// Compiler quality factor.
+    #[arg(long)]
+    compiler_quality: Option<f64>,
+    /// NPU bandwidth share (the tier's default when absent).
+    #[arg(long)]
+    npu_share: Option<f64>,
+    /// FP4 runtime maturity.
+    #[arg(long, value_enum)]
+    fp4_runtime_maturity: Option<Maturity>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: ListFormat,
+    /// Show the path taken, why earlier paths were skipped, and every formula with its inputs.
+    #[arg(long)]
+    explain: bool,
+}
+
+#[derive(Debug, Args)]
+struct BatchArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// JSON Lines file (stdin when absent).
+    file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -146,6 +219,110 @@ pub fn main() -> i32 {
         Command::Tiers(a) => tiers(a),
         Command::Show(a) => show(a),
         Command::Schema(a) => schema(a),
+        Command::Project(a) => project(a),
+        Command::Batch(a) => batch(a),
+    }
+}
+
+/// Builds the engine or prints its diagnostics.
+fn load_engine(data: &DataArgs) -> Result<crate::engine::Engine, i32> {
+    let out = crate::engine::Engine::load(&data.config());
+    let mut err = std::io::stderr().lock();
+    match out.engine {
+        Some(e) => {
+            for d in out.report.diagnostics.iter() {
+                let _ = writeln!(err, "{}", d.one_line());
+            }
+            Ok(e)
+        }
+        None => {
+            for d in out.report.diagnostics.iter().filter(|d| d.is_error()) {
+                let _ = write!(err, "{}", d.render());
+            }
+            let _ = writeln!(err, "error: the data is invalid ({} errors)", out.report.errors());
+            Err(exit_for(&out.report))
+        }
+    }
+}
+
+fn project(a: ProjectArgs) -> i32 {
+    let engine = match load_engine(&a.data) {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    let (model, tier) = match (engine.model(&a.model), engine.tier(&a.tier)) {
+        (Ok(m), Ok(t)) => (m, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let p = crate::projection::ProjectParams {
+        prompt_tokens: a.prompt_tokens,
+        decode_tokens: a.decode_tokens,
+        host_ms: a.host_ms,
+        compiler_quality: a.compiler_quality,
+        npu_share: a.npu_share,
+        fp4_runtime_maturity: a.fp4_runtime_maturity.map(|m| match m {
+            Maturity::Mature => "mature".to_string(),
+            Maturity::Immature => "immature".to_string(),
+        }),
+    };
+    let (result, explanation) = if a.explain {
+        let (r, e) = engine.project_llm_explained(model, tier, &a.workload, &p);
+        (r, Some(e))
+    } else {
+        (engine.project_llm(model, tier, &a.workload, &p), None)
+    };
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        ListFormat::Json => {
+            let mut v = serde_json::to_value(&result).unwrap_or_default();
+            if let (Some(e), serde_json::Value::Object(m)) = (&explanation, &mut v) {
+                m.insert("explain".into(), serde_json::to_value(e).unwrap_or_default());
+            }
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        ListFormat::Table => {
+            let _ = write!(out, "{}", render::projection(&result));
+            if let Some(e) = &explanation {
+                let _ = write!(out, "{}", render::explanation(e));
+            }
+        }
+    }
+    EXIT_OK
+}
+
+fn batch(a: BatchArgs) -> i32 {
+    let engine = match load_engine(&a.data) {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    let stdout = std::io::stdout();
+    let r = match &a.file {
+        Some(path) => match std::fs::File::open(path) {
+            Ok(f) => crate::batch::run(&engine, std::io::BufReader::new(f), stdout.lock()),
+            Err(e) => {
+                eprintln!("error: cannot read `{}`: {e}", path.display());
+                return EXIT_USAGE;
+            }
+        },
+        None => crate::batch::run(&engine, std::io::stdin().lock(), stdout.lock()),
+    };
+    match r {
+        Ok(_) => EXIT_OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        }
     }
 }
 

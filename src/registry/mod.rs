@@ -196,14 +196,31 @@ fn read_tree(loader: &dyn Loader, report: &mut Report) -> Option<Parts> {
 }
 
 /// The `name` a file declares, read leniently from a file that failed validation.
-fn declared_name(loader: &dyn Loader, rel: &str) -> Option<String> {
+pub(crate) fn declared_name(loader: &dyn Loader, rel: &str) -> Option<String> {
     let bytes = loader.read(rel).ok()?;
     let text = std::str::from_utf8(&bytes).ok()?;
-    let node = crate::document::parse(text, crate::document::Format::from_path(rel)?).ok()?;
-    match &node.locate(&[crate::document::PathSeg::Key("name".into())]).kind {
-        crate::document::NodeKind::Str(s) => Some(s.clone()),
-        _ => None,
+    if let Ok(node) = crate::document::parse(text, crate::document::Format::from_path(rel)?) {
+        if let crate::document::NodeKind::Str(s) = &node.locate(&[crate::document::PathSeg::Key("name".into())]).kind {
+            return Some(s.clone());
+        }
     }
+    // the file does not parse: take the first `name: "…"` (RON) or `"name": "…"` (JSON)
+    for pat in ["name:", "\"name\":"] {
+        let mut from = 0;
+        while let Some(off) = text[from..].find(pat) {
+            let at = from + off;
+            let before = text[..at].chars().next_back();
+            from = at + pat.len();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let rest = text[from..].trim_start();
+            if let Some(r) = rest.strip_prefix('"') {
+                return r.find('"').map(|end| r[..end].to_string());
+            }
+        }
+    }
+    None
 }
 
 /// Loads and validates the registry in `loader`.
@@ -520,6 +537,20 @@ impl Registry {
     /// Resolves an inline tier spec against this registry's capability tables.
     pub fn resolve_tier(&self, spec: TierSpec) -> Tier {
         Tier::resolve(spec, &self.capability_tables)
+    }
+
+    /// Semantic checks of a model that did not come from a file (inline models).
+    pub fn check_model(&self, m: &LlmModel) -> Vec<Diagnostic> {
+        let ctx = validate::Context {
+            broken_names: &[],
+            capability_tables: &self.capability_tables,
+            dtypes: Some(&self.dtypes),
+            quant: None,
+            memory: Some(&self.memory),
+            precision_sets: Some(&self.precision_sets),
+        };
+        let keys: Vec<String> = self.catalog.keys().map(str::to_string).chain(std::iter::once(m.key.clone())).collect();
+        validate::model_findings(&ctx, m, &keys).into_iter().map(|(_, d)| d).collect()
     }
 
     /// Semantic checks of a tier that did not come from a file (inline tiers, variants).

@@ -339,24 +339,36 @@ impl<'r> Cx<'r> {
     }
 
     fn trace(&mut self, name: &str, text: &str, v: &Val, src: &Src) -> R<()> {
+        self.trace_into(name, text, v, src, false)
+    }
+
+    /// Records a value in traced programs; `prologue` puts the record with the input loads
+    /// (inputs are loaded once, before any branch).
+    fn trace_into(&mut self, name: &str, text: &str, v: &Val, src: &Src, prologue: bool) -> R<()> {
         if !self.traced {
             return Ok(());
         }
-        let idx = match self.trace_index.get(name) {
+        let key = format!("{name}\u{0}{text}");
+        let idx = match self.trace_index.get(&key) {
             Some(i) => *i,
             None => {
                 let i = self.trace_names.len() as u16;
                 self.trace_names.push(TraceName { name: name.to_string(), text: text.to_string() });
-                self.trace_index.insert(name.to_string(), i);
+                self.trace_index.insert(key, i);
                 i
             }
         };
-        let (d, is_str) = match v.ty() {
-            Ty::Str => (self.as_str(v.clone(), src, 0, "value")?, true),
-            Ty::Bool => (self.as_bool(v.clone(), src, 0, "value")?, false),
-            Ty::Num => (self.as_num(v.clone(), src, 0, "value")?, false),
+        let ty = v.ty();
+        let d = match ty {
+            Ty::Str => self.as_str(v.clone(), src, 0, "value")?,
+            Ty::Bool => self.as_bool(v.clone(), src, 0, "value")?,
+            Ty::Num => self.as_num(v.clone(), src, 0, "value")?,
         };
-        self.emit(Ins::Trace { name: idx, d, is_str });
+        if prologue {
+            self.prologue.push(Ins::Trace { name: idx, d, ty });
+        } else {
+            self.emit(Ins::Trace { name: idx, d, ty });
+        }
         Ok(())
     }
 
@@ -448,7 +460,7 @@ impl<'r> Cx<'r> {
             if let Some(first) = self.memo.first_mut() {
                 first.insert(key, v.clone());
             }
-            self.trace(name, "", &v, src)?;
+            self.trace_into(name, "", &v, src, true)?;
             return Ok(v);
         }
         let names = self.visible_names();
@@ -699,24 +711,19 @@ impl<'r> Cx<'r> {
                 vals.push(self.expr(a, src)?);
             }
             let key = format!("f:{name}({})", vals.iter().map(Val::key).collect::<Vec<_>>().join(","));
-            let display = format!("{name}({})", vals.iter().map(|v| self.val_text(v)).collect::<Vec<_>>().join(", "));
+            if self.memo_get(&key).is_none() {
+                for (p, v) in f.params.iter().zip(&vals) {
+                    self.trace(p, "", v, src)?;
+                }
+            }
             let params: HashMap<String, Val> = f.params.iter().cloned().zip(vals).collect();
-            return self.named(&key, &display, f, params);
+            return self.named(&key, &f.signature(), f, params);
         }
         let mut candidates: Vec<&str> = BUILTINS.iter().map(|b| b.0).collect();
         candidates.extend(self.rs.formulas.iter().filter(|(_, f)| !f.params.is_empty()).map(|(k, _)| k.as_str()));
         let mut e = self.err(src, at, format!("unknown function `{name}`"));
         e.help = closest(name, candidates.iter().copied()).map(|c| format!("did you mean `{c}`?"));
         Err(e)
-    }
-
-    fn val_text(&self, v: &Val) -> String {
-        match v {
-            Val::KN(x) => py_float_repr(*x),
-            Val::KB(b) => b.to_string(),
-            Val::KS(s) => format!("{s:?}"),
-            _ => "…".into(),
-        }
     }
 
     fn builtin(&mut self, name: &str, args: &[Expr], at: usize, src: &Src) -> R<Val> {

@@ -137,6 +137,7 @@ fn defaults(rs: &RuleSet, report: &mut Report) -> Option<Defaults> {
 pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
     let mut report = Report::default();
     let mut files: IndexMap<String, SetFile> = IndexMap::new();
+    let mut broken: Vec<String> = Vec::new();
     for loader in loaders {
         let list = match loader.list() {
             Ok(l) => l,
@@ -159,7 +160,12 @@ pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
                 }
                 continue;
             }
-            let Some(pf) = read_file(*loader, &rel, FileKind::RuleSet, &mut report) else { continue };
+            let Some(pf) = read_file(*loader, &rel, FileKind::RuleSet, &mut report) else {
+                if let Some(n) = crate::registry::declared_name(*loader, &rel) {
+                    broken.push(n);
+                }
+                continue;
+            };
             let Some(set) = typed::<RuleSetFile>(&pf, &mut report) else { continue };
             if set.schema_version != 1 {
                 report.push(pf.diag_at(
@@ -186,46 +192,46 @@ pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
         }
     }
     let mut sets = IndexMap::new();
-    for name in files.keys() {
-        let mut diags = Vec::new();
-        let Some(rs) = model::resolve(name, &files, &mut diags) else {
-            for d in diags {
-                report.push(d);
-            }
-            continue;
-        };
-        for d in diags {
+    let mut seen = HashSet::new();
+    let mut push_once = |report: &mut Report, d: Diagnostic| {
+        if seen.insert(d.one_line()) {
             report.push(d);
         }
+    };
+    for name in files.keys() {
+        let mut diags = Vec::new();
+        if model::extends_broken(name, &files, &broken) {
+            continue;
+        }
+        let resolved = model::resolve(name, &files, &mut diags);
+        for d in diags {
+            push_once(&mut report, d);
+        }
+        let Some(rs) = resolved else { continue };
         let Some(defs) = defaults(&rs, &mut report) else { continue };
-        let mut errors: Vec<CompileError> = Vec::new();
-        let mut get = |kind: EntryKind, traced: bool| match compile::compile(&rs, tables, kind, traced) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                errors.extend(e);
-                None
+        // static checks first (names, arity, tables, cycles); compiling would find the same
+        let mut errors: Vec<CompileError> = compile::check_unreached(&rs, tables);
+        let mut compiled = None;
+        if errors.is_empty() {
+            let mut get = |kind: EntryKind, traced: bool| match compile::compile(&rs, tables, kind, traced) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    errors.extend(e);
+                    None
+                }
+            };
+            let kv = get(EntryKind::KvBytes, false);
+            let feasibility = get(EntryKind::Feasibility, false);
+            let project = get(EntryKind::Project, false);
+            let project_traced = if project.is_some() { get(EntryKind::Project, true) } else { None };
+            if let (Some(a), Some(b), Some(c), Some(d)) = (kv, feasibility, project, project_traced) {
+                compiled = Some((a, b, c, d));
             }
-        };
-        let kv = get(EntryKind::KvBytes, false);
-        let feasibility = get(EntryKind::Feasibility, false);
-        let project = get(EntryKind::Project, false);
-        let project_traced = if project.is_some() { get(EntryKind::Project, true) } else { None };
-        errors.extend(compile::check_unreached(&rs, tables));
-        let mut seen = HashSet::new();
+        }
         for e in &errors {
-            let d = compile_error(e);
-            if seen.insert(d.one_line()) {
-                report.push(d);
-            }
+            push_once(&mut report, compile_error(e));
         }
-        if !errors.is_empty() {
-            continue;
-        }
-        let (Some(kv), Some(feasibility), Some(project), Some(project_traced)) =
-            (kv, feasibility, project, project_traced)
-        else {
-            continue;
-        };
+        let Some((kv, feasibility, project, project_traced)) = compiled.filter(|_| errors.is_empty()) else { continue };
         let file = rs.root_src.file.source.name.clone();
         sets.insert(
             name.clone(),

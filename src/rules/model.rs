@@ -337,6 +337,22 @@ fn formulas(m: &IndexMap<String, (String, Src)>, diags: &mut Vec<Diagnostic>) ->
     out
 }
 
+/// True when the `extends` chain of `name` reaches a rule set whose file failed to load (its
+/// own diagnostics already explain why).
+pub fn extends_broken(name: &str, files: &IndexMap<String, SetFile>, broken: &[String]) -> bool {
+    let mut cur = files.get(name);
+    let mut steps = 0;
+    while let Some(f) = cur {
+        steps += 1;
+        match &f.set.extends {
+            Some(b) if broken.contains(b) && !files.contains_key(b) => return true,
+            Some(b) if steps < 64 => cur = files.get(b),
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// Resolves one rule set from its file and the files it extends. Diagnostics are pushed for
 /// everything that cannot be read.
 pub fn resolve(name: &str, files: &IndexMap<String, SetFile>, diags: &mut Vec<Diagnostic>) -> Option<RuleSet> {

@@ -2,7 +2,7 @@
 //! and booleans as 0/1) and string slots. Formulas are compiled once at load; evaluation
 //! walks the instructions with no allocation on the numeric path.
 
-use super::inputs::{Input, Inputs};
+use super::inputs::{Input, Inputs, Ty};
 use super::lookups::{self, LookupKind};
 use crate::numeric::{py_float_repr, py_max, py_min, py_round};
 
@@ -173,7 +173,7 @@ pub enum Ins {
     /// run lookup `id` of the program
     Lookup { id: u16 },
     /// record a formula value (traced programs only)
-    Trace { name: u16, d: Slot, is_str: bool },
+    Trace { name: u16, d: Slot, ty: Ty },
     /// record a cascade event (traced programs only)
     Note { event: u16 },
     /// stop with outcome `o`
@@ -253,8 +253,10 @@ pub struct Trace {
 /// A traced value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TraceValue {
-    /// A number (booleans are 0/1).
+    /// A number.
     Num(f64),
+    /// A boolean.
+    Bool(bool),
     /// A string.
     Str(String),
 }
@@ -393,12 +395,12 @@ pub fn run(cx: &Ctx<'_, '_>, sc: &mut Scratch, mut trace: Option<&mut Trace>) ->
                     lookups::run(site, cx, nums, strs, arena);
                 }
             }
-            Ins::Trace { name, d, is_str } => {
+            Ins::Trace { name, d, ty } => {
                 if let Some(t) = trace.as_deref_mut() {
-                    let v = if is_str {
-                        TraceValue::Str(cx.text(s!(d), arena).to_string())
-                    } else {
-                        TraceValue::Num(n!(d))
+                    let v = match ty {
+                        Ty::Str => TraceValue::Str(cx.text(s!(d), arena).to_string()),
+                        Ty::Bool => TraceValue::Bool(n!(d) != 0.0),
+                        Ty::Num => TraceValue::Num(n!(d)),
                     };
                     t.values.push((name, v));
                 }

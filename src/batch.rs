@@ -1,0 +1,339 @@
+//! `ratchet batch`: JSON Lines in, one JSON result per line out, in the same order. Each
+//! request is `{"op": OP, ...inputs}` with the reference API's function and parameter
+//! names; a bad line yields `{"error": {"kind", "message"}}` and the batch goes on.
+
+use crate::catalog::LlmModel;
+use crate::diagnostic::did_you_mean;
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::projection::ProjectParams;
+use crate::tier::{Tier, TierSpec};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::io::{self, BufRead, Write};
+use std::sync::Arc;
+
+/// The operations a batch line may name.
+pub const OPS: &[&str] = &["project_llm", "memory_feasibility", "kv_cache_bytes_per_token"];
+
+/// Counts of one batch run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Lines answered.
+    pub lines: u64,
+    /// Lines answered with an error.
+    pub errors: u64,
+}
+
+type Obj = Map<String, Value>;
+
+fn bad(msg: impl Into<String>) -> EngineError {
+    EngineError::BadRequest(msg.into())
+}
+
+fn take<'v>(o: &'v Obj, key: &str) -> Option<&'v Value> {
+    o.get(key).filter(|v| !v.is_null())
+}
+
+fn check_fields(o: &Obj, allowed: &[&str], op: &str) -> Result<(), EngineError> {
+    for k in o.keys() {
+        if !allowed.contains(&k.as_str()) {
+            let help = did_you_mean(k, allowed.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
+            return Err(bad(format!("`{op}` has no parameter `{k}`{help}")));
+        }
+    }
+    Ok(())
+}
+
+fn tokens(v: Option<&Value>, name: &str) -> Result<Option<u64>, EngineError> {
+    match v {
+        None => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(x) => Ok(Some(x)),
+            None => Err(EngineError::InvalidValue(format!("`{name}` must be a non-negative integer, found `{n}`"))),
+        },
+        Some(other) => Err(bad(format!("`{name}` must be a non-negative integer, found {}", kind(other)))),
+    }
+}
+
+fn number(v: Option<&Value>, name: &str) -> Result<Option<f64>, EngineError> {
+    match v {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .filter(|x| x.is_finite())
+            .map(Some)
+            .ok_or_else(|| EngineError::InvalidValue(format!("`{name}` must be a finite number"))),
+        Some(other) => Err(bad(format!("`{name}` must be a number, found {}", kind(other)))),
+    }
+}
+
+fn string<'v>(v: Option<&'v Value>, name: &str) -> Result<Option<&'v str>, EngineError> {
+    match v {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(bad(format!("`{name}` must be a string, found {}", kind(other)))),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A model given by catalog key or inline.
+pub enum ModelArg<'e> {
+    /// From the catalog.
+    Catalog(&'e Arc<LlmModel>),
+    /// Inline.
+    Inline(Box<LlmModel>),
+}
+
+impl ModelArg<'_> {
+    /// The model.
+    pub fn get(&self) -> &LlmModel {
+        match self {
+            ModelArg::Catalog(m) => m,
+            ModelArg::Inline(m) => m,
+        }
+    }
+}
+
+/// A tier given by registry name or inline.
+pub enum TierArg<'e> {
+    /// From the registry.
+    Registry(&'e Arc<Tier>),
+    /// Built for this request.
+    Inline(Box<Tier>),
+}
+
+impl TierArg<'_> {
+    /// The tier.
+    pub fn get(&self) -> &Tier {
+        match self {
+            TierArg::Registry(t) => t,
+            TierArg::Inline(t) => t,
+        }
+    }
+}
+
+fn serde_message(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.find(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Resolves the `model` parameter.
+pub fn model_arg<'e>(engine: &'e Engine, v: Option<&Value>) -> Result<ModelArg<'e>, EngineError> {
+    match v {
+        None => Err(bad("missing `model` (a catalog key or an object of model fields)")),
+        Some(Value::String(k)) => engine.model(k).map(ModelArg::Catalog),
+        Some(Value::Object(_)) => {
+            let v = v.cloned().unwrap_or(Value::Null);
+            let m: LlmModel = serde_path_to_error::deserialize(v)
+                .map_err(|e| bad(format!("inline `model`: `{}`: {}", e.path(), serde_message(e.inner()))))?;
+            if let Some(d) = engine.registry().check_model(&m).into_iter().find(|d| d.is_error()) {
+                return Err(EngineError::InvalidValue(format!("inline `model`: {}", d.message)));
+            }
+            Ok(ModelArg::Inline(Box::new(m)))
+        }
+        Some(other) => Err(bad(format!("`model` must be a catalog key or an object, found {}", kind(other)))),
+    }
+}
+
+/// Resolves the `hw` parameter.
+pub fn tier_arg<'e>(engine: &'e Engine, v: Option<&Value>) -> Result<TierArg<'e>, EngineError> {
+    match v {
+        None => Err(bad("missing `hw` (a tier name or an object of tier fields)")),
+        Some(Value::String(n)) => engine.tier(n).map(TierArg::Registry),
+        Some(Value::Object(_)) => {
+            let v = v.cloned().unwrap_or(Value::Null);
+            let spec: TierSpec = serde_path_to_error::deserialize(v)
+                .map_err(|e| bad(format!("inline `hw`: `{}`: {}", e.path(), serde_message(e.inner()))))?;
+            if let Some(d) = engine.registry().check_tier(&spec).into_iter().find(|d| d.is_error()) {
+                return Err(EngineError::InvalidValue(format!("inline `hw`: {}", d.message)));
+            }
+            Ok(TierArg::Inline(Box::new(engine.registry().resolve_tier(spec))))
+        }
+        Some(other) => Err(bad(format!("`hw` must be a tier name or an object, found {}", kind(other)))),
+    }
+}
+
+/// The `project_llm` options, read from the request (top level or an `options` object).
+fn project_params(o: &Obj) -> Result<ProjectParams, EngineError> {
+    let opts: Cow<'_, Obj> = match take(o, "options") {
+        None => Cow::Borrowed(o),
+        Some(Value::Object(inner)) => {
+            check_fields(inner, &["host_ms", "compiler_quality", "npu_share", "fp4_runtime_maturity"], "options")?;
+            let mut merged = o.clone();
+            for (k, v) in inner {
+                merged.insert(k.clone(), v.clone());
+            }
+            Cow::Owned(merged)
+        }
+        Some(other) => return Err(bad(format!("`options` must be an object, found {}", kind(other)))),
+    };
+    let maturity = string(take(&opts, "fp4_runtime_maturity"), "fp4_runtime_maturity")?;
+    if let Some(m) = maturity {
+        if m != "mature" && m != "immature" {
+            let help = did_you_mean(m, ["mature", "immature"]).map(|h| format!(" ({h})")).unwrap_or_default();
+            return Err(EngineError::InvalidValue(format!(
+                "`fp4_runtime_maturity` must be `mature` or `immature`, found `{m}`{help}"
+            )));
+        }
+    }
+    Ok(ProjectParams {
+        prompt_tokens: tokens(take(&opts, "prompt_tokens"), "prompt_tokens")?,
+        decode_tokens: tokens(take(&opts, "decode_tokens"), "decode_tokens")?,
+        host_ms: number(take(&opts, "host_ms"), "host_ms")?,
+        compiler_quality: number(take(&opts, "compiler_quality"), "compiler_quality")?,
+        npu_share: number(take(&opts, "npu_share"), "npu_share")?,
+        fp4_runtime_maturity: maturity.map(str::to_string),
+    })
+}
+
+fn with_type(v: Value, ty: &str) -> Value {
+    match v {
+        Value::Object(mut m) => {
+            m.insert("type".into(), Value::String(ty.into()));
+            Value::Object(m)
+        }
+        other => other,
+    }
+}
+
+/// Answers one request object.
+pub fn answer(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
+    let op = match take(o, "op") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(other) => return Err(bad(format!("`op` must be a string, found {}", kind(other)))),
+        None => return Err(bad(format!("missing `op`; one of: {}", OPS.join(", ")))),
+    };
+    let to_json = |v: Result<Value, serde_json::Error>| v.map_err(|e| EngineError::InvalidValue(e.to_string()));
+    match op {
+        "project_llm" => {
+            check_fields(
+                o,
+                &[
+                    "op",
+                    "id",
+                    "model",
+                    "hw",
+                    "workload_id",
+                    "prompt_tokens",
+                    "decode_tokens",
+                    "host_ms",
+                    "compiler_quality",
+                    "npu_share",
+                    "fp4_runtime_maturity",
+                    "options",
+                ],
+                op,
+            )?;
+            let p = project_params(o)?;
+            let model = model_arg(engine, take(o, "model"))?;
+            let tier = tier_arg(engine, take(o, "hw"))?;
+            let workload = string(take(o, "workload_id"), "workload_id")?.unwrap_or("default");
+            let r = engine.project_llm(model.get(), tier.get(), workload, &p)?;
+            to_json(serde_json::to_value(&r))
+        }
+        "memory_feasibility" => {
+            check_fields(o, &["op", "id", "model", "hw", "context_tokens"], op)?;
+            let ctx = tokens(take(o, "context_tokens"), "context_tokens")?
+                .ok_or_else(|| bad("missing `context_tokens` (a non-negative integer)"))?;
+            let model = model_arg(engine, take(o, "model"))?;
+            let tier = tier_arg(engine, take(o, "hw"))?;
+            let f = engine.memory_feasibility(model.get(), tier.get(), ctx)?;
+            let mut v = to_json(serde_json::to_value(&f))?;
+            if let Value::Object(m) = &mut v {
+                m.insert("provenance".into(), to_json(serde_json::to_value(engine.provenance()))?);
+            }
+            Ok(with_type(v, "FeasibilityCheck"))
+        }
+        "kv_cache_bytes_per_token" => {
+            check_fields(o, &["op", "id", "model", "dtype_bytes"], op)?;
+            let model = model_arg(engine, take(o, "model"))?;
+            let b = number(take(o, "dtype_bytes"), "dtype_bytes")?;
+            let v = engine.kv_cache_bytes_per_token(model.get(), b)?;
+            Ok(serde_json::json!({ "result": v }))
+        }
+        other => {
+            let help = did_you_mean(other, OPS.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
+            Err(EngineError::UnknownKey(format!("unknown op `{other}`{help}; one of: {}", OPS.join(", "))))
+        }
+    }
+}
+
+/// Answers one line of JSON text; the result (or error) as a JSON value, with the request's
+/// `id` echoed when it has one.
+pub fn answer_line(engine: &Engine, line: &str) -> Value {
+    let parsed: Result<Value, _> = serde_json::from_str(line);
+    let (id, result) = match parsed {
+        Err(e) => (None, Err(bad(format!("the line is not valid JSON: {}", e)))),
+        Ok(Value::Object(o)) => (o.get("id").cloned(), answer(engine, &o)),
+        Ok(other) => (None, Err(bad(format!("a request must be a JSON object, found {}", kind(&other))))),
+    };
+    let mut v = match result {
+        Ok(v) => v,
+        Err(e) => serde_json::json!({ "error": e.to_json() }),
+    };
+    if let (Some(id), Value::Object(m)) = (id, &mut v) {
+        m.insert("id".into(), id);
+    }
+    v
+}
+
+/// Runs a batch: every non-empty input line gets one output line, in order. Output is
+/// flushed whenever the input has no more buffered data, so interactive use sees answers at
+/// once while bulk use stays buffered.
+pub fn run(engine: &Engine, mut input: impl BufRead, output: impl Write) -> io::Result<BatchStats> {
+    let mut out = io::BufWriter::with_capacity(1 << 16, output);
+    let mut stats = BatchStats::default();
+    let mut pending = Vec::new();
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len();
+        pending.extend_from_slice(buf);
+        input.consume(n);
+        let mut start = 0;
+        while let Some(off) = pending[start..].iter().position(|b| *b == b'\n') {
+            let line = &pending[start..start + off];
+            start += off + 1;
+            emit(engine, line, &mut out, &mut stats)?;
+        }
+        pending.drain(..start);
+        out.flush()?;
+    }
+    if !pending.is_empty() {
+        let line = std::mem::take(&mut pending);
+        emit(engine, &line, &mut out, &mut stats)?;
+    }
+    out.flush()?;
+    Ok(stats)
+}
+
+fn emit(engine: &Engine, line: &[u8], out: &mut impl Write, stats: &mut BatchStats) -> io::Result<()> {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(());
+    }
+    let v = answer_line(engine, text);
+    stats.lines += 1;
+    if v.get("error").is_some() {
+        stats.errors += 1;
+    }
+    serde_json::to_writer(&mut *out, &v).map_err(io::Error::other)?;
+    out.write_all(b"\n")
+}

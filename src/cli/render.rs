@@ -1,0 +1,111 @@
+//! Human renderings of projections and explanations.
+
+use super::table::fmt_num;
+use crate::numeric::py_float_repr;
+use crate::projection::{Explanation, Projection};
+use std::fmt::Write;
+
+/// A projection as aligned lines.
+pub fn projection(r: &Projection<'_>) -> String {
+    let mut s = String::new();
+    match r {
+        Projection::Projected(p) => {
+            let _ = writeln!(
+                s,
+                "{} on {} · workload {} · {} prompt + {} decode tokens",
+                p.model_key, p.hw_name, p.workload_id, p.prompt_tokens, p.decode_tokens
+            );
+            let badge = if p.badge.is_empty() { String::new() } else { format!(" {}", p.badge) };
+            let rows: Vec<(&str, String)> = vec![
+                ("source", format!("{}{badge}", p.source)),
+                ("decode", format!("{} tok/s", py_float_repr(p.decode_tok_s))),
+                ("prefill", format!("{} tok/s", py_float_repr(p.prefill_tok_s))),
+                ("TTFT", format!("{} s", py_float_repr(p.ttft_s))),
+                ("decode time", format!("{} s", py_float_repr(p.decode_s))),
+                ("prefill time", format!("{} s", py_float_repr(p.prefill_s))),
+                ("host", format!("{} ms", py_float_repr(p.host_ms))),
+                ("total", format!("{} s", py_float_repr(p.total_s))),
+                (
+                    "regime",
+                    match p.decode_ceiling_tok_s {
+                        Some(c) => format!("{} (bandwidth ceiling {} tok/s)", p.regime, py_float_repr(c)),
+                        None => p.regime.to_string(),
+                    },
+                ),
+            ];
+            for (k, v) in rows {
+                let _ = writeln!(s, "  {k:<13} {v}");
+            }
+            footer(&mut s, p.provenance);
+        }
+        Projection::WontFit(w) => {
+            let _ = writeln!(
+                s,
+                "{} does not fit on {} ({} + {} tokens)",
+                w.model_key, w.hw_name, w.prompt_tokens, w.decode_tokens
+            );
+            let _ = writeln!(
+                s,
+                "  needs {} GB (weights {} + KV cache {} + overhead {}), has {} GB: short by {} GB",
+                fmt_num(w.required_gb, 3),
+                fmt_num(w.breakdown.weights_gb, 3),
+                fmt_num(w.breakdown.kv_cache_gb, 4),
+                fmt_num(w.breakdown.overhead_gb, 3),
+                fmt_num(w.available_gb, 3),
+                fmt_num(-w.headroom_gb, 3)
+            );
+            footer(&mut s, w.provenance);
+        }
+        Projection::DtypeMismatch(d) => {
+            let _ = writeln!(
+                s,
+                "{} cannot run on {}: {} is {}",
+                d.model_key, d.hw_name, d.required_dtype, d.tier_capability
+            );
+            if let Some(h) = &d.retargeting_hint {
+                let _ = writeln!(s, "  {h}");
+            }
+            footer(&mut s, d.provenance);
+        }
+    }
+    s
+}
+
+fn footer(s: &mut String, p: &crate::projection::Provenance) {
+    let _ = writeln!(
+        s,
+        "rule set {} · registry {} {} · content {} · generation {}",
+        p.rule_set, p.registry, p.registry_version, p.content_hash, p.generation
+    );
+}
+
+/// An explanation: gates, the cascade, and every formula with its inputs and value.
+pub fn explanation(e: &Explanation) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "\nexplain (rule set {})", e.rule_set);
+    let _ = writeln!(s, "gates:");
+    for (g, held) in &e.gates {
+        let _ = writeln!(s, "  {g:<12} {}", if *held { "held — the projection stops here" } else { "passed" });
+    }
+    let _ = writeln!(s, "cascade:");
+    for p in &e.paths {
+        let _ = writeln!(s, "  {:<12} {:<12} {} ({})", p.name, p.status, p.reason, p.source);
+    }
+    let _ = writeln!(s, "values, in evaluation order:");
+    for v in &e.values {
+        let value = match &v.value {
+            serde_json::Value::Number(n) => n.as_f64().map(py_float_repr).unwrap_or_else(|| n.to_string()),
+            other => other.to_string(),
+        };
+        if v.formula.is_empty() {
+            let _ = writeln!(s, "  {} = {value}", v.name);
+        } else {
+            let _ = writeln!(s, "  {} = {}", v.name, v.formula);
+            if v.substituted != v.formula && !v.substituted.is_empty() {
+                let _ = writeln!(s, "      = {}", v.substituted);
+            }
+            let _ = writeln!(s, "      = {value}");
+        }
+    }
+    s
+}

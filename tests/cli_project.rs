@@ -1,0 +1,258 @@
+//! `ratchet project` and `ratchet batch` through the built binary: results, explanations,
+//! bad input lines, golden cases over the wire, and rule edits that change answers with no
+//! rebuild.
+
+mod common;
+
+use common::{cases, diff, run, strip_types};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn project_json(args: &[&str]) -> Value {
+    let mut full = vec!["project", "--format", "json"];
+    full.extend_from_slice(args);
+    let (code, out, err) = run(&full);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn project_reports_the_reference_numbers_and_provenance() {
+    let v = project_json(&[
+        "--model",
+        "qwen3_30b_a3b_moe",
+        "--tier",
+        "NPU Mid",
+        "--rules",
+        "ratchet-0.3.2",
+        "--workload",
+        "rag_qa",
+    ]);
+    assert_eq!(v["type"], "Projected");
+    assert_eq!(v["decode_tok_s"], 37.85);
+    assert_eq!(v["ttft_s"], 0.1755);
+    assert_eq!(v["total_s"], 5.461);
+    assert_eq!(v["source"], "measured_anchor");
+    assert_eq!(v["provenance"]["rule_set"], "ratchet-0.3.2");
+    assert_eq!(v["provenance"]["registry_version"], "0.3.2");
+    assert_eq!(v["provenance"]["content_hash"].as_str().map(str::len), Some(16));
+
+    let v = project_json(&["--model", "qwen3_30b_a3b_moe", "--tier", "NPU Low-LP4"]);
+    assert_eq!(v["type"], "WontFit");
+    assert_eq!(v["required_gb"], 19.6344064);
+
+    let v = project_json(&[
+        "--model",
+        "qwen25_7b_dense",
+        "--tier",
+        "RTX 5090 (reference, measured)",
+        "--npu-share",
+        "0.5",
+        "--compiler-quality",
+        "0.9",
+    ]);
+    assert_eq!(v["source"], "cross_class");
+    assert_eq!(v["decode_ceiling_tok_s"], 175.81);
+}
+
+#[test]
+fn explain_shows_paths_and_formulas() {
+    let (code, out, _) = run(&["project", "--model", "qwen25_7b_dense", "--tier", "NPU High", "--explain"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("measured     skipped      lookup `measured_cell` found nothing"), "{out}");
+    assert!(out.contains("same_class   skipped      lookup `family_sibling` found nothing"), "{out}");
+    assert!(out.contains("cross_class  taken"), "{out}");
+    assert!(out.contains("bw_floor_ms_decode = (active_params_gb / max(decode_bw_realized, eps_bw)) * 1000"), "{out}");
+    assert!(out.contains("hw.mem_bandwidth_gbs = 134.4"), "{out}");
+
+    let v = project_json(&["--model", "qwen3_30b_a3b_moe", "--tier", "NPU High", "--explain"]);
+    let paths = &v["explain"]["paths"];
+    assert_eq!(paths[2]["name"], "same_class");
+    assert_eq!(paths[2]["status"], "taken");
+    assert_eq!(paths[3]["status"], "not reached");
+    let sib =
+        v["explain"]["values"].as_array().and_then(|a| a.iter().find(|x| x["name"] == "sibling_bw_ratio")).cloned();
+    assert_eq!(sib.map(|s| s["value"].clone()), Some(json!(1.0)));
+}
+
+#[test]
+fn unknown_names_are_usage_errors_with_suggestions() {
+    let (code, _, err) = run(&["project", "--model", "qwen3_30b_moe", "--tier", "NPU Mid"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown model `qwen3_30b_moe` (did you mean `qwen3_30b_a3b_moe`?)"), "{err}");
+    let (code, _, err) = run(&["project", "--model", "qwen25_7b_dense", "--tier", "NPU Hihg"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean `NPU High`?"), "{err}");
+    let (code, _, err) =
+        run(&["project", "--model", "qwen25_7b_dense", "--tier", "NPU High", "--rules", "ratchet-0.3"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown rule set `ratchet-0.3`"), "{err}");
+}
+
+#[test]
+fn editing_a_copy_of_the_rules_changes_the_answer_without_rebuild() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let rules = dir.path().join("rules");
+    common::copy_dir(&common::root().join("rules"), &rules);
+    let r = rules.to_string_lossy().to_string();
+    let base = ["--model", "qwen25_7b_dense", "--tier", "RTX 5090 (reference, measured)"];
+    let before = project_json(&base);
+    assert_eq!(before["decode_tok_s"], 351.62);
+
+    // a formula: double the first-principles decode rate
+    let path = rules.join("ratchet-0.3.2.ron");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let from = r#""decode_tok_s": "(1000 / max(per_token_ms, eps_ms)) * opt.compiler_quality","#;
+    assert!(text.contains(from));
+    std::fs::write(
+        &path,
+        text.replace(from, r#""decode_tok_s": "(1000 / max(per_token_ms, eps_ms)) * opt.compiler_quality * 2","#),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut args = base.to_vec();
+    args.extend(["--rules", &r]);
+    let after = project_json(&args);
+    assert_eq!(after["decode_tok_s"], 703.23);
+
+    // a constant: 5 GB of runtime overhead makes Qwen2.5-32B stop fitting on NPU Mid
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(
+        &path,
+        text.replace(r#""runtime_overhead_bytes": 1000000000,"#, r#""runtime_overhead_bytes": 5000000000,"#),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let fits = project_json(&["--model", "qwen25_32b_dense", "--tier", "NPU Mid"]);
+    assert_eq!(fits["type"], "Projected");
+    let no = project_json(&["--model", "qwen25_32b_dense", "--tier", "NPU Mid", "--rules", &r]);
+    assert_eq!(no["type"], "WontFit");
+    assert_eq!(no["breakdown"]["overhead_gb"], 5.0);
+}
+
+fn batch(input: &str, extra: &[&str]) -> Vec<Value> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ratchet"));
+    cmd.arg("batch").args(extra).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{e}"));
+    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("stdin"));
+    let text = input.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(text.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let _ = writer.join();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn batch_answers_every_line_in_order_and_survives_bad_lines() {
+    let lines = [
+        (
+            r#"{"op": "project_llm", "model": "qwen3_30b_a3b_moe", "hw": "NPU Mid", "workload_id": "rag_qa", "id": 1}"#,
+            Some("Projected"),
+        ),
+        (r#"{"op": "project_llm", "model": "qwen3_30b_a3b", "hw": "NPU Mid"}"#, None),
+        (r#"{"op": "project_llm", "model": "qwen25_7b_dense", "hw": "NPU Hihg"}"#, None),
+        (r#"{"op": "project_llm", "model": "qwen25_7b_dense", "hw": "NPU High", "prompt_tokens": -5}"#, None),
+        (r#"{"op": "project_llm", "model": "qwen25_7b_dense", "hw": "NPU High", "decode_tokens": 2.5}"#, None),
+        (r#"{"op": "project_llm", "model": "qwen25_7b_dense", "hw": "NPU High", "npu_share": NaN}"#, None),
+        (r#"{"op": "project_llm", "hw": "NPU High"}"#, None),
+        (r#"{"op": "project_llm", "model": 7, "hw": "NPU High"}"#, None),
+        (r#"{"op": "project_llm", "model": "qwen25_7b_dense", "hw": "NPU High", "prompt_token": 10}"#, None),
+        (r#"{"op": "projct_llm"}"#, None),
+        (r#"[1, 2]"#, None),
+        (
+            r#"{"op": "project_llm", "model": "qwen25_7b_dense", "hw": {"name": "x", "peak_tops_bf16": 1, "peak_tops_int8": 1, "peak_tops_fp8": 0, "mem_bandwidth_gbs": 10, "mem_capacity_gb": 8, "mem_bus_width_bits": 32, "mem_type": "LPDDR5", "mem_data_rate_gtps": 2.5, "bandwidth_efficiency": 1.5}}"#,
+            None,
+        ),
+        (
+            r#"{"op": "project_llm", "model": "qwen25_7b_dense", "hw": "NPU High", "fp4_runtime_maturity": "imature"}"#,
+            None,
+        ),
+        (
+            r#"{"op": "memory_feasibility", "model": "qwen25_32b_dense", "hw": "NPU Mid", "context_tokens": 700}"#,
+            Some("FeasibilityCheck"),
+        ),
+        (r#"{"op": "kv_cache_bytes_per_token", "model": "qwen25_7b_dense", "dtype_bytes": 1}"#, None),
+        (r#"{"op": "memory_feasibility", "model": "qwen25_32b_dense", "hw": "NPU Mid"}"#, None),
+    ];
+    let input: String = lines.iter().map(|(l, _)| format!("{l}\n")).collect();
+    let out = batch(&input, &[]);
+    assert_eq!(out.len(), lines.len());
+    assert_eq!(out[0]["id"], 1);
+    assert_eq!(out[0]["decode_tok_s"], 37.85);
+    let kinds: Vec<String> = out.iter().map(|v| v["error"]["kind"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "",
+            "unknown_key",
+            "unknown_key",
+            "invalid_value",
+            "invalid_value",
+            "bad_request",
+            "bad_request",
+            "bad_request",
+            "bad_request",
+            "unknown_key",
+            "bad_request",
+            "invalid_value",
+            "invalid_value",
+            "",
+            "",
+            "bad_request"
+        ]
+    );
+    let msg = |i: usize| out[i]["error"]["message"].as_str().unwrap_or("").to_string();
+    assert!(msg(1).contains("did you mean `qwen3_30b_a3b_moe`?"), "{}", msg(1));
+    assert!(msg(2).contains("did you mean `NPU High`?"), "{}", msg(2));
+    assert!(msg(8).contains("did you mean `prompt_tokens`?"), "{}", msg(8));
+    assert!(msg(9).contains("did you mean `project_llm`?"), "{}", msg(9));
+    assert!(msg(11).contains("bandwidth_efficiency"), "{}", msg(11));
+    assert_eq!(out[13]["verdict"], "tight");
+    assert_eq!(out[14]["result"], 28672.0);
+    for (i, (_, ty)) in lines.iter().enumerate() {
+        if let Some(t) = ty {
+            assert_eq!(out[i]["type"], *t);
+        }
+    }
+}
+
+#[test]
+fn golden_cases_over_the_batch_protocol() {
+    let g = common::golden();
+    let mut input = String::new();
+    let mut want = Vec::new();
+    for (n, c) in cases("project_llm").into_iter().enumerate() {
+        if n % 97 != 0 {
+            continue;
+        }
+        let i = &c["inputs"];
+        let hw = strip_types(&g["hardware"][i["hw"].as_str().unwrap_or("")]["fields"]);
+        let model = strip_types(&g["models"][i["model"].as_str().unwrap_or("")]["fields"]);
+        let mut req = json!({
+            "op": "project_llm", "model": model, "hw": hw, "workload_id": i["workload_id"],
+            "prompt_tokens": i["prompt_tokens"], "decode_tokens": i["decode_tokens"],
+        });
+        if i["options"].as_object().is_some_and(|o| !o.is_empty()) {
+            req["options"] = i["options"].clone();
+        }
+        input.push_str(&serde_json::to_string(&req).unwrap_or_default());
+        input.push('\n');
+        want.push((c["id"].clone(), c["output"].clone()));
+    }
+    let out = batch(&input, &["--rules", "ratchet-0.3.2"]);
+    assert_eq!(out.len(), want.len());
+    for ((id, w), mut got) in want.into_iter().zip(out) {
+        if let Value::Object(m) = &mut got {
+            m.remove("provenance");
+            m.remove("badge");
+        }
+        if let Some(d) = diff(id.as_str().unwrap_or(""), &w, &got, 1e-12) {
+            panic!("{d}");
+        }
+    }
+}
