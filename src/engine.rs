@@ -39,6 +39,38 @@ impl EngineConfig {
     }
 }
 
+/// Projection programs specialised per (registry tier, catalog model), built on first use.
+#[derive(Debug, Default)]
+struct PairCache {
+    models: usize,
+    slots: Vec<std::sync::OnceLock<Option<Arc<crate::rules::compile::Compiled>>>>,
+    /// Catalog model addresses in catalog order (identity, not equality: a copy of a model
+    /// may have been edited).
+    model_ptrs: Vec<usize>,
+    model_index: std::collections::HashMap<usize, u32>,
+}
+
+impl PairCache {
+    fn model(&self, m: &LlmModel) -> Option<usize> {
+        let p = m as *const LlmModel as usize;
+        if self.model_ptrs.len() <= 32 {
+            self.model_ptrs.iter().position(|x| *x == p)
+        } else {
+            self.model_index.get(&p).map(|i| *i as usize)
+        }
+    }
+}
+
+impl PairCache {
+    fn new(reg: &Registry) -> Self {
+        let models = reg.catalog().len();
+        let n = reg.tiers().len() * models;
+        let model_ptrs: Vec<usize> = reg.catalog().iter().map(|m| Arc::as_ptr(m) as usize).collect();
+        let model_index = model_ptrs.iter().enumerate().map(|(i, p)| (*p, i as u32)).collect();
+        PairCache { models, slots: (0..n).map(|_| std::sync::OnceLock::new()).collect(), model_ptrs, model_index }
+    }
+}
+
 /// A compiled, immutable generation. `Send + Sync`; share it behind an `Arc`.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -47,6 +79,7 @@ pub struct Engine {
     sets: IndexMap<String, Arc<CompiledRuleSet>>,
     active: Arc<CompiledRuleSet>,
     provenance: Provenance,
+    pairs: Arc<PairCache>,
 }
 
 /// The name of the rule set used when none is chosen.
@@ -155,7 +188,9 @@ impl Engine {
             content_hash,
             generation,
         };
-        let engine = Engine { registry: Arc::new(reg), tables: Arc::new(tables), sets: r.sets, active, provenance };
+        let pairs = Arc::new(PairCache::new(&reg));
+        let engine =
+            Engine { registry: Arc::new(reg), tables: Arc::new(tables), sets: r.sets, active, provenance, pairs };
         EngineOutcome { engine: Some(engine), report }
     }
 
@@ -175,6 +210,7 @@ impl Engine {
         let mut e = self.clone();
         e.provenance.rule_set = active.name.clone();
         e.active = active;
+        e.pairs = Arc::new(PairCache::new(&self.registry));
         Ok(e)
     }
 
@@ -255,10 +291,34 @@ impl Engine {
         p: &'a ProjectParams,
     ) -> Result<Projection<'a>, EngineError> {
         let (inp, tokens) = self.inputs(model, Some(hw), workload_id, p)?;
-        match projection::run(&self.active.project, &inp, &self.cx(), tokens, None)? {
+        let program = self.specialised(model, hw).unwrap_or(&self.active.project);
+        match projection::run(program, &inp, &self.cx(), tokens, None)? {
             RunResult::Projection(pr) => Ok(pr),
             _ => Err(EngineError::InvalidValue("the projection program produced no projection".into())),
         }
+    }
+
+    /// The projection program specialised for a registry tier and a catalog model (compiled
+    /// on first use), or `None` for tiers and models built per request.
+    fn specialised(&self, model: &LlmModel, hw: &Tier) -> Option<&crate::rules::compile::Compiled> {
+        let ti = hw.registry_slot? as usize;
+        if !std::ptr::eq(self.registry.tiers().get(ti)?.as_ref(), hw) {
+            return None;
+        }
+        let mi = self.pairs.model(model)?;
+        let slot = self.pairs.slots.get(ti * self.pairs.models + mi)?;
+        slot.get_or_init(|| {
+            let known = crate::rules::compile::Known { hw, model, registry: &self.registry };
+            crate::rules::compile::specialise(
+                &self.active.rules,
+                &self.tables,
+                crate::rules::compile::EntryKind::Project,
+                known,
+            )
+            .ok()
+            .map(Arc::new)
+        })
+        .as_deref()
     }
 
     /// `project_llm` with an explanation: the gates, each path of the cascade and why it was
@@ -344,5 +404,22 @@ impl Feasibility<'_> {
             headroom_gb: self.headroom_gb,
             breakdown: self.breakdown,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_pairs_get_specialised_programs() {
+        let e = Engine::embedded().unwrap_or_else(|r| panic!("{r:?}"));
+        let t = e.tier("NPU Mid").unwrap_or_else(|e| panic!("{e}"));
+        let m = e.model("qwen3_30b_a3b_moe").unwrap_or_else(|e| panic!("{e}"));
+        let p = e.specialised(m, t).unwrap_or_else(|| panic!("not specialised"));
+        assert!(p.program.code.len() < e.rule_set().project.program.code.len() / 3);
+        // a copy of a registry tier is not the registry's tier: no specialisation
+        let copy = Tier::clone(t);
+        assert!(e.specialised(m, &copy).is_none());
     }
 }

@@ -18,21 +18,21 @@ const POW10: [f64; 23] = [
 /// expansion is used instead.
 #[inline]
 pub fn py_round(x: f64, n: u32) -> f64 {
-    if !x.is_finite() {
-        return x;
-    }
-    if (n as usize) < POW10.len() {
-        let p = POW10[n as usize];
-        let y = x * p;
-        let ay = y.abs();
-        if ay < 4.0e15 {
-            let fl = ay.floor();
-            let dist = (ay - fl - 0.5).abs();
-            // ulp(ay) ≤ 2^-52 · 2^ceil(log2(ay)) ≤ ay · 2^-51
-            if dist > ay * 4.5e-16 + f64::MIN_POSITIVE {
-                let k = y.round();
-                return k / p;
-            }
+    let p = POW10[(n as usize).min(POW10.len() - 1)];
+    let y = x * p;
+    let ay = y.abs();
+    // false for NaN and infinities too, which take the exact path
+    if ay < 4.0e15 && (n as usize) < POW10.len() {
+        // integer part by conversion (exact below 2^52; no libm call)
+        let fl = (ay as i64) as f64;
+        let frac = ay - fl;
+        // ulp(ay) ≤ ay · 2^-52: further than that from the half, the exact product rounds the
+        // same way as `y`
+        if (frac - 0.5).abs() > ay * 4.5e-16 + f64::MIN_POSITIVE {
+            let k = if frac > 0.5 { fl + 1.0 } else { fl };
+            // k and p are exact, so one correctly rounded division gives the nearest binary64
+            // to the decimal k·10⁻ⁿ; the sign is restored exactly (−0.0 included)
+            return (k / p).copysign(x);
         }
     }
     py_round_exact(x, n)

@@ -105,7 +105,8 @@ pub struct DtypeTable {
 impl DtypeTable {
     /// The TOPS field of a dtype (case-insensitive), if the dtype is known.
     pub fn tops_field(&self, dtype: &str) -> Option<TopsField> {
-        if let Some(f) = self.tops_field.get(dtype) {
+        // a handful of entries: a scan beats hashing
+        if let Some((_, f)) = self.tops_field.iter().find(|(k, _)| k.as_str() == dtype) {
             return Some(*f);
         }
         self.tops_field.iter().find(|(k, _)| k.eq_ignore_ascii_case(dtype)).map(|(_, f)| *f)

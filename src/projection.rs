@@ -118,7 +118,7 @@ pub struct Projected<'a> {
     /// Decode rate before a workload pattern was applied.
     pub base_decode_pre_multiplier: Option<f64>,
     /// Set when a private silicon anchor replaced the decode rate.
-    pub silicon_anchor_meta: Option<SiliconAnchorMeta>,
+    pub silicon_anchor_meta: Option<Box<SiliconAnchorMeta>>,
     /// Badge of the source label.
     pub badge: Cow<'a, str>,
     /// Registry, rule set and generation.
@@ -240,16 +240,20 @@ fn cow<'a>(cx: &Ctx<'a, '_>, r: SRef, arena: &mut [String]) -> Cow<'a, str> {
     }
 }
 
+#[inline(always)]
 fn check_finite(name: &str, v: f64, model: &LlmModel, hw: Option<&Tier>) -> Result<f64, EngineError> {
-    if v.is_finite() {
-        return Ok(v);
-    }
+    if v.is_finite() { Ok(v) } else { Err(not_finite(name, v, model, hw)) }
+}
+
+#[cold]
+#[inline(never)]
+fn not_finite(name: &str, v: f64, model: &LlmModel, hw: Option<&Tier>) -> EngineError {
     let on = hw.map(|h| format!(" on tier `{}`", h.name())).unwrap_or_default();
-    Err(EngineError::NonFinite(format!(
+    EngineError::NonFinite(format!(
         "`{name}` is {} for model `{}`{on}: the rules divided by zero or overflowed",
         crate::numeric::py_float_repr(v),
         model.key
-    )))
+    ))
 }
 
 fn feasibility<'a>(f: &FeasSlots, cx: &Ctx<'a, '_>, sc: &mut Scratch) -> Result<Feasibility<'a>, EngineError> {
@@ -341,7 +345,12 @@ pub(crate) fn run<'a>(
                     None => None,
                 };
                 let source: &'a str = c.paths.get(*pi as usize).map(|m| m.source.as_str()).unwrap_or("");
-                let badge = cx.badges.get(source).map(|b| Cow::Borrowed(b.as_str())).unwrap_or(Cow::Borrowed(""));
+                let badge = cx
+                    .badges
+                    .iter()
+                    .find(|(k, _)| k.as_str() == source)
+                    .map(|(_, b)| Cow::Borrowed(b.as_str()))
+                    .unwrap_or(Cow::Borrowed(""));
                 Ok(RunResult::Projection(Projection::Projected(Projected {
                     decode_tok_s: v[0],
                     prefill_tok_s: v[1],

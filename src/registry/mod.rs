@@ -338,7 +338,9 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         seen.insert(spec.name.clone(), pf.source.name.clone());
         tier_origin.insert(spec.name.clone(), Origin { file: pf.source.name.clone(), line: 1 });
         tier_index.insert(spec.name.clone(), tier_list.len());
-        tier_list.push(Arc::new(Tier::resolve(spec, &capability_tables)));
+        let mut t = Tier::resolve(spec, &capability_tables);
+        t.registry_slot = Some(tier_list.len() as u32);
+        tier_list.push(Arc::new(t));
     }
 
     // Custom tiers after the stock tiers, built from silicon-class defaults.
@@ -379,7 +381,9 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
             seen.insert(spec.name.clone(), pf.source.name.clone());
             tier_origin.insert(spec.name.clone(), Origin { file: pf.source.name.clone(), line: 1 });
             tier_index.insert(spec.name.clone(), tier_list.len());
-            tier_list.push(Arc::new(Tier::resolve(spec, &capability_tables)));
+            let mut t = Tier::resolve(spec, &capability_tables);
+            t.registry_slot = Some(tier_list.len() as u32);
+            tier_list.push(Arc::new(t));
         }
     }
 

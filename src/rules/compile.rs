@@ -5,7 +5,7 @@
 
 use super::expr::{BinOp, Expr, UnOp};
 use super::inputs::{self, Namespaces, Ty};
-use super::lookups::LookupKind;
+use super::lookups::{Found, LookupKind};
 use super::model::{Formula, GateDef, LookupDef, PathDef, RuleSet, Src};
 use super::vm::{Ins, LookupSite, Program, SSlot, Slot, Tables};
 use crate::diagnostic::closest;
@@ -192,8 +192,35 @@ pub enum EntryKind {
     Project,
 }
 
-/// A scope frame: names defined by an entry, a path or a gate.
-type Frame<'r> = (&'r IndexMap<String, Formula>, &'static str);
+/// A scope frame: names defined by an entry, a path or a gate, with a memo prefix.
+type Frame<'r> = (&'r IndexMap<String, Formula>, String);
+
+/// The tier and model a program is specialised for: their fields become constants, and
+/// table lookups and cascade lookups over them are evaluated at load.
+#[derive(Clone, Copy)]
+pub struct Known<'a> {
+    /// The tier.
+    pub hw: &'a crate::tier::Tier,
+    /// The model.
+    pub model: &'a crate::catalog::LlmModel,
+    /// The registry (dtype table, sibling search).
+    pub registry: &'a crate::registry::Registry,
+}
+
+/// The fields of the current path's lookup: slots, or constants when evaluated at load.
+#[derive(Clone)]
+enum LookupNs {
+    Slots(LookupKind, Slot, SSlot),
+    Const(LookupKind, Option<Found>),
+}
+
+impl LookupNs {
+    fn kind(&self) -> LookupKind {
+        match self {
+            LookupNs::Slots(k, _, _) | LookupNs::Const(k, _) => *k,
+        }
+    }
+}
 
 struct Cx<'r> {
     rs: &'r RuleSet,
@@ -210,7 +237,8 @@ struct Cx<'r> {
     lookups: Vec<LookupSite>,
     memo: Vec<HashMap<String, Val>>,
     frames: Vec<Frame<'r>>,
-    lookup_ns: Option<(LookupKind, Slot, SSlot)>,
+    lookup_ns: Option<LookupNs>,
+    known: Option<Known<'r>>,
     params: Vec<HashMap<String, Val>>,
     stack: Vec<String>,
     trace_names: Vec<TraceName>,
@@ -391,7 +419,7 @@ impl<'r> Cx<'r> {
         if let Some(p) = self.params.last() {
             v.extend(p.keys().cloned());
         }
-        if let Some((k, _, _)) = self.lookup_ns {
+        if let Some(k) = self.lookup_ns.as_ref().map(LookupNs::kind) {
             let ns = k.namespace();
             v.extend(k.num_fields().iter().chain(k.str_fields()).map(|f| format!("{ns}.{f}")));
         }
@@ -404,18 +432,33 @@ impl<'r> Cx<'r> {
             return Ok(v.clone());
         }
         for i in (0..self.frames.len()).rev() {
-            let (frame, kind) = self.frames[i];
+            let frame = self.frames[i].0;
             if let Some(f) = frame.get(name) {
-                return self.named(&format!("{kind}:{name}"), name, f, HashMap::new());
+                let key = format!("{}:{name}", self.frames[i].1);
+                return self.named(&key, name, f, HashMap::new());
             }
         }
-        if let Some((kind, base, sbase)) = self.lookup_ns {
+        if let Some(ns) = self.lookup_ns.clone() {
+            let kind = ns.kind();
             if let Some(field) = name.strip_prefix(kind.namespace()).and_then(|r| r.strip_prefix('.')) {
-                if let Some(i) = kind.num_fields().iter().position(|f| *f == field) {
-                    return Ok(Val::N(base + 1 + 2 * i as Slot));
-                }
-                if let Some(i) = kind.str_fields().iter().position(|f| *f == field) {
-                    return Ok(Val::S(sbase + i as SSlot));
+                let num = kind.num_fields().iter().position(|f| *f == field);
+                let st = kind.str_fields().iter().position(|f| *f == field);
+                match (&ns, num, st) {
+                    (LookupNs::Slots(_, base, _), Some(i), _) => return Ok(Val::N(base + 1 + 2 * i as Slot)),
+                    (LookupNs::Slots(_, _, sbase), None, Some(i)) => return Ok(Val::S(sbase + i as SSlot)),
+                    (LookupNs::Const(_, f), Some(i), _) => {
+                        return Ok(Val::KN(f.as_ref().and_then(|f| f.nums[i]).unwrap_or(0.0)));
+                    }
+                    (LookupNs::Const(_, f), None, Some(_)) => {
+                        let name = f
+                            .as_ref()
+                            .and_then(|f| f.tier)
+                            .and_then(|t| self.known.and_then(|k| k.registry.tiers().get(t as usize)))
+                            .map(|t| t.name().to_string())
+                            .unwrap_or_default();
+                        return Ok(Val::KS(name));
+                    }
+                    _ => {}
                 }
             }
         }
@@ -439,6 +482,9 @@ impl<'r> Cx<'r> {
         if let Some((i, ty, _)) = inputs::input(name) {
             if !inputs::available(name, self.ns) {
                 return Err(self.err(src, at, format!("`{name}` is not available in this operation")));
+            }
+            if let Some(v) = self.known_input(name, i, ty) {
+                return Ok(v);
             }
             let key = format!("in:{name}");
             if let Some(v) = self.memo_get(&key) {
@@ -467,6 +513,32 @@ impl<'r> Cx<'r> {
         let mut e = self.err(src, at, format!("unknown name `{name}`"));
         e.help = closest(name, names.iter().map(String::as_str)).map(|c| format!("did you mean `{c}`?"));
         Err(e)
+    }
+
+    /// A tier or model field as a constant, when the program is specialised.
+    fn known_input(&self, name: &str, i: inputs::Input, ty: Ty) -> Option<Val> {
+        let k = self.known?;
+        if !(name.starts_with("hw.") || name.starts_with("model.")) {
+            return None;
+        }
+        let inp = inputs::Inputs {
+            hw: Some(k.hw),
+            model: k.model,
+            workload_id: "",
+            prompt_tokens: 0.0,
+            decode_tokens: 0.0,
+            context_tokens: 0.0,
+            dtype_bytes: 0.0,
+            host_ms: 0.0,
+            compiler_quality: 0.0,
+            npu_share: None,
+            fp4_runtime_maturity: "",
+        };
+        Some(match ty {
+            Ty::Num => Val::KN(inp.num(i).0),
+            Ty::Bool => Val::KB(inp.num(i).0 != 0.0),
+            Ty::Str => Val::KS(inp.str(i).0.to_string()),
+        })
     }
 
     fn named(&mut self, key: &str, display: &str, f: &'r Formula, params: HashMap<String, Val>) -> R<Val> {
@@ -548,6 +620,26 @@ impl<'r> Cx<'r> {
             };
         }
         let sa = self.as_bool(va, src, at, &what)?;
+        // a constant right side decides or drops out (formulas have no side effects)
+        if self.known.is_some() {
+            let mark = self.code.len();
+            let (mn, ms) = (self.nnum, self.nstr);
+            self.push_level();
+            let vb = self.expr(b, src);
+            self.pop_level();
+            match (op, vb) {
+                (BinOp::And, Ok(Val::KB(false))) | (BinOp::Or, Ok(Val::KB(true))) => {
+                    self.code.truncate(mark);
+                    let _ = (mn, ms);
+                    return Ok(Val::KB(op == BinOp::Or));
+                }
+                (BinOp::And, Ok(Val::KB(true))) | (BinOp::Or, Ok(Val::KB(false))) => {
+                    self.code.truncate(mark);
+                    return Ok(Val::B(sa));
+                }
+                _ => self.code.truncate(mark),
+            }
+        }
         let d = self.new_num();
         self.emit(Ins::Mov { d, a: sa });
         let jump_at = self.code.len();
@@ -731,6 +823,7 @@ impl<'r> Cx<'r> {
         match name {
             "if" => return self.if_(args, at, src),
             "has" => return self.has(&args[0], at, src),
+            "lookup_or" => return self.lookup_or(args, at, src),
             _ => {}
         }
         let mut vals = Vec::new();
@@ -806,6 +899,17 @@ impl<'r> Cx<'r> {
                         format!("`{name}` reads the tier, which this operation does not have"),
                     ));
                 }
+                if let (Val::KS(key), Some(k)) = (&vals[0], self.known) {
+                    let row = k.hw.capability.as_ref().and_then(|t| t.entries.get(key.as_str()));
+                    return Ok(match name {
+                        "peak_tops" => {
+                            Val::KN(k.registry.dtypes().tops_field(key).map(|f| f.get(&k.hw.spec)).unwrap_or(0.0))
+                        }
+                        "has_tops_field" => Val::KB(k.registry.dtypes().tops_field(key).is_some()),
+                        "capability" => Val::KS(row.map(|r| r.level.as_str().to_string()).unwrap_or_default()),
+                        _ => Val::KS(row.and_then(|r| r.via_dtype.clone()).unwrap_or_default()),
+                    });
+                }
                 let a = self.as_str(vals[0].clone(), src, arg_at(0), &format!("the argument of `{name}`"))?;
                 match name {
                     "peak_tops" | "has_tops_field" => {
@@ -829,22 +933,15 @@ impl<'r> Cx<'r> {
                     }
                 }
             }
-            "lookup_or" => {
-                let Val::KS(table) = &vals[0] else {
-                    return Err(self.err(src, arg_at(0), "the table of `lookup_or` must be a string constant"));
-                };
-                let table = self.table_index("table", table, src, arg_at(0))?;
-                let a = self.as_str(vals[1].clone(), src, arg_at(1), "the key of `lookup_or`")?;
-                let b = self.as_str(vals[2].clone(), src, arg_at(2), "the default of `lookup_or`")?;
-                let d = self.new_str(src, at)?;
-                self.emit(Ins::LookupOr { d, table, a, b });
-                Ok(Val::S(d))
-            }
             "member" => {
                 let Val::KS(set) = &vals[0] else {
                     return Err(self.err(src, arg_at(0), "the set of `member` must be a string constant"));
                 };
                 let set = self.table_index("set", set, src, arg_at(0))?;
+                if let Val::KS(key) = &vals[1] {
+                    let hit = self.tables.sets.get(set as usize).is_some_and(|(_, s)| s.iter().any(|x| x == key));
+                    return Ok(Val::KB(hit));
+                }
                 let a = self.as_str(vals[1].clone(), src, arg_at(1), "the key of `member`")?;
                 let d = self.new_num();
                 self.emit(Ins::Member { d, set, a });
@@ -854,14 +951,54 @@ impl<'r> Cx<'r> {
         }
     }
 
+    /// `lookup_or("table", key, default)`: the default is evaluated only when the key is
+    /// missing.
+    fn lookup_or(&mut self, args: &[Expr], at: usize, src: &Src) -> R<Val> {
+        let arg_at = |i: usize| args.get(i).map(first_at).filter(|a| *a > 0).unwrap_or(at);
+        let Expr::Str(table) = &args[0] else {
+            return Err(self.err(src, arg_at(0), "the table of `lookup_or` must be a string constant"));
+        };
+        let table = self.table_index("table", table, src, arg_at(0))?;
+        let key = self.expr(&args[1], src)?;
+        if let Val::KS(k) = &key {
+            let hit = self.tables.maps.get(table as usize).and_then(|(_, m)| m.get(k.as_str())).cloned();
+            return match hit {
+                Some(v) => Ok(Val::KS(v)),
+                None => self.expr(&args[2], src),
+            };
+        }
+        let a = self.as_str(key, src, arg_at(1), "the key of `lookup_or`")?;
+        let d = self.new_str(src, at)?;
+        let f = self.new_num();
+        self.emit(Ins::LookupOr { d, f, table, a });
+        let jz = self.code.len();
+        let nf = self.new_num();
+        self.emit(Ins::Not { d: nf, a: f });
+        self.emit(Ins::Jz { c: nf, to: 0 });
+        self.push_level();
+        let r = self.expr(&args[2], src).and_then(|v| self.as_str(v, src, arg_at(2), "the default of `lookup_or`"));
+        self.pop_level();
+        let b = r?;
+        self.emit(Ins::MovS { d, a: b });
+        let end = self.code.len() as u32;
+        if let Some(Ins::Jz { to, .. }) = self.code.get_mut(jz + 1) {
+            *to = end;
+        }
+        Ok(Val::S(d))
+    }
+
     fn has(&mut self, arg: &Expr, at: usize, src: &Src) -> R<Val> {
         let Expr::Var { name, at: vat } = arg else {
             return Err(self.err(src, at, "`has` takes a name, e.g. `has(opt.npu_share)`"));
         };
-        if let Some((kind, base, _)) = self.lookup_ns {
+        if let Some(ns) = self.lookup_ns.clone() {
+            let kind = ns.kind();
             if let Some(field) = name.strip_prefix(kind.namespace()).and_then(|r| r.strip_prefix('.')) {
                 if let Some(i) = kind.num_fields().iter().position(|f| *f == field) {
-                    return Ok(Val::B(base + 2 + 2 * i as Slot));
+                    return Ok(match ns {
+                        LookupNs::Slots(_, base, _) => Val::B(base + 2 + 2 * i as Slot),
+                        LookupNs::Const(_, f) => Val::KB(f.as_ref().and_then(|f| f.nums[i]).is_some()),
+                    });
                 }
             }
         }
@@ -869,6 +1006,23 @@ impl<'r> Cx<'r> {
             Some((i, ty, true)) => {
                 if !inputs::available(name, self.ns) {
                     return Err(self.err(src, *vat, format!("`{name}` is not available in this operation")));
+                }
+                if let Some(k) = self.known.filter(|_| name.starts_with("hw.") || name.starts_with("model.")) {
+                    let inp = inputs::Inputs {
+                        hw: Some(k.hw),
+                        model: k.model,
+                        workload_id: "",
+                        prompt_tokens: 0.0,
+                        decode_tokens: 0.0,
+                        context_tokens: 0.0,
+                        dtype_bytes: 0.0,
+                        host_ms: 0.0,
+                        compiler_quality: 0.0,
+                        npu_share: None,
+                        fp4_runtime_maturity: "",
+                    };
+                    let present = if ty == Ty::Str { inp.str(i).1 } else { inp.num(i).1 };
+                    return Ok(Val::KB(present));
                 }
                 let key = format!("has:{name}");
                 if let Some(v) = self.memo_get(&key) {
@@ -894,6 +1048,38 @@ impl<'r> Cx<'r> {
             return self.expr(&args[if b { 1 } else { 2 }], src);
         }
         let cs = self.as_bool(c, src, first_at(&args[0]).max(at), "the condition of `if`")?;
+        // when both branches are values already at hand, a select beats two jumps
+        let start = self.code.len();
+        self.push_level();
+        let va = self.expr(&args[1], src);
+        self.pop_level();
+        if let Some(va) = va.ok().filter(|_| self.code.len() == start) {
+            self.push_level();
+            let vb = self.expr(&args[2], src);
+            self.pop_level();
+            if let Some(vb) = vb.ok().filter(|v| self.code.len() == start && v.ty() == va.ty()) {
+                return match va.ty() {
+                    Ty::Str => {
+                        let a = self.as_str(va, src, at, "value")?;
+                        let b = self.as_str(vb, src, at, "value")?;
+                        let d = self.new_str(src, at)?;
+                        self.emit(Ins::SelS { d, c: cs, a, b });
+                        Ok(Val::S(d))
+                    }
+                    ty => {
+                        let (a, b) = if ty == Ty::Num {
+                            (self.as_num(va, src, at, "value")?, self.as_num(vb, src, at, "value")?)
+                        } else {
+                            (self.as_bool(va, src, at, "value")?, self.as_bool(vb, src, at, "value")?)
+                        };
+                        let d = self.new_num();
+                        self.emit(Ins::Sel { d, c: cs, a, b });
+                        Ok(if ty == Ty::Num { Val::N(d) } else { Val::B(d) })
+                    }
+                };
+            }
+        }
+        self.code.truncate(start);
         let jz = self.code.len();
         self.emit(Ins::Jz { c: cs, to: 0 });
         self.push_level();
@@ -999,28 +1185,94 @@ impl<'r> Cx<'r> {
     }
 
     fn finish(mut self, paths: Vec<PathMeta>, gates: Vec<String>) -> Compiled {
-        let off = self.prologue.len() as u32;
+        let off = 0u32;
+        // constants first: a scratch that already holds them skips these
+        let (mut code, rest): (Vec<Ins>, Vec<Ins>) = std::mem::take(&mut self.prologue)
+            .into_iter()
+            .partition(|i| matches!(i, Ins::Num { .. } | Ins::Str { .. }));
+        let consts = code.len();
+        code.extend(rest);
+        let off = code.len() as u32 - off;
         for ins in &mut self.code {
             match ins {
                 Ins::Jz { to, .. } | Ins::Jmp { to } => *to += off,
                 _ => {}
             }
         }
-        let mut code = std::mem::take(&mut self.prologue);
         code.append(&mut self.code);
-        Compiled {
-            program: Program { code, n_num: self.nnum, n_str: self.nstr, pool: self.pool, lookups: self.lookups },
-            outcomes: self.outcomes,
-            events: self.events,
-            trace_names: self.trace_names,
-            paths,
-            gates,
+        let mut program = Program {
+            id: super::vm::next_program_id(),
+            consts,
+            code,
+            n_num: self.nnum,
+            n_str: self.nstr,
+            pool: self.pool,
+            lookups: self.lookups,
+        };
+        let (mut live_n, mut live_s) = (Vec::new(), Vec::new());
+        for o in &self.outcomes {
+            match o {
+                Outcome::Scalar(s) => live_n.push(*s),
+                Outcome::Feasibility(f) | Outcome::WontFit(_, f) => {
+                    live_s.push(f.verdict);
+                    live_n.extend(f.nums);
+                }
+                Outcome::DtypeMismatch(_, s) => live_s.extend(s),
+                Outcome::Projected(_, p) => {
+                    live_n.extend(p.nums);
+                    live_n.extend(p.ceiling);
+                    live_s.push(p.regime);
+                }
+                Outcome::NoAnswer => {}
+            }
         }
+        program.prune(&live_n, &live_s);
+        Compiled { program, outcomes: self.outcomes, events: self.events, trace_names: self.trace_names, paths, gates }
     }
 }
 
 /// Compiles one entry point of a rule set.
 pub fn compile(rs: &RuleSet, tables: &Tables, entry: EntryKind, traced: bool) -> Result<Compiled, Vec<CompileError>> {
+    compile_with(rs, tables, entry, traced, None)
+}
+
+/// Compiles one entry point specialised for a known tier and model (partial evaluation):
+/// every tier and model field is a constant, so capability and table lookups, the cascade's
+/// lookups and every branch on them are decided at load and only request-dependent work is
+/// left.
+pub fn specialise(
+    rs: &RuleSet,
+    tables: &Tables,
+    entry: EntryKind,
+    known: Known<'_>,
+) -> Result<Compiled, Vec<CompileError>> {
+    compile_with(rs, tables, entry, false, Some(known))
+}
+
+fn compile_with<'r>(
+    rs: &'r RuleSet,
+    tables: &'r Tables,
+    entry: EntryKind,
+    traced: bool,
+    known: Option<Known<'r>>,
+) -> Result<Compiled, Vec<CompileError>> {
+    let c = compile_unverified(rs, tables, entry, traced, known)?;
+    if c.program.n_num > u16::MAX as usize || c.program.n_str > u16::MAX as usize {
+        return Err(vec![missing(rs, "a smaller entry point (more than 65535 values)")]);
+    }
+    c.program
+        .verify(tables)
+        .map_err(|m| vec![missing(rs, &format!("a valid program ({m}); this is a bug in ratchet"))])?;
+    Ok(c)
+}
+
+fn compile_unverified<'r>(
+    rs: &'r RuleSet,
+    tables: &'r Tables,
+    entry: EntryKind,
+    traced: bool,
+    known: Option<Known<'r>>,
+) -> Result<Compiled, Vec<CompileError>> {
     let ns = match entry {
         EntryKind::KvBytes => Namespaces { hw: false, project: false, context: false, dtype_bytes: true },
         EntryKind::Feasibility => Namespaces { hw: true, project: false, context: true, dtype_bytes: false },
@@ -1042,6 +1294,7 @@ pub fn compile(rs: &RuleSet, tables: &Tables, entry: EntryKind, traced: bool) ->
         memo: vec![HashMap::new()],
         frames: Vec::new(),
         lookup_ns: None,
+        known,
         params: Vec::new(),
         stack: Vec::new(),
         trace_names: Vec::new(),
@@ -1064,8 +1317,8 @@ pub fn compile(rs: &RuleSet, tables: &Tables, entry: EntryKind, traced: bool) ->
             }
         }
         EntryKind::Feasibility => {
-            cx.frames.push((&rs.feas_lets, "entry"));
-            cx.frames.push((&rs.feasibility, "feasibility"));
+            cx.frames.push((&rs.feas_lets, "entry".into()));
+            cx.frames.push((&rs.feasibility, "feasibility".into()));
             let src = rs.feasibility_src.clone();
             match cx.feas_slots(&src) {
                 Ok(f) => cx.outcome(Outcome::Feasibility(f)),
@@ -1079,12 +1332,19 @@ pub fn compile(rs: &RuleSet, tables: &Tables, entry: EntryKind, traced: bool) ->
             let Some(p) = &rs.project else {
                 return Err(vec![missing(rs, "llm.project")]);
             };
-            cx.frames.push((&p.lets, "entry"));
-            cx.frames.push((&rs.feasibility, "feasibility"));
+            cx.frames.push((&p.lets, "entry".into()));
+            cx.frames.push((&rs.feasibility, "feasibility".into()));
             let gates: Vec<String> = p.gates.iter().map(|g| g.name.clone()).collect();
+            let mut done = false;
             for (gi, g) in p.gates.iter().enumerate() {
-                if let Err(e) = compile_gate(&mut cx, gi as u16, g) {
-                    errors.push(e);
+                match compile_gate(&mut cx, gi as u16, g) {
+                    Ok(ends) => {
+                        if ends {
+                            done = true;
+                            break;
+                        }
+                    }
+                    Err(e) => errors.push(e),
                 }
             }
             let mut metas = Vec::new();
@@ -1107,11 +1367,17 @@ pub fn compile(rs: &RuleSet, tables: &Tables, entry: EntryKind, traced: bool) ->
                     when: path.when.as_ref().map(|w| w.text.clone()),
                     lookup: path.lookup.as_ref().map(|l| l.kind.name().to_string()),
                 });
-                if let Err(e) = compile_path(&mut cx, pi as u16, path, p) {
-                    errors.push(e);
+                if done {
+                    continue;
+                }
+                match compile_path(&mut cx, pi as u16, path, p) {
+                    Ok(ends) => done = ends,
+                    Err(e) => errors.push(e),
                 }
             }
-            cx.outcome(Outcome::NoAnswer);
+            if !done {
+                cx.outcome(Outcome::NoAnswer);
+            }
             if errors.is_empty() {
                 return Ok(cx.finish(metas, gates));
             }
@@ -1129,14 +1395,22 @@ fn missing(rs: &RuleSet, what: &str) -> CompileError {
     }
 }
 
-fn compile_gate<'r>(cx: &mut Cx<'r>, gi: u16, g: &'r GateDef) -> R<()> {
+/// Compiles a gate; returns true when it always holds (nothing after it can run).
+fn compile_gate<'r>(cx: &mut Cx<'r>, gi: u16, g: &'r GateDef) -> R<bool> {
     let c = cx.expr(&g.when.expr, &g.when.src)?;
-    let cs = cx.as_bool(c, &g.when.src, 0, "a gate's `when`")?;
+    let always = match c {
+        Val::KB(false) => return Ok(false),
+        Val::KB(true) => true,
+        _ => false,
+    };
     let jz = cx.code.len();
-    cx.emit(Ins::Jz { c: cs, to: 0 });
+    if !always {
+        let cs = cx.as_bool(c, &g.when.src, 0, "a gate's `when`")?;
+        cx.emit(Ins::Jz { c: cs, to: 0 });
+    }
     cx.push_level();
     cx.note(Event::GateHeld(gi));
-    cx.frames.push((&g.fields, "gate"));
+    cx.frames.push((&g.fields, format!("gate{gi}")));
     let r = (|| -> R<()> {
         match g.outcome.as_str() {
             "wont_fit" => {
@@ -1164,32 +1438,63 @@ fn compile_gate<'r>(cx: &mut Cx<'r>, gi: u16, g: &'r GateDef) -> R<()> {
     cx.frames.pop();
     cx.pop_level();
     r?;
+    if always {
+        return Ok(true);
+    }
     let end = cx.code.len() as u32;
     if let Some(Ins::Jz { to, .. }) = cx.code.get_mut(jz) {
         *to = end;
     }
     cx.note(Event::GatePassed(gi));
-    Ok(())
+    Ok(false)
 }
 
-fn compile_lookup<'r>(cx: &mut Cx<'r>, l: &'r LookupDef) -> R<()> {
+/// Compiles a lookup. When every argument is known at load (a specialised program), the
+/// lookup runs now and its fields become constants; returns `Some(found)` in that case.
+fn compile_lookup<'r>(cx: &mut Cx<'r>, l: &'r LookupDef) -> R<Option<bool>> {
     let mut keys = Vec::new();
     for k in &l.keys {
-        let v = cx.expr(&k.expr, &k.src)?;
-        keys.push(cx.as_str(v, &k.src, 0, "a lookup key")?);
+        keys.push(cx.expr(&k.expr, &k.src)?);
     }
-    let one = |f: &'r Option<Formula>, cx: &mut Cx<'r>| -> R<Option<SSlot>> {
+    let one = |f: &'r Option<Formula>, cx: &mut Cx<'r>| -> R<Option<Val>> {
         match f {
-            Some(f) => {
-                let v = cx.expr(&f.expr, &f.src)?;
-                Ok(Some(cx.as_str(v, &f.src, 0, "a lookup argument")?))
-            }
+            Some(f) => Ok(Some(cx.expr(&f.expr, &f.src)?)),
             None => Ok(None),
         }
     };
     let workload = one(&l.workload, cx)?;
     let family = one(&l.family, cx)?;
     let skip = one(&l.skip, cx)?;
+    if let Some(k) = cx.known {
+        let konst = |v: &Option<Val>| match v {
+            None => Some(String::new()),
+            Some(Val::KS(s)) => Some(s.clone()),
+            Some(_) => None,
+        };
+        let key_texts: Option<Vec<String>> = keys.iter().map(|v| konst(&Some(v.clone()))).collect();
+        let workload_known = konst(&workload).or_else(|| lookups_workload_free(l.kind, k).then(String::new));
+        if let (Some(key_texts), Some(w), Some(f), Some(sk)) = (key_texts, workload_known, konst(&family), konst(&skip))
+        {
+            let refs: Vec<&str> = key_texts.iter().map(String::as_str).collect();
+            let found = super::lookups::search(l.kind, &refs, &w, &f, &sk, k.hw, k.registry);
+            let hit = found.is_some();
+            cx.lookup_ns = Some(LookupNs::Const(l.kind, found));
+            return Ok(Some(hit));
+        }
+    }
+    let mut key_slots = Vec::new();
+    for (k, v) in l.keys.iter().zip(keys) {
+        key_slots.push(cx.as_str(v, &k.src, 0, "a lookup key")?);
+    }
+    let slot = |v: Option<Val>, cx: &mut Cx<'r>| -> R<Option<SSlot>> {
+        match v {
+            Some(v) => Ok(Some(cx.as_str(v, &l.src, 0, "a lookup argument")?)),
+            None => Ok(None),
+        }
+    };
+    let workload = slot(workload, cx)?;
+    let family = slot(family, cx)?;
+    let skip = slot(skip, cx)?;
     let base = cx.nnum as Slot;
     for _ in 0..l.kind.num_slots() {
         cx.new_num();
@@ -1199,57 +1504,79 @@ fn compile_lookup<'r>(cx: &mut Cx<'r>, l: &'r LookupDef) -> R<()> {
         cx.new_str(&l.src, 0)?;
     }
     let id = cx.lookups.len() as u16;
-    cx.lookups.push(LookupSite { kind: l.kind, keys, workload, family, skip, base, sbase });
+    cx.lookups.push(LookupSite { kind: l.kind, keys: key_slots, workload, family, skip, base, sbase });
     cx.emit(Ins::Lookup { id });
-    cx.lookup_ns = Some((l.kind, base, sbase));
-    Ok(())
+    cx.lookup_ns = Some(LookupNs::Slots(l.kind, base, sbase));
+    Ok(None)
 }
 
-fn compile_path<'r>(cx: &mut Cx<'r>, pi: u16, path: &'r PathDef, p: &'r super::model::ProjectDef) -> R<()> {
+fn lookups_workload_free(kind: LookupKind, k: Known<'_>) -> bool {
+    super::lookups::workload_free(kind, k.hw)
+}
+
+/// Compiles a path; returns true when it always answers (later paths are unreachable).
+fn compile_path<'r>(cx: &mut Cx<'r>, pi: u16, path: &'r PathDef, p: &'r super::model::ProjectDef) -> R<bool> {
     cx.push_level();
-    cx.frames.push((&p.outputs, "outputs"));
-    cx.frames.push((&path.scope, "path"));
+    cx.frames.push((&p.outputs, format!("outputs{pi}")));
+    cx.frames.push((&path.scope, format!("path{pi}")));
     let mut skips = Vec::new();
-    let r = (|| -> R<()> {
+    let mut conditional = false;
+    let r = (|| -> R<bool> {
         if let Some(w) = &path.when {
             let c = cx.expr(&w.expr, &w.src)?;
-            let cs = cx.as_bool(c, &w.src, 0, "a path's `when`")?;
-            if cx.traced {
-                // note the skip reason before jumping away
-                let nc = cx.new_num();
-                cx.emit(Ins::Not { d: nc, a: cs });
-                let jz = cx.code.len();
-                cx.emit(Ins::Jz { c: nc, to: 0 });
-                cx.note(Event::PathWhenFalse(pi));
-                skips.push(cx.code.len());
-                cx.emit(Ins::Jmp { to: 0 });
-                let here = cx.code.len() as u32;
-                if let Some(Ins::Jz { to, .. }) = cx.code.get_mut(jz) {
-                    *to = here;
+            match c {
+                Val::KB(false) => return Ok(false),
+                Val::KB(true) => {}
+                c => {
+                    conditional = true;
+                    let cs = cx.as_bool(c, &w.src, 0, "a path's `when`")?;
+                    if cx.traced {
+                        // note the skip reason before jumping away
+                        let nc = cx.new_num();
+                        cx.emit(Ins::Not { d: nc, a: cs });
+                        let jz = cx.code.len();
+                        cx.emit(Ins::Jz { c: nc, to: 0 });
+                        cx.note(Event::PathWhenFalse(pi));
+                        skips.push(cx.code.len());
+                        cx.emit(Ins::Jmp { to: 0 });
+                        let here = cx.code.len() as u32;
+                        if let Some(Ins::Jz { to, .. }) = cx.code.get_mut(jz) {
+                            *to = here;
+                        }
+                    } else {
+                        skips.push(cx.code.len());
+                        cx.emit(Ins::Jz { c: cs, to: 0 });
+                    }
                 }
-            } else {
-                skips.push(cx.code.len());
-                cx.emit(Ins::Jz { c: cs, to: 0 });
             }
         }
         if let Some(l) = &path.lookup {
-            compile_lookup(cx, l)?;
-            let (_, base, _) = cx.lookup_ns.unwrap_or((l.kind, 0, 0));
-            if cx.traced {
-                let nc = cx.new_num();
-                cx.emit(Ins::Not { d: nc, a: base });
-                let jz = cx.code.len();
-                cx.emit(Ins::Jz { c: nc, to: 0 });
-                cx.note(Event::PathNotFound(pi));
-                skips.push(cx.code.len());
-                cx.emit(Ins::Jmp { to: 0 });
-                let here = cx.code.len() as u32;
-                if let Some(Ins::Jz { to, .. }) = cx.code.get_mut(jz) {
-                    *to = here;
+            match compile_lookup(cx, l)? {
+                Some(false) => return Ok(false),
+                Some(true) => {}
+                None => {
+                    conditional = true;
+                    let base = match cx.lookup_ns {
+                        Some(LookupNs::Slots(_, b, _)) => b,
+                        _ => 0,
+                    };
+                    if cx.traced {
+                        let nc = cx.new_num();
+                        cx.emit(Ins::Not { d: nc, a: base });
+                        let jz = cx.code.len();
+                        cx.emit(Ins::Jz { c: nc, to: 0 });
+                        cx.note(Event::PathNotFound(pi));
+                        skips.push(cx.code.len());
+                        cx.emit(Ins::Jmp { to: 0 });
+                        let here = cx.code.len() as u32;
+                        if let Some(Ins::Jz { to, .. }) = cx.code.get_mut(jz) {
+                            *to = here;
+                        }
+                    } else {
+                        skips.push(cx.code.len());
+                        cx.emit(Ins::Jz { c: base, to: 0 });
+                    }
                 }
-            } else {
-                skips.push(cx.code.len());
-                cx.emit(Ins::Jz { c: base, to: 0 });
             }
         }
         cx.note(Event::PathTaken(pi));
@@ -1270,13 +1597,13 @@ fn compile_path<'r>(cx: &mut Cx<'r>, pi: u16, path: &'r PathDef, p: &'r super::m
                 None
             };
         cx.outcome(Outcome::Projected(pi, ProjSlots { nums, regime, ceiling }));
-        Ok(())
+        Ok(!conditional)
     })();
     cx.lookup_ns = None;
     cx.frames.pop();
     cx.frames.pop();
     cx.pop_level();
-    r?;
+    let always = r?;
     let end = cx.code.len() as u32;
     for j in skips {
         match cx.code.get_mut(j) {
@@ -1284,7 +1611,7 @@ fn compile_path<'r>(cx: &mut Cx<'r>, pi: u16, path: &'r PathDef, p: &'r super::m
             _ => {}
         }
     }
-    Ok(())
+    Ok(always)
 }
 
 fn round_if(cx: &mut Cx<'_>, field: &str, s: Slot, p: &super::model::ProjectDef) -> Slot {

@@ -3,6 +3,13 @@
 //! block of slots: a found flag, then (value, present) pairs, then strings.
 
 use super::vm::{Ctx, LookupSite, SRef};
+use indexmap::IndexMap;
+
+/// A map lookup that scans small maps (cheaper than hashing a key) and hashes large ones.
+#[inline]
+fn find<'m, V>(m: &'m IndexMap<String, V>, key: &str) -> Option<&'m V> {
+    if m.len() <= 8 { m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v) } else { m.get(key) }
+}
 
 /// A built-in lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,61 +92,112 @@ fn put(nums: &mut [f64], base: usize, field: usize, v: Option<f64>) {
     nums[base + 2 + 2 * field] = h;
 }
 
-/// Runs one lookup site, writing its block.
-pub fn run(site: &LookupSite, cx: &Ctx<'_, '_>, nums: &mut [f64], strs: &mut [SRef], arena: &[String]) {
-    let base = site.base as usize;
-    nums[base] = 0.0;
-    for i in 0..site.kind.num_fields().len() {
-        put(nums, base, i, None);
-    }
-    let Some(hw) = cx.inp.hw else { return };
-    let keys: smallkeys::Keys<'_> = site.keys.iter().map(|k| cx.text(strs[*k as usize], arena)).collect();
-    match site.kind {
+/// What a lookup found: numeric fields in slot order (absent = `None`) and the registry
+/// tier index it came from (for string fields).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// Numeric fields.
+    pub nums: [Option<f64>; 4],
+    /// The sibling tier's registry index (`family_sibling`).
+    pub tier: Option<u32>,
+}
+
+/// The lookup itself, shared by evaluation and by load-time specialisation.
+pub fn search(
+    kind: LookupKind,
+    keys: &[&str],
+    workload: &str,
+    family: &str,
+    skip: &str,
+    hw: &crate::tier::Tier,
+    registry: &crate::registry::Registry,
+) -> Option<Found> {
+    match kind {
         LookupKind::MeasuredCell => {
-            let Some(cells) = hw.spec.measured_llm.as_ref().filter(|c| !c.is_empty()) else { return };
-            let workload = site.workload.map(|w| cx.text(strs[w as usize], arena)).unwrap_or("");
-            for key in keys.iter() {
-                if let Some(cell) = cells.get(key).and_then(|per| per.get(workload)) {
-                    nums[base] = 1.0;
-                    put(nums, base, 0, Some(cell.decode_tok_s));
-                    put(nums, base, 1, cell.prefill_tok_s);
-                    put(nums, base, 2, cell.ttft_s);
-                    put(nums, base, 3, cell.host_ms);
-                    return;
-                }
-            }
+            let cells = hw.spec.measured_llm.as_ref().filter(|c| !c.is_empty())?;
+            keys.iter().find_map(|key| find(cells, key).and_then(|per| find(per, workload))).map(|cell| Found {
+                nums: [Some(cell.decode_tok_s), cell.prefill_tok_s, cell.ttft_s, cell.host_ms],
+                tier: None,
+            })
         }
         LookupKind::TierAnchor => {
-            let Some(dec) = hw.spec.measured_decode_overrides.as_ref() else { return };
-            for key in keys.iter() {
-                if let Some(v) = dec.get(key) {
-                    nums[base] = 1.0;
-                    put(nums, base, 0, Some(*v));
-                    put(nums, base, 1, hw.spec.measured_prefill_overrides.as_ref().and_then(|p| p.get(key)).copied());
-                    return;
-                }
-            }
+            let dec = hw.spec.measured_decode_overrides.as_ref()?;
+            keys.iter().find_map(|key| {
+                find(dec, key).map(|v| Found {
+                    nums: [
+                        Some(*v),
+                        hw.spec.measured_prefill_overrides.as_ref().and_then(|p| find(p, key)).copied(),
+                        None,
+                        None,
+                    ],
+                    tier: None,
+                })
+            })
         }
         LookupKind::FamilySibling => {
-            let family = site.family.map(|f| cx.text(strs[f as usize], arena)).unwrap_or("");
-            let skip = site.skip.map(|f| cx.text(strs[f as usize], arena)).unwrap_or("");
-            for (ti, sib) in cx.env.registry.tiers().iter().enumerate() {
+            for (ti, sib) in registry.tiers().iter().enumerate() {
                 let s = &sib.spec;
                 if s.name == skip || s.tier_family.as_deref() != Some(family) {
                     continue;
                 }
                 let Some(dec) = s.measured_decode_overrides.as_ref() else { continue };
-                for key in keys.iter() {
-                    if let Some(v) = dec.get(key) {
-                        nums[base] = 1.0;
-                        put(nums, base, 0, Some(*v));
-                        put(nums, base, 1, s.measured_prefill_overrides.as_ref().and_then(|p| p.get(key)).copied());
-                        put(nums, base, 2, Some(s.mem_bandwidth_gbs));
-                        put(nums, base, 3, Some(s.bandwidth_efficiency));
-                        strs[site.sbase as usize] = SRef::TierName(ti as u32);
-                        return;
+                for key in keys {
+                    if let Some(v) = find(dec, key) {
+                        return Some(Found {
+                            nums: [
+                                Some(*v),
+                                s.measured_prefill_overrides.as_ref().and_then(|p| find(p, key)).copied(),
+                                Some(s.mem_bandwidth_gbs),
+                                Some(s.bandwidth_efficiency),
+                            ],
+                            tier: Some(ti as u32),
+                        });
                     }
                 }
+            }
+            None
+        }
+    }
+}
+
+/// True when a lookup's answer depends only on the tier and the keys, not on the workload:
+/// `measured_cell` on a tier without measured cells always finds nothing.
+pub fn workload_free(kind: LookupKind, hw: &crate::tier::Tier) -> bool {
+    kind != LookupKind::MeasuredCell || hw.spec.measured_llm.as_ref().is_none_or(|c| c.is_empty())
+}
+
+/// Runs one lookup site, writing its block.
+pub fn run(site: &LookupSite, cx: &Ctx<'_, '_>, nums: &mut [f64], strs: &mut [SRef], arena: &[String]) {
+    let base = site.base as usize;
+    let Some(hw) = cx.inp.hw else {
+        nums[base] = 0.0;
+        return;
+    };
+    let keys: smallkeys::Keys<'_> = site.keys.iter().map(|k| cx.text(strs[*k as usize], arena)).collect();
+    let text = |s: Option<u16>| s.map(|w| cx.text(strs[w as usize], arena)).unwrap_or("");
+    let found = search(
+        site.kind,
+        keys.as_slice(),
+        text(site.workload),
+        text(site.family),
+        text(site.skip),
+        hw,
+        cx.env.registry,
+    );
+    match found {
+        Some(f) => {
+            nums[base] = 1.0;
+            for i in 0..site.kind.num_fields().len() {
+                put(nums, base, i, f.nums[i]);
+            }
+            if let Some(t) = f.tier {
+                strs[site.sbase as usize] = SRef::TierName(t);
+            }
+        }
+        None => {
+            nums[base] = 0.0;
+            for i in 0..site.kind.num_fields().len() {
+                put(nums, base, i, None);
             }
         }
     }
@@ -154,8 +212,8 @@ mod smallkeys {
     }
 
     impl<'a> Keys<'a> {
-        pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
-            self.items[..self.len].iter().copied()
+        pub fn as_slice(&self) -> &[&'a str] {
+            &self.items[..self.len]
         }
     }
 

@@ -138,6 +138,10 @@ pub enum Ins {
     Not { d: Slot, a: Slot },
     /// `d = a`
     Mov { d: Slot, a: Slot },
+    /// `d = c ? a : b`
+    Sel { d: Slot, c: Slot, a: Slot, b: Slot },
+    /// `s[d] = c ? s[a] : s[b]`
+    SelS { d: SSlot, c: Slot, a: SSlot, b: SSlot },
     /// jump to `to` when `c == 0`
     Jz { c: Slot, to: u32 },
     /// jump to `to`
@@ -166,8 +170,8 @@ pub enum Ins {
     Capability { d: SSlot, a: SSlot },
     /// `s[d] = the dtype that executes key s[a] on the tier` ("" when none is recorded)
     CapabilityVia { d: SSlot, a: SSlot },
-    /// `s[d] = table[s[a]]`, or `s[b]` when the key is absent
-    LookupOr { d: SSlot, table: u16, a: SSlot, b: SSlot },
+    /// `s[d] = table[s[a]]` and `f = found`
+    LookupOr { d: SSlot, f: Slot, table: u16, a: SSlot },
     /// `d = s[a] is in set`
     Member { d: Slot, set: u16, a: SSlot },
     /// run lookup `id` of the program
@@ -226,6 +230,8 @@ pub struct Scratch {
     pub strs: Vec<SRef>,
     /// Strings computed during one evaluation (concatenation, lower-casing, repr).
     pub arena: Vec<String>,
+    /// The program whose constants the slots hold (0: none).
+    pub loaded: u64,
 }
 
 impl Scratch {
@@ -237,7 +243,9 @@ impl Scratch {
         if self.strs.len() < p.n_str {
             self.strs.resize(p.n_str, SRef::Empty);
         }
-        self.arena.clear();
+        if !self.arena.is_empty() {
+            self.arena.clear();
+        }
     }
 }
 
@@ -264,6 +272,11 @@ pub enum TraceValue {
 /// A compiled program.
 #[derive(Debug, Clone, Default)]
 pub struct Program {
+    /// Unique id (the scratch remembers whose constants it holds).
+    pub id: u64,
+    /// The first `consts` instructions load constants; a scratch that already holds this
+    /// program's constants starts after them.
+    pub consts: usize,
     /// Instructions.
     pub code: Vec<Ins>,
     /// Numeric slots used.
@@ -276,21 +289,298 @@ pub struct Program {
     pub lookups: Vec<LookupSite>,
 }
 
+impl Ins {
+    /// The numeric slots, string slots and jump target an instruction refers to.
+    fn operands(&self) -> (Vec<Slot>, Vec<SSlot>, Option<u32>) {
+        use Ins::*;
+        match *self {
+            Num { d, .. } | In { d, .. } | InHas { d, .. } | InHasStr { d, .. } => (vec![d], vec![], None),
+            Add { d, a, b }
+            | Sub { d, a, b }
+            | Mul { d, a, b }
+            | Div { d, a, b }
+            | Rem { d, a, b }
+            | Pow { d, a, b }
+            | Max { d, a, b }
+            | Min { d, a, b }
+            | Lt { d, a, b }
+            | Le { d, a, b }
+            | Gt { d, a, b }
+            | Ge { d, a, b }
+            | EqN { d, a, b }
+            | NeN { d, a, b } => (vec![d, a, b], vec![], None),
+            Neg { d, a }
+            | Abs { d, a }
+            | Floor { d, a }
+            | Ceil { d, a }
+            | Sqrt { d, a }
+            | Not { d, a }
+            | Mov { d, a } => (vec![d, a], vec![], None),
+            Round { d, a, .. } => (vec![d, a], vec![], None),
+            Sel { d, c, a, b } => (vec![d, c, a, b], vec![], None),
+            SelS { d, c, a, b } => (vec![c], vec![d, a, b], None),
+            Jz { c, to } => (vec![c], vec![], Some(to)),
+            Jmp { to } => (vec![], vec![], Some(to)),
+            Str { d, .. } | InStr { d, .. } => (vec![], vec![d], None),
+            MovS { d, a } | Concat { d, a, .. } | Lower { d, a } => {
+                let mut v = vec![d, a];
+                if let Concat { b, .. } = *self {
+                    v.push(b);
+                }
+                (vec![], v, None)
+            }
+            EqS { d, a, b } | NeS { d, a, b } => (vec![d], vec![a, b], None),
+            Repr { d, a } => (vec![a], vec![d], None),
+            PeakTops { d, a } | HasTopsField { d, a } | Member { d, a, .. } => (vec![d], vec![a], None),
+            Capability { d, a } | CapabilityVia { d, a } => (vec![], vec![d, a], None),
+            LookupOr { d, f, a, .. } => (vec![f], vec![d, a], None),
+            Trace { d, ty, .. } => {
+                if ty == Ty::Str {
+                    (vec![], vec![d], None)
+                } else {
+                    (vec![d], vec![], None)
+                }
+            }
+            Lookup { .. } | Note { .. } | Emit { .. } => (vec![], vec![], None),
+        }
+    }
+}
+
+impl Ins {
+    /// The slots an instruction writes, when it has no other effect (so it can be removed
+    /// when nothing reads them).
+    fn pure_dests(&self) -> Option<(Vec<Slot>, Vec<SSlot>)> {
+        use Ins::*;
+        Some(match *self {
+            Num { d, .. } | In { d, .. } | InHas { d, .. } | InHasStr { d, .. } => (vec![d], vec![]),
+            Add { d, .. }
+            | Sub { d, .. }
+            | Mul { d, .. }
+            | Div { d, .. }
+            | Rem { d, .. }
+            | Pow { d, .. }
+            | Max { d, .. }
+            | Min { d, .. }
+            | Lt { d, .. }
+            | Le { d, .. }
+            | Gt { d, .. }
+            | Ge { d, .. }
+            | EqN { d, .. }
+            | NeN { d, .. }
+            | Neg { d, .. }
+            | Abs { d, .. }
+            | Floor { d, .. }
+            | Ceil { d, .. }
+            | Sqrt { d, .. }
+            | Not { d, .. }
+            | Round { d, .. }
+            | Sel { d, .. }
+            | EqS { d, .. }
+            | NeS { d, .. }
+            | PeakTops { d, .. }
+            | HasTopsField { d, .. }
+            | Member { d, .. } => (vec![d], vec![]),
+            SelS { d, .. }
+            | Str { d, .. }
+            | InStr { d, .. }
+            | MovS { d, .. }
+            | Concat { d, .. }
+            | Lower { d, .. }
+            | Repr { d, .. }
+            | Capability { d, .. }
+            | CapabilityVia { d, .. } => (vec![], vec![d]),
+            LookupOr { d, f, .. } => (vec![f], vec![d]),
+            // a Mov may be one of two writes joining the branches of an `if`
+            Mov { d, .. } => (vec![d], vec![]),
+            Jz { .. } | Jmp { .. } | Lookup { .. } | Trace { .. } | Note { .. } | Emit { .. } => return None,
+        })
+    }
+
+    fn jump_mut(&mut self) -> Option<&mut u32> {
+        match self {
+            Ins::Jz { to, .. } | Ins::Jmp { to } => Some(to),
+            _ => None,
+        }
+    }
+}
+
+impl Program {
+    /// Removes instructions whose results nothing reads and jumps to the next instruction.
+    /// `live_num` / `live_str` are the slots read from outside the code (outcomes).
+    pub fn prune(&mut self, live_num: &[Slot], live_str: &[SSlot]) {
+        loop {
+            let mut read_n = vec![false; self.n_num];
+            let mut read_s = vec![false; self.n_str];
+            for s in live_num {
+                if let Some(r) = read_n.get_mut(*s as usize) {
+                    *r = true;
+                }
+            }
+            for s in live_str {
+                if let Some(r) = read_s.get_mut(*s as usize) {
+                    *r = true;
+                }
+            }
+            for l in &self.lookups {
+                for s in l.keys.iter().chain(l.workload.iter()).chain(l.family.iter()).chain(l.skip.iter()) {
+                    if let Some(r) = read_s.get_mut(*s as usize) {
+                        *r = true;
+                    }
+                }
+                for i in 0..l.kind.num_slots() {
+                    if let Some(r) = read_n.get_mut(l.base as usize + i) {
+                        *r = true;
+                    }
+                }
+            }
+            for ins in &self.code {
+                let (ns, ss, _) = ins.operands();
+                let (dn, ds) = ins.pure_dests().unwrap_or_default();
+                for s in ns.iter().filter(|s| !dn.contains(s)) {
+                    if let Some(r) = read_n.get_mut(*s as usize) {
+                        *r = true;
+                    }
+                }
+                for s in ss.iter().filter(|s| !ds.contains(s)) {
+                    if let Some(r) = read_s.get_mut(*s as usize) {
+                        *r = true;
+                    }
+                }
+                // self-reads of a destination (e.g. `MovS d, d`) also count
+                if let Ins::Sel { d, a, b, c } = *ins {
+                    for s in [a, b, c].into_iter().filter(|s| *s == d) {
+                        read_n[s as usize] = true;
+                    }
+                }
+            }
+            let keep: Vec<bool> = self
+                .code
+                .iter()
+                .enumerate()
+                .map(|(pc, ins)| {
+                    if let Some(to) = match ins {
+                        Ins::Jz { to, .. } | Ins::Jmp { to } => Some(*to),
+                        _ => None,
+                    } {
+                        return to as usize != pc + 1;
+                    }
+                    match ins.pure_dests() {
+                        None => true,
+                        Some((dn, ds)) => {
+                            dn.iter().any(|s| read_n.get(*s as usize).copied().unwrap_or(true))
+                                || ds.iter().any(|s| read_s.get(*s as usize).copied().unwrap_or(true))
+                        }
+                    }
+                })
+                .collect();
+            if keep.iter().all(|k| *k) {
+                return;
+            }
+            // new index of every old instruction (a removed one maps to the next kept one)
+            let mut map = vec![0u32; self.code.len() + 1];
+            let mut n = 0u32;
+            for (i, k) in keep.iter().enumerate() {
+                map[i] = n;
+                if *k {
+                    n += 1;
+                }
+            }
+            map[self.code.len()] = n;
+            let consts = self.code[..self.consts].iter().zip(&keep).filter(|(_, k)| **k).count();
+            let old = std::mem::take(&mut self.code);
+            for (ins, k) in old.into_iter().zip(&keep) {
+                if *k {
+                    let mut ins = ins;
+                    if let Some(to) = ins.jump_mut() {
+                        *to = map[*to as usize];
+                    }
+                    self.code.push(ins);
+                }
+            }
+            self.consts = consts;
+        }
+    }
+
+    /// Checks that every slot, jump target, pool entry, table and lookup an instruction
+    /// names is in range. The compiler runs this on every program; `run` relies on it.
+    pub fn verify(&self, tables: &Tables) -> Result<(), String> {
+        for (pc, ins) in self.code.iter().enumerate() {
+            let (ns, ss, to) = ins.operands();
+            if let Some(bad) = ns.iter().find(|s| **s as usize >= self.n_num) {
+                return Err(format!("instruction {pc} uses numeric slot {bad} of {}", self.n_num));
+            }
+            if let Some(bad) = ss.iter().find(|s| **s as usize >= self.n_str) {
+                return Err(format!("instruction {pc} uses string slot {bad} of {}", self.n_str));
+            }
+            if to.is_some_and(|t| t as usize > self.code.len()) {
+                return Err(format!("instruction {pc} jumps out of the program"));
+            }
+            let ok = match *ins {
+                Ins::Str { k, .. } => (k as usize) < self.pool.len(),
+                Ins::LookupOr { table, .. } => (table as usize) < tables.maps.len(),
+                Ins::Member { set, .. } => (set as usize) < tables.sets.len(),
+                Ins::Lookup { id } => self.lookups.get(id as usize).is_some_and(|l| {
+                    let block = l.base as usize + l.kind.num_slots();
+                    block <= self.n_num
+                        && l.sbase as usize + l.kind.str_fields().len() <= self.n_str
+                        && l.keys
+                            .iter()
+                            .chain(l.workload.iter())
+                            .chain(l.family.iter())
+                            .chain(l.skip.iter())
+                            .all(|s| (*s as usize) < self.n_str)
+                }),
+                _ => true,
+            };
+            if !ok {
+                return Err(format!("instruction {pc} refers to a missing table, pool entry or lookup"));
+            }
+        }
+        if self.consts > self.code.len() {
+            return Err("the constant prologue is longer than the program".into());
+        }
+        Ok(())
+    }
+}
+
 /// Runs a program over a prepared scratch. Returns the emitted outcome.
 pub fn run(cx: &Ctx<'_, '_>, sc: &mut Scratch, mut trace: Option<&mut Trace>) -> Option<u16> {
     let p = cx.program;
     let code = &p.code[..];
-    let Scratch { nums, strs, arena } = sc;
-    let mut pc = 0usize;
+    let Scratch { nums, strs, arena, loaded } = sc;
+    if nums.len() < p.n_num || strs.len() < p.n_str {
+        return None;
+    }
+    let (nlen, slen) = (nums.len(), strs.len());
+    let np = nums.as_mut_ptr();
+    let sp = strs.as_mut_ptr();
+    // constants stay in the scratch between evaluations of the same program
+    let mut pc = if *loaded == p.id && p.id != 0 { p.consts } else { 0 };
+    *loaded = p.id;
+    // SAFETY: every program is checked by `Program::verify` when it is compiled (all slot
+    // operands < n_num / n_str), and the scratch holds at least n_num / n_str slots (checked
+    // above), so these accesses are in bounds.
     macro_rules! n {
         ($s:expr) => {
-            nums[$s as usize]
+            unsafe { *np.add($s as usize) }
         };
     }
     macro_rules! s {
         ($s:expr) => {
-            strs[$s as usize]
+            unsafe { *sp.add($s as usize) }
         };
+    }
+    macro_rules! setn {
+        ($s:expr, $v:expr) => {{
+            let v = $v;
+            unsafe { *np.add($s as usize) = v }
+        }};
+    }
+    macro_rules! sets {
+        ($s:expr, $v:expr) => {{
+            let v = $v;
+            unsafe { *sp.add($s as usize) = v }
+        }};
     }
     macro_rules! b {
         ($e:expr) => {
@@ -300,99 +590,112 @@ pub fn run(cx: &Ctx<'_, '_>, sc: &mut Scratch, mut trace: Option<&mut Trace>) ->
     while let Some(ins) = code.get(pc) {
         pc += 1;
         match *ins {
-            Ins::Num { d, v } => n!(d) = v,
-            Ins::In { d, i } => n!(d) = cx.inp.num(i).0,
-            Ins::InHas { d, i } => n!(d) = b!(cx.inp.num(i).1),
-            Ins::InHasStr { d, i } => n!(d) = b!(cx.inp.str(i).1),
-            Ins::Add { d, a, b } => n!(d) = n!(a) + n!(b),
-            Ins::Sub { d, a, b } => n!(d) = n!(a) - n!(b),
-            Ins::Mul { d, a, b } => n!(d) = n!(a) * n!(b),
-            Ins::Div { d, a, b } => n!(d) = n!(a) / n!(b),
-            Ins::Rem { d, a, b } => n!(d) = py_rem(n!(a), n!(b)),
-            Ins::Pow { d, a, b } => n!(d) = n!(a).powf(n!(b)),
-            Ins::Neg { d, a } => n!(d) = -n!(a),
-            Ins::Max { d, a, b } => n!(d) = py_max(n!(a), n!(b)),
-            Ins::Min { d, a, b } => n!(d) = py_min(n!(a), n!(b)),
-            Ins::Abs { d, a } => n!(d) = n!(a).abs(),
-            Ins::Floor { d, a } => n!(d) = n!(a).floor(),
-            Ins::Ceil { d, a } => n!(d) = n!(a).ceil(),
-            Ins::Sqrt { d, a } => n!(d) = n!(a).sqrt(),
-            Ins::Round { d, a, n } => n!(d) = py_round(n!(a), u32::from(n)),
-            Ins::Lt { d, a, b } => n!(d) = b!(n!(a) < n!(b)),
-            Ins::Le { d, a, b } => n!(d) = b!(n!(a) <= n!(b)),
-            Ins::Gt { d, a, b } => n!(d) = b!(n!(a) > n!(b)),
-            Ins::Ge { d, a, b } => n!(d) = b!(n!(a) >= n!(b)),
-            Ins::EqN { d, a, b } => n!(d) = b!(n!(a) == n!(b)),
-            Ins::NeN { d, a, b } => n!(d) = b!(n!(a) != n!(b)),
-            Ins::Not { d, a } => n!(d) = b!(n!(a) == 0.0),
-            Ins::Mov { d, a } => n!(d) = n!(a),
+            Ins::Num { d, v } => setn!(d, v),
+            Ins::In { d, i } => setn!(d, cx.inp.num(i).0),
+            Ins::InHas { d, i } => setn!(d, b!(cx.inp.num(i).1)),
+            Ins::InHasStr { d, i } => setn!(d, b!(cx.inp.str(i).1)),
+            Ins::Add { d, a, b } => setn!(d, n!(a) + n!(b)),
+            Ins::Sub { d, a, b } => setn!(d, n!(a) - n!(b)),
+            Ins::Mul { d, a, b } => setn!(d, n!(a) * n!(b)),
+            Ins::Div { d, a, b } => setn!(d, n!(a) / n!(b)),
+            Ins::Rem { d, a, b } => setn!(d, py_rem(n!(a), n!(b))),
+            Ins::Pow { d, a, b } => setn!(d, n!(a).powf(n!(b))),
+            Ins::Neg { d, a } => setn!(d, -n!(a)),
+            Ins::Max { d, a, b } => setn!(d, py_max(n!(a), n!(b))),
+            Ins::Min { d, a, b } => setn!(d, py_min(n!(a), n!(b))),
+            Ins::Abs { d, a } => setn!(d, n!(a).abs()),
+            Ins::Floor { d, a } => setn!(d, n!(a).floor()),
+            Ins::Ceil { d, a } => setn!(d, n!(a).ceil()),
+            Ins::Sqrt { d, a } => setn!(d, n!(a).sqrt()),
+            Ins::Round { d, a, n } => setn!(d, py_round(n!(a), u32::from(n))),
+            Ins::Lt { d, a, b } => setn!(d, b!(n!(a) < n!(b))),
+            Ins::Le { d, a, b } => setn!(d, b!(n!(a) <= n!(b))),
+            Ins::Gt { d, a, b } => setn!(d, b!(n!(a) > n!(b))),
+            Ins::Ge { d, a, b } => setn!(d, b!(n!(a) >= n!(b))),
+            Ins::EqN { d, a, b } => setn!(d, b!(n!(a) == n!(b))),
+            Ins::NeN { d, a, b } => setn!(d, b!(n!(a) != n!(b))),
+            Ins::Not { d, a } => setn!(d, b!(n!(a) == 0.0)),
+            Ins::Mov { d, a } => setn!(d, n!(a)),
+            Ins::Sel { d, c, a, b } => setn!(d, if n!(c) != 0.0 { n!(a) } else { n!(b) }),
+            Ins::SelS { d, c, a, b } => sets!(d, if n!(c) != 0.0 { s!(a) } else { s!(b) }),
             Ins::Jz { c, to } => {
                 if n!(c) == 0.0 {
                     pc = to as usize;
                 }
             }
             Ins::Jmp { to } => pc = to as usize,
-            Ins::Str { d, k } => s!(d) = SRef::Pool(k),
-            Ins::InStr { d, i } => s!(d) = SRef::Input(i),
-            Ins::MovS { d, a } => s!(d) = s!(a),
-            Ins::EqS { d, a, b } => n!(d) = b!(s!(a) == s!(b) || cx.text(s!(a), arena) == cx.text(s!(b), arena)),
-            Ins::NeS { d, a, b } => n!(d) = b!(s!(a) != s!(b) && cx.text(s!(a), arena) != cx.text(s!(b), arena)),
+            Ins::Str { d, k } => sets!(d, SRef::Pool(k)),
+            Ins::InStr { d, i } => sets!(d, SRef::Input(i)),
+            Ins::MovS { d, a } => sets!(d, s!(a)),
+            Ins::EqS { d, a, b } => setn!(d, b!(s!(a) == s!(b) || cx.text(s!(a), arena) == cx.text(s!(b), arena))),
+            Ins::NeS { d, a, b } => setn!(d, b!(s!(a) != s!(b) && cx.text(s!(a), arena) != cx.text(s!(b), arena))),
             Ins::Concat { d, a, b } => {
                 let v = format!("{}{}", cx.text(s!(a), arena), cx.text(s!(b), arena));
                 arena.push(v);
-                s!(d) = SRef::Arena((arena.len() - 1) as u32);
+                sets!(d, SRef::Arena((arena.len() - 1) as u32));
             }
             Ins::Lower { d, a } => {
                 let t = cx.text(s!(a), arena);
                 if t.bytes().any(|c| c.is_ascii_uppercase()) || !t.is_ascii() {
                     let v = t.to_lowercase();
                     arena.push(v);
-                    s!(d) = SRef::Arena((arena.len() - 1) as u32);
+                    sets!(d, SRef::Arena((arena.len() - 1) as u32));
                 } else {
-                    s!(d) = s!(a);
+                    sets!(d, s!(a));
                 }
             }
             Ins::Repr { d, a } => {
                 arena.push(py_float_repr(n!(a)));
-                s!(d) = SRef::Arena((arena.len() - 1) as u32);
+                sets!(d, SRef::Arena((arena.len() - 1) as u32));
             }
             Ins::PeakTops { d, a } => {
-                n!(d) = match (cx.inp.hw, cx.env.registry.dtypes().tops_field(cx.text(s!(a), arena))) {
+                let v = match (cx.inp.hw, cx.env.registry.dtypes().tops_field(cx.text(s!(a), arena))) {
                     (Some(h), Some(f)) => f.get(&h.spec),
                     _ => 0.0,
-                }
+                };
+                setn!(d, v)
             }
             Ins::HasTopsField { d, a } => {
-                n!(d) = b!(cx.env.registry.dtypes().tops_field(cx.text(s!(a), arena)).is_some())
+                setn!(d, b!(cx.env.registry.dtypes().tops_field(cx.text(s!(a), arena)).is_some()))
             }
             Ins::Capability { d, a } | Ins::CapabilityVia { d, a } => {
                 let via = matches!(*ins, Ins::CapabilityVia { .. });
                 let key = cx.text(s!(a), arena);
-                let row = cx.inp.hw.and_then(|h| h.capability.as_ref()).and_then(|t| t.entries.get_full(key));
-                s!(d) = match row {
-                    Some((i, _, info)) if !via => {
-                        let _ = info;
-                        SRef::CapLevel(i as u32)
-                    }
-                    Some((i, _, info)) if info.via_dtype.is_some() => SRef::CapVia(i as u32),
+                let row = cx
+                    .inp
+                    .hw
+                    .and_then(|h| h.capability.as_ref())
+                    .and_then(|t| t.entries.iter().enumerate().find(|(_, (k, _))| k.as_str() == key));
+                let v = match row {
+                    Some((i, _)) if !via => SRef::CapLevel(i as u32),
+                    Some((i, (_, info))) if info.via_dtype.is_some() => SRef::CapVia(i as u32),
                     _ => SRef::Empty,
                 };
+                sets!(d, v);
             }
-            Ins::LookupOr { d, table, a, b } => {
+            Ins::LookupOr { d, f, table, a } => {
+                let key = cx.text(s!(a), arena);
                 let found =
-                    cx.env.tables.maps.get(table as usize).and_then(|(_, m)| m.get_index_of(cx.text(s!(a), arena)));
-                s!(d) = match found {
-                    Some(i) => SRef::Map(table, i as u32),
-                    None => s!(b),
-                };
+                    cx.env.tables.maps.get(table as usize).and_then(|(_, m)| m.iter().position(|(k, _)| k == key));
+                match found {
+                    Some(i) => {
+                        sets!(d, SRef::Map(table, i as u32));
+                        setn!(f, 1.0);
+                    }
+                    None => setn!(f, 0.0),
+                }
             }
             Ins::Member { d, set, a } => {
                 let key = cx.text(s!(a), arena);
-                n!(d) = b!(cx.env.tables.sets.get(set as usize).is_some_and(|(_, s)| s.iter().any(|x| x == key)));
+                setn!(d, b!(cx.env.tables.sets.get(set as usize).is_some_and(|(_, s)| s.iter().any(|x| x == key))));
             }
             Ins::Lookup { id } => {
                 if let Some(site) = p.lookups.get(id as usize) {
-                    lookups::run(site, cx, nums, strs, arena);
+                    // SAFETY: slices re-derived from the same pointers and lengths (no other
+                    // live reference to the slots exists while the lookup runs)
+                    let (ns, ss) =
+                        unsafe { (std::slice::from_raw_parts_mut(np, nlen), std::slice::from_raw_parts_mut(sp, slen)) };
+                    lookups::run(site, cx, ns, ss, arena);
                 }
             }
             Ins::Trace { name, d, ty } => {
@@ -416,8 +719,25 @@ pub fn run(cx: &Ctx<'_, '_>, sc: &mut Scratch, mut trace: Option<&mut Trace>) ->
     None
 }
 
+/// A fresh program id.
+pub fn next_program_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Python's float `%`: the result has the sign of the divisor.
 pub fn py_rem(a: f64, b: f64) -> f64 {
     let r = a % b;
     if r != 0.0 && ((r < 0.0) != (b < 0.0)) { r + b } else { r }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instructions_stay_small() {
+        // dispatch reads one instruction per step; keep it within 16 bytes
+        assert!(std::mem::size_of::<Ins>() <= 16, "{}", std::mem::size_of::<Ins>());
+    }
 }

@@ -306,6 +306,9 @@ pub struct Tier {
     /// The resolved capability table (named registry table or the inline one); `None` means
     /// the peak-TOPS heuristic.
     pub capability: Option<Arc<CapabilityTable>>,
+    /// Position in the registry that built this tier (the engine specialises its programs
+    /// for registry tiers); `None` for tiers built per request.
+    pub(crate) registry_slot: Option<u32>,
 }
 
 impl Tier {
@@ -321,7 +324,7 @@ impl Tier {
             (None, Some(name)) => tables.get(name).cloned(),
             (None, None) => None,
         };
-        Tier { spec, capability }
+        Tier { spec, capability, registry_slot: None }
     }
 
     /// The display name.
