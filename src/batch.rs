@@ -272,6 +272,78 @@ pub fn answer(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
     }
 }
 
+/// The common shape of a `project_llm` line with a catalog model and a registry tier,
+/// read without building a JSON tree. Anything else takes the general path.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FastProject<'a> {
+    #[serde(borrow)]
+    op: Cow<'a, str>,
+    #[serde(borrow, default)]
+    id: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    model: Cow<'a, str>,
+    #[serde(borrow)]
+    hw: Cow<'a, str>,
+    #[serde(borrow, default)]
+    workload_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    decode_tokens: Option<u64>,
+    #[serde(default)]
+    host_ms: Option<f64>,
+    #[serde(default)]
+    compiler_quality: Option<f64>,
+    #[serde(default)]
+    npu_share: Option<f64>,
+    #[serde(borrow, default)]
+    fp4_runtime_maturity: Option<Cow<'a, str>>,
+}
+
+/// Writes the answer to one line; returns whether it was an error.
+pub fn answer_line_to(engine: &Engine, line: &str, out: &mut Vec<u8>) -> bool {
+    if let Ok(r) = serde_json::from_str::<FastProject<'_>>(line) {
+        let ok_maturity = r.fp4_runtime_maturity.as_deref().is_none_or(|m| m == "mature" || m == "immature");
+        if r.op == "project_llm" && ok_maturity {
+            if let (Ok(model), Ok(tier)) = (engine.model(&r.model), engine.tier(&r.hw)) {
+                let p = ProjectParams {
+                    prompt_tokens: r.prompt_tokens,
+                    decode_tokens: r.decode_tokens,
+                    host_ms: r.host_ms,
+                    compiler_quality: r.compiler_quality,
+                    npu_share: r.npu_share,
+                    fp4_runtime_maturity: r.fp4_runtime_maturity.map(Cow::into_owned),
+                };
+                let workload = r.workload_id.as_deref().unwrap_or("default");
+                if let Ok(res) = engine.project_llm(model, tier, workload, &p) {
+                    let start = out.len();
+                    if serde_json::to_writer(&mut *out, &res).is_ok() {
+                        if let Some(id) = r.id {
+                            if out.last() == Some(&b'}') {
+                                out.pop();
+                                out.extend_from_slice(b",\"id\":");
+                                out.extend_from_slice(id.get().as_bytes());
+                                out.push(b'}');
+                            }
+                        }
+                        return false;
+                    }
+                    out.truncate(start);
+                }
+            }
+        }
+    }
+    let v = answer_line(engine, line);
+    let err = v.get("error").is_some();
+    if serde_json::to_writer(&mut *out, &v).is_err() {
+        out.extend_from_slice(
+            br#"{"error":{"kind":"invalid_value","message":"the result cannot be written as JSON"}}"#,
+        );
+    }
+    err
+}
+
 /// Answers one line of JSON text; the result (or error) as a JSON value, with the request's
 /// `id` echoed when it has one.
 pub fn answer_line(engine: &Engine, line: &str) -> Value {
@@ -291,49 +363,55 @@ pub fn answer_line(engine: &Engine, line: &str) -> Value {
     v
 }
 
-/// Runs a batch: every non-empty input line gets one output line, in order. Output is
-/// flushed whenever the input has no more buffered data, so interactive use sees answers at
-/// once while bulk use stays buffered.
+/// Runs a batch: every non-empty input line gets one output line, in order. Lines are
+/// answered in parallel chunks (rayon) and written in input order; output is flushed
+/// whenever the input has no more buffered data, so interactive use sees answers at once
+/// while bulk use stays buffered.
 pub fn run(engine: &Engine, mut input: impl BufRead, output: impl Write) -> io::Result<BatchStats> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 512;
     let mut out = io::BufWriter::with_capacity(1 << 16, output);
     let mut stats = BatchStats::default();
-    let mut pending = Vec::new();
-    loop {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut eof = false;
+    while !eof {
         let buf = input.fill_buf()?;
         if buf.is_empty() {
-            break;
+            eof = true;
+        } else {
+            let n = buf.len();
+            pending.extend_from_slice(buf);
+            input.consume(n);
         }
-        let n = buf.len();
-        pending.extend_from_slice(buf);
-        input.consume(n);
-        let mut start = 0;
-        while let Some(off) = pending[start..].iter().position(|b| *b == b'\n') {
-            let line = &pending[start..start + off];
-            start += off + 1;
-            emit(engine, line, &mut out, &mut stats)?;
+        // complete lines (all of them at end of input)
+        let cut = if eof { pending.len() } else { pending.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) };
+        if cut == 0 {
+            continue;
         }
-        pending.drain(..start);
+        let text = String::from_utf8_lossy(&pending[..cut]).into_owned();
+        pending.drain(..cut);
+        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let answered: Vec<(Vec<u8>, u64, u64)> = lines
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                let mut buf = Vec::with_capacity(chunk.len() * 400);
+                let mut errors = 0;
+                for line in chunk {
+                    if answer_line_to(engine, line, &mut buf) {
+                        errors += 1;
+                    }
+                    buf.push(b'\n');
+                }
+                (buf, chunk.len() as u64, errors)
+            })
+            .collect();
+        for (buf, n, e) in answered {
+            out.write_all(&buf)?;
+            stats.lines += n;
+            stats.errors += e;
+        }
         out.flush()?;
-    }
-    if !pending.is_empty() {
-        let line = std::mem::take(&mut pending);
-        emit(engine, &line, &mut out, &mut stats)?;
     }
     out.flush()?;
     Ok(stats)
-}
-
-fn emit(engine: &Engine, line: &[u8], out: &mut impl Write, stats: &mut BatchStats) -> io::Result<()> {
-    let text = String::from_utf8_lossy(line);
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(());
-    }
-    let v = answer_line(engine, text);
-    stats.lines += 1;
-    if v.get("error").is_some() {
-        stats.errors += 1;
-    }
-    serde_json::to_writer(&mut *out, &v).map_err(io::Error::other)?;
-    out.write_all(b"\n")
 }

@@ -2,6 +2,7 @@
 //! unknown key) plus the ones a service adds. Messages are lower-case except where the
 //! reference's exact text is part of the contract.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -40,7 +41,7 @@ impl EngineError {
 }
 
 /// The body of a JSON error.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ErrorBody {
     /// Stable kind.
     pub kind: &'static str,

@@ -23,6 +23,7 @@ pub mod registry;
 pub mod rules;
 pub mod schema;
 pub mod tier;
+pub mod wire;
 
 pub use catalog::{Catalog, LlmModel};
 pub use diagnostic::{Diagnostic, Report, Severity};

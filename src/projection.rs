@@ -7,12 +7,13 @@ use crate::rules::compile::{Compiled, Event, FeasSlots, Outcome};
 use crate::rules::inputs::Inputs;
 use crate::rules::vm::{self, Ctx, Env, SRef, Scratch, Trace, TraceValue};
 use crate::tier::Tier;
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::cell::RefCell;
 
 /// Where a result came from: registry, rule set and the generation that computed it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Provenance {
     /// Registry name.
     pub registry: String,
@@ -44,7 +45,7 @@ pub struct ProjectParams {
 }
 
 /// Memory breakdown, GB.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
 pub struct Breakdown {
     /// Weights.
     pub weights_gb: f64,
@@ -70,7 +71,7 @@ pub struct Feasibility<'a> {
 }
 
 /// Anchor metadata set by the private-anchor overlay.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct SiliconAnchorMeta {
     /// Measurement date of the anchor.
     pub measured_date: String,
@@ -83,7 +84,7 @@ pub struct SiliconAnchorMeta {
 }
 
 /// A successful projection.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Projected<'a> {
     /// Decode rate, tok/s (2 dp).
     pub decode_tok_s: f64,
@@ -126,7 +127,7 @@ pub struct Projected<'a> {
 }
 
 /// The model does not fit in the tier's memory.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct WontFit<'a> {
     /// Tier name.
     pub hw_name: &'a str,
@@ -151,7 +152,7 @@ pub struct WontFit<'a> {
 }
 
 /// The tier cannot execute the model's quantisation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct DtypeMismatch<'a> {
     /// Tier name.
     pub hw_name: &'a str,

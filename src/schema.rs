@@ -140,7 +140,9 @@ pub fn cached_schema(kind: FileKind) -> Value {
 
 /// Every schema file as (file name, pretty JSON text with a trailing newline).
 pub fn all_schema_files() -> Vec<(String, String)> {
-    FileKind::ALL.iter().map(|k| (k.schema_file(), pretty(&k.schema()))).collect()
+    let mut out: Vec<(String, String)> = FileKind::ALL.iter().map(|k| (k.schema_file(), pretty(&k.schema()))).collect();
+    out.extend(crate::wire::wire_schemas().into_iter().map(|(name, v)| (name, pretty(&v))));
+    out
 }
 
 fn pretty(v: &Value) -> String {

@@ -256,3 +256,48 @@ fn golden_cases_over_the_batch_protocol() {
         }
     }
 }
+
+fn schema(name: &str) -> jsonschema::Validator {
+    let text =
+        std::fs::read_to_string(common::root().join("schemas").join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    jsonschema::validator_for(&v).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn batch_traffic_matches_the_published_schemas() {
+    let req = schema("batch-request.schema.json");
+    let res = schema("batch-result.schema.json");
+    let g = common::golden();
+    let hw = strip_types(&g["hardware"]["custom:lp5x_128|int8_fp8"]["fields"]);
+    let model = strip_types(&g["models"]["syn:fp8_model"]["fields"]);
+    let lines = vec![
+        json!({"op": "project_llm", "model": "qwen3_30b_a3b_moe", "hw": "NPU Mid", "workload_id": "rag_qa", "id": "a"}),
+        json!({"op": "project_llm", "model": model, "hw": hw, "prompt_tokens": 1000, "decode_tokens": 100, "options": {"fp4_runtime_maturity": "immature"}}),
+        json!({"op": "project_llm", "model": "qwen3_30b_a3b_moe", "hw": "NPU Low-LP4"}),
+        json!({"op": "project_llm", "model": model, "hw": "NPU Mid"}),
+        json!({"op": "memory_feasibility", "model": "qwen25_7b_dense", "hw": "NPU High", "context_tokens": 4096}),
+        json!({"op": "kv_cache_bytes_per_token", "model": "qwen25_7b_dense"}),
+        json!({"op": "project_llm", "model": "nope", "hw": "NPU Mid"}),
+    ];
+    for l in &lines {
+        assert!(
+            req.is_valid(l),
+            "request rejected by the schema: {l}: {:?}",
+            req.iter_errors(l).map(|e| e.to_string()).collect::<Vec<_>>()
+        );
+    }
+    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let out = batch(&input, &[]);
+    let kinds: Vec<&str> = out.iter().map(|v| v["type"].as_str().unwrap_or("")).collect();
+    assert_eq!(kinds, ["Projected", "Projected", "WontFit", "DtypeMismatch", "FeasibilityCheck", "", ""]);
+    for o in &out {
+        assert!(
+            res.is_valid(o),
+            "result rejected by the schema: {o}: {:?}",
+            res.iter_errors(o).map(|e| e.to_string()).collect::<Vec<_>>()
+        );
+    }
+    assert!(!req.is_valid(&json!({"op": "project_llm", "model": "m"})), "missing hw must be invalid");
+    assert!(!req.is_valid(&json!({"op": "nope"})));
+}

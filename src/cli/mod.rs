@@ -308,13 +308,17 @@ fn batch(a: BatchArgs) -> i32 {
     let stdout = std::io::stdout();
     let r = match &a.file {
         Some(path) => match std::fs::File::open(path) {
-            Ok(f) => crate::batch::run(&engine, std::io::BufReader::new(f), stdout.lock()),
+            Ok(f) => crate::batch::run(&engine, std::io::BufReader::with_capacity(1 << 20, f), stdout.lock()),
             Err(e) => {
                 eprintln!("error: cannot read `{}`: {e}", path.display());
                 return EXIT_USAGE;
             }
         },
-        None => crate::batch::run(&engine, std::io::stdin().lock(), stdout.lock()),
+        None => crate::batch::run(
+            &engine,
+            std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock()),
+            stdout.lock(),
+        ),
     };
     match r {
         Ok(_) => EXIT_OK,

@@ -1,0 +1,208 @@
+//! The JSON wire formats of `ratchet batch` and the HTTP service, as types for their JSON
+//! Schemas (`schemas/batch-request.schema.json`, `schemas/batch-result.schema.json`). The
+//! batch reader parses requests by hand to give precise errors; tests check that every
+//! request and result it handles validates against these schemas.
+
+use crate::catalog::LlmModel;
+use crate::error::ErrorBody;
+use crate::projection::{Breakdown, DtypeMismatch, Projected, Provenance, WontFit};
+use crate::tier::TierSpec;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A model: a catalog key, or every model field inline.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ModelRef {
+    /// A catalog key.
+    Key(String),
+    /// Every field of the model.
+    Inline(Box<LlmModel>),
+}
+
+/// A tier: a registry name, or every tier field inline.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum TierRef {
+    /// A registry tier name.
+    Name(String),
+    /// Every field of the tier.
+    Inline(Box<TierSpec>),
+}
+
+/// The options of `project_llm` (also accepted at the top level of the request).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectOptions {
+    /// Host time, ms (0: the tier's overhead in the reference rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ms: Option<f64>,
+    /// Compiler quality factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiler_quality: Option<f64>,
+    /// NPU bandwidth share (the tier's default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npu_share: Option<f64>,
+    /// FP4 runtime maturity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp4_runtime_maturity: Option<Maturity>,
+}
+
+/// FP4 runtime maturity.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Maturity {
+    /// Mature FP4 kernels.
+    Mature,
+    /// Immature runtime: FP4 computes at the fallback dtype.
+    Immature,
+}
+
+/// `project_llm`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectLlmRequest {
+    /// Echoed back on the result line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<serde_json::Value>,
+    /// The model.
+    pub model: ModelRef,
+    /// The tier.
+    pub hw: TierRef,
+    /// Workload id (selects per-cell measurements); `default` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_id: Option<String>,
+    /// Prompt tokens (rule-set default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    /// Decode tokens (rule-set default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_tokens: Option<u64>,
+    /// Host time, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ms: Option<f64>,
+    /// Compiler quality factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiler_quality: Option<f64>,
+    /// NPU bandwidth share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npu_share: Option<f64>,
+    /// FP4 runtime maturity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp4_runtime_maturity: Option<Maturity>,
+    /// The options as one object (the golden-file layout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<ProjectOptions>,
+}
+
+/// `memory_feasibility`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryFeasibilityRequest {
+    /// Echoed back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<serde_json::Value>,
+    /// The model.
+    pub model: ModelRef,
+    /// The tier.
+    pub hw: TierRef,
+    /// Prompt + decode tokens of KV cache.
+    pub context_tokens: u64,
+}
+
+/// `kv_cache_bytes_per_token`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KvCacheRequest {
+    /// Echoed back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<serde_json::Value>,
+    /// The model.
+    pub model: ModelRef,
+    /// Bytes per KV element (rule-set default, 2, when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype_bytes: Option<f64>,
+}
+
+/// One batch request line.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "op")]
+pub enum BatchRequest {
+    /// Rates, TTFT and totals, or why the model won't fit or run.
+    #[serde(rename = "project_llm")]
+    ProjectLlm(ProjectLlmRequest),
+    /// The memory check.
+    #[serde(rename = "memory_feasibility")]
+    MemoryFeasibility(MemoryFeasibilityRequest),
+    /// KV-cache bytes per token.
+    #[serde(rename = "kv_cache_bytes_per_token")]
+    KvCacheBytesPerToken(KvCacheRequest),
+}
+
+/// A memory check result.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FeasibilityResult {
+    /// `FeasibilityCheck`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `fits`, `tight` or `wont_fit`.
+    pub verdict: String,
+    /// Required, GB.
+    pub required_gb: f64,
+    /// Available, GB.
+    pub available_gb: f64,
+    /// Headroom, GB.
+    pub headroom_gb: f64,
+    /// Breakdown.
+    pub breakdown: Breakdown,
+    /// Provenance.
+    pub provenance: Provenance,
+}
+
+/// A scalar answer.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ScalarResult {
+    /// The value.
+    pub result: f64,
+}
+
+/// A failed line.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ErrorResult {
+    /// What went wrong.
+    pub error: ErrorBody,
+}
+
+/// A projection result with its variant tag.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(tag = "type")]
+pub enum ProjectionResult<'a> {
+    /// Rates and timings.
+    Projected(Projected<'a>),
+    /// Does not fit.
+    WontFit(WontFit<'a>),
+    /// Cannot execute.
+    DtypeMismatch(DtypeMismatch<'a>),
+}
+
+/// One batch result line (any carries the request's `id` when it had one).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum BatchResult<'a> {
+    /// `project_llm`.
+    Projection(ProjectionResult<'a>),
+    /// `memory_feasibility`.
+    Feasibility(FeasibilityResult),
+    /// Scalar operations.
+    Scalar(ScalarResult),
+    /// An error.
+    Error(ErrorResult),
+}
+
+/// The wire schemas: (file name, schema).
+pub fn wire_schemas() -> Vec<(String, serde_json::Value)> {
+    vec![
+        ("batch-request.schema.json".into(), schemars::schema_for!(BatchRequest).to_value()),
+        ("batch-result.schema.json".into(), schemars::schema_for!(BatchResult<'static>).to_value()),
+    ]
+}
