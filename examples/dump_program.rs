@@ -7,7 +7,7 @@ fn main() {
     let p = if args.len() == 3 {
         let t = e.tier(&args[1]).unwrap_or_else(|e| panic!("{e}"));
         let m = e.model(&args[2]).unwrap_or_else(|e| panic!("{e}"));
-        let known = ratchet::rules::compile::Known { hw: t, model: m, registry: e.registry() };
+        let known = ratchet::rules::compile::Known { hw: t, model: Some(m), registry: e.registry() };
         let tables = ratchet::engine::registry_tables(e.registry());
         ratchet::rules::compile::specialise(
             &e.rule_set().rules,

@@ -25,6 +25,8 @@ pub struct EngineConfig {
     pub rules_dirs: Vec<PathBuf>,
     /// The active rule set (`default` when absent).
     pub rule_set: Option<String>,
+    /// A private anchor file (never embedded).
+    pub anchors: Option<PathBuf>,
 }
 
 impl EngineConfig {
@@ -80,6 +82,7 @@ pub struct Engine {
     active: Arc<CompiledRuleSet>,
     provenance: Provenance,
     pairs: Arc<PairCache>,
+    anchors: Option<Arc<crate::anchors::AnchorFile>>,
 }
 
 /// The name of the rule set used when none is chosen.
@@ -144,7 +147,32 @@ impl Engine {
             rule_loaders.push(Box::new(DirLoader::new(d.clone())));
         }
         let refs: Vec<&dyn Loader> = rule_loaders.iter().map(|b| b.as_ref()).collect();
-        Self::from_loaders(reg_loader.as_ref(), &refs, cfg.rule_set.as_deref(), 1)
+        let mut out = Self::from_loaders(reg_loader.as_ref(), &refs, cfg.rule_set.as_deref(), 1);
+        if let Some(path) = &cfg.anchors {
+            let (file, report) = crate::anchors::AnchorFile::load(path);
+            out.report.extend(report);
+            match file {
+                Some(f) => {
+                    if let Some(e) = out.engine.as_mut() {
+                        e.anchors = Some(Arc::new(f));
+                    }
+                }
+                None => out.engine = None,
+            }
+        }
+        out
+    }
+
+    /// The private anchor file in use, if any.
+    pub fn anchors(&self) -> Option<&crate::anchors::AnchorFile> {
+        self.anchors.as_deref()
+    }
+
+    /// The same generation with another anchor file (or none).
+    pub fn with_anchors(&self, anchors: Option<Arc<crate::anchors::AnchorFile>>) -> Engine {
+        let mut e = self.clone();
+        e.anchors = anchors;
+        e
     }
 
     /// Builds an engine from explicit loaders (the hot-reload path and tests use this).
@@ -189,8 +217,15 @@ impl Engine {
             generation,
         };
         let pairs = Arc::new(PairCache::new(&reg));
-        let engine =
-            Engine { registry: Arc::new(reg), tables: Arc::new(tables), sets: r.sets, active, provenance, pairs };
+        let engine = Engine {
+            registry: Arc::new(reg),
+            tables: Arc::new(tables),
+            sets: r.sets,
+            active,
+            provenance,
+            pairs,
+            anchors: None,
+        };
         EngineOutcome { engine: Some(engine), report }
     }
 
@@ -267,7 +302,7 @@ impl Engine {
         }
         let inp = Inputs {
             hw,
-            model,
+            model: Some(model),
             workload_id,
             prompt_tokens: prompt as f64,
             decode_tokens: decode as f64,
@@ -277,6 +312,7 @@ impl Engine {
             compiler_quality: p.compiler_quality.unwrap_or(d.compiler_quality),
             npu_share: p.npu_share,
             fp4_runtime_maturity: p.fp4_runtime_maturity.as_deref().unwrap_or(&d.fp4_runtime_maturity),
+            record: &[],
         };
         Ok((inp, (prompt, decode)))
     }
@@ -308,7 +344,7 @@ impl Engine {
         let mi = self.pairs.model(model)?;
         let slot = self.pairs.slots.get(ti * self.pairs.models + mi)?;
         slot.get_or_init(|| {
-            let known = crate::rules::compile::Known { hw, model, registry: &self.registry };
+            let known = crate::rules::compile::Known { hw, model: Some(model), registry: &self.registry };
             crate::rules::compile::specialise(
                 &self.active.rules,
                 &self.tables,
@@ -373,6 +409,46 @@ impl Engine {
             RunResult::Scalar(v) => Ok(v),
             _ => Err(EngineError::InvalidValue("the kv program produced no number".into())),
         }
+    }
+
+    /// Runs one of the rule set's engine steps over `inp`.
+    pub(crate) fn run_entry(&self, name: &str, inp: &Inputs<'_>) -> Result<Vec<projection::OutVal>, EngineError> {
+        let c =
+            self.active.entries.get(name).ok_or_else(|| {
+                EngineError::UnknownKey(format!("rule set `{}` has no entry `{name}`", self.active.name))
+            })?;
+        projection::run_record(c, inp, &Env { registry: &self.registry, tables: &self.tables })
+    }
+
+    /// Runs a rule-set operation (a reference API function written as formulas).
+    pub fn run_operation(
+        &self,
+        name: &str,
+        hw: Option<&Tier>,
+        model: Option<&LlmModel>,
+        args: &[crate::rules::inputs::RecVal<'_>],
+    ) -> Result<projection::OutVal, EngineError> {
+        let op = self.operation(name)?;
+        if op.uses_hw && hw.is_none() {
+            return Err(EngineError::BadRequest(format!("`{name}` needs `hw`")));
+        }
+        if op.uses_model && model.is_none() {
+            return Err(EngineError::BadRequest(format!("`{name}` needs `model`")));
+        }
+        let inp = Inputs { hw, model, record: args, ..Default::default() };
+        let mut out =
+            projection::run_record(&op.compiled, &inp, &Env { registry: &self.registry, tables: &self.tables })?;
+        out.pop().ok_or_else(|| EngineError::InvalidValue(format!("`{name}` gave no result")))
+    }
+
+    /// A rule-set operation by name.
+    pub fn operation(&self, name: &str) -> Result<&crate::rules::CompiledOp, EngineError> {
+        self.active.operations.get(name).ok_or_else(|| {
+            let help = did_you_mean(name, self.active.operations.keys().map(String::as_str))
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            EngineError::UnknownKey(format!("rule set `{}` has no operation `{name}`{help}", self.active.name))
+        })
     }
 
     /// A registry tier by name, with "did you mean".

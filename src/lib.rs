@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod anchors;
 pub mod batch;
 pub mod catalog;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod embedded;
 pub mod engine;
 pub mod error;
 pub mod numeric;
+pub mod perception;
 pub mod precision;
 pub mod projection;
 pub mod registry;
@@ -24,6 +26,7 @@ pub mod rules;
 pub mod schema;
 pub mod tier;
 pub mod wire;
+pub mod workload;
 
 pub use catalog::{Catalog, LlmModel};
 pub use diagnostic::{Diagnostic, Report, Severity};

@@ -238,22 +238,23 @@ fn cow<'a>(cx: &Ctx<'a, '_>, r: SRef, arena: &mut [String]) -> Cow<'a, str> {
                 .unwrap_or(""),
         ),
         SRef::TierName(i) => Cow::Borrowed(cx.env.registry.tiers().get(i as usize).map(|t| t.name()).unwrap_or("")),
+        SRef::Rec(i) => Cow::Borrowed(cx.inp.rec_str(i).0),
     }
 }
 
 #[inline(always)]
-fn check_finite(name: &str, v: f64, model: &LlmModel, hw: Option<&Tier>) -> Result<f64, EngineError> {
+fn check_finite(name: &str, v: f64, model: Option<&LlmModel>, hw: Option<&Tier>) -> Result<f64, EngineError> {
     if v.is_finite() { Ok(v) } else { Err(not_finite(name, v, model, hw)) }
 }
 
 #[cold]
 #[inline(never)]
-fn not_finite(name: &str, v: f64, model: &LlmModel, hw: Option<&Tier>) -> EngineError {
+fn not_finite(name: &str, v: f64, model: Option<&LlmModel>, hw: Option<&Tier>) -> EngineError {
     let on = hw.map(|h| format!(" on tier `{}`", h.name())).unwrap_or_default();
+    let of = model.map(|m| format!(" for model `{}`", m.key)).unwrap_or_default();
     EngineError::NonFinite(format!(
-        "`{name}` is {} for model `{}`{on}: the rules divided by zero or overflowed",
-        crate::numeric::py_float_repr(v),
-        model.key
+        "`{name}` is {}{of}{on}: the rules divided by zero or overflowed",
+        crate::numeric::py_float_repr(v)
     ))
 }
 
@@ -315,7 +316,7 @@ pub(crate) fn run<'a>(
                 let f = feasibility(f, &vcx, sc)?;
                 Ok(RunResult::Projection(Projection::WontFit(WontFit {
                     hw_name,
-                    model_key: &model.key,
+                    model_key: model.map(|m| m.key.as_str()).unwrap_or(""),
                     workload_id: inp.workload_id,
                     required_gb: f.required_gb,
                     available_gb: f.available_gb,
@@ -328,7 +329,7 @@ pub(crate) fn run<'a>(
             }
             Some(Outcome::DtypeMismatch(_, s)) => Ok(RunResult::Projection(Projection::DtypeMismatch(DtypeMismatch {
                 hw_name,
-                model_key: &model.key,
+                model_key: model.map(|m| m.key.as_str()).unwrap_or(""),
                 workload_id: inp.workload_id,
                 required_dtype: cow(&vcx, sc.strs[s[0] as usize], &mut sc.arena),
                 tier_capability: cow(&vcx, sc.strs[s[1] as usize], &mut sc.arena),
@@ -365,7 +366,7 @@ pub(crate) fn run<'a>(
                     source: Cow::Borrowed(source),
                     regime: cow(&vcx, sc.strs[s.regime as usize], &mut sc.arena),
                     hw_name,
-                    model_key: &model.key,
+                    model_key: model.map(|m| m.key.as_str()).unwrap_or(""),
                     workload_id: inp.workload_id,
                     decode_ceiling_tok_s: ceiling,
                     base_decode_pre_multiplier: None,
@@ -374,9 +375,85 @@ pub(crate) fn run<'a>(
                     provenance: cx.provenance,
                 })))
             }
+            Some(Outcome::Record(_)) | Some(Outcome::Failed(..)) => {
+                Err(EngineError::InvalidValue("a record program was run as a projection".into()))
+            }
             Some(Outcome::NoAnswer) | None => Err(EngineError::InvalidValue(
                 "no path of the cascade answered; the rule set's last path must always answer".into(),
             )),
+        }
+    })
+}
+
+/// A value a record program produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutVal {
+    /// A number.
+    Num(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A string.
+    Str(String),
+}
+
+impl OutVal {
+    /// The number (0 for other kinds).
+    pub fn num(&self) -> f64 {
+        match self {
+            OutVal::Num(x) => *x,
+            OutVal::Bool(b) => f64::from(u8::from(*b)),
+            OutVal::Str(_) => 0.0,
+        }
+    }
+
+    /// The boolean (false for other kinds).
+    pub fn bool(&self) -> bool {
+        matches!(self, OutVal::Bool(true))
+    }
+
+    /// The string ("" for other kinds).
+    pub fn str(&self) -> &str {
+        match self {
+            OutVal::Str(s) => s,
+            _ => "",
+        }
+    }
+
+    /// As JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            OutVal::Num(x) => {
+                serde_json::Number::from_f64(*x).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+            }
+            OutVal::Bool(b) => serde_json::Value::Bool(*b),
+            OutVal::Str(s) => serde_json::Value::String(s.clone()),
+        }
+    }
+}
+
+/// Runs a record program (an engine step or an operation); its outputs in declared order,
+/// or the failed check as an error.
+pub(crate) fn run_record(c: &Compiled, inp: &Inputs<'_>, env: &Env<'_>) -> Result<Vec<OutVal>, EngineError> {
+    let p = &c.program;
+    with_scratch(|sc| {
+        sc.prepare(p);
+        let vcx = Ctx { program: p, inp, env };
+        let o = vm::run(&vcx, sc, None)
+            .ok_or_else(|| EngineError::InvalidValue("the rules ended without an outcome".into()))?;
+        match c.outcomes.get(o as usize) {
+            Some(Outcome::Record(slots)) => Ok(slots
+                .iter()
+                .map(|(ty, s)| match ty {
+                    crate::rules::inputs::Ty::Num => OutVal::Num(sc.nums[*s as usize]),
+                    crate::rules::inputs::Ty::Bool => OutVal::Bool(sc.nums[*s as usize] != 0.0),
+                    crate::rules::inputs::Ty::Str => OutVal::Str(vcx.text(sc.strs[*s as usize], &sc.arena).to_string()),
+                })
+                .collect()),
+            Some(Outcome::Failed(kind, m)) => {
+                let msg = vcx.text(sc.strs[*m as usize], &sc.arena).to_string();
+                Err(if *kind == 1 { EngineError::UnknownKey(msg) } else { EngineError::InvalidValue(msg) })
+            }
+            _ => Err(EngineError::InvalidValue("a projection program was run as a record".into())),
         }
     })
 }

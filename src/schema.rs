@@ -35,6 +35,8 @@ pub enum FileKind {
     Memory,
     /// `registry/tables/badges.*`.
     Badges,
+    /// `registry/tables/anchor_routes.*`.
+    AnchorRoutes,
     /// `registry/catalog/*` and pack catalogs.
     Catalog,
     /// `rules/*`: a rule set.
@@ -54,6 +56,7 @@ impl FileKind {
         FileKind::SiliconClasses,
         FileKind::Memory,
         FileKind::Badges,
+        FileKind::AnchorRoutes,
         FileKind::Catalog,
         FileKind::RuleSet,
     ];
@@ -71,6 +74,7 @@ impl FileKind {
             FileKind::SiliconClasses => "silicon-classes",
             FileKind::Memory => "memory",
             FileKind::Badges => "badges",
+            FileKind::AnchorRoutes => "anchor-routes",
             FileKind::Catalog => "catalog",
             FileKind::RuleSet => "rule-set",
         }
@@ -94,6 +98,7 @@ impl FileKind {
             FileKind::SiliconClasses => (schema_of::<SiliconClassTable>(), &[]),
             FileKind::Memory => (schema_of::<MemoryTable>(), &[]),
             FileKind::Badges => (schema_of::<BadgeTable>(), &[]),
+            FileKind::AnchorRoutes => (schema_of::<crate::registry::files::AnchorRouteTable>(), &[]),
             FileKind::Catalog => (schema_of::<CatalogFile>(), &[]),
             FileKind::RuleSet => (schema_of::<crate::rules::file::RuleSetFile>(), &[]),
         };

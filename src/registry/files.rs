@@ -92,3 +92,38 @@ pub struct BadgeTable {
     /// Projection source label → badge.
     pub projection_sources: IndexMap<String, String>,
 }
+
+/// One routing rule: a tier and capability keys served by an anchor-file cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorRoute {
+    /// Tier lookup name (the stock name for memory clones).
+    pub tier: String,
+    /// Capability keys (lower-case) this cell serves.
+    pub capability_keys: Vec<String>,
+    /// Cell tier part (`mid`, `high`).
+    pub cell_tier: String,
+    /// Cell precision part (`int8`, `fp`).
+    pub cell_precision: String,
+}
+
+/// `registry/tables/anchor_routes.ron`: which anchor cell serves which tier and key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorRouteTable {
+    /// File format version.
+    pub schema_version: u32,
+    /// Routes, first match wins.
+    pub routes: Vec<AnchorRoute>,
+}
+
+impl AnchorRouteTable {
+    /// The `(tier, precision)` cell for a tier lookup name and capability key.
+    pub fn route(&self, lookup_name: &str, capability_key: &str) -> Option<(&str, &str)> {
+        let key = capability_key.to_lowercase();
+        self.routes
+            .iter()
+            .find(|r| r.tier == lookup_name && r.capability_keys.contains(&key))
+            .map(|r| (r.cell_tier.as_str(), r.cell_precision.as_str()))
+    }
+}

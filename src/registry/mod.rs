@@ -16,7 +16,7 @@ use crate::precision::{CapabilityTable, CapabilityTableFile, DtypeTable, Precisi
 use crate::schema::FileKind;
 use crate::tier::custom::{CustomTierParams, make_custom_tier};
 use crate::tier::{Tier, TierSpec};
-use files::{BadgeTable, Manifest, MemoryTable, SiliconClassTable};
+use files::{AnchorRouteTable, BadgeTable, Manifest, MemoryTable, SiliconClassTable};
 use indexmap::IndexMap;
 use loader::Loader;
 use read::{ParsedFile, read_file, typed};
@@ -47,6 +47,7 @@ pub struct Registry {
     silicon_classes: SiliconClassTable,
     memory: MemoryTable,
     badges: BadgeTable,
+    anchor_routes: AnchorRouteTable,
     catalog: Catalog,
     content_hash: String,
     description: String,
@@ -69,6 +70,7 @@ const TABLES: &[(&str, FileKind)] = &[
     ("silicon_classes", FileKind::SiliconClasses),
     ("memory", FileKind::Memory),
     ("badges", FileKind::Badges),
+    ("anchor_routes", FileKind::AnchorRoutes),
 ];
 
 /// The kind of a file at `rel` in a registry tree, or `None` for files ratchet does not read.
@@ -101,6 +103,7 @@ struct Parts {
     silicon_classes: Option<(ParsedFile, SiliconClassTable)>,
     memory: Option<(ParsedFile, MemoryTable)>,
     badges: Option<(ParsedFile, BadgeTable)>,
+    anchor_routes: Option<(ParsedFile, AnchorRouteTable)>,
     files: Vec<(String, Vec<u8>)>,
     /// Names declared by files that failed to load, so references to them are not reported
     /// a second time.
@@ -126,7 +129,7 @@ fn read_tree(loader: &dyn Loader, report: &mut Report) -> Option<Parts> {
                     Diagnostic::warning("unrecognised-file", format!("`{rel}` is not a registry file and is ignored"))
                         .in_file(loader.display(&rel))
                         .with_help(Some(
-                            "registry files are registry.ron, tiers/*, custom-tiers/*, capabilities/*, catalog/* and tables/{dtypes,quant_schemes,precision_sets,silicon_classes,memory,badges}.ron".into(),
+                            "registry files are registry.ron, tiers/*, custom-tiers/*, capabilities/*, catalog/* and tables/{dtypes,quant_schemes,precision_sets,silicon_classes,memory,badges,anchor_routes}.ron".into(),
                         )),
                 );
             } else {
@@ -189,6 +192,7 @@ fn read_tree(loader: &dyn Loader, report: &mut Report) -> Option<Parts> {
             FileKind::SiliconClasses => one!(parts.silicon_classes, SiliconClassTable),
             FileKind::Memory => one!(parts.memory, MemoryTable),
             FileKind::Badges => one!(parts.badges, BadgeTable),
+            FileKind::AnchorRoutes => one!(parts.anchor_routes, AnchorRouteTable),
             FileKind::RuleSet => {}
         }
     }
@@ -256,6 +260,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         silicon_classes,
         memory,
         badges,
+        anchor_routes,
         files,
         broken_names,
     } = parts;
@@ -266,6 +271,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
     let silicon_classes = require(silicon_classes, loader, "tables/silicon_classes.ron", report);
     let memory = require(memory, loader, "tables/memory.ron", report);
     let badges = require(badges, loader, "tables/badges.ron", report);
+    let anchor_routes = require(anchor_routes, loader, "tables/anchor_routes.ron", report);
     if tiers.is_empty() && !report.has_errors() {
         report.push(
             Diagnostic::error("missing-file", "the registry has no tier files under `tiers/`")
@@ -409,8 +415,8 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         }
     }
 
-    let (manifest, dtypes, quant, precision_sets, silicon_classes, memory, badges) =
-        (manifest?, dtypes?, quant?, precision_sets?, silicon_classes?, memory?, badges?);
+    let (manifest, dtypes, quant, precision_sets, silicon_classes, memory, badges, anchor_routes) =
+        (manifest?, dtypes?, quant?, precision_sets?, silicon_classes?, memory?, badges?, anchor_routes?);
 
     let mut hasher = Sha256::new();
     let mut sorted = files;
@@ -436,6 +442,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         silicon_classes: silicon_classes.1,
         memory: memory.1,
         badges: badges.1,
+        anchor_routes: anchor_routes.1,
         catalog,
         content_hash,
         description: loader.describe(),
@@ -526,6 +533,11 @@ impl Registry {
     /// Badges.
     pub fn badges(&self) -> &BadgeTable {
         &self.badges
+    }
+
+    /// Private-anchor cell routing.
+    pub fn anchor_routes(&self) -> &AnchorRouteTable {
+        &self.anchor_routes
     }
 
     /// The model catalog.

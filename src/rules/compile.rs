@@ -123,6 +123,10 @@ pub enum Outcome {
     Projected(u16, ProjSlots),
     /// No path answered.
     NoAnswer,
+    /// A record entry's outputs, in declared order (type, slot: string slot for strings).
+    Record(Vec<(Ty, u16)>),
+    /// A check failed: (kind: 0 invalid value, 1 unknown key; message string slot).
+    Failed(u8, SSlot),
 }
 
 /// Something that happened during a traced evaluation.
@@ -201,8 +205,8 @@ type Frame<'r> = (&'r IndexMap<String, Formula>, String);
 pub struct Known<'a> {
     /// The tier.
     pub hw: &'a crate::tier::Tier,
-    /// The model.
-    pub model: &'a crate::catalog::LlmModel,
+    /// The model (when the entry has one).
+    pub model: Option<&'a crate::catalog::LlmModel>,
     /// The registry (dtype table, sibling search).
     pub registry: &'a crate::registry::Registry,
 }
@@ -239,6 +243,7 @@ struct Cx<'r> {
     frames: Vec<Frame<'r>>,
     lookup_ns: Option<LookupNs>,
     known: Option<Known<'r>>,
+    record: Vec<(String, Ty, bool)>,
     params: Vec<HashMap<String, Val>>,
     stack: Vec<String>,
     trace_names: Vec<TraceName>,
@@ -423,6 +428,7 @@ impl<'r> Cx<'r> {
             let ns = k.namespace();
             v.extend(k.num_fields().iter().chain(k.str_fields()).map(|f| format!("{ns}.{f}")));
         }
+        v.extend(self.record.iter().map(|r| r.0.clone()));
         v.extend(inputs::INPUTS.iter().filter(|e| inputs::available(e.1, self.ns)).map(|e| e.1.to_string()));
         v
     }
@@ -479,6 +485,31 @@ impl<'r> Cx<'r> {
                 super::file::Constant::Str(s) => Val::KS(s.clone()),
             });
         }
+        if let Some(ri) = self.record.iter().position(|(n, _, _)| n == name) {
+            let key = format!("rec:{name}");
+            if let Some(v) = self.memo_get(&key) {
+                return Ok(v);
+            }
+            let ty = self.record[ri].1;
+            let i = ri as u16;
+            let v = match ty {
+                Ty::Str => {
+                    let d = self.new_str(src, at)?;
+                    self.prologue.push(Ins::RecS { d, i });
+                    Val::S(d)
+                }
+                Ty::Num | Ty::Bool => {
+                    let d = self.new_num();
+                    self.prologue.push(Ins::Rec { d, i });
+                    if ty == Ty::Num { Val::N(d) } else { Val::B(d) }
+                }
+            };
+            if let Some(first) = self.memo.first_mut() {
+                first.insert(key, v.clone());
+            }
+            self.trace_into(name, "", &v, src, true)?;
+            return Ok(v);
+        }
         if let Some((i, ty, _)) = inputs::input(name) {
             if !inputs::available(name, self.ns) {
                 return Err(self.err(src, at, format!("`{name}` is not available in this operation")));
@@ -521,19 +552,7 @@ impl<'r> Cx<'r> {
         if !(name.starts_with("hw.") || name.starts_with("model.")) {
             return None;
         }
-        let inp = inputs::Inputs {
-            hw: Some(k.hw),
-            model: k.model,
-            workload_id: "",
-            prompt_tokens: 0.0,
-            decode_tokens: 0.0,
-            context_tokens: 0.0,
-            dtype_bytes: 0.0,
-            host_ms: 0.0,
-            compiler_quality: 0.0,
-            npu_share: None,
-            fp4_runtime_maturity: "",
-        };
+        let inp = inputs::Inputs { hw: Some(k.hw), model: k.model, ..Default::default() };
         Some(match ty {
             Ty::Num => Val::KN(inp.num(i).0),
             Ty::Bool => Val::KB(inp.num(i).0 != 0.0),
@@ -1002,25 +1021,32 @@ impl<'r> Cx<'r> {
                 }
             }
         }
+        if let Some(ri) = self.record.iter().position(|(n, _, _)| n == name) {
+            if !self.record[ri].2 {
+                return Err(self.err(
+                    src,
+                    *vat,
+                    format!("`{name}` is always present; `has` applies to optional names"),
+                ));
+            }
+            let key = format!("rechas:{name}");
+            if let Some(v) = self.memo_get(&key) {
+                return Ok(v);
+            }
+            let d = self.new_num();
+            self.prologue.push(Ins::RecHas { d, i: ri as u16 });
+            if let Some(first) = self.memo.first_mut() {
+                first.insert(key, Val::B(d));
+            }
+            return Ok(Val::B(d));
+        }
         match inputs::input(name) {
             Some((i, ty, true)) => {
                 if !inputs::available(name, self.ns) {
                     return Err(self.err(src, *vat, format!("`{name}` is not available in this operation")));
                 }
                 if let Some(k) = self.known.filter(|_| name.starts_with("hw.") || name.starts_with("model.")) {
-                    let inp = inputs::Inputs {
-                        hw: Some(k.hw),
-                        model: k.model,
-                        workload_id: "",
-                        prompt_tokens: 0.0,
-                        decode_tokens: 0.0,
-                        context_tokens: 0.0,
-                        dtype_bytes: 0.0,
-                        host_ms: 0.0,
-                        compiler_quality: 0.0,
-                        npu_share: None,
-                        fp4_runtime_maturity: "",
-                    };
+                    let inp = inputs::Inputs { hw: Some(k.hw), model: k.model, ..Default::default() };
                     let present = if ty == Ty::Str { inp.str(i).1 } else { inp.num(i).1 };
                     return Ok(Val::KB(present));
                 }
@@ -1224,6 +1250,16 @@ impl<'r> Cx<'r> {
                     live_s.push(p.regime);
                 }
                 Outcome::NoAnswer => {}
+                Outcome::Record(v) => {
+                    for (ty, s) in v {
+                        if *ty == Ty::Str {
+                            live_s.push(*s);
+                        } else {
+                            live_n.push(*s);
+                        }
+                    }
+                }
+                Outcome::Failed(_, s) => live_s.push(*s),
             }
         }
         program.prune(&live_n, &live_s);
@@ -1274,9 +1310,11 @@ fn compile_unverified<'r>(
     known: Option<Known<'r>>,
 ) -> Result<Compiled, Vec<CompileError>> {
     let ns = match entry {
-        EntryKind::KvBytes => Namespaces { hw: false, project: false, context: false, dtype_bytes: true },
-        EntryKind::Feasibility => Namespaces { hw: true, project: false, context: true, dtype_bytes: false },
-        EntryKind::Project => Namespaces { hw: true, project: true, context: false, dtype_bytes: false },
+        EntryKind::KvBytes => Namespaces { hw: false, model: true, project: false, context: false, dtype_bytes: true },
+        EntryKind::Feasibility => {
+            Namespaces { hw: true, model: true, project: false, context: true, dtype_bytes: false }
+        }
+        EntryKind::Project => Namespaces { hw: true, model: true, project: true, context: false, dtype_bytes: false },
     };
     let mut cx = Cx {
         rs,
@@ -1295,6 +1333,7 @@ fn compile_unverified<'r>(
         frames: Vec::new(),
         lookup_ns: None,
         known,
+        record: Vec::new(),
         params: Vec::new(),
         stack: Vec::new(),
         trace_names: Vec::new(),
@@ -1625,6 +1664,141 @@ fn round_if(cx: &mut Cx<'_>, field: &str, s: Slot, p: &super::model::ProjectDef)
     }
 }
 
+/// A record program: its namespaces, declared inputs and required outputs.
+pub struct RecordSpec<'r> {
+    /// The entry or operation.
+    pub def: &'r super::model::RecordDef,
+    /// Namespaces besides the declared inputs.
+    pub ns: Namespaces,
+    /// Declared inputs: (name, type, optional).
+    pub fields: Vec<(String, Ty, bool)>,
+    /// Required outputs: (name, type); `None` type accepts any (operations).
+    pub outputs: Vec<(String, Option<Ty>)>,
+}
+
+/// Compiles a record entry or operation.
+pub fn compile_record(rs: &RuleSet, tables: &Tables, spec: &RecordSpec<'_>) -> Result<Compiled, Vec<CompileError>> {
+    let mut cx = Cx {
+        rs,
+        tables,
+        ns: spec.ns,
+        traced: false,
+        prologue: Vec::new(),
+        code: Vec::new(),
+        nnum: 0,
+        nstr: 0,
+        pool: Vec::new(),
+        knum: HashMap::new(),
+        kstr: HashMap::new(),
+        lookups: Vec::new(),
+        memo: vec![HashMap::new()],
+        frames: Vec::new(),
+        lookup_ns: None,
+        known: None,
+        record: spec.fields.clone(),
+        params: Vec::new(),
+        stack: Vec::new(),
+        trace_names: Vec::new(),
+        trace_index: HashMap::new(),
+        outcomes: Vec::new(),
+        events: Vec::new(),
+    };
+    let def = spec.def;
+    let mut errors = Vec::new();
+    for (name, _) in &spec.outputs {
+        if !def.outputs.contains_key(name) {
+            errors.push(CompileError {
+                message: format!("`{}` has no output `{name}`", def.name),
+                help: None,
+                src: def.src.clone(),
+                at: 0,
+            });
+        }
+    }
+    for (name, f) in &def.outputs {
+        if !spec.outputs.iter().any(|(n, _)| n == name) {
+            let known: Vec<&str> = spec.outputs.iter().map(|o| o.0.as_str()).collect();
+            errors.push(CompileError {
+                message: format!("unknown output `{name}` of `{}`", def.name),
+                help: closest(name, known.iter().copied())
+                    .map(|c| format!("did you mean `{c}`?"))
+                    .or_else(|| Some(format!("outputs: {}", known.join(", ")))),
+                src: f.src.clone(),
+                at: 0,
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    cx.frames.push((&def.lets, "entry".into()));
+    cx.frames.push((&def.outputs, "out".into()));
+    let r = (|| -> R<()> {
+        for c in &def.checks {
+            let v = cx.expr(&c.when.expr, &c.when.src)?;
+            if v == Val::KB(false) {
+                continue;
+            }
+            let always = v == Val::KB(true);
+            let jz = cx.code.len();
+            if !always {
+                let cs = cx.as_bool(v, &c.when.src, 0, "a check's `when`")?;
+                cx.emit(Ins::Jz { c: cs, to: 0 });
+            }
+            cx.push_level();
+            let m = cx.expr(&c.message.expr, &c.message.src);
+            let m = m.and_then(|m| cx.as_str(m, &c.message.src, 0, "a check's `message`"));
+            cx.pop_level();
+            let m = m?;
+            cx.outcome(Outcome::Failed(u8::from(c.kind == "unknown_key"), m));
+            if always {
+                return Ok(());
+            }
+            let end = cx.code.len() as u32;
+            if let Some(Ins::Jz { to, .. }) = cx.code.get_mut(jz) {
+                *to = end;
+            }
+        }
+        let mut slots = Vec::new();
+        for (name, want) in &spec.outputs {
+            let f = def.outputs.get(name).map(|f| &f.src).unwrap_or(&def.src);
+            let v = cx.var(name, 0, f)?;
+            let ty = v.ty();
+            if let Some(w) = want {
+                if *w != ty {
+                    return Err(cx.err(f, 0, format!("output `{name}` must be a {}, found a {}", w.name(), ty.name())));
+                }
+            }
+            let slot = match ty {
+                Ty::Str => cx.as_str(v, f, 0, name)?,
+                Ty::Bool => cx.as_bool(v, f, 0, name)?,
+                Ty::Num => {
+                    let s = cx.as_num(v, f, 0, name)?;
+                    match def.rounding.get(name) {
+                        Some(n) => {
+                            let d = cx.new_num();
+                            cx.emit(Ins::Round { d, a: s, n: (*n).min(15) as u8 });
+                            d
+                        }
+                        None => s,
+                    }
+                }
+            };
+            slots.push((ty, slot));
+        }
+        cx.outcome(Outcome::Record(slots));
+        Ok(())
+    })();
+    if let Err(e) = r {
+        return Err(vec![e]);
+    }
+    let c = cx.finish(Vec::new(), Vec::new());
+    c.program
+        .verify(tables)
+        .map_err(|m| vec![missing(rs, &format!("a valid program ({m}); this is a bug in ratchet"))])?;
+    Ok(c)
+}
+
 /// Checks formulas that no entry point reached: syntax was checked at parse; here every
 /// name must exist somewhere and every call must have the right arity.
 pub fn check_unreached(rs: &RuleSet, tables: &Tables) -> Vec<CompileError> {
@@ -1646,6 +1820,14 @@ pub fn check_unreached(rs: &RuleSet, tables: &Tables) -> Vec<CompileError> {
         for g in &p.gates {
             defined.extend(g.fields.keys().cloned());
         }
+    }
+    for r in rs.operations.values().chain(rs.entries.values()) {
+        defined.extend(r.lets.keys().cloned());
+        defined.extend(r.outputs.keys().cloned());
+        defined.extend(r.args.iter().map(|a| format!("arg.{}", a.0)));
+    }
+    for e in super::entries::ENTRIES {
+        defined.extend(e.fields.iter().map(|f| f.0.to_string()));
     }
     defined.extend(inputs::INPUTS.iter().map(|e| e.1.to_string()));
     let table_names: Vec<&str> =

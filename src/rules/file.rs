@@ -46,6 +46,71 @@ pub struct RuleSetFile {
     /// The LLM projection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmRules>,
+    /// Reference API functions written as formulas over their arguments (batch ops).
+    #[serde(default)]
+    pub operations: IndexMap<String, Operation>,
+    /// Steps the engine runs around the projection (`memory_upgrade`, `anchor_overlay`,
+    /// `workload_pattern`, `frame_latency`, …), each over inputs the engine provides.
+    #[serde(default)]
+    pub entries: IndexMap<String, RecordEntry>,
+}
+
+/// A check: when `when` holds, the operation fails with `kind` and `message`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// Boolean formula.
+    pub when: String,
+    /// `invalid_value` or `unknown_key`.
+    pub kind: String,
+    /// String formula: the message.
+    pub message: String,
+}
+
+/// A reference API function as formulas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Operation {
+    /// What it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Argument name → type (`string`, `number`, `boolean`; `?` suffix: optional). Read as
+    /// `arg.<name>`.
+    #[serde(default)]
+    pub args: IndexMap<String, String>,
+    /// Namespaces read besides the arguments: `hw`, `model`.
+    #[serde(default)]
+    pub uses: Vec<String>,
+    /// Operation-level named formulas.
+    #[serde(default, rename = "let")]
+    pub lets: IndexMap<String, String>,
+    /// Failure conditions, checked in order.
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    /// The answer (a formula).
+    pub result: String,
+}
+
+/// An engine step: named formulas, checks, outputs and rounding over the inputs the engine
+/// provides for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RecordEntry {
+    /// What the step does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Named formulas.
+    #[serde(default, rename = "let")]
+    pub lets: IndexMap<String, String>,
+    /// Failure conditions, checked in order.
+    #[serde(default)]
+    pub checks: Vec<Check>,
+    /// Output formulas (the engine defines which outputs each step has).
+    #[serde(default)]
+    pub outputs: IndexMap<String, String>,
+    /// Decimal places per output (Python `round`).
+    #[serde(default)]
+    pub rounding: IndexMap<String, u32>,
 }
 
 /// The LLM side of a rule set.

@@ -32,6 +32,8 @@ impl Ty {
 pub struct Namespaces {
     /// `hw.*`
     pub hw: bool,
+    /// `model.*`
+    pub model: bool,
     /// `req.workload_id`, `req.prompt_tokens`, `req.decode_tokens`, `opt.*`
     pub project: bool,
     /// `req.context_tokens`
@@ -124,6 +126,9 @@ pub fn available(name: &str, ns: Namespaces) -> bool {
     if name.starts_with("hw.") {
         return ns.hw;
     }
+    if name.starts_with("model.") {
+        return ns.model;
+    }
     match name {
         "req.context_tokens" => ns.context,
         "req.dtype_bytes" => ns.dtype_bytes,
@@ -137,8 +142,8 @@ pub fn available(name: &str, ns: Namespaces) -> bool {
 pub struct Inputs<'a> {
     /// The tier (absent for model-only operations).
     pub hw: Option<&'a Tier>,
-    /// The model.
-    pub model: &'a LlmModel,
+    /// The model (absent for tier-only and model-free operations).
+    pub model: Option<&'a LlmModel>,
     /// Workload id.
     pub workload_id: &'a str,
     /// Prompt tokens.
@@ -157,6 +162,38 @@ pub struct Inputs<'a> {
     pub npu_share: Option<f64>,
     /// FP4 runtime maturity option.
     pub fp4_runtime_maturity: &'a str,
+    /// Values of a record entry's declared inputs (`arg.*`, `anchor.*`, …), in order.
+    pub record: &'a [RecVal<'a>],
+}
+
+/// One record input value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RecVal<'a> {
+    /// A number (booleans as 0/1).
+    Num(f64),
+    /// A string.
+    Str(&'a str),
+    /// Absent (reads as 0 or "").
+    Absent,
+}
+
+impl Default for Inputs<'_> {
+    fn default() -> Self {
+        Inputs {
+            hw: None,
+            model: None,
+            workload_id: "",
+            prompt_tokens: 0.0,
+            decode_tokens: 0.0,
+            context_tokens: 0.0,
+            dtype_bytes: 0.0,
+            host_ms: 0.0,
+            compiler_quality: 0.0,
+            npu_share: None,
+            fp4_runtime_maturity: "",
+            record: &[],
+        }
+    }
 }
 
 fn opt_num(v: Option<f64>) -> (f64, bool) {
@@ -171,39 +208,76 @@ fn opt_u<T: Into<f64>>(v: Option<T>) -> (f64, bool) {
 }
 
 impl<'a> Inputs<'a> {
+    /// A numeric tier input, when `i` is one and a tier is present.
+    #[inline]
+    fn hw_num(&self, i: Input) -> Option<(f64, bool)> {
+        use Input::*;
+        let h = self.hw?;
+        let s = &h.spec;
+        let b = |x: bool| if x { 1.0 } else { 0.0 };
+        match i {
+            HwBwProjected => Some((b(s.bw_projected), true)),
+            HwHasCapabilityTable => Some((b(h.capability.is_some()), true)),
+            HwPeakTopsBf16 => Some((s.peak_tops_bf16, true)),
+            HwPeakTopsInt8 => Some((s.peak_tops_int8, true)),
+            HwPeakTopsFp8 => Some((s.peak_tops_fp8, true)),
+            HwPeakTopsFp4 => Some((s.peak_tops_fp4, true)),
+            HwMemBandwidthGbs => Some((s.mem_bandwidth_gbs, true)),
+            HwMemCapacityGb => Some((s.mem_capacity_gb, true)),
+            HwMemBusWidthBits => Some((f64::from(s.mem_bus_width_bits), true)),
+            HwMemDataRateGtps => Some((s.mem_data_rate_gtps, true)),
+            HwComputeEfficiency => Some((s.compute_efficiency, true)),
+            HwBandwidthEfficiency => Some((s.bandwidth_efficiency, true)),
+            HwTdpWatts => Some((s.tdp_watts, true)),
+            HwComputeUtilFactor => Some((s.compute_util_factor, true)),
+            HwLlmPrefillUtilFactor => Some((s.llm_prefill_util_factor, true)),
+            HwLlmDecodeBwRealization => Some((s.llm_decode_bw_realization, true)),
+            HwComputeOverheadMs => Some((s.compute_overhead_ms, true)),
+            HwNpuShareDefault => Some((s.npu_share_default, true)),
+            HwStockMemBandwidthGbs => Some(opt_num(s.stock_mem_bandwidth_gbs)),
+            _ => None,
+        }
+    }
+
+    /// A record input as a number.
+    #[inline]
+    pub fn rec_num(&self, i: u16) -> (f64, bool) {
+        match self.record.get(i as usize) {
+            Some(RecVal::Num(x)) => (*x, true),
+            Some(RecVal::Str(_)) => (0.0, true),
+            _ => (0.0, false),
+        }
+    }
+
+    /// A record input as a string.
+    #[inline]
+    pub fn rec_str(&self, i: u16) -> (&'a str, bool) {
+        match self.record.get(i as usize) {
+            Some(RecVal::Str(s)) => (s, true),
+            Some(RecVal::Num(_)) => ("", true),
+            _ => ("", false),
+        }
+    }
+
     /// A numeric or boolean input (booleans as 0/1) and whether it is present.
     #[inline]
     pub fn num(&self, i: Input) -> (f64, bool) {
-        let m = self.model;
-        let b = |x: bool| if x { 1.0 } else { 0.0 };
         use Input::*;
-        if let Some(h) = self.hw {
-            let s = &h.spec;
-            let v = match i {
-                HwBwProjected => Some((b(s.bw_projected), true)),
-                HwHasCapabilityTable => Some((b(h.capability.is_some()), true)),
-                HwPeakTopsBf16 => Some((s.peak_tops_bf16, true)),
-                HwPeakTopsInt8 => Some((s.peak_tops_int8, true)),
-                HwPeakTopsFp8 => Some((s.peak_tops_fp8, true)),
-                HwPeakTopsFp4 => Some((s.peak_tops_fp4, true)),
-                HwMemBandwidthGbs => Some((s.mem_bandwidth_gbs, true)),
-                HwMemCapacityGb => Some((s.mem_capacity_gb, true)),
-                HwMemBusWidthBits => Some((f64::from(s.mem_bus_width_bits), true)),
-                HwMemDataRateGtps => Some((s.mem_data_rate_gtps, true)),
-                HwComputeEfficiency => Some((s.compute_efficiency, true)),
-                HwBandwidthEfficiency => Some((s.bandwidth_efficiency, true)),
-                HwTdpWatts => Some((s.tdp_watts, true)),
-                HwComputeUtilFactor => Some((s.compute_util_factor, true)),
-                HwLlmPrefillUtilFactor => Some((s.llm_prefill_util_factor, true)),
-                HwLlmDecodeBwRealization => Some((s.llm_decode_bw_realization, true)),
-                HwComputeOverheadMs => Some((s.compute_overhead_ms, true)),
-                HwNpuShareDefault => Some((s.npu_share_default, true)),
-                HwStockMemBandwidthGbs => Some(opt_num(s.stock_mem_bandwidth_gbs)),
-                _ => None,
+        let Some(m) = self.model else {
+            return match i {
+                ReqPromptTokens => (self.prompt_tokens, true),
+                ReqDecodeTokens => (self.decode_tokens, true),
+                ReqContextTokens => (self.context_tokens, true),
+                ReqDtypeBytes => (self.dtype_bytes, true),
+                OptHostMs => (self.host_ms, true),
+                OptCompilerQuality => (self.compiler_quality, true),
+                OptNpuShare => opt_num(self.npu_share),
+                _ => self.hw_num(i).unwrap_or((0.0, false)),
             };
-            if let Some(v) = v {
-                return v;
-            }
+        };
+        let b = |x: bool| if x { 1.0 } else { 0.0 };
+        if let Some(v) = self.hw_num(i) {
+            return v;
         }
         match i {
             ModelTotalParamsB => (m.total_params_b, true),
@@ -235,7 +309,6 @@ impl<'a> Inputs<'a> {
     /// A string input and whether it is present (absent strings read as "").
     #[inline]
     pub fn str(&self, i: Input) -> (&'a str, bool) {
-        let m = self.model;
         let opt = |s: Option<&'a String>| match s {
             Some(v) => (v.as_str(), true),
             None => ("", false),
@@ -253,16 +326,19 @@ impl<'a> Inputs<'a> {
                 _ => {}
             }
         }
-        match i {
-            ModelKey => (m.key.as_str(), true),
-            ModelFamily => (m.family.as_str(), true),
-            ModelBase => (m.base.as_str(), true),
-            ModelQuantScheme => (m.quant_scheme.as_str(), true),
-            ModelComputeDtype => (m.compute_dtype.as_str(), true),
-            ModelMeasurementAlias => opt(m.measurement_alias.as_ref()),
-            ReqWorkloadId => (self.workload_id, true),
-            OptFp4RuntimeMaturity => (self.fp4_runtime_maturity, true),
-            _ => ("", false),
+        match (i, self.model) {
+            (ReqWorkloadId, _) => (self.workload_id, true),
+            (OptFp4RuntimeMaturity, _) => (self.fp4_runtime_maturity, true),
+            (_, None) => ("", false),
+            (i, Some(m)) => match i {
+                ModelKey => (m.key.as_str(), true),
+                ModelFamily => (m.family.as_str(), true),
+                ModelBase => (m.base.as_str(), true),
+                ModelQuantScheme => (m.quant_scheme.as_str(), true),
+                ModelComputeDtype => (m.compute_dtype.as_str(), true),
+                ModelMeasurementAlias => opt(m.measurement_alias.as_ref()),
+                _ => ("", false),
+            },
         }
     }
 }

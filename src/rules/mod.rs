@@ -3,6 +3,7 @@
 //! at its `file:line:col`, and compiles each entry point once into a register program.
 
 pub mod compile;
+pub mod entries;
 pub mod expr;
 pub mod file;
 pub mod inputs;
@@ -60,8 +61,99 @@ pub struct CompiledRuleSet {
     pub project: Compiled,
     /// `project_llm` with tracing (for `--explain`).
     pub project_traced: Compiled,
+    /// Operations (reference API functions as formulas), by name.
+    pub operations: IndexMap<String, CompiledOp>,
+    /// Engine steps, by name (every one of `entries::ENTRIES`).
+    pub entries: IndexMap<String, Compiled>,
     /// The resolved rules (for `--explain` and listings).
     pub rules: RuleSet,
+}
+
+/// A compiled operation.
+#[derive(Debug, Clone)]
+pub struct CompiledOp {
+    /// The program.
+    pub compiled: Compiled,
+    /// Arguments: (name, type, optional).
+    pub args: Vec<(String, inputs::Ty, bool)>,
+    /// Reads `hw.*`.
+    pub uses_hw: bool,
+    /// Reads `model.*`.
+    pub uses_model: bool,
+    /// What it answers.
+    pub description: Option<String>,
+}
+
+fn compile_records(
+    rs: &RuleSet,
+    tables: &Tables,
+    errors: &mut Vec<CompileError>,
+) -> (IndexMap<String, CompiledOp>, IndexMap<String, Compiled>) {
+    use inputs::Namespaces;
+    let mut ops = IndexMap::new();
+    for (name, def) in &rs.operations {
+        let uses_hw = def.uses.iter().any(|u| u == "hw");
+        let uses_model = def.uses.iter().any(|u| u == "model");
+        let spec = compile::RecordSpec {
+            def,
+            ns: Namespaces { hw: uses_hw, model: uses_model, project: false, context: false, dtype_bytes: false },
+            fields: def.args.iter().map(|(n, t, o)| (format!("arg.{n}"), *t, *o)).collect(),
+            outputs: vec![("result".into(), None)],
+        };
+        match compile::compile_record(rs, tables, &spec) {
+            Ok(c) => {
+                ops.insert(
+                    name.clone(),
+                    CompiledOp {
+                        compiled: c,
+                        args: def.args.clone(),
+                        uses_hw,
+                        uses_model,
+                        description: def.description.clone(),
+                    },
+                );
+            }
+            Err(e) => errors.extend(e),
+        }
+    }
+    let mut entries = IndexMap::new();
+    for sig in entries::ENTRIES {
+        let Some(def) = rs.entries.get(sig.name) else {
+            errors.push(CompileError {
+                message: format!("rule set `{}` has no entry `{}` (the engine runs it)", rs.name, sig.name),
+                help: None,
+                src: rs.root_src.clone(),
+                at: 0,
+            });
+            continue;
+        };
+        let spec = compile::RecordSpec {
+            def,
+            ns: Namespaces { hw: sig.hw, model: sig.model, project: false, context: false, dtype_bytes: false },
+            fields: sig.fields.iter().map(|(n, t, o)| (n.to_string(), *t, *o)).collect(),
+            outputs: sig.outputs.iter().map(|(n, t)| (n.to_string(), Some(*t))).collect(),
+        };
+        match compile::compile_record(rs, tables, &spec) {
+            Ok(c) => {
+                entries.insert(sig.name.to_string(), c);
+            }
+            Err(e) => errors.extend(e),
+        }
+    }
+    for (name, def) in &rs.entries {
+        if entries::entry(name).is_none() {
+            let known: Vec<&str> = entries::ENTRIES.iter().map(|e| e.name).collect();
+            errors.push(CompileError {
+                message: format!("unknown entry `{name}`"),
+                help: crate::diagnostic::closest(name, known.iter().copied())
+                    .map(|c| format!("did you mean `{c}`?"))
+                    .or_else(|| Some(format!("entries: {}", known.join(", ")))),
+                src: def.src.clone(),
+                at: 0,
+            });
+        }
+    }
+    (ops, entries)
 }
 
 /// Loaded rule sets.
@@ -224,14 +316,19 @@ pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
             let feasibility = get(EntryKind::Feasibility, false);
             let project = get(EntryKind::Project, false);
             let project_traced = if project.is_some() { get(EntryKind::Project, true) } else { None };
+            let (ops, ents) = compile_records(&rs, tables, &mut errors);
             if let (Some(a), Some(b), Some(c), Some(d)) = (kv, feasibility, project, project_traced) {
-                compiled = Some((a, b, c, d));
+                compiled = Some((a, b, c, d, ops, ents));
             }
         }
         for e in &errors {
             push_once(&mut report, compile_error(e));
         }
-        let Some((kv, feasibility, project, project_traced)) = compiled.filter(|_| errors.is_empty()) else { continue };
+        let Some((kv, feasibility, project, project_traced, operations, entries)) =
+            compiled.filter(|_| errors.is_empty())
+        else {
+            continue;
+        };
         let file = rs.root_src.file.source.name.clone();
         sets.insert(
             name.clone(),
@@ -245,6 +342,8 @@ pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
                 feasibility,
                 project,
                 project_traced,
+                operations,
+                entries,
                 rules: rs,
             }),
         );

@@ -168,6 +168,40 @@ pub struct ProjectDef {
     pub rounding: IndexMap<String, (u32, Src)>,
 }
 
+/// A check.
+#[derive(Debug, Clone)]
+pub struct CheckDef {
+    /// Condition.
+    pub when: Formula,
+    /// Error kind.
+    pub kind: String,
+    /// Message formula.
+    pub message: Formula,
+}
+
+/// A record entry or operation, resolved.
+#[derive(Debug, Clone)]
+pub struct RecordDef {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Named formulas.
+    pub lets: IndexMap<String, Formula>,
+    /// Checks.
+    pub checks: Vec<CheckDef>,
+    /// Outputs (an operation's single output is `result`).
+    pub outputs: IndexMap<String, Formula>,
+    /// Rounding per output.
+    pub rounding: IndexMap<String, u32>,
+    /// Operation arguments: (name, type, optional).
+    pub args: Vec<(String, super::inputs::Ty, bool)>,
+    /// Namespaces used (`hw`, `model`).
+    pub uses: Vec<String>,
+    /// Where it is written.
+    pub src: Src,
+}
+
 /// A resolved rule set.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
@@ -193,6 +227,10 @@ pub struct RuleSet {
     pub feasibility_src: Src,
     /// The projection.
     pub project: Option<ProjectDef>,
+    /// Operations by name.
+    pub operations: IndexMap<String, RecordDef>,
+    /// Engine steps by name.
+    pub entries: IndexMap<String, RecordDef>,
     /// The file's top level.
     pub root_src: Src,
 }
@@ -218,6 +256,14 @@ impl RuleSet {
                     v.extend(l.keys.iter());
                     v.extend(l.workload.iter().chain(l.family.iter()).chain(l.skip.iter()));
                 }
+            }
+        }
+        for r in self.operations.values().chain(self.entries.values()) {
+            v.extend(r.lets.values());
+            v.extend(r.outputs.values());
+            for c in &r.checks {
+                v.push(&c.when);
+                v.push(&c.message);
             }
         }
         v
@@ -251,6 +297,20 @@ struct Raw {
     paths: IndexMap<String, (Path, Src)>,
     outputs: IndexMap<String, (String, Src)>,
     rounding: IndexMap<String, (u32, Src)>,
+    records: IndexMap<(bool, String), RawRecord>,
+}
+
+/// An operation or entry before parsing, merged along `extends`.
+#[derive(Default, Clone)]
+struct RawRecord {
+    description: Option<String>,
+    lets: IndexMap<String, (String, Src)>,
+    checks: Vec<(super::file::Check, Src)>,
+    outputs: IndexMap<String, (String, Src)>,
+    rounding: IndexMap<String, u32>,
+    args: IndexMap<String, (String, Src)>,
+    uses: Vec<String>,
+    src: Option<Src>,
 }
 
 fn overlay(raw: &mut Raw, sf: &SetFile, diags: &mut Vec<Diagnostic>) {
@@ -273,6 +333,48 @@ fn overlay(raw: &mut Raw, sf: &SetFile, diags: &mut Vec<Diagnostic>) {
             }
             Err(m) => diags.push(src.diag_key(Diagnostic::error("rules", m))),
         }
+    }
+    for (is_op, name, src, desc, lets, checks, outputs, rounding, args, uses) in s
+        .operations
+        .iter()
+        .map(|(n, o)| {
+            let src = root.child("operations").child(n.as_str());
+            let outputs: IndexMap<String, String> = std::iter::once(("result".to_string(), o.result.clone())).collect();
+            (true, n, src, &o.description, &o.lets, &o.checks, outputs, IndexMap::new(), Some(&o.args), o.uses.clone())
+        })
+        .chain(s.entries.iter().map(|(n, e)| {
+            let src = root.child("entries").child(n.as_str());
+            (false, n, src, &e.description, &e.lets, &e.checks, e.outputs.clone(), e.rounding.clone(), None, Vec::new())
+        }))
+        .collect::<Vec<_>>()
+    {
+        let r = raw.records.entry((is_op, name.clone())).or_default();
+        if desc.is_some() {
+            r.description = desc.clone();
+        }
+        for (k, v) in lets {
+            r.lets.insert(k.clone(), (v.clone(), src.child("let").child(k.as_str())));
+        }
+        if !checks.is_empty() {
+            r.checks = checks.iter().enumerate().map(|(i, c)| (c.clone(), src.child("checks").child(i))).collect();
+        }
+        let out_src = if is_op { src.child("result") } else { src.child("outputs") };
+        for (k, v) in outputs {
+            let s2 = if is_op { out_src.clone() } else { out_src.child(k.as_str()) };
+            r.outputs.insert(k.clone(), (v, s2));
+        }
+        for (k, v) in rounding {
+            r.rounding.insert(k, v);
+        }
+        if let Some(a) = args {
+            if !a.is_empty() {
+                r.args = a.iter().map(|(k, v)| (k.clone(), (v.clone(), src.child("args").child(k.as_str())))).collect();
+            }
+        }
+        if !uses.is_empty() {
+            r.uses = uses;
+        }
+        r.src = Some(src);
     }
     let Some(llm) = &s.llm else { return };
     let l = root.child("llm");
@@ -520,6 +622,73 @@ pub fn resolve(name: &str, files: &IndexMap<String, SetFile>, diags: &mut Vec<Di
     } else {
         None
     };
+    let mut operations = IndexMap::new();
+    let mut entries = IndexMap::new();
+    for ((is_op, name), r) in &raw.records {
+        let src = r.src.clone().unwrap_or_else(|| root_src.clone());
+        let mut args = Vec::new();
+        for (a, (t, asrc)) in &r.args {
+            let (t, optional) = match t.strip_suffix('?') {
+                Some(t) => (t, true),
+                None => (t.as_str(), false),
+            };
+            let ty = match t {
+                "string" => super::inputs::Ty::Str,
+                "number" => super::inputs::Ty::Num,
+                "boolean" => super::inputs::Ty::Bool,
+                other => {
+                    diags.push(
+                        asrc.diag(Diagnostic::error("rules", format!("unknown argument type `{other}`")), 0)
+                            .with_help(Some("expected `string`, `number` or `boolean`, with `?` for optional".into())),
+                    );
+                    continue;
+                }
+            };
+            args.push((a.clone(), ty, optional));
+        }
+        for u in &r.uses {
+            if u != "hw" && u != "model" {
+                diags.push(src.diag(
+                    Diagnostic::error("rules", format!("unknown namespace `{u}` in `uses`; expected `hw` or `model`")),
+                    0,
+                ));
+            }
+        }
+        let mut checks = Vec::new();
+        for (c, csrc) in &r.checks {
+            let when = formula("when", Vec::new(), &c.when, csrc.child("when"), diags);
+            let message = formula("message", Vec::new(), &c.message, csrc.child("message"), diags);
+            if c.kind != "invalid_value" && c.kind != "unknown_key" {
+                diags.push(csrc.child("kind").diag(
+                    Diagnostic::error(
+                        "rules",
+                        format!("unknown check kind `{}`; expected `invalid_value` or `unknown_key`", c.kind),
+                    ),
+                    0,
+                ));
+            }
+            if let (Some(when), Some(message)) = (when, message) {
+                checks.push(CheckDef { when, kind: c.kind.clone(), message });
+            }
+        }
+        shadow_check(&r.lets, diags);
+        let def = RecordDef {
+            name: name.clone(),
+            description: r.description.clone(),
+            lets: formulas(&r.lets, diags),
+            checks,
+            outputs: formulas(&r.outputs, diags),
+            rounding: r.rounding.clone(),
+            args,
+            uses: r.uses.clone(),
+            src,
+        };
+        if *is_op {
+            operations.insert(name.clone(), def);
+        } else {
+            entries.insert(name.clone(), def);
+        }
+    }
     if diags.len() > before {
         return None;
     }
@@ -535,6 +704,8 @@ pub fn resolve(name: &str, files: &IndexMap<String, SetFile>, diags: &mut Vec<Di
         feasibility,
         feasibility_src: raw.feasibility_src.clone().unwrap_or_else(|| root_src.clone()),
         project,
+        operations,
+        entries,
         root_src,
     })
 }

@@ -33,6 +33,8 @@ pub enum SRef {
     TierName(u32),
     /// Arena string `i` of this evaluation.
     Arena(u32),
+    /// Record input `i`.
+    Rec(u16),
 }
 
 /// Evaluation context: the request, the environment, the program and the string arena.
@@ -77,6 +79,7 @@ impl<'a> Ctx<'a, '_> {
                 .unwrap_or(""),
             SRef::TierName(i) => self.env.registry.tiers().get(i as usize).map(|t| t.name()).unwrap_or(""),
             SRef::Arena(i) => arena.get(i as usize).map(String::as_str).unwrap_or(""),
+            SRef::Rec(i) => self.inp.rec_str(i).0,
         }
     }
 }
@@ -94,6 +97,12 @@ pub enum Ins {
     InHas { d: Slot, i: Input },
     /// `d = present(string input)`
     InHasStr { d: Slot, i: Input },
+    /// `d = record input i` (numbers, booleans as 0/1)
+    Rec { d: Slot, i: u16 },
+    /// `s[d] = record input i`
+    RecS { d: SSlot, i: u16 },
+    /// `d = present(record input i)`
+    RecHas { d: Slot, i: u16 },
     /// `d = a + b`
     Add { d: Slot, a: Slot, b: Slot },
     /// `d = a - b`
@@ -294,7 +303,10 @@ impl Ins {
     fn operands(&self) -> (Vec<Slot>, Vec<SSlot>, Option<u32>) {
         use Ins::*;
         match *self {
-            Num { d, .. } | In { d, .. } | InHas { d, .. } | InHasStr { d, .. } => (vec![d], vec![], None),
+            Num { d, .. } | In { d, .. } | InHas { d, .. } | InHasStr { d, .. } | Rec { d, .. } | RecHas { d, .. } => {
+                (vec![d], vec![], None)
+            }
+            RecS { d, .. } => (vec![], vec![d], None),
             Add { d, a, b }
             | Sub { d, a, b }
             | Mul { d, a, b }
@@ -352,7 +364,10 @@ impl Ins {
     fn pure_dests(&self) -> Option<(Vec<Slot>, Vec<SSlot>)> {
         use Ins::*;
         Some(match *self {
-            Num { d, .. } | In { d, .. } | InHas { d, .. } | InHasStr { d, .. } => (vec![d], vec![]),
+            Num { d, .. } | In { d, .. } | InHas { d, .. } | InHasStr { d, .. } | Rec { d, .. } | RecHas { d, .. } => {
+                (vec![d], vec![])
+            }
+            RecS { d, .. } => (vec![], vec![d]),
             Add { d, .. }
             | Sub { d, .. }
             | Mul { d, .. }
@@ -594,6 +609,9 @@ pub fn run(cx: &Ctx<'_, '_>, sc: &mut Scratch, mut trace: Option<&mut Trace>) ->
             Ins::In { d, i } => setn!(d, cx.inp.num(i).0),
             Ins::InHas { d, i } => setn!(d, b!(cx.inp.num(i).1)),
             Ins::InHasStr { d, i } => setn!(d, b!(cx.inp.str(i).1)),
+            Ins::Rec { d, i } => setn!(d, cx.inp.rec_num(i).0),
+            Ins::RecS { d, i } => sets!(d, SRef::Rec(i)),
+            Ins::RecHas { d, i } => setn!(d, b!(cx.inp.rec_num(i).1)),
             Ins::Add { d, a, b } => setn!(d, n!(a) + n!(b)),
             Ins::Sub { d, a, b } => setn!(d, n!(a) - n!(b)),
             Ins::Mul { d, a, b } => setn!(d, n!(a) * n!(b)),

@@ -6,6 +6,7 @@
 //! resolved, and the numbers the rules read are laid out flat for fast binding.
 
 pub mod custom;
+pub mod variants;
 
 use crate::precision::{CapabilityInfo, CapabilityLevel, CapabilityTable};
 use indexmap::IndexMap;
