@@ -334,6 +334,51 @@ impl Engine {
         }
     }
 
+    /// `project_llm`, then the steps a surface applies after it: the workload pattern (for
+    /// models whose decode rate is not intrinsic) and the private-anchor overlay (when an
+    /// anchor file is loaded; `spec_key` maps the model to the file's key, identity by
+    /// default).
+    pub fn project_llm_full<'a>(
+        &'a self,
+        model: &'a LlmModel,
+        hw: &'a Tier,
+        workload_id: &'a str,
+        p: &'a ProjectParams,
+        pattern: Option<&crate::workload::WorkloadPattern>,
+        spec_key: Option<&str>,
+    ) -> Result<Projection<'a>, EngineError> {
+        let r = self.project_llm(model, hw, workload_id, p)?;
+        let Projection::Projected(mut pr) = r else { return Ok(r) };
+        if let Some(m) = pattern.filter(|_| !model.llm_invariant_decode) {
+            let out = self.apply_workload_pattern(&crate::anchors::ResultNums::of(&pr), m)?;
+            pr.decode_tok_s = out.decode_tok_s;
+            pr.ttft_s = out.ttft_s;
+            pr.base_decode_pre_multiplier = Some(out.base_decode_pre_multiplier);
+            pr.decode_s = out.decode_s;
+            pr.prefill_s = out.prefill_s;
+            pr.total_s = out.total_s;
+        }
+        if self.anchors.is_some() {
+            let key = spec_key.unwrap_or(&model.key);
+            if let Some(ov) =
+                self.overlay_anchor(&crate::anchors::ResultNums::of(&pr), hw, model, Some(key), 1.0, 1.0)?
+            {
+                pr.decode_tok_s = ov.decode_tok_s;
+                pr.prefill_tok_s = ov.prefill_tok_s;
+                pr.ttft_s = ov.ttft_s;
+                pr.decode_s = ov.decode_s;
+                pr.prefill_s = ov.prefill_s;
+                pr.total_s = ov.total_s;
+                pr.badge = std::borrow::Cow::Owned(
+                    self.registry.badges().projection_sources.get(&ov.source).cloned().unwrap_or_default(),
+                );
+                pr.source = std::borrow::Cow::Owned(ov.source);
+                pr.silicon_anchor_meta = Some(Box::new(ov.meta));
+            }
+        }
+        Ok(Projection::Projected(pr))
+    }
+
     /// The projection program specialised for a registry tier and a catalog model (compiled
     /// on first use), or `None` for tiers and models built per request.
     fn specialised(&self, model: &LlmModel, hw: &Tier) -> Option<&crate::rules::compile::Compiled> {

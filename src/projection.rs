@@ -122,6 +122,8 @@ pub struct Projected<'a> {
     pub silicon_anchor_meta: Option<Box<SiliconAnchorMeta>>,
     /// Badge of the source label.
     pub badge: Cow<'a, str>,
+    /// Provenance of the tier's calibration constants.
+    pub calibration_source: Option<&'a crate::tier::CalibrationSource>,
     /// Registry, rule set and generation.
     pub provenance: &'a Provenance,
 }
@@ -147,6 +149,8 @@ pub struct WontFit<'a> {
     pub prompt_tokens: u64,
     /// Decode tokens.
     pub decode_tokens: u64,
+    /// Provenance of the tier's calibration constants.
+    pub calibration_source: Option<&'a crate::tier::CalibrationSource>,
     /// Registry, rule set and generation.
     pub provenance: &'a Provenance,
 }
@@ -166,6 +170,8 @@ pub struct DtypeMismatch<'a> {
     pub tier_capability: Cow<'a, str>,
     /// What kind of tier would run it.
     pub retargeting_hint: Option<Cow<'a, str>>,
+    /// Provenance of the tier's calibration constants.
+    pub calibration_source: Option<&'a crate::tier::CalibrationSource>,
     /// Registry, rule set and generation.
     pub provenance: &'a Provenance,
 }
@@ -324,6 +330,7 @@ pub(crate) fn run<'a>(
                     breakdown: f.breakdown,
                     prompt_tokens: tokens.0,
                     decode_tokens: tokens.1,
+                    calibration_source: inp.hw.and_then(|h| h.spec.calibration_source.as_ref()),
                     provenance: cx.provenance,
                 })))
             }
@@ -334,6 +341,7 @@ pub(crate) fn run<'a>(
                 required_dtype: cow(&vcx, sc.strs[s[0] as usize], &mut sc.arena),
                 tier_capability: cow(&vcx, sc.strs[s[1] as usize], &mut sc.arena),
                 retargeting_hint: Some(cow(&vcx, sc.strs[s[2] as usize], &mut sc.arena)),
+                calibration_source: inp.hw.and_then(|h| h.spec.calibration_source.as_ref()),
                 provenance: cx.provenance,
             }))),
             Some(Outcome::Projected(pi, s)) => {
@@ -372,6 +380,7 @@ pub(crate) fn run<'a>(
                     base_decode_pre_multiplier: None,
                     silicon_anchor_meta: None,
                     badge,
+                    calibration_source: inp.hw.and_then(|h| h.spec.calibration_source.as_ref()),
                     provenance: cx.provenance,
                 })))
             }

@@ -72,7 +72,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         r#""decode_ceiling_tok_s": "1000 / max(bw_floor_ms_decode, eps_ms)", "decode_ceiling": "1","#,
     ),
     ("ron-syntax-error", "ratchet-0.3.2.ron", r#""tight_fraction": 0.15,"#, r#""tight_fraction": 0.15"#),
-    ("unknown-extends", "default.ron", r#"extends: "ratchet-0.3.2","#, r#"extends: "ratchet-0.32","#),
+    ("unknown-extends", "fix-fp4-alias.ron", r#"extends: "ratchet-0.3.2","#, r#"extends: "ratchet-0.32","#),
     (
         "shadowing",
         "ratchet-0.3.2.ron",

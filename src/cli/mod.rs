@@ -39,12 +39,19 @@ pub struct DataArgs {
     /// rule set to use (`default`, `ratchet-0.3.2`). Repeatable.
     #[arg(long, value_name = "DIR|NAME", global = true)]
     pub rules: Vec<String>,
+    /// Private anchor file (TOML); never embedded. Also read from `RATCHET_ANCHORS`.
+    #[arg(long, value_name = "FILE", global = true, env = "RATCHET_ANCHORS")]
+    pub anchors: Option<PathBuf>,
 }
 
 impl DataArgs {
     /// The engine configuration these flags describe.
     pub fn config(&self) -> crate::engine::EngineConfig {
-        let mut c = crate::engine::EngineConfig { registry: self.registry.clone(), ..Default::default() };
+        let mut c = crate::engine::EngineConfig {
+            registry: self.registry.clone(),
+            anchors: self.anchors.clone(),
+            ..Default::default()
+        };
         for r in &self.rules {
             c.rules(r);
         }
@@ -66,6 +73,65 @@ enum Command {
     Project(ProjectArgs),
     /// JSON Lines in (a file or stdin), one JSON result per line out, same order.
     Batch(BatchArgs),
+    /// One row per tier: rates, TTFT, total, fit and headroom, source badge.
+    Ladder(LadderArgs),
+    /// How a tier would deploy a dtype: native, compat, blocked, fallback or unsupported.
+    DeployPath(DeployPathArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum RowFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+struct LadderArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Catalog model key.
+    #[arg(long)]
+    model: String,
+    /// Workload id.
+    #[arg(long, default_value = "default")]
+    workload: String,
+    /// Prompt tokens.
+    #[arg(long)]
+    prompt_tokens: Option<u64>,
+    /// Decode tokens.
+    #[arg(long)]
+    decode_tokens: Option<u64>,
+    /// Add a memory-upgraded row after each tier: `TYPE@RATE[:SUFFIX]`, e.g. `LPDDR6@14`.
+    #[arg(long, value_name = "TYPE@RATE[:SUFFIX]")]
+    memory: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: RowFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum KernelSource {
+    Precompiled,
+    FreshCompile,
+}
+
+#[derive(Debug, Args)]
+struct DeployPathArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Tier: a registry name or a tier form as JSON.
+    #[arg(long)]
+    tier: String,
+    /// Compute dtype, e.g. int8, fp8, bf16, nvfp4.
+    #[arg(long)]
+    dtype: String,
+    /// Where the kernels come from.
+    #[arg(long, value_enum, default_value = "precompiled")]
+    kernel_source: KernelSource,
+    /// FP4 runtime maturity.
+    #[arg(long, value_enum, default_value = "mature")]
+    fp4_runtime_maturity: Maturity,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -81,9 +147,13 @@ struct ProjectArgs {
     /// Catalog model key.
     #[arg(long)]
     model: String,
-    /// Registry tier name.
+    /// Tier: a registry name, or a tier form as JSON (`{"base": …, "memory": …}`,
+    /// `{"custom": …}`, `{"base": …, "set": …}`).
     #[arg(long)]
     tier: String,
+    /// Upgrade the tier's memory: `TYPE@RATE[:SUFFIX]`, e.g. `LPDDR6@14`.
+    #[arg(long, value_name = "TYPE@RATE[:SUFFIX]")]
+    memory: Option<String>,
     /// Workload id (selects per-cell measurements).
     #[arg(long, default_value = "default")]
     workload: String,
@@ -221,6 +291,138 @@ pub fn main() -> i32 {
         Command::Schema(a) => schema(a),
         Command::Project(a) => project(a),
         Command::Batch(a) => batch(a),
+        Command::Ladder(a) => ladder(a),
+        Command::DeployPath(a) => deploy_path(a),
+    }
+}
+
+/// A `--tier` value: a registry name or a JSON tier form.
+fn tier_arg<'e>(engine: &'e crate::engine::Engine, value: &str) -> Result<crate::tier::variants::TierArg<'e>, String> {
+    let form = if value.trim_start().starts_with('{') {
+        let v: serde_json::Value =
+            serde_json::from_str(value).map_err(|e| format!("`--tier` is not valid JSON: {e}"))?;
+        crate::tier::variants::TierForm::from_json(&v).map_err(|e| e.to_string())?
+    } else {
+        crate::tier::variants::TierForm::Name(value.to_string())
+    };
+    engine.resolve_tier_form(&form).map_err(|e| e.to_string())
+}
+
+fn maturity_text(m: Maturity) -> &'static str {
+    match m {
+        Maturity::Mature => "mature",
+        Maturity::Immature => "immature",
+    }
+}
+
+fn ladder(a: LadderArgs) -> i32 {
+    let engine = match load_engine(&a.data) {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    let model = match engine.model(&a.model) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut memories = Vec::new();
+    for m in &a.memory {
+        match crate::tier::variants::TierForm::parse_memory(m) {
+            Ok(s) => memories.push(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
+    let mut tiers: Vec<crate::tier::Tier> = Vec::new();
+    for t in engine.registry().tiers() {
+        tiers.push(crate::tier::Tier::clone(t));
+        for m in &memories {
+            match engine.with_memory(t, m) {
+                Ok(c) => tiers.push(c),
+                Err(e) => eprintln!("warning: {}: {e}", t.name()),
+            }
+        }
+    }
+    let p = crate::projection::ProjectParams {
+        prompt_tokens: a.prompt_tokens,
+        decode_tokens: a.decode_tokens,
+        ..Default::default()
+    };
+    let rows = render::ladder_rows(&engine, model, &tiers, &a.workload, &p);
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let text = match a.format {
+        RowFormat::Table => render::ladder_table(&rows, engine.provenance()),
+        RowFormat::Csv => render::ladder_csv(&rows),
+        RowFormat::Json => {
+            serde_json::to_string_pretty(&serde_json::json!({
+                "model": model.key,
+                "workload_id": a.workload,
+                "provenance": engine.provenance(),
+                "rows": rows,
+            }))
+            .unwrap_or_default()
+                + "\n"
+        }
+    };
+    let _ = write!(out, "{text}");
+    EXIT_OK
+}
+
+fn deploy_path(a: DeployPathArgs) -> i32 {
+    let engine = match load_engine(&a.data) {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    let tier = match tier_arg(&engine, &a.tier) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    use crate::rules::inputs::RecVal::Str;
+    let ks = match a.kernel_source {
+        KernelSource::Precompiled => "precompiled",
+        KernelSource::FreshCompile => "fresh_compile",
+    };
+    let t = tier.get();
+    let path = engine.run_operation(
+        "deployment_path_for_tier",
+        Some(t),
+        None,
+        &[Str(&a.dtype), Str(ks), Str(maturity_text(a.fp4_runtime_maturity))],
+    );
+    let key = engine.run_operation("dtype_capability_key", None, None, &[Str(&a.dtype)]);
+    match (path, key) {
+        (Ok(p), Ok(k)) => {
+            println!("{}", p.str());
+            let reason = t.capability.as_ref().and_then(|c| c.entries.get(k.str()));
+            match reason {
+                Some(r) => {
+                    println!("  {} · {} (key `{}`) · {}: {}", t.name(), a.dtype, k.str(), r.level.as_str(), r.reason)
+                }
+                None if t.capability.is_some() => {
+                    println!("  {} · {} (key `{}`) · not in the capability table", t.name(), a.dtype, k.str())
+                }
+                None => println!("  {} · {} · peak-TOPS heuristic (no capability table)", t.name(), a.dtype),
+            }
+            EXIT_OK
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            EXIT_INVALID
+        }
     }
 }
 
@@ -250,13 +452,33 @@ fn project(a: ProjectArgs) -> i32 {
         Ok(e) => e,
         Err(c) => return c,
     };
-    let (model, tier) = match (engine.model(&a.model), engine.tier(&a.tier)) {
-        (Ok(m), Ok(t)) => (m, t),
-        (Err(e), _) | (_, Err(e)) => {
+    let model = match engine.model(&a.model) {
+        Ok(m) => m,
+        Err(e) => {
             eprintln!("error: {e}");
             return EXIT_USAGE;
         }
     };
+    let tier = match tier_arg(&engine, &a.tier) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let tier = match &a.memory {
+        None => tier,
+        Some(m) => {
+            match crate::tier::variants::TierForm::parse_memory(m).and_then(|m| engine.with_memory(tier.get(), &m)) {
+                Ok(t) => crate::tier::variants::TierArg::Inline(Box::new(t)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            }
+        }
+    };
+    let tier = tier.get();
     let p = crate::projection::ProjectParams {
         prompt_tokens: a.prompt_tokens,
         decode_tokens: a.decode_tokens,
@@ -272,7 +494,7 @@ fn project(a: ProjectArgs) -> i32 {
         let (r, e) = engine.project_llm_explained(model, tier, &a.workload, &p);
         (r, Some(e))
     } else {
-        (engine.project_llm(model, tier, &a.workload, &p), None)
+        (engine.project_llm_full(model, tier, &a.workload, &p, None, None), None)
     };
     let result = match result {
         Ok(r) => r,
@@ -404,8 +626,39 @@ fn plural(n: usize) -> &'static str {
 fn validate(a: ValidateArgs) -> i32 {
     let loader = registry_loader(&a.data);
     let outcome = registry::load(loader.as_ref());
-    let report = outcome.report;
-    print_report(&report, a.format, &loader.describe());
+    let mut report = outcome.report;
+    if let Some(reg) = &outcome.registry {
+        // the rules, checked against this registry's tables
+        let mut rule_loaders: Vec<Box<dyn Loader>> = vec![Box::new(crate::embedded::rules())];
+        let mut names = Vec::new();
+        for r in &a.data.rules {
+            if std::path::Path::new(r).is_dir() {
+                rule_loaders.push(Box::new(DirLoader::new(r)));
+            } else {
+                names.push(r.clone());
+            }
+        }
+        let refs: Vec<&dyn Loader> = rule_loaders.iter().map(|b| b.as_ref()).collect();
+        let rules = crate::rules::load(&refs, &crate::engine::registry_tables(reg));
+        for n in &names {
+            if !rules.sets.contains_key(n) && !rules.report.has_errors() {
+                report.push(
+                    crate::diagnostic::Diagnostic::error("rules", format!("unknown rule set `{n}`"))
+                        .with_help(did_you_mean(n, rules.sets.keys().map(String::as_str))),
+                );
+            }
+        }
+        report.extend(rules.report);
+    }
+    if let Some(path) = &a.data.anchors {
+        let (_, r) = crate::anchors::AnchorFile::load(path);
+        report.extend(r);
+    }
+    let mut what = format!("{} + rules", loader.describe());
+    if a.data.anchors.is_some() {
+        what.push_str(" + anchors");
+    }
+    print_report(&report, a.format, &what);
     let code = exit_for(&report);
     if code == EXIT_OK && a.deny_warnings && report.warnings() > 0 { EXIT_INVALID } else { code }
 }

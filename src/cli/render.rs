@@ -109,3 +109,112 @@ pub fn explanation(e: &Explanation) -> String {
     }
     s
 }
+
+/// One ladder row.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LadderRow {
+    /// Tier name.
+    pub tier: String,
+    /// A memory-upgrade clone (bandwidth projected).
+    pub bw_projected: bool,
+    /// The projection (`Projected`, `WontFit` or `DtypeMismatch`) as JSON.
+    pub result: serde_json::Value,
+    /// The memory check at prompt + decode tokens.
+    pub feasibility: serde_json::Value,
+}
+
+/// Projects the model on every tier.
+pub fn ladder_rows(
+    engine: &crate::engine::Engine,
+    model: &crate::LlmModel,
+    tiers: &[crate::tier::Tier],
+    workload: &str,
+    p: &crate::projection::ProjectParams,
+) -> Result<Vec<LadderRow>, crate::EngineError> {
+    let d = &engine.rule_set().defaults;
+    let ctx = p.prompt_tokens.unwrap_or(d.prompt_tokens) + p.decode_tokens.unwrap_or(d.decode_tokens);
+    let mut rows = Vec::new();
+    for t in tiers {
+        let r = engine.project_llm_full(model, t, workload, p, None, None)?;
+        let f = engine.memory_feasibility(model, t, ctx)?;
+        rows.push(LadderRow {
+            tier: t.name().to_string(),
+            bw_projected: t.spec.bw_projected,
+            result: serde_json::to_value(&r).unwrap_or_default(),
+            feasibility: serde_json::to_value(&f).unwrap_or_default(),
+        });
+    }
+    Ok(rows)
+}
+
+fn num(v: &serde_json::Value, k: &str) -> Option<f64> {
+    v.get(k).and_then(serde_json::Value::as_f64)
+}
+
+fn cell(v: Option<f64>) -> String {
+    v.map(py_float_repr).unwrap_or_else(|| "—".into())
+}
+
+/// The ladder as an aligned table.
+pub fn ladder_table(rows: &[LadderRow], prov: &crate::projection::Provenance) -> String {
+    let mut t = super::table::Table::new(
+        &["tier", "decode tok/s", "prefill tok/s", "TTFT s", "total s", "fit", "headroom GB", "source"],
+        &[false, true, true, true, true, false, true, false],
+    );
+    for r in rows {
+        let ty = r.result["type"].as_str().unwrap_or("");
+        let mark = if r.bw_projected { " (BW-proj)" } else { "" };
+        let source = match ty {
+            "Projected" => {
+                let b = r.result["badge"].as_str().unwrap_or("");
+                format!("{}{}{}", b, if b.is_empty() { "" } else { " " }, r.result["source"].as_str().unwrap_or(""))
+            }
+            "DtypeMismatch" => format!("can't run {}", r.result["required_dtype"].as_str().unwrap_or("")),
+            _ => "—".into(),
+        };
+        let p = ty == "Projected";
+        t.row(vec![
+            format!("{}{mark}", r.tier),
+            cell(num(&r.result, "decode_tok_s").filter(|_| p)),
+            cell(num(&r.result, "prefill_tok_s").filter(|_| p)),
+            cell(num(&r.result, "ttft_s").filter(|_| p)),
+            cell(num(&r.result, "total_s").filter(|_| p)),
+            r.feasibility["verdict"].as_str().unwrap_or("").to_string(),
+            super::table::fmt_num(num(&r.feasibility, "headroom_gb").unwrap_or(0.0), 2),
+            source,
+        ]);
+    }
+    let mut s = t.render();
+    s.push_str(&format!(
+        "rule set {} · registry {} {} · content {}\n",
+        prov.rule_set, prov.registry, prov.registry_version, prov.content_hash
+    ));
+    s
+}
+
+/// The ladder as CSV (RFC 4180 quoting).
+pub fn ladder_csv(rows: &[LadderRow]) -> String {
+    let q =
+        |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+    let mut s = String::from(
+        "tier,bw_projected,type,decode_tok_s,prefill_tok_s,ttft_s,total_s,verdict,headroom_gb,source,badge\n",
+    );
+    for r in rows {
+        let f = |k: &str| num(&r.result, k).map(py_float_repr).unwrap_or_default();
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            q(&r.tier),
+            r.bw_projected,
+            r.result["type"].as_str().unwrap_or(""),
+            f("decode_tok_s"),
+            f("prefill_tok_s"),
+            f("ttft_s"),
+            f("total_s"),
+            r.feasibility["verdict"].as_str().unwrap_or(""),
+            num(&r.feasibility, "headroom_gb").map(py_float_repr).unwrap_or_default(),
+            q(r.result["source"].as_str().unwrap_or("")),
+            q(r.result["badge"].as_str().unwrap_or("")),
+        ));
+    }
+    s
+}

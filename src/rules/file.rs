@@ -18,6 +18,26 @@ pub enum Constant {
     Str(String),
 }
 
+/// One base rule set or several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Extends {
+    /// One base.
+    One(String),
+    /// Several, applied in order.
+    Many(Vec<String>),
+}
+
+impl Extends {
+    /// The base names in order.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            Extends::One(s) => vec![s.as_str()],
+            Extends::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
 /// One rule set: the reference behaviour (`ratchet-0.3.2`) or a variant that extends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -29,10 +49,10 @@ pub struct RuleSetFile {
     /// What distinguishes this rule set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// A rule set this one starts from; its maps are merged entry by entry, its lists and
-    /// blocks replaced when given here.
+    /// The rule set(s) this one starts from, in order; their maps are merged entry by entry
+    /// (later wins), lists and blocks replaced when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extends: Option<String>,
+    pub extends: Option<Extends>,
     /// Request defaults (`prompt_tokens`, `decode_tokens`, `host_ms`, `compiler_quality`,
     /// `fp4_runtime_maturity`).
     #[serde(default)]

@@ -442,56 +442,73 @@ fn formulas(m: &IndexMap<String, (String, Src)>, diags: &mut Vec<Diagnostic>) ->
 /// True when the `extends` chain of `name` reaches a rule set whose file failed to load (its
 /// own diagnostics already explain why).
 pub fn extends_broken(name: &str, files: &IndexMap<String, SetFile>, broken: &[String]) -> bool {
-    let mut cur = files.get(name);
-    let mut steps = 0;
-    while let Some(f) = cur {
-        steps += 1;
-        match &f.set.extends {
-            Some(b) if broken.contains(b) && !files.contains_key(b) => return true,
-            Some(b) if steps < 64 => cur = files.get(b),
-            _ => return false,
+    let mut stack = vec![name.to_string()];
+    let mut seen = 0;
+    while let Some(n) = stack.pop() {
+        seen += 1;
+        if seen > 256 {
+            return false;
+        }
+        let Some(f) = files.get(&n) else { continue };
+        for b in f.set.extends.as_ref().map(|e| e.names()).unwrap_or_default() {
+            if broken.iter().any(|x| x == b) && !files.contains_key(b) {
+                return true;
+            }
+            stack.push(b.to_string());
         }
     }
     false
 }
 
+/// The rule sets `name` is built from, bases first (depth-first, each once), `name` last.
+fn linearise<'a>(
+    name: &str,
+    files: &'a IndexMap<String, SetFile>,
+    path: &mut Vec<String>,
+    out: &mut Vec<&'a SetFile>,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
+    let Some(cur) = files.get(name) else { return false };
+    if path.iter().any(|p| p == name) {
+        let src = Src { file: cur.file.clone(), path: vec!["extends".into()] };
+        diags.push(
+            src.diag(Diagnostic::error("rules", format!("`extends` forms a cycle: {} → {name}", path.join(" → "))), 0),
+        );
+        return false;
+    }
+    if out.iter().any(|f| f.set.name == name) {
+        return true;
+    }
+    path.push(name.to_string());
+    for base in cur.set.extends.as_ref().map(|e| e.names()).unwrap_or_default() {
+        if !files.contains_key(base) {
+            let src = Src { file: cur.file.clone(), path: vec!["extends".into()] };
+            diags.push(
+                src.diag(Diagnostic::error("rules", format!("`extends` names the unknown rule set `{base}`")), 0)
+                    .with_help(did_you_mean(base, files.keys().map(String::as_str))),
+            );
+            return false;
+        }
+        if !linearise(base, files, path, out, diags) {
+            return false;
+        }
+    }
+    path.pop();
+    out.push(cur);
+    true
+}
+
 /// Resolves one rule set from its file and the files it extends. Diagnostics are pushed for
 /// everything that cannot be read.
 pub fn resolve(name: &str, files: &IndexMap<String, SetFile>, diags: &mut Vec<Diagnostic>) -> Option<RuleSet> {
-    // the chain, base first
-    let mut chain: Vec<&SetFile> = Vec::new();
-    let mut cur = files.get(name)?;
-    loop {
-        if chain.iter().any(|c| c.set.name == cur.set.name) {
-            let names: Vec<&str> = chain.iter().map(|c| c.set.name.as_str()).collect();
-            let src = Src { file: cur.file.clone(), path: vec!["extends".into()] };
-            diags.push(src.diag(
-                Diagnostic::error(
-                    "rules",
-                    format!("`extends` forms a cycle: {} → {}", names.join(" → "), cur.set.name),
-                ),
-                0,
-            ));
-            return None;
-        }
-        chain.push(cur);
-        match &cur.set.extends {
-            None => break,
-            Some(base) => match files.get(base) {
-                Some(b) => cur = b,
-                None => {
-                    let src = Src { file: cur.file.clone(), path: vec!["extends".into()] };
-                    diags.push(
-                        src.diag(
-                            Diagnostic::error("rules", format!("`extends` names the unknown rule set `{base}`")),
-                            0,
-                        )
-                        .with_help(did_you_mean(base, files.keys().map(String::as_str))),
-                    );
-                    return None;
-                }
-            },
-        }
+    // bases first, this set last
+    let mut order: Vec<&SetFile> = Vec::new();
+    if !linearise(name, files, &mut Vec::new(), &mut order, diags) {
+        return None;
+    }
+    let mut chain: Vec<&SetFile> = order.into_iter().rev().collect();
+    if chain.is_empty() {
+        chain.push(files.get(name)?);
     }
     let top = chain[0];
     let root_src = Src { file: top.file.clone(), path: Vec::new() };

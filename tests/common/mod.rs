@@ -107,10 +107,10 @@ pub fn run_in(args: &[&str], cwd: Option<&Path>, env: &[(&str, &str)]) -> (i32, 
     if let Some(c) = cwd {
         cmd.current_dir(c);
     }
+    cmd.env_remove("RATCHET_ANCHORS");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.env_remove("RATCHET_ANCHORS");
     let out = cmd.output().unwrap_or_else(|e| panic!("run ratchet: {e}"));
     (
         out.status.code().unwrap_or(-1),

@@ -1,0 +1,251 @@
+//! Each correction of the reference's quirks (rule sets `fix-*`, all four in `default`)
+//! changes exactly the golden cases it names, and nothing else; `default` changes the union.
+//! The before/after figures quoted in docs/rules.md are asserted here.
+
+mod common;
+
+use common::{cases, golden, strip_types};
+use ratchet::Engine;
+use ratchet::anchors::AnchorFile;
+use ratchet::rules::inputs::RecVal;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+fn engine(set: &str) -> Engine {
+    let (file, _) = AnchorFile::load(&common::root().join("tests/golden/anchor_secrets.toml"));
+    Engine::embedded()
+        .unwrap_or_else(|r| panic!("{r:?}"))
+        .with_rule_set(set)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_anchors(file.map(Arc::new))
+}
+
+fn hw_form(id: &str) -> Value {
+    let c = &golden()["hardware"][id]["construction"];
+    let mem = |base: Value, t: &Value, r: &Value, s: &Value| {
+        let mut m = json!({"mem_type": t, "mem_data_rate_gtps": r});
+        if !s.is_null() {
+            m["name_suffix"] = s.clone();
+        }
+        json!({"base": base, "memory": m})
+    };
+    match c["kind"].as_str().unwrap_or("") {
+        "canonical" => c["tier"].clone(),
+        "hw_with_memory" => mem(c["base"].clone(), &c["mem_type"], &c["mem_data_rate_gtps"], &c["name_suffix"]),
+        "hw_with_memory_twice" => mem(
+            mem(c["base"].clone(), &c["first"][0], &c["first"][1], &c["first"][2]),
+            &c["second"][0],
+            &c["second"][1],
+            &c["second"][2],
+        ),
+        "make_custom_tier" => json!({"custom": c["kwargs"]}),
+        _ => {
+            let mut set = serde_json::Map::new();
+            for k in ["measured_llm", "measured_perception"] {
+                if let Some(v) = c.get(k) {
+                    set.insert(k.into(), strip_types(v));
+                }
+            }
+            json!({"base": c["base"], "set": set})
+        }
+    }
+}
+
+fn ask(e: &Engine, req: Value) -> Value {
+    let Value::Object(o) = req else { panic!("object") };
+    let mut v = ratchet::batch::answer(e, &o).unwrap_or_else(|err| json!({"error": err.to_string()}));
+    if let Value::Object(m) = &mut v {
+        m.remove("provenance");
+        m.remove("badge");
+        m.remove("calibration_source");
+    }
+    v
+}
+
+/// Every golden request this test replays: (case id, request).
+fn requests() -> Vec<(String, Value)> {
+    let g = golden();
+    let model = |id: &Value| strip_types(&g["models"][id.as_str().unwrap_or("")]["fields"]);
+    let mut out = Vec::new();
+    for c in cases("project_llm") {
+        let i = &c["inputs"];
+        let mut r = json!({"op": "project_llm", "model": model(&i["model"]), "hw": hw_form(i["hw"].as_str().unwrap_or("")),
+            "workload_id": i["workload_id"], "prompt_tokens": i["prompt_tokens"], "decode_tokens": i["decode_tokens"]});
+        if i["options"].as_object().is_some_and(|o| !o.is_empty()) {
+            r["options"] = i["options"].clone();
+        }
+        out.push((c["id"].as_str().unwrap_or("").to_string(), r));
+    }
+    for c in cases("overlay_llm_anchor") {
+        let i = &c["inputs"];
+        if i["secrets"].is_null() {
+            continue;
+        }
+        let mut r = json!({"op": "overlay_llm_anchor", "result": i["base_result"], "hw": hw_form(i["hw"].as_str().unwrap_or("")),
+            "model": model(&i["model"]), "decode_mult": i["decode_mult"], "ttft_mult": i["ttft_mult"]});
+        match i["catalog_to_spec_key"]["kind"].as_str() {
+            Some("none") => r["spec_key_map"] = json!({}),
+            Some("map") => r["spec_key_map"] = i["catalog_to_spec_key"]["map"].clone(),
+            _ => {}
+        }
+        out.push((c["id"].as_str().unwrap_or("").to_string(), r));
+    }
+    for (func, op, args) in [
+        ("hw_supports_dtype", "hw_supports_dtype", vec!["dtype"]),
+        (
+            "deployment_path_for_tier",
+            "deployment_path_for_tier",
+            vec!["dtype", "workload_kernel_source", "fp4_runtime_maturity"],
+        ),
+    ] {
+        for c in cases(func) {
+            let i = &c["inputs"];
+            let mut r = json!({"op": op, "hw": hw_form(i["hw"].as_str().unwrap_or(""))});
+            for a in &args {
+                r[*a] = i[*a].clone();
+            }
+            out.push((c["id"].as_str().unwrap_or("").to_string(), r));
+        }
+    }
+    out
+}
+
+fn answers(e: &Engine, reqs: &[(String, Value)]) -> BTreeMap<String, Value> {
+    reqs.iter().map(|(id, r)| (id.clone(), ask(e, r.clone()))).collect()
+}
+
+fn changed(a: &BTreeMap<String, Value>, b: &BTreeMap<String, Value>) -> BTreeSet<String> {
+    a.iter().filter(|(k, v)| b.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect()
+}
+
+/// Does the case's tier lack a path for the model's nominal floor dtype, while the model's
+/// weight-only quantisation runs through a path with a known dtype?
+fn weight_only_without_nominal_path(e: &Engine, req: &Value) -> bool {
+    let Ok(tier) = e.tier_from_json(&req["hw"]) else { return false };
+    let t = tier.get();
+    let m = &req["model"];
+    let quant = m["quant_scheme"].as_str().unwrap_or("");
+    if !["Q4_K_M", "Q5_K_M", "Q8_0"].contains(&quant) {
+        return false;
+    }
+    let maturity = req["options"]["fp4_runtime_maturity"].as_str().unwrap_or("mature");
+    let rung = t.spec.npu_precision_set.as_deref().map_or(RecVal::Absent, RecVal::Str);
+    let nominal = e
+        .run_operation(
+            "resolve_floor_dtype",
+            None,
+            None,
+            &[rung, RecVal::Str(m["compute_dtype"].as_str().unwrap_or("")), RecVal::Str(maturity)],
+        )
+        .map(|v| v.str().to_string())
+        .unwrap_or_default();
+    let level =
+        e.run_operation("hw_supports_dtype", Some(t), None, &[RecVal::Str(&nominal)]).map(|v| v.str().to_string());
+    level.as_deref() == Ok("unsupported")
+}
+
+#[test]
+fn each_correction_changes_exactly_the_cases_it_names() {
+    let reqs = requests();
+    let by_id: BTreeMap<&str, &Value> = reqs.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let reference = engine("ratchet-0.3.2");
+    let base = answers(&reference, &reqs);
+
+    // Q1: weight-only quants on tiers without their nominal path
+    let q1 = changed(&base, &answers(&engine("fix-weight-only-floor"), &reqs));
+    assert!(!q1.is_empty());
+    for id in &q1 {
+        assert!(id.starts_with("project_llm#"), "{id}");
+        assert!(weight_only_without_nominal_path(&reference, by_id[id.as_str()]), "Q1 changed {id}");
+    }
+
+    // Q2: overlays that apply an anchor
+    let q2 = changed(&base, &answers(&engine("fix-overlay-prompt"), &reqs));
+    assert!(!q2.is_empty());
+    for id in &q2 {
+        assert!(id.starts_with("overlay_llm_anchor#"), "{id}");
+        assert_eq!(base[id]["source"], "measured_silicon_anchor", "Q2 changed {id}, which has no anchor");
+    }
+
+    // Q3: memory-upgrade clones (with a family) that fell to first principles
+    let q3 = changed(&base, &answers(&engine("fix-clone-siblings"), &reqs));
+    assert!(!q3.is_empty());
+    for id in &q3 {
+        assert!(id.starts_with("project_llm#"), "{id}");
+        let t = reference.tier_from_json(&by_id[id.as_str()]["hw"]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(t.get().spec.bw_projected, "Q3 changed {id} on a stock tier");
+        assert_eq!(base[id]["source"], "cross_class", "{id}");
+    }
+
+    // Q8: fp4 / mxfp4 spellings in capability lookups
+    let q8 = changed(&base, &answers(&engine("fix-fp4-alias"), &reqs));
+    assert!(!q8.is_empty());
+    for id in &q8 {
+        let r = by_id[id.as_str()];
+        let dtype = r["dtype"].as_str().map(str::to_lowercase).unwrap_or_default();
+        let quant = r["model"]["quant_scheme"].as_str().map(str::to_lowercase).unwrap_or_default();
+        assert!(
+            ["fp4", "mxfp4"].contains(&dtype.as_str()) || ["fp4", "mxfp4"].contains(&quant.as_str()),
+            "Q8 changed {id}"
+        );
+    }
+
+    // default = all four, and nothing else
+    let all = changed(&base, &answers(&engine("default"), &reqs));
+    let union: BTreeSet<String> = q1.iter().chain(&q2).chain(&q3).chain(&q8).cloned().collect();
+    assert_eq!(all, union, "default changes exactly the union of the corrections");
+    eprintln!(
+        "changed cases: Q1 {}, Q2 {}, Q3 {}, Q8 {}, default {}",
+        q1.len(),
+        q2.len(),
+        q3.len(),
+        q8.len(),
+        all.len()
+    );
+}
+
+#[test]
+fn before_and_after_figures_of_docs_rules_md() {
+    let reqs = requests();
+    let by_id: BTreeMap<&str, &Value> = reqs.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let (reference, fixed) = (engine("ratchet-0.3.2"), engine("default"));
+    let both = |id: &str| (ask(&reference, by_id[id].clone()), ask(&fixed, by_id[id].clone()));
+
+    // Q1: Qwen2.5-7B Q4_K_M on NPU Mid, first principles
+    let (b, a) = both("project_llm#2917");
+    assert_eq!(
+        (b["decode_tok_s"].clone(), b["ttft_s"].clone(), b["total_s"].clone()),
+        (json!(0.0), json!(76000000000.001), json!(700000000.001))
+    );
+    assert_eq!(
+        (
+            a["decode_tok_s"].clone(),
+            a["prefill_tok_s"].clone(),
+            a["ttft_s"].clone(),
+            a["total_s"].clone(),
+            a["regime"].clone()
+        ),
+        (json!(16.29), json!(1312.34), json!(0.381), json!(12.661), json!("bw_bound"))
+    );
+
+    // Q2: NPU Mid × Qwen3 with the anchor, decode ×0.5, TTFT ×130.5
+    let (b, a) = both("overlay_llm_anchor#34919");
+    assert_eq!((b["ttft_s"].clone(), b["total_s"].clone()), (json!(46.9049), json!(55.996)));
+    assert_eq!(
+        (a["ttft_s"].clone(), a["prefill_s"].clone(), a["total_s"].clone()),
+        (json!(22.9028), json!(22.903), json!(31.995))
+    );
+
+    // Q3: NPU High with LPDDR6 @ 14 GT/s
+    let (b, a) = both("project_llm#15445");
+    assert_eq!((b["source"].clone(), b["decode_tok_s"].clone()), (json!("cross_class"), json!(68.77)));
+    assert_eq!(
+        (a["source"].clone(), a["decode_tok_s"].clone(), a["ttft_s"].clone()),
+        (json!("same_class_anchor"), json!(63.08), json!(0.1755))
+    );
+
+    // Q8: `fp4` on the RTX 5090
+    let (b, a) = both("hw_supports_dtype#28567");
+    assert_eq!((b["result"].clone(), a["result"].clone()), (json!("unsupported"), json!("tensor_native")));
+}
