@@ -257,6 +257,9 @@ pub fn answer(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
             let v = engine.kv_cache_bytes_per_token(model.get(), b)?;
             Ok(serde_json::json!({ "result": v }))
         }
+        other if crate::sizing::api::OPS.contains(&other) => {
+            crate::sizing::api::answer(engine, other, o)?.ok_or_else(|| bad(format!("unknown op `{other}`")))
+        }
         other => match more_ops(engine, other, o)? {
             Some(v) => Ok(v),
             None => rule_operation(engine, other, o),
@@ -481,6 +484,7 @@ fn parse_anchor_llm(v: &Value) -> Result<crate::anchors::LlmAnchor, EngineError>
 fn rule_operation(engine: &Engine, name: &str, o: &Obj) -> Result<Value, EngineError> {
     let op = engine.operation(name).map_err(|_| {
         let mut known: Vec<&str> = OPS.to_vec();
+        known.extend(crate::sizing::api::OPS.iter().copied());
         known.extend(engine.rule_set().operations.keys().map(String::as_str));
         let help = did_you_mean(name, known.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
         EngineError::UnknownKey(format!("unknown op `{name}`{help}"))

@@ -27,3 +27,8 @@ pub fn pack(name: &'static str) -> Option<EmbeddedLoader> {
     let prefix: &'static str = Box::leak(format!("{name}/").into_boxed_str());
     files::PACKS.iter().any(|(p, _)| p.starts_with(prefix)).then(|| EmbeddedLoader::new("packs", files::PACKS, prefix))
 }
+
+/// The raw embedded pack files (`<pack>/<path>`).
+pub fn pack_files() -> &'static [(&'static str, &'static [u8])] {
+    files::PACKS
+}

@@ -27,6 +27,8 @@ pub struct EngineConfig {
     pub rule_set: Option<String>,
     /// A private anchor file (never embedded).
     pub anchors: Option<PathBuf>,
+    /// Packs layered over the registry, in order.
+    pub packs: Vec<crate::pack::PackRef>,
 }
 
 impl EngineConfig {
@@ -83,6 +85,9 @@ pub struct Engine {
     provenance: Provenance,
     pairs: Arc<PairCache>,
     anchors: Option<Arc<crate::anchors::AnchorFile>>,
+    packs: Option<Arc<crate::pack::PackState>>,
+    /// Packs named by batch requests (`"pack": DIR`), compiled once per generation.
+    pack_cache: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<crate::pack::PackState>>>>,
 }
 
 /// The name of the rule set used when none is chosen.
@@ -147,7 +152,7 @@ impl Engine {
             rule_loaders.push(Box::new(DirLoader::new(d.clone())));
         }
         let refs: Vec<&dyn Loader> = rule_loaders.iter().map(|b| b.as_ref()).collect();
-        let mut out = Self::from_loaders(reg_loader.as_ref(), &refs, cfg.rule_set.as_deref(), 1);
+        let mut out = Self::build(reg_loader.as_ref(), &refs, &cfg.packs, cfg.rule_set.as_deref(), 1);
         if let Some(path) = &cfg.anchors {
             let (file, report) = crate::anchors::AnchorFile::load(path);
             out.report.extend(report);
@@ -161,6 +166,41 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// The packs in use, compiled.
+    pub fn packs(&self) -> Option<&crate::pack::PackState> {
+        self.packs.as_deref()
+    }
+
+    /// The sizing model for a request: the pack it names (a directory or a shipped pack
+    /// name; compiled once per generation), else the engine's packs, else the shipped
+    /// `reference` pack.
+    pub fn sizing_pack(&self, pack: Option<&str>) -> Result<Arc<crate::pack::PackState>, EngineError> {
+        let key = match pack {
+            Some(p) => p.to_string(),
+            None => match &self.packs {
+                Some(ps) if ps.sizing.budget.is_some() => return Ok(ps.clone()),
+                _ => "reference".to_string(),
+            },
+        };
+        if let Ok(cache) = self.pack_cache.lock() {
+            if let Some(p) = cache.get(&key) {
+                return Ok(p.clone());
+            }
+        }
+        let mut report = Report::default();
+        let stack = crate::pack::load(&[crate::pack::PackRef::from_arg(&key)], &mut report);
+        let state = if report.has_errors() { None } else { crate::pack::PackState::build(&stack, &self.registry, &mut report) };
+        let Some(state) = state else {
+            let first = report.diagnostics.iter().find(|d| d.is_error()).map(|d| d.one_line()).unwrap_or_default();
+            return Err(EngineError::InvalidValue(format!("pack `{key}` does not load: {first}")));
+        };
+        let state = Arc::new(state);
+        if let Ok(mut cache) = self.pack_cache.lock() {
+            cache.insert(key, state.clone());
+        }
+        Ok(state)
     }
 
     /// The private anchor file in use, if any.
@@ -182,8 +222,26 @@ impl Engine {
         rule_set: Option<&str>,
         generation: u64,
     ) -> EngineOutcome {
-        let out = registry::load(registry);
-        let mut report = out.report;
+        Self::build(registry, rules, &[], rule_set, generation)
+    }
+
+    /// Builds an engine from explicit loaders and packs.
+    pub fn build(
+        registry: &dyn Loader,
+        rules: &[&dyn Loader],
+        packs: &[crate::pack::PackRef],
+        rule_set: Option<&str>,
+        generation: u64,
+    ) -> EngineOutcome {
+        let mut report = Report::default();
+        let stack = (!packs.is_empty()).then(|| crate::pack::load(packs, &mut report));
+        let layer_views = stack.as_ref().map(|s| s.registry_layers()).unwrap_or_default();
+        let layers: Vec<registry::Layer<'_>> = layer_views
+            .iter()
+            .map(|(l, name, o)| registry::Layer { loader: l, pack: name.clone(), overrides: o.clone() })
+            .collect();
+        let out = registry::load_layered(registry, &layers);
+        report.extend(out.report);
         let Some(reg) = out.registry else {
             return EngineOutcome { engine: None, report };
         };
@@ -202,10 +260,22 @@ impl Engine {
             ));
             return EngineOutcome { engine: None, report };
         };
+        let pack_state = match &stack {
+            Some(st) => match crate::pack::PackState::build(st, &reg, &mut report) {
+                Some(p) => Some(Arc::new(p)),
+                None => return EngineOutcome { engine: None, report },
+            },
+            None => None,
+        };
         let mut h = Sha256::new();
         h.update(reg.content_hash().as_bytes());
         for l in rules {
             hash_loader(&mut h, *l);
+        }
+        if let Some(st) = &stack {
+            for l in st.loaders() {
+                hash_loader(&mut h, l);
+            }
         }
         let digest = h.finalize();
         let content_hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
@@ -225,6 +295,8 @@ impl Engine {
             provenance,
             pairs,
             anchors: None,
+            packs: pack_state,
+            pack_cache: Arc::default(),
         };
         EngineOutcome { engine: Some(engine), report }
     }

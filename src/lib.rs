@@ -18,13 +18,16 @@ pub mod embedded;
 pub mod engine;
 pub mod error;
 pub mod numeric;
+pub mod pack;
 pub mod perception;
 pub mod precision;
 pub mod projection;
 pub mod registry;
 pub mod rules;
 pub mod schema;
+pub mod sizing;
 pub mod tier;
+pub mod whatif;
 pub mod wire;
 pub mod workload;
 

@@ -41,6 +41,18 @@ pub enum FileKind {
     Catalog,
     /// `rules/*`: a rule set.
     RuleSet,
+    /// `pack.ron`: a pack manifest.
+    Pack,
+    /// A pack's `ladder.ron`.
+    Ladder,
+    /// A pack's `sizing.ron`.
+    Sizing,
+    /// A pack's `sliders.ron`.
+    Sliders,
+    /// A pack's `profiles/*`.
+    Profile,
+    /// A pack's `workloads/*`.
+    Workload,
 }
 
 impl FileKind {
@@ -59,6 +71,12 @@ impl FileKind {
         FileKind::AnchorRoutes,
         FileKind::Catalog,
         FileKind::RuleSet,
+        FileKind::Pack,
+        FileKind::Ladder,
+        FileKind::Sizing,
+        FileKind::Sliders,
+        FileKind::Profile,
+        FileKind::Workload,
     ];
 
     /// Short id, also the schema file stem.
@@ -77,6 +95,12 @@ impl FileKind {
             FileKind::AnchorRoutes => "anchor-routes",
             FileKind::Catalog => "catalog",
             FileKind::RuleSet => "rule-set",
+            FileKind::Pack => "pack",
+            FileKind::Ladder => "ladder",
+            FileKind::Sizing => "sizing",
+            FileKind::Sliders => "sliders",
+            FileKind::Profile => "profile",
+            FileKind::Workload => "workload",
         }
     }
 
@@ -101,6 +125,12 @@ impl FileKind {
             FileKind::AnchorRoutes => (schema_of::<crate::registry::files::AnchorRouteTable>(), &[]),
             FileKind::Catalog => (schema_of::<CatalogFile>(), &[]),
             FileKind::RuleSet => (schema_of::<crate::rules::file::RuleSetFile>(), &[]),
+            FileKind::Pack => (schema_of::<crate::pack::PackManifest>(), &[]),
+            FileKind::Ladder => (schema_of::<crate::sizing::file::LadderFile>(), &[]),
+            FileKind::Sizing => (schema_of::<crate::sizing::file::SizingFile>(), &[]),
+            FileKind::Sliders => (schema_of::<crate::sizing::file::SliderFile>(), &[]),
+            FileKind::Profile => (schema_of::<crate::sizing::file::ProfileFile>(), &[]),
+            FileKind::Workload => (schema_of::<crate::sizing::file::WorkloadFile>(), &[]),
         };
         if let Some(req) = v.get_mut("required").and_then(Value::as_array_mut) {
             for r in required {

@@ -203,3 +203,38 @@ impl Loader for MemoryLoader {
         if self.name.is_empty() { rel.to_string() } else { format!("{}/{rel}", self.name) }
     }
 }
+
+/// The files of another loader under one directory (a pack's `registry/`).
+pub struct SubLoader<'a> {
+    inner: &'a dyn Loader,
+    prefix: String,
+}
+
+impl<'a> SubLoader<'a> {
+    /// The files of `inner` under `dir/`.
+    pub fn new(inner: &'a dyn Loader, dir: &str) -> Self {
+        SubLoader { inner, prefix: format!("{}/", dir.trim_end_matches('/')) }
+    }
+}
+
+impl Loader for SubLoader<'_> {
+    fn describe(&self) -> String {
+        format!("{}/{}", self.inner.describe(), self.prefix.trim_end_matches('/'))
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        Ok(self.inner.list()?.into_iter().filter_map(|p| p.strip_prefix(&self.prefix).map(str::to_string)).collect())
+    }
+
+    fn read(&self, rel: &str) -> io::Result<Vec<u8>> {
+        self.inner.read(&format!("{}{rel}", self.prefix))
+    }
+
+    fn display(&self, rel: &str) -> String {
+        self.inner.display(&format!("{}{rel}", self.prefix))
+    }
+
+    fn is_dir(&self, rel: &str) -> bool {
+        self.inner.is_dir(&format!("{}{rel}", self.prefix))
+    }
+}

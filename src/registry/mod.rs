@@ -193,7 +193,7 @@ fn read_tree(loader: &dyn Loader, report: &mut Report) -> Option<Parts> {
             FileKind::Memory => one!(parts.memory, MemoryTable),
             FileKind::Badges => one!(parts.badges, BadgeTable),
             FileKind::AnchorRoutes => one!(parts.anchor_routes, AnchorRouteTable),
-            FileKind::RuleSet => {}
+            _ => {}
         }
     }
     Some(parts)
@@ -229,13 +229,166 @@ pub(crate) fn declared_name(loader: &dyn Loader, rel: &str) -> Option<String> {
 
 /// Loads and validates the registry in `loader`.
 pub fn load(loader: &dyn Loader) -> LoadOutcome {
+    load_layered(loader, &[])
+}
+
+/// Registry files a pack layers over the registry (its `registry/` directory).
+pub struct Layer<'a> {
+    /// The pack's `registry/` tree.
+    pub loader: &'a dyn Loader,
+    /// Pack name (for messages and the content hash).
+    pub pack: String,
+    /// What the pack may replace: `tier/NAME`, `capability_table/NAME`, `model/KEY`,
+    /// `dtype/NAME`, `quant_scheme/NAME`.
+    pub overrides: Vec<String>,
+}
+
+/// Loads the registry in `base` with pack layers on top: tiers, capability tables, catalog
+/// models, dtypes and quant schemes are added; a name the registry (or an earlier layer)
+/// already has is an error unless the pack declares the override.
+pub fn load_layered(base: &dyn Loader, layers: &[Layer<'_>]) -> LoadOutcome {
     let mut report = Report::default();
-    let Some(parts) = read_tree(loader, &mut report) else {
+    let Some(mut parts) = read_tree(base, &mut report) else {
         return LoadOutcome { registry: None, report };
     };
+    for layer in layers {
+        let Some(extra) = read_tree(layer.loader, &mut report) else { continue };
+        merge_layer(&mut parts, extra, layer, &mut report);
+    }
+    let loader = base;
     let registry = assemble(loader, parts, &mut report);
     let registry = if report.has_errors() { None } else { registry };
     LoadOutcome { registry, report }
+}
+
+fn conflict(pf: &ParsedFile, path: &[crate::document::PathSeg], what: &str, name: &str, prev: &str, layer: &Layer<'_>) -> Diagnostic {
+    pf.diag_at(
+        Diagnostic::error(
+            "conflict",
+            format!("pack `{}` redefines {what} `{name}` (from `{prev}`)", layer.pack),
+        )
+        .with_help(Some(format!("declare `{what}/{name}` in the pack's `overrides` to replace it"))),
+        path,
+    )
+}
+
+fn merge_layer(parts: &mut Parts, extra: Parts, layer: &Layer<'_>, report: &mut Report) {
+    use crate::document::PathSeg;
+    let allowed = |what: &str, name: &str| layer.overrides.iter().any(|o| o == &format!("{what}/{name}"));
+    let key = |k: &str| vec![PathSeg::Key(k.into())];
+    if let Some((pf, _)) = &extra.manifest {
+        report.push(pf.diag_at(
+            Diagnostic::error("conflict", format!("pack `{}` cannot replace the registry manifest", layer.pack)),
+            &[],
+        ));
+    }
+    for (what, slot) in [
+        ("precision_sets", extra.precision_sets.as_ref().map(|(p, _)| p)),
+        ("silicon_classes", extra.silicon_classes.as_ref().map(|(p, _)| p)),
+        ("memory", extra.memory.as_ref().map(|(p, _)| p)),
+        ("badges", extra.badges.as_ref().map(|(p, _)| p)),
+        ("anchor_routes", extra.anchor_routes.as_ref().map(|(p, _)| p)),
+    ] {
+        if let Some(pf) = slot {
+            report.push(pf.diag_at(
+                Diagnostic::error(
+                    "conflict",
+                    format!(
+                        "pack `{}` cannot layer `tables/{what}`: packs add tiers, custom tiers, capability tables, catalog models, dtypes and quant schemes",
+                        layer.pack
+                    ),
+                ),
+                &[],
+            ));
+        }
+    }
+    for (pf, spec) in extra.tiers {
+        match parts.tiers.iter().position(|(_, t)| t.name == spec.name) {
+            Some(i) if allowed("tier", &spec.name) => parts.tiers[i] = (pf, spec),
+            Some(i) => {
+                let prev = parts.tiers[i].0.source.name.clone();
+                report.push(conflict(&pf, &key("name"), "tier", &spec.name, &prev, layer));
+            }
+            None => parts.tiers.push((pf, spec)),
+        }
+    }
+    parts.custom_tiers.extend(extra.custom_tiers);
+    for (pf, t) in extra.capabilities {
+        match parts.capabilities.iter().position(|(_, c)| c.name == t.name) {
+            Some(i) if allowed("capability_table", &t.name) => parts.capabilities[i] = (pf, t),
+            Some(i) => {
+                let prev = parts.capabilities[i].0.source.name.clone();
+                report.push(conflict(&pf, &key("name"), "capability_table", &t.name, &prev, layer));
+            }
+            None => parts.capabilities.push((pf, t)),
+        }
+    }
+    for (pf, mut c) in extra.catalogs {
+        let mut keep = Vec::new();
+        for (i, m) in c.models.drain(..).enumerate() {
+            let found = parts.catalogs.iter().position(|(_, b)| b.models.iter().any(|x| x.key == m.key));
+            match found {
+                Some(ci) if allowed("model", &m.key) => {
+                    parts.catalogs[ci].1.models.retain(|x| x.key != m.key);
+                    keep.push(m);
+                }
+                Some(ci) => {
+                    let prev = parts.catalogs[ci].0.source.name.clone();
+                    report.push(conflict(&pf, &model_path(i, "key"), "model", &m.key, &prev, layer));
+                }
+                None => keep.push(m),
+            }
+        }
+        c.models = keep;
+        parts.catalogs.push((pf, c));
+    }
+    if let Some((pf, d)) = extra.dtypes {
+        match &mut parts.dtypes {
+            None => parts.dtypes = Some((pf, d)),
+            Some((bpf, base)) => {
+                for (k, v) in d.tops_field {
+                    if base.tops_field.get(&k).is_some_and(|b| *b != v) && !allowed("dtype", &k) {
+                        let prev = bpf.source.name.clone();
+                        report.push(conflict(&pf, &[PathSeg::Key("tops_field".into()), PathSeg::Key(k.clone())], "dtype", &k, &prev, layer));
+                        continue;
+                    }
+                    base.tops_field.insert(k, v);
+                }
+                for (k, v) in d.capability_key {
+                    if base.capability_key.get(&k).is_some_and(|b| *b != v) && !allowed("dtype", &k) {
+                        let prev = bpf.source.name.clone();
+                        report.push(conflict(&pf, &[PathSeg::Key("capability_key".into()), PathSeg::Key(k.clone())], "dtype", &k, &prev, layer));
+                        continue;
+                    }
+                    base.capability_key.insert(k, v);
+                }
+                for f in d.fp4_compute_dtypes {
+                    if !base.fp4_compute_dtypes.contains(&f) {
+                        base.fp4_compute_dtypes.push(f);
+                    }
+                }
+            }
+        }
+    }
+    if let Some((pf, q)) = extra.quant {
+        match &mut parts.quant {
+            None => parts.quant = Some((pf, q)),
+            Some((bpf, base)) => {
+                for (k, v) in q.schemes {
+                    if base.schemes.get(&k).is_some_and(|b| *b != v) && !allowed("quant_scheme", &k) {
+                        let prev = bpf.source.name.clone();
+                        report.push(conflict(&pf, &[PathSeg::Key("schemes".into()), PathSeg::Key(k.clone())], "quant_scheme", &k, &prev, layer));
+                        continue;
+                    }
+                    base.schemes.insert(k, v);
+                }
+            }
+        }
+    }
+    for (rel, bytes) in extra.files {
+        parts.files.push((format!("pack:{}/{rel}", layer.pack), bytes));
+    }
+    parts.broken_names.extend(extra.broken_names);
 }
 
 fn require<T>(slot: Option<T>, loader: &dyn Loader, what: &str, report: &mut Report) -> Option<T> {

@@ -20,7 +20,7 @@ pub struct Src {
 }
 
 impl Src {
-    fn child(&self, seg: impl Into<PathSeg>) -> Src {
+    pub(crate) fn child(&self, seg: impl Into<PathSeg>) -> Src {
         let mut path = self.path.clone();
         path.push(seg.into());
         Src { file: self.file.clone(), path }
@@ -55,6 +55,11 @@ impl Src {
     /// A diagnostic at this entry (or at offset `at` in its formula).
     pub fn diag(&self, d: Diagnostic, at: usize) -> Diagnostic {
         d.at(&self.file.source, self.span(at))
+    }
+
+    /// A diagnostic at key `key` of the map at this entry.
+    pub fn diag_key_of(&self, key: &str, d: Diagnostic) -> Diagnostic {
+        d.at(&self.file.source, self.file.node.key_span(&self.path, key))
     }
 
     /// A diagnostic at the key of this entry.

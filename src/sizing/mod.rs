@@ -1,0 +1,1315 @@
+//! The sizing model of a pack: profiles (SoCs as blocks), workloads (missions), sliders,
+//! demand calculators and KPIs — all data, compiled once into register programs.
+//!
+//! An evaluation runs every demand calculator over a profile and a workload, then the KPIs of
+//! the selected groups over those demands; each KPI's required figure is checked against its
+//! budget by the pack's budget rules (reference `evaluate_budget`), and a chip summary counts
+//! the verdicts. The reference's built-in KPIs ship as the `reference` pack.
+
+pub mod api;
+pub mod file;
+pub mod formula;
+
+use crate::diagnostic::{Diagnostic, Report, did_you_mean};
+use crate::rules::expr;
+use crate::rules::model::Src;
+use file::{ActionOp, BudgetRules, DemandDef, KpiDef, ProfileFile, Scalar, SliderDef, StudyDef, WorkloadFile};
+use formula::{
+    CompileError, Compiler, DEMAND_FIELDS, DemandView, Defs, Env, EvalError, Frame, Interner, Layout, NamedFormula,
+    Program, Scope, Strings, Table, Ty, Val,
+};
+use indexmap::IndexMap;
+use serde_json::{Map, Value, json};
+
+/// A value with the place it was written.
+#[derive(Debug, Clone)]
+pub struct Entry<T> {
+    /// The value.
+    pub value: T,
+    /// Where.
+    pub src: Src,
+}
+
+/// Everything a stack of packs says about sizing, merged, before compilation.
+#[derive(Debug, Clone, Default)]
+pub struct SizingParts {
+    /// Constants.
+    pub constants: IndexMap<String, Entry<Scalar>>,
+    /// Defaults by path.
+    pub defaults: IndexMap<String, Entry<Scalar>>,
+    /// Tables.
+    pub tables: IndexMap<String, Entry<IndexMap<String, Scalar>>>,
+    /// Declared demand metrics.
+    pub metrics: IndexMap<String, Entry<String>>,
+    /// Named formulas by signature.
+    pub formulas: IndexMap<String, Entry<String>>,
+    /// Budget rules.
+    pub budget: Option<Entry<BudgetRules>>,
+    /// Demand calculators.
+    pub demands: Vec<Entry<DemandDef>>,
+    /// KPIs.
+    pub kpis: Vec<Entry<KpiDef>>,
+    /// Evaluated KPI groups.
+    pub evaluate: Option<Entry<Vec<String>>>,
+    /// Saved studies.
+    pub studies: Vec<Entry<StudyDef>>,
+    /// Sliders.
+    pub sliders: Vec<Entry<SliderDef>>,
+    /// Profiles.
+    pub profiles: Vec<Entry<ProfileFile>>,
+    /// Workloads.
+    pub workloads: Vec<Entry<WorkloadFile>>,
+    /// Apply every slider's default before the overrides (reference quirk Q14) instead of
+    /// only the overridden sliders.
+    pub apply_slider_defaults: bool,
+}
+
+/// A compiled demand calculator.
+#[derive(Debug, Clone)]
+pub struct Demand {
+    /// Definition.
+    pub def: DemandDef,
+    /// Engine id.
+    pub engine: u32,
+    /// Outputs: every demand field in order (gate first when `active` is given).
+    pub program: Program,
+}
+
+/// A compiled KPI.
+#[derive(Debug, Clone)]
+pub struct Kpi {
+    /// Definition.
+    pub def: KpiDef,
+    /// Engine id of `for_each` (`u32::MAX`: every demand); `None`: evaluated once.
+    pub for_each: Option<u32>,
+    /// Outputs: required, budget, warn_at_pct, margin, margin_pct, status.
+    pub program: Program,
+}
+
+/// A compiled slider.
+#[derive(Debug, Clone)]
+pub struct Slider {
+    /// Definition.
+    pub def: SliderDef,
+    /// Per action: path id and the value program (parameter `value`).
+    pub actions: Vec<(ActionOp, u32, Program)>,
+}
+
+impl Slider {
+    /// Reference `Slider.clamp`: `max(min_val, min(max_val, v))`; the step is not enforced.
+    pub fn clamp(&self, v: f64) -> f64 {
+        crate::numeric::py_max(self.def.min_val, crate::numeric::py_min(self.def.max_val, v))
+    }
+}
+
+/// A profile or workload: its document and its values in layout order.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// The nested map.
+    pub json: Value,
+    /// `(path id, value)` for every leaf.
+    pub leaves: Vec<(u32, Val)>,
+}
+
+/// One evaluated KPI, kept compact (texts are rendered on output).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KpiOut {
+    /// KPI index.
+    pub kpi: u16,
+    /// Demand row (per-demand KPIs) or `u16::MAX`.
+    pub row: u16,
+    /// Required figure.
+    pub required: f64,
+    /// Budget figure.
+    pub budget: f64,
+    /// Warn threshold.
+    pub warn_at_pct: f64,
+    /// Budget − required.
+    pub margin: f64,
+    /// Margin in percent of the budget.
+    pub margin_pct: f64,
+    /// Status string id.
+    pub status: u32,
+}
+
+/// Verdict counts (reference `chip_summary`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// KPIs.
+    pub total: u32,
+    /// PASS.
+    pub pass: u32,
+    /// WARN.
+    pub warn: u32,
+    /// FAIL.
+    pub fail: u32,
+}
+
+impl Counts {
+    /// No failing KPI.
+    pub fn viable(&self) -> bool {
+        self.fail == 0
+    }
+}
+
+/// Names and notes of the demand rows of one evaluation (for rendering KPIs).
+#[derive(Debug, Clone, Default)]
+pub struct RowTexts {
+    /// Demand names.
+    pub names: Vec<String>,
+    /// Demand notes.
+    pub notes: Vec<Vec<String>>,
+}
+
+/// Reusable buffers for evaluations on one thread.
+#[derive(Debug)]
+pub struct Scratch<'m> {
+    /// Registers.
+    pub regs: Vec<f64>,
+    /// Run-time strings.
+    pub strings: Strings<'m>,
+    /// Demand numbers, row-major.
+    pub rows: Vec<f64>,
+    /// Demand engines.
+    pub engines: Vec<u32>,
+    /// Whether each demand row is active.
+    pub active: Vec<bool>,
+    /// KPI results.
+    pub kpis: Vec<KpiOut>,
+    /// State vector (what-if).
+    pub state: Vec<Val>,
+}
+
+/// A compiled sizing model.
+#[derive(Debug, Clone)]
+pub struct SizingModel {
+    /// Paths.
+    pub layout: Layout,
+    /// Strings.
+    pub strings: Interner,
+    /// Tables.
+    pub tables: Vec<Table>,
+    /// Demand fields: the five standard ones, then custom metrics.
+    pub fields: IndexMap<String, ()>,
+    /// Demand calculators.
+    pub demands: Vec<Demand>,
+    /// KPIs.
+    pub kpis: Vec<Kpi>,
+    /// KPI indices by group.
+    pub groups: IndexMap<String, Vec<usize>>,
+    /// Evaluated KPIs in order.
+    pub evaluation: Vec<usize>,
+    /// Evaluated group names.
+    pub evaluate_groups: Vec<String>,
+    /// Sliders in catalog order.
+    pub sliders: Vec<Slider>,
+    /// Profiles.
+    pub profiles: Vec<Doc>,
+    /// Workloads.
+    pub workloads: Vec<Doc>,
+    /// Projection settings of workloads that have them.
+    pub workload_files: Vec<WorkloadFile>,
+    /// Saved studies.
+    pub studies: Vec<StudyDef>,
+    /// Budget rules program (parameters `required`, `budget`, `warn_at_pct`; outputs margin,
+    /// margin_pct, status).
+    pub budget_program: Option<Program>,
+    /// Budget rules.
+    pub budget: Option<BudgetRules>,
+    /// Named formulas (for `call`).
+    formulas: IndexMap<String, NamedFormula>,
+    constants: IndexMap<String, Val>,
+    table_defs: IndexMap<String, Table>,
+    /// Ids of `PASS`, `WARN`, `FAIL`.
+    pub status_ids: [u32; 3],
+    /// See [`SizingParts::apply_slider_defaults`].
+    pub apply_slider_defaults: bool,
+}
+
+fn scalar_val(s: &Scalar, strings: &mut Interner) -> Val {
+    match s {
+        Scalar::Bool(b) => Val::Bool(*b),
+        Scalar::Num(x) => Val::Num(*x),
+        Scalar::Str(t) => Val::Str(strings.intern(t)),
+    }
+}
+
+fn val_ty(v: Val) -> Option<Ty> {
+    match v {
+        Val::Num(_) => Some(Ty::Num),
+        Val::Bool(_) => Some(Ty::Bool),
+        Val::Str(_) => Some(Ty::Str),
+        _ => None,
+    }
+}
+
+fn parse_formula(text: &str, src: &Src, report: &mut Report) -> Option<expr::Expr> {
+    match expr::parse(text) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            report.push(src.diag(Diagnostic::error("formula", e.message), e.at));
+            None
+        }
+    }
+}
+
+fn flatten(
+    v: &Map<String, Value>,
+    prefix: &str,
+    layout: &mut Layout,
+    strings: &mut Interner,
+    src: &Src,
+    path: &mut Vec<crate::document::PathSeg>,
+    out: &mut Vec<(u32, Val)>,
+    report: &mut Report,
+) {
+    for (k, x) in v {
+        let text = format!("{prefix}.{k}");
+        path.push(crate::document::PathSeg::Key(k.clone()));
+        match x {
+            Value::Object(m) => flatten(m, &text, layout, strings, src, path, out, report),
+            Value::Null => {}
+            Value::Array(_) => {
+                let mut s = src.clone();
+                s.path.extend(path.iter().cloned());
+                report.push(s.diag(
+                    Diagnostic::error("type", format!("`{text}` is a list; profile and workload values are numbers, strings, booleans or maps")),
+                    0,
+                ));
+            }
+            _ => {
+                let val = match x {
+                    Value::Bool(b) => Val::Bool(*b),
+                    Value::Number(n) => Val::Num(n.as_f64().unwrap_or(f64::NAN)),
+                    Value::String(t) => Val::Str(strings.intern(t)),
+                    _ => Val::Missing,
+                };
+                match layout.id(&text) {
+                    Some(id) => {
+                        let info = &mut layout.paths[id as usize];
+                        info.provided = true;
+                        let ty = val_ty(val);
+                        if let (Some(have), Some(got)) = (info.ty, ty) {
+                            if have != got {
+                                let mut s = src.clone();
+                                s.path.extend(path.iter().cloned());
+                                report.push(s.diag(
+                                    Diagnostic::error(
+                                        "type",
+                                        format!("`{text}` is {} here but {} elsewhere", ty_name(got), ty_name(have)),
+                                    ),
+                                    0,
+                                ));
+                            }
+                        } else if info.ty.is_none() {
+                            info.ty = ty;
+                        }
+                        out.push((id, val));
+                    }
+                    None => {
+                        let mut s = src.clone();
+                        s.path.extend(path.iter().cloned());
+                        report.push(s.diag_key(Diagnostic::error("name", format!("`{k}` is not a valid key"))));
+                    }
+                }
+            }
+        }
+        path.pop();
+    }
+}
+
+fn ty_name(t: Ty) -> &'static str {
+    match t {
+        Ty::Num => "a number",
+        Ty::Bool => "a boolean",
+        Ty::Str => "a string",
+    }
+}
+
+/// The diagnostic for a compile error in an expression written at `src` (or in the named
+/// formula the error is in).
+fn compile_diag(e: CompileError, src: &Src, formulas: &IndexMap<String, (Src, String)>) -> Diagnostic {
+    let d = Diagnostic::error("formula", e.message).with_help(e.help);
+    match e.formula.as_ref().and_then(|f| formulas.get(f)) {
+        Some((fsrc, _)) => fsrc.diag(d, e.at),
+        None => src.diag(d, e.at),
+    }
+}
+
+impl SizingModel {
+    /// Compiles merged sizing parts. Diagnostics go to `report`; `None` when there are errors.
+    pub fn build(parts: &SizingParts, report: &mut Report) -> Option<SizingModel> {
+        let before = report.errors();
+        let mut strings = Interner::default();
+        let status_ids = [strings.intern("PASS"), strings.intern("WARN"), strings.intern("FAIL")];
+        let mut layout = Layout::default();
+
+        // documents first: every leaf gets a path id and a type
+        let mut docs = |list: &[Entry<(String, String, Map<String, Value>)>], root: &str, report: &mut Report| {
+            let mut out = Vec::new();
+            for e in list {
+                let (name, description, map) = &e.value;
+                let mut leaves = Vec::new();
+                flatten(map, root, &mut layout, &mut strings, &e.src, &mut Vec::new(), &mut leaves, report);
+                out.push(Doc { name: name.clone(), description: description.clone(), json: Value::Object(map.clone()), leaves });
+            }
+            out
+        };
+        let profile_entries: Vec<Entry<(String, String, Map<String, Value>)>> = parts
+            .profiles
+            .iter()
+            .map(|e| Entry {
+                value: (e.value.name.clone(), e.value.description.clone(), e.value.blocks.clone()),
+                src: e.src.child("blocks"),
+            })
+            .collect();
+        let workload_entries: Vec<Entry<(String, String, Map<String, Value>)>> = parts
+            .workloads
+            .iter()
+            .map(|e| Entry {
+                value: (e.value.name.clone(), e.value.description.clone(), e.value.values.clone()),
+                src: e.src.child("values"),
+            })
+            .collect();
+        let profiles = docs(&profile_entries, "profile", report);
+        let workloads = docs(&workload_entries, "workload", report);
+
+        // defaults
+        for (path, e) in &parts.defaults {
+            let v = scalar_val(&e.value, &mut strings);
+            match layout.id(path) {
+                Some(id) => {
+                    let info = &mut layout.paths[id as usize];
+                    if let (Some(have), Some(got)) = (info.ty, val_ty(v)) {
+                        if have != got {
+                            report.push(e.src.diag(
+                                Diagnostic::error(
+                                    "type",
+                                    format!("default of `{path}` is {} but the data has {}", ty_name(got), ty_name(have)),
+                                ),
+                                0,
+                            ));
+                        }
+                    }
+                    if info.ty.is_none() {
+                        info.ty = val_ty(v);
+                    }
+                    info.default = Some(v);
+                    info.provided = true;
+                }
+                None => report.push(e.src.diag_key(Diagnostic::error(
+                    "name",
+                    format!("`{path}` is not a path: defaults are keyed by `profile.…` or `workload.…`"),
+                ))),
+            }
+        }
+
+        // constants, tables, formulas
+        let mut constants = IndexMap::new();
+        for (k, e) in &parts.constants {
+            constants.insert(k.clone(), scalar_val(&e.value, &mut strings));
+        }
+        let mut tables: IndexMap<String, Table> = IndexMap::new();
+        for (name, e) in &parts.tables {
+            let mut t = Table { name: name.clone(), ..Table::default() };
+            for (k, v) in &e.value {
+                let v = scalar_val(v, &mut strings);
+                let vt = val_ty(v);
+                if t.ty.is_some() && t.ty != vt {
+                    report.push(e.src.child(k.as_str()).diag(
+                        Diagnostic::error("type", format!("table `{name}` mixes value types at `{k}`")),
+                        0,
+                    ));
+                }
+                t.ty = t.ty.or(vt);
+                let key = strings.intern(k);
+                t.entries.insert(key, v);
+            }
+            tables.insert(name.clone(), t);
+        }
+        let mut formulas: IndexMap<String, NamedFormula> = IndexMap::new();
+        let mut formula_src: IndexMap<String, (Src, String)> = IndexMap::new();
+        for (sig, e) in &parts.formulas {
+            let (name, params) = match expr::parse_signature(sig) {
+                Ok(x) => x,
+                Err(m) => {
+                    report.push(e.src.diag_key(Diagnostic::error("formula", m)));
+                    continue;
+                }
+            };
+            if formula::BUILTINS.contains(&name.as_str()) {
+                report.push(e.src.diag_key(Diagnostic::error(
+                    "name",
+                    format!("`{name}` is a built-in function and cannot name a formula"),
+                )));
+                continue;
+            }
+            if let Some(x) = parse_formula(&e.value, &e.src, report) {
+                formula_src.insert(name.clone(), (e.src.clone(), e.value.clone()));
+                formulas.insert(name, NamedFormula { params, expr: x });
+            }
+        }
+
+        // demand fields: the standard five, then declared metrics
+        let mut fields: IndexMap<String, ()> = DEMAND_FIELDS.iter().map(|f| (f.to_string(), ())).collect();
+        for (m, e) in &parts.metrics {
+            if DEMAND_FIELDS.contains(&m.as_str()) {
+                report.push(e.src.diag_key(Diagnostic::error("duplicate", format!("`{m}` is a standard demand field"))));
+            }
+            fields.insert(m.clone(), ());
+        }
+        for d in &parts.demands {
+            for m in d.value.metrics.keys() {
+                if !parts.metrics.contains_key(m) {
+                    report.push(
+                        d.src
+                            .child("metrics")
+                            .diag_key_of(m, Diagnostic::error("unknown-reference", format!("undeclared demand metric `{m}`")))
+                            .with_help(
+                                did_you_mean(m, parts.metrics.keys().map(String::as_str))
+                                    .or_else(|| Some(format!("declare it under `metrics` in `sizing.ron`"))),
+                            ),
+                    );
+                }
+            }
+        }
+
+        // slider targets become known paths before any formula is compiled
+        for s in &parts.sliders {
+            for (i, a) in s.value.apply.iter().enumerate() {
+                let asrc = s.src.child("apply").child(i).child("path");
+                match layout.id(&a.path) {
+                    Some(id) => {
+                        let prefix = format!("{}.", a.path);
+                        if layout.paths.iter().any(|p| p.provided && p.text.starts_with(&prefix)) {
+                            report.push(asrc.diag(
+                                Diagnostic::error("slider", format!("`{}` is a map in the data, not a value", a.path)),
+                                0,
+                            ));
+                        }
+                        let info = &mut layout.paths[id as usize];
+                        if a.op == ActionOp::Scale && !info.provided {
+                            let known: Vec<String> = layout.provided().map(str::to_string).collect();
+                            if !profiles.is_empty() || !workloads.is_empty() {
+                                report.push(
+                                    asrc.diag(
+                                        Diagnostic::error(
+                                            "slider",
+                                            format!("slider `{}` scales `{}`, which no profile or workload has", s.value.name, a.path),
+                                        ),
+                                        0,
+                                    )
+                                    .with_help(did_you_mean(&a.path, known.iter().map(String::as_str))),
+                                );
+                            }
+                        }
+                        let info = &mut layout.paths[id as usize];
+                        if a.op == ActionOp::Set {
+                            info.provided = true;
+                        }
+                        if info.ty.is_none() {
+                            info.ty = Some(Ty::Num);
+                        }
+                    }
+                    None => report.push(asrc.diag(
+                        Diagnostic::error(
+                            "slider",
+                            format!("`{}` is not a path: slider actions change `profile.…` or `workload.…`", a.path),
+                        ),
+                        0,
+                    )),
+                }
+            }
+        }
+
+        let field_map = fields.clone();
+        let defs = Defs { constants: &constants, tables: &tables, formulas: &formulas, fields: &field_map };
+
+        // demand calculators
+        let mut demands = Vec::new();
+        let mut demand_names: IndexMap<String, ()> = IndexMap::new();
+        for e in &parts.demands {
+            let d = &e.value;
+            if demand_names.insert(d.name.clone(), ()).is_some() {
+                report.push(e.src.child("name").diag(
+                    Diagnostic::error("duplicate", format!("demand `{}` is defined twice", d.name)),
+                    0,
+                ));
+                continue;
+            }
+            let engine = strings.intern(&d.target_engine);
+            let mut c = Compiler::new(defs, &mut layout, &mut strings, Scope::default());
+            let mut ok = true;
+            let mut step = |c: &mut Compiler<'_>, text: Option<&String>, key: &str, gate: bool, report: &mut Report| {
+                let src = e.src.child(key);
+                match text {
+                    None => {
+                        if !gate {
+                            let _ = c.output_const(0.0, Ty::Num);
+                        }
+                    }
+                    Some(t) => {
+                        let Some(x) = parse_formula(t, &src, report) else {
+                            ok = false;
+                            return;
+                        };
+                        let r = if gate { c.gate(&x) } else { c.output(&x, Ty::Num).map(|_| ()) };
+                        if let Err(err) = r {
+                            report.push(compile_diag(err, &src, &formula_src));
+                            ok = false;
+                        }
+                    }
+                }
+            };
+            step(&mut c, d.active.as_ref(), "active", true, report);
+            step(&mut c, d.tops_required.as_ref(), "tops_required", false, report);
+            step(&mut c, d.cpu_cores_required.as_ref(), "cpu_cores_required", false, report);
+            step(&mut c, d.memory_bw_gbps.as_ref(), "memory_bw_gbps", false, report);
+            step(&mut c, d.memory_capacity_mb.as_ref(), "memory_capacity_mb", false, report);
+            step(&mut c, d.latency_ms_p99.as_ref(), "latency_ms_p99", false, report);
+            for m in fields.keys().skip(DEMAND_FIELDS.len()) {
+                let text = d.metrics.get(m);
+                let src_key = if text.is_some() { "metrics" } else { "name" };
+                let src = if text.is_some() { e.src.child(src_key).child(m.as_str()) } else { e.src.child(src_key) };
+                match text {
+                    None => {
+                        let _ = c.output_const(0.0, Ty::Num);
+                    }
+                    Some(t) => {
+                        if let Some(x) = parse_formula(t, &src, report) {
+                            if let Err(err) = c.output(&x, Ty::Num) {
+                                report.push(compile_diag(err, &src, &formula_src));
+                                ok = false;
+                            }
+                        } else {
+                            ok = false;
+                        }
+                    }
+                }
+            }
+            let refs = std::mem::take(&mut c.path_refs);
+            let program = c.finish();
+            check_paths(&refs, &layout, &e.src, &profiles, &workloads, &formula_src, report);
+            if ok {
+                demands.push(Demand { def: d.clone(), engine, program });
+            }
+        }
+
+        // budget rules
+        let mut budget_program = None;
+        let mut budget_exprs = None;
+        if let Some(b) = &parts.budget {
+            let m = parse_formula(&b.value.margin, &b.src.child("margin"), report);
+            let mp = parse_formula(&b.value.margin_pct, &b.src.child("margin_pct"), report);
+            let st = parse_formula(&b.value.status, &b.src.child("status"), report);
+            if let (Some(m), Some(mp), Some(st)) = (m, mp, st) {
+                let params: &[&str] = &["required", "budget", "warn_at_pct"];
+                let mut c = Compiler::new(defs, &mut layout, &mut strings, Scope { params, ..Scope::default() });
+                let r = (|| -> Result<(), (CompileError, &str)> {
+                    let mr = c.value(&m, Ty::Num).map_err(|e| (e, "margin"))?;
+                    c.bind("margin", mr, Ty::Num);
+                    c.push_output(mr, Ty::Num);
+                    let mpr = c.value(&mp, Ty::Num).map_err(|e| (e, "margin_pct"))?;
+                    c.bind("margin_pct", mpr, Ty::Num);
+                    c.push_output(mpr, Ty::Num);
+                    c.output(&st, Ty::Str).map_err(|e| (e, "status"))?;
+                    Ok(())
+                })();
+                match r {
+                    Ok(()) => {
+                        budget_program = Some(c.finish());
+                        budget_exprs = Some((m, mp, st));
+                    }
+                    Err((e, key)) => report.push(compile_diag(e, &b.src.child(key), &formula_src)),
+                }
+            }
+        }
+
+        // KPIs
+        let mut kpis = Vec::new();
+        let mut groups: IndexMap<String, Vec<usize>> = IndexMap::new();
+        let mut kpi_names: IndexMap<String, ()> = IndexMap::new();
+        let evaluate_groups: Vec<String> = parts.evaluate.as_ref().map(|e| e.value.clone()).unwrap_or_default();
+        for e in &parts.kpis {
+            let k = &e.value;
+            if kpi_names.insert(k.name.clone(), ()).is_some() {
+                report.push(
+                    e.src.child("name").diag(Diagnostic::error("duplicate", format!("KPI `{}` is defined twice", k.name)), 0),
+                );
+                continue;
+            }
+            let Some(b) = &parts.budget else {
+                report.push(e.src.diag(
+                    Diagnostic::error(
+                        "missing",
+                        "KPIs need budget rules (`budget` in `sizing.ron`); extend the `reference` pack for the reference rules",
+                    ),
+                    0,
+                ));
+                break;
+            };
+            let Some((m, mp, st)) = &budget_exprs else { break };
+            let for_each = k.for_each.as_ref().map(|f| if f == "*" { u32::MAX } else { strings.intern(f) });
+            let scope = Scope { params: &[], demand: for_each.is_some(), aggregates: true };
+            let mut c = Compiler::new(defs, &mut layout, &mut strings, scope);
+            let r = (|| -> Result<(), (CompileError, Src)> {
+                let parse = |text: &str, key: &str| -> Result<expr::Expr, (CompileError, Src)> {
+                    expr::parse(text).map_err(|pe| {
+                        (CompileError { message: pe.message, help: None, at: pe.at, formula: None }, e.src.child(key))
+                    })
+                };
+                if let Some(w) = &k.when {
+                    let x = parse(w, "when")?;
+                    c.gate(&x).map_err(|er| (er, e.src.child("when")))?;
+                }
+                let req = parse(&k.required, "required")?;
+                let rr = c.value(&req, Ty::Num).map_err(|er| (er, e.src.child("required")))?;
+                let bud = parse(&k.budget, "budget")?;
+                let br = c.value(&bud, Ty::Num).map_err(|er| (er, e.src.child("budget")))?;
+                let wr = match &k.warn_at_pct {
+                    Some(w) => {
+                        let x = parse(w, "warn_at_pct")?;
+                        c.value(&x, Ty::Num).map_err(|er| (er, e.src.child("warn_at_pct")))?
+                    }
+                    None => c.constant(b.value.warn_at_pct).map_err(|er| (er, e.src.clone()))?,
+                };
+                c.push_output(rr, Ty::Num);
+                c.push_output(br, Ty::Num);
+                c.push_output(wr, Ty::Num);
+                c.bind("required", rr, Ty::Num);
+                c.bind("budget", br, Ty::Num);
+                c.bind("warn_at_pct", wr, Ty::Num);
+                let mr = c.value(m, Ty::Num).map_err(|er| (er, b.src.child("margin")))?;
+                c.bind("margin", mr, Ty::Num);
+                c.push_output(mr, Ty::Num);
+                let mpr = c.value(mp, Ty::Num).map_err(|er| (er, b.src.child("margin_pct")))?;
+                c.bind("margin_pct", mpr, Ty::Num);
+                c.push_output(mpr, Ty::Num);
+                c.output(st, Ty::Str).map_err(|er| (er, b.src.child("status")))?;
+                Ok(())
+            })();
+            let refs = std::mem::take(&mut c.path_refs);
+            let program = c.finish();
+            match r {
+                Ok(()) => {
+                    if evaluate_groups.contains(&k.group) {
+                        check_paths(&refs, &layout, &e.src, &profiles, &workloads, &formula_src, report);
+                    }
+                    groups.entry(k.group.clone()).or_default().push(kpis.len());
+                    kpis.push(Kpi { def: k.clone(), for_each, program });
+                }
+                Err((er, src)) => report.push(compile_diag(er, &src, &formula_src)),
+            }
+        }
+
+        // evaluation order
+        let mut evaluation = Vec::new();
+        if let Some(ev) = &parts.evaluate {
+            for (i, g) in ev.value.iter().enumerate() {
+                match groups.get(g) {
+                    Some(list) => evaluation.extend(list.iter().copied()),
+                    None => report.push(
+                        ev.src
+                            .child(i)
+                            .diag(Diagnostic::error("unknown-reference", format!("no KPI is in group `{g}`")), 0)
+                            .with_help(did_you_mean(g, groups.keys().map(String::as_str))),
+                    ),
+                }
+            }
+        }
+
+        // sliders
+        let mut sliders = Vec::new();
+        let mut slider_names: IndexMap<String, ()> = IndexMap::new();
+        for e in &parts.sliders {
+            let s = &e.value;
+            if slider_names.insert(s.name.clone(), ()).is_some() {
+                report.push(
+                    e.src.child("name").diag(Diagnostic::error("duplicate", format!("slider `{}` is defined twice", s.name)), 0),
+                );
+                continue;
+            }
+            if !(s.min_val.is_finite() && s.max_val.is_finite() && s.default.is_finite()) || s.min_val > s.max_val {
+                report.push(e.src.child("max_val").diag(
+                    Diagnostic::error(
+                        "range",
+                        format!("slider `{}` needs finite `min_val` ≤ `max_val`, got {} and {}", s.name, s.min_val, s.max_val),
+                    ),
+                    0,
+                ));
+                continue;
+            }
+            if s.default < s.min_val || s.default > s.max_val {
+                report.push(e.src.child("default").diag(
+                    Diagnostic::warning(
+                        "range",
+                        format!(
+                            "default `{}` of slider `{}` is outside [{}, {}] and will be clamped",
+                            s.default, s.name, s.min_val, s.max_val
+                        ),
+                    ),
+                    0,
+                ));
+            }
+            let mut actions = Vec::new();
+            let mut ok = true;
+            for (i, a) in s.apply.iter().enumerate() {
+                let Some(pid) = layout.find(&a.path) else {
+                    ok = false;
+                    continue;
+                };
+                let vsrc = e.src.child("apply").child(i).child("value");
+                let text = a.value.clone().unwrap_or_else(|| "value".into());
+                let Some(x) = parse_formula(&text, &vsrc, report) else {
+                    ok = false;
+                    continue;
+                };
+                let params: &[&str] = &["value"];
+                let mut c = Compiler::new(defs, &mut layout, &mut strings, Scope { params, ..Scope::default() });
+                let want = if a.op == ActionOp::Scale { Ty::Num } else { layout_ty(&c, pid).unwrap_or(Ty::Num) };
+                match c.output(&x, want) {
+                    Ok(_) => {
+                        let refs = std::mem::take(&mut c.path_refs);
+                        let p = c.finish();
+                        check_paths(&refs, &layout, &vsrc, &profiles, &workloads, &formula_src, report);
+                        actions.push((a.op, pid, p));
+                    }
+                    Err(er) => {
+                        report.push(compile_diag(er, &vsrc, &formula_src));
+                        ok = false;
+                    }
+                }
+            }
+            if ok {
+                sliders.push(Slider { def: s.clone(), actions });
+            }
+        }
+
+        // studies
+        for e in &parts.studies {
+            let st = &e.value;
+            let names: Vec<&str> = sliders.iter().map(|s| s.def.name.as_str()).collect();
+            let mut want: Vec<(&str, &str)> = Vec::new();
+            match (&st.sweep, &st.pareto) {
+                (Some(s), None) => want.push((s.as_str(), "sweep")),
+                (None, Some((x, y))) => {
+                    want.push((x.as_str(), "pareto"));
+                    want.push((y.as_str(), "pareto"));
+                }
+                _ => report.push(e.src.diag(
+                    Diagnostic::error("study", format!("study `{}` needs exactly one of `sweep` and `pareto`", st.name)),
+                    0,
+                )),
+            }
+            for (n, key) in want {
+                if !names.contains(&n) {
+                    report.push(
+                        e.src
+                            .child(key)
+                            .diag(Diagnostic::error("unknown-reference", format!("unknown slider `{n}`")), 0)
+                            .with_help(did_you_mean(n, names.iter().copied())),
+                    );
+                }
+            }
+            if st.steps == 0 {
+                report.push(e.src.child("steps").diag(
+                    Diagnostic::error("range", format!("study `{}` has 0 steps; a sweep needs at least 2 points", st.name)),
+                    0,
+                ));
+            }
+            if st.steps_y == Some(0) {
+                report.push(e.src.child("steps_y").diag(
+                    Diagnostic::error("range", format!("study `{}` has 0 steps in y; a grid needs at least 2 points", st.name)),
+                    0,
+                ));
+            }
+            if !profiles.iter().any(|p| p.name == st.profile) {
+                report.push(
+                    e.src
+                        .child("profile")
+                        .diag(Diagnostic::error("unknown-reference", format!("unknown profile `{}`", st.profile)), 0)
+                        .with_help(did_you_mean(&st.profile, profiles.iter().map(|p| p.name.as_str()))),
+                );
+            }
+            for k in st.overrides.keys() {
+                if !names.contains(&k.as_str()) {
+                    report.push(
+                        e.src
+                            .child("overrides")
+                            .diag_key_of(k, Diagnostic::error("unknown-reference", format!("unknown slider `{k}`")))
+                            .with_help(did_you_mean(k, names.iter().copied())),
+                    );
+                }
+            }
+        }
+
+        if report.errors() > before {
+            return None;
+        }
+        Some(SizingModel {
+            layout,
+            strings,
+            tables: tables.values().cloned().collect(),
+            fields,
+            demands,
+            kpis,
+            groups,
+            evaluation,
+            evaluate_groups,
+            sliders,
+            profiles,
+            workloads,
+            workload_files: parts.workloads.iter().map(|w| w.value.clone()).collect(),
+            studies: parts.studies.iter().map(|s| s.value.clone()).collect(),
+            budget_program,
+            budget: parts.budget.as_ref().map(|b| b.value.clone()),
+            formulas,
+            constants,
+            table_defs: tables,
+            status_ids,
+            apply_slider_defaults: parts.apply_slider_defaults,
+        })
+    }
+
+    /// Fresh buffers for this model.
+    pub fn scratch(&self) -> Scratch<'_> {
+        Scratch {
+            regs: Vec::with_capacity(64),
+            strings: Strings::new(&self.strings),
+            rows: Vec::new(),
+            engines: Vec::new(),
+            active: Vec::new(),
+            kpis: Vec::new(),
+            state: Vec::new(),
+        }
+    }
+
+    /// A slider by name.
+    pub fn slider(&self, name: &str) -> Option<usize> {
+        self.sliders.iter().position(|s| s.def.name == name)
+    }
+
+    /// A profile by name.
+    pub fn profile(&self, name: &str) -> Option<usize> {
+        self.profiles.iter().position(|p| p.name == name)
+    }
+
+    /// A workload by name.
+    pub fn workload(&self, name: &str) -> Option<usize> {
+        self.workloads.iter().position(|p| p.name == name)
+    }
+
+    /// The state vector of a profile and a workload.
+    pub fn base_state(&self, profile: Option<usize>, workload: Option<usize>, out: &mut Vec<Val>) {
+        out.clear();
+        out.resize(self.layout.len(), Val::Missing);
+        for doc in [profile.and_then(|p| self.profiles.get(p)), workload.and_then(|w| self.workloads.get(w))].into_iter().flatten() {
+            for &(id, v) in &doc.leaves {
+                if let Some(slot) = out.get_mut(id as usize) {
+                    *slot = v;
+                }
+            }
+        }
+    }
+
+    /// Runs one slider's actions on a state vector with `value` (clamped here).
+    pub fn apply_slider(&self, i: usize, value: f64, state: &mut [Val], sc: &mut Scratch<'_>) -> Result<(), EvalError> {
+        let Some(s) = self.sliders.get(i) else { return Ok(()) };
+        let v = s.clamp(value);
+        for (op, pid, prog) in &s.actions {
+            let frame = Frame { layout: &self.layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &[v] };
+            formula::run(prog, &*state, &frame, &mut sc.regs, &mut sc.strings)?;
+            let (r, ty) = prog.outputs[0];
+            let x = sc.regs[r as usize];
+            let slot = &mut state[*pid as usize];
+            match op {
+                ActionOp::Set => {
+                    *slot = match ty {
+                        Ty::Num => Val::Num(x),
+                        Ty::Bool => Val::Bool(x != 0.0),
+                        Ty::Str => Val::Str(x as u32),
+                    }
+                }
+                ActionOp::Scale => match *slot {
+                    Val::Num(old) => *slot = Val::Num(old * x),
+                    Val::Missing => return Err(EvalError::Missing(*pid)),
+                    _ => return Err(EvalError::Type(*pid, Ty::Num)),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs every demand calculator over `env` into `sc.rows` / `sc.engines`.
+    pub fn run_demands<E: Env + ?Sized>(&self, env: &E, sc: &mut Scratch<'_>) -> Result<(), EvalError> {
+        let stride = self.fields.len();
+        sc.rows.clear();
+        sc.engines.clear();
+        sc.active.clear();
+        for d in &self.demands {
+            let frame = Frame { layout: &self.layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &[] };
+            let active = formula::run(&d.program, env, &frame, &mut sc.regs, &mut sc.strings)?;
+            sc.engines.push(d.engine);
+            sc.active.push(active);
+            if active {
+                for &(r, _) in &d.program.outputs {
+                    sc.rows.push(sc.regs[r as usize]);
+                }
+            } else {
+                sc.rows.extend(std::iter::repeat_n(0.0, stride));
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluates KPIs `which` (indices) over the demand rows in `sc` into `sc.kpis`.
+    pub fn run_kpis<E: Env + ?Sized>(&self, which: &[usize], env: &E, sc: &mut Scratch<'_>) -> Result<(), EvalError> {
+        sc.kpis.clear();
+        let stride = self.fields.len();
+        for &ki in which {
+            let Some(k) = self.kpis.get(ki) else { continue };
+            let rows = sc.engines.len();
+            let one = |row: usize, sc: &mut Scratch<'_>| -> Result<(), EvalError> {
+                let view = DemandView { stride, engines: &sc.engines, values: &sc.rows };
+                let frame = Frame { layout: &self.layout, tables: &self.tables, demands: view, row, params: &[] };
+                if formula::run(&k.program, env, &frame, &mut sc.regs, &mut sc.strings)? {
+                    let o = &k.program.outputs;
+                    let g = |i: usize| sc.regs[o[i].0 as usize];
+                    sc.kpis.push(KpiOut {
+                        kpi: ki as u16,
+                        row: if k.for_each.is_some() { row as u16 } else { u16::MAX },
+                        required: g(0),
+                        budget: g(1),
+                        warn_at_pct: g(2),
+                        margin: g(3),
+                        margin_pct: g(4),
+                        status: g(5) as u32,
+                    });
+                }
+                Ok(())
+            };
+            match k.for_each {
+                None => one(0, sc)?,
+                Some(engine) => {
+                    for row in 0..rows {
+                        if engine == u32::MAX || sc.engines[row] == engine {
+                            one(row, sc)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Verdict counts of `kpis`.
+    pub fn counts(&self, kpis: &[KpiOut]) -> Counts {
+        let mut c = Counts { total: kpis.len() as u32, ..Counts::default() };
+        for k in kpis {
+            if k.status == self.status_ids[0] {
+                c.pass += 1;
+            } else if k.status == self.status_ids[1] {
+                c.warn += 1;
+            } else if k.status == self.status_ids[2] {
+                c.fail += 1;
+            }
+        }
+        c
+    }
+
+    /// The budget rules over one required/budget pair: `(margin, margin_pct, status)`.
+    pub fn evaluate_budget(
+        &self,
+        required: f64,
+        budget: f64,
+        warn_at_pct: Option<f64>,
+        sc: &mut Scratch<'_>,
+    ) -> Result<(f64, f64, String), EvalError> {
+        let (Some(p), Some(b)) = (&self.budget_program, &self.budget) else {
+            return Err(EvalError::MissingKey("budget rules".into()));
+        };
+        let params = [required, budget, warn_at_pct.unwrap_or(b.warn_at_pct)];
+        let frame = Frame { layout: &self.layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &params };
+        let empty: [Val; 0] = [];
+        formula::run(p, &empty[..], &frame, &mut sc.regs, &mut sc.strings)?;
+        let g = |i: usize| sc.regs[p.outputs[i].0 as usize];
+        let status = sc.strings.text(g(2) as u32).to_string();
+        Ok((g(0), g(1), status))
+    }
+
+    /// Calls a named formula with arguments over `env`.
+    /// String arguments are ids in `strings` (the model's own strings when `None`).
+    pub fn call<E: Env + ?Sized>(
+        &self,
+        name: &str,
+        args: &[Val],
+        env: &E,
+        strings: Option<&Interner>,
+    ) -> Result<Val, String> {
+        let f = self.formulas.get(name).ok_or_else(|| {
+            format!(
+                "unknown formula `{name}`{}",
+                did_you_mean(name, self.formulas.keys().map(String::as_str)).map(|h| format!("; {h}")).unwrap_or_default()
+            )
+        })?;
+        if f.params.len() != args.len() {
+            return Err(format!("formula `{name}` takes {} argument(s), got {}", f.params.len(), args.len()));
+        }
+        let mut layout = self.layout.clone();
+        let mut strings = strings.cloned().unwrap_or_else(|| self.strings.clone());
+        let mut regs_vals = Vec::new();
+        let params: Vec<&str> = f.params.iter().map(String::as_str).collect();
+        let fields = self.fields.clone();
+        let defs = Defs { constants: &self.constants, tables: &self.table_defs, formulas: &self.formulas, fields: &fields };
+        // arguments are interned into the compiled strings so the program sees stable ids
+        for a in args {
+            regs_vals.push(match a {
+                Val::Num(x) => (*x, Ty::Num),
+                Val::Bool(b) => (if *b { 1.0 } else { 0.0 }, Ty::Bool),
+                Val::Str(i) => (f64::from(*i), Ty::Str),
+                _ => (0.0, Ty::Num),
+            });
+        }
+        let mut c = Compiler::new(defs, &mut layout, &mut strings, Scope { params: &[], demand: false, aggregates: false });
+        let mut regs = Vec::new();
+        for (p, (_, ty)) in params.iter().zip(&regs_vals) {
+            let r = c.param_reg(regs.len() as u16).map_err(|e| e.message)?;
+            c.bind(p, r, *ty);
+            regs.push(r);
+        }
+        let out_ty = c.infer_output(&f.expr).map_err(|e| e.message)?;
+        let program = c.finish();
+        let values: Vec<f64> = regs_vals.iter().map(|(x, _)| *x).collect();
+        let frame = Frame { layout: &layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &values };
+        let mut sregs = Vec::new();
+        let mut s = Strings::new(&strings);
+        formula::run(&program, env, &frame, &mut sregs, &mut s).map_err(|e| e.message(&layout))?;
+        let x = sregs[program.outputs[0].0 as usize];
+        Ok(match out_ty {
+            Ty::Num => Val::Num(x),
+            Ty::Bool => Val::Bool(x != 0.0),
+            Ty::Str => Val::Str(x as u32),
+        })
+    }
+
+    /// Renders one KPI result in the reference's field order.
+    pub fn kpi_json(&self, k: &KpiOut, rows: &RowTexts, strings: &Strings<'_>) -> Value {
+        let Some(def) = self.kpis.get(k.kpi as usize).map(|x| &x.def) else { return Value::Null };
+        let row = (k.row != u16::MAX).then_some(k.row as usize);
+        let name_of = |t: &str| match row.and_then(|r| rows.names.get(r)) {
+            Some(n) => t.replace("{demand.name}", n),
+            None => t.to_string(),
+        };
+        let mut notes: Vec<Value> = def.notes.iter().map(|n| Value::String(n.clone())).collect();
+        if def.demand_notes {
+            if let Some(ns) = row.and_then(|r| rows.notes.get(r)) {
+                notes.extend(ns.iter().map(|n| Value::String(n.clone())));
+            }
+        }
+        let status = strings.text(k.status).to_string();
+        let emoji = self
+            .budget
+            .as_ref()
+            .map(|b| b.emoji.get(&status).cloned().unwrap_or_else(|| b.other_emoji.clone()))
+            .unwrap_or_default();
+        json!({
+            "name": name_of(&def.name),
+            "scope": def.scope,
+            "target": name_of(&def.target),
+            "metric": def.metric,
+            "required": num(k.required),
+            "budget": num(k.budget),
+            "units": def.units,
+            "status": status,
+            "margin": num(k.margin),
+            "margin_pct": num(k.margin_pct),
+            "notes": notes,
+            "emoji": emoji,
+        })
+    }
+
+    /// Reference `chip_summary` over rendered KPI objects.
+    pub fn summary_json(kpis: &[Value]) -> Value {
+        let count = |s: &str| kpis.iter().filter(|k| k.get("status").and_then(Value::as_str) == Some(s)).count();
+        let (pass, warn, fail) = (count("PASS"), count("WARN"), count("FAIL"));
+        let failures: Vec<Value> = kpis
+            .iter()
+            .filter(|k| k.get("status").and_then(Value::as_str) == Some("FAIL"))
+            .map(|k| {
+                let margin = k.get("margin").and_then(Value::as_f64).unwrap_or(0.0);
+                json!({
+                    "name": k.get("name").cloned().unwrap_or(Value::Null),
+                    "metric": k.get("metric").cloned().unwrap_or(Value::Null),
+                    "overage": num(-margin),
+                    "units": k.get("units").cloned().unwrap_or(Value::Null),
+                })
+            })
+            .collect();
+        json!({
+            "total": kpis.len(),
+            "pass": pass,
+            "warn": warn,
+            "fail": fail,
+            "viable": fail == 0,
+            "failures": failures,
+        })
+    }
+
+    /// The demand rows in `sc` as reference `SubsystemDemand` objects.
+    pub fn demands_json(&self, sc: &Scratch<'_>, texts: &RowTexts) -> Vec<Value> {
+        let stride = self.fields.len();
+        (0..sc.engines.len())
+            .map(|i| {
+                let mut m = Map::new();
+                m.insert("name".into(), Value::String(texts.names.get(i).cloned().unwrap_or_default()));
+                m.insert("target_engine".into(), Value::String(sc.strings.text(sc.engines[i]).to_string()));
+                for (j, f) in self.fields.keys().enumerate().take(DEMAND_FIELDS.len()) {
+                    m.insert(f.clone(), num(sc.rows.get(i * stride + j).copied().unwrap_or(0.0)));
+                }
+                let notes = texts.notes.get(i).cloned().unwrap_or_default();
+                m.insert("notes".into(), Value::Array(notes.into_iter().map(Value::String).collect()));
+                if stride > DEMAND_FIELDS.len() {
+                    let mut metrics = Map::new();
+                    for (j, f) in self.fields.keys().enumerate().skip(DEMAND_FIELDS.len()) {
+                        metrics.insert(f.clone(), num(sc.rows.get(i * stride + j).copied().unwrap_or(0.0)));
+                    }
+                    m.insert("metrics".into(), Value::Object(metrics));
+                }
+                Value::Object(m)
+            })
+            .collect()
+    }
+
+    /// Names and notes of this model's demand calculators after `run_demands`.
+    pub fn demand_texts(&self, sc: &Scratch<'_>) -> RowTexts {
+        RowTexts {
+            names: self.demands.iter().map(|d| d.def.name.clone()).collect(),
+            notes: self
+                .demands
+                .iter()
+                .zip(&sc.active)
+                .map(|(d, &a)| if a { d.def.notes.clone() } else { Vec::new() })
+                .collect(),
+        }
+    }
+
+    /// Loads demand rows from reference `SubsystemDemand` objects.
+    pub fn load_demands(&self, list: &[Value], sc: &mut Scratch<'_>) -> Result<RowTexts, String> {
+        let stride = self.fields.len();
+        sc.rows.clear();
+        sc.engines.clear();
+        sc.active.clear();
+        let mut texts = RowTexts::default();
+        for (i, d) in list.iter().enumerate() {
+            let Some(m) = d.as_object() else { return Err(format!("demand {i} is not an object")) };
+            let name = m.get("name").and_then(Value::as_str).ok_or_else(|| format!("demand {i} has no `name`"))?;
+            let engine = m
+                .get("target_engine")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("demand `{name}` has no `target_engine`"))?;
+            texts.names.push(name.to_string());
+            texts.notes.push(
+                m.get("notes")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+            );
+            sc.engines.push(sc.strings.id(engine));
+            sc.active.push(true);
+            let metrics = m.get("metrics").and_then(Value::as_object);
+            for f in self.fields.keys().take(stride) {
+                let v = m.get(f).or_else(|| metrics.and_then(|x| x.get(f)));
+                let x = match v {
+                    None | Some(Value::Null) => 0.0,
+                    Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+                    Some(other) => return Err(format!("demand `{name}`: `{f}` must be a number, got `{other}`")),
+                };
+                sc.rows.push(x);
+            }
+        }
+        Ok(texts)
+    }
+}
+
+/// A JSON number (integral values stay floats in text as in the reference's float fields).
+pub fn num(x: f64) -> Value {
+    serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
+}
+
+fn layout_ty(c: &Compiler<'_>, pid: u32) -> Option<Ty> {
+    c.layout.paths.get(pid as usize).and_then(|p| p.ty)
+}
+
+/// Paths a formula reads without a default must be provided by some profile, workload,
+/// default or slider (once the pack has such documents).
+fn check_paths(
+    refs: &[(u32, usize, Option<String>, bool)],
+    layout: &Layout,
+    src: &Src,
+    profiles: &[Doc],
+    workloads: &[Doc],
+    formulas: &IndexMap<String, (Src, String)>,
+    report: &mut Report,
+) {
+    let mut seen = std::collections::HashSet::new();
+    for (p, at, formula, guarded) in refs {
+        let Some(info) = layout.paths.get(*p as usize) else { continue };
+        if *guarded || info.provided || !seen.insert(*p) {
+            continue;
+        }
+        let has_docs = match info.root {
+            formula::Root::Profile => !profiles.is_empty(),
+            formula::Root::Workload => !workloads.is_empty(),
+        };
+        if !has_docs {
+            continue;
+        }
+        let d = Diagnostic::error(
+            "unknown-reference",
+            format!("`{}` is not in any {} and has no default", info.text, info.root.name()),
+        )
+        .with_help(Compiler::suggest_path(layout, &info.text));
+        let d = match formula.as_ref().and_then(|f| formulas.get(f)) {
+            Some((fsrc, _)) => fsrc.diag(d, *at),
+            None => src.diag(d, *at),
+        };
+        report.push(d);
+    }
+}
+
+/// Reference `_set_path`: walks `path`, creating missing maps, and sets the last key.
+pub fn set_path(d: &mut Value, path: &str, v: Value) -> Result<(), String> {
+    let mut cur = d;
+    let segs: Vec<&str> = path.split('.').collect();
+    let Some((last, init)) = segs.split_last() else { return Ok(()) };
+    for s in init {
+        let Some(m) = cur.as_object_mut() else { return Err(format!("`{s}`: not a map")) };
+        cur = m.entry((*s).to_string()).or_insert_with(|| Value::Object(Map::new()));
+    }
+    let Some(m) = cur.as_object_mut() else { return Err(format!("`{last}`: not a map")) };
+    m.insert((*last).to_string(), v);
+    Ok(())
+}
+
+/// Reference `_scale_path`: walks `path` (a missing key is a `KeyError`) and multiplies the
+/// last value.
+pub fn scale_path(d: &mut Value, path: &str, f: f64) -> Result<(), (&'static str, String)> {
+    let mut cur = d;
+    for s in path.split('.') {
+        cur = match cur.as_object_mut().and_then(|m| m.get_mut(s)) {
+            Some(x) => x,
+            None => return Err(("KeyError", format!("'{s}'"))),
+        };
+    }
+    match cur.as_f64() {
+        Some(x) => {
+            *cur = num(x * f);
+            Ok(())
+        }
+        None => Err(("TypeError", format!("`{path}` is not a number"))),
+    }
+}

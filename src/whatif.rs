@@ -1,0 +1,348 @@
+//! The what-if runner (reference `WhatifRunner`, spec §3.19): a point (a profile with slider
+//! overrides → KPIs and a chip summary), a sweep (one slider over N inclusive steps) and a
+//! pareto grid (two sliders; each cell a chip summary).
+//!
+//! Points are independent, so sweeps and grids run on every core (rayon) and come back in
+//! input order. Each point starts from the profile's and workload's flattened state vector,
+//! applies the sliders in catalog order and runs the compiled demand and KPI programs — no
+//! maps, no allocation beyond the result rows.
+
+use crate::sizing::formula::{EvalError, Val};
+use crate::sizing::{Counts, KpiOut, RowTexts, Scratch, SizingModel};
+use rayon::prelude::*;
+use serde_json::{Map, Value, json};
+use std::fmt;
+
+/// A what-if error in the reference's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WhatifError {
+    /// `KeyError`, `ValueError`, `TypeError`, `ZeroDivisionError`.
+    pub kind: &'static str,
+    /// Message.
+    pub message: String,
+}
+
+impl fmt::Display for WhatifError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WhatifError {}
+
+impl WhatifError {
+    fn eval(e: EvalError, m: &SizingModel) -> Self {
+        WhatifError { kind: e.kind(), message: e.message(&m.layout) }
+    }
+
+    fn unknown(kind: &str, name: &str, known: impl IntoIterator<Item = String>) -> Self {
+        let known: Vec<String> = known.into_iter().collect();
+        let help = crate::diagnostic::did_you_mean(name, known.iter().map(String::as_str))
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        WhatifError { kind: "KeyError", message: format!("unknown {kind} `{name}`{help}") }
+    }
+}
+
+/// One evaluated point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// KPIs in evaluation order.
+    pub kpis: Vec<KpiOut>,
+    /// Verdict counts.
+    pub counts: Counts,
+    /// Which demands were active (for demand notes).
+    pub active: Vec<bool>,
+}
+
+/// A grid cell: counts and the failing KPIs only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    /// Verdict counts.
+    pub counts: Counts,
+    /// Failing KPIs.
+    pub failures: Vec<KpiOut>,
+}
+
+/// A sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sweep {
+    /// Slider values, in order.
+    pub values: Vec<f64>,
+    /// One point per value.
+    pub points: Vec<Point>,
+}
+
+/// A pareto grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pareto {
+    /// x values.
+    pub xs: Vec<f64>,
+    /// y values.
+    pub ys: Vec<f64>,
+    /// `cells[y][x]`.
+    pub cells: Vec<Vec<Cell>>,
+}
+
+/// The runner over one compiled model, one profile and one workload.
+#[derive(Debug, Clone)]
+pub struct Runner<'m> {
+    /// The model.
+    pub model: &'m SizingModel,
+    /// Profile index.
+    pub profile: usize,
+    /// Workload index.
+    pub workload: Option<usize>,
+    base: Vec<Val>,
+    /// Apply every slider's default (reference quirk Q14).
+    pub apply_defaults: bool,
+}
+
+/// Reference sweep values: `min + (span · i) / (n − 1)` for `n = max(2, steps)`.
+pub fn sweep_values(min: f64, max: f64, steps: usize) -> Vec<f64> {
+    let n = steps.max(2);
+    let span = max - min;
+    (0..n).map(|i| min + ((span * i as f64) / (n - 1) as f64)).collect()
+}
+
+/// A progress callback: called with the number of points just finished.
+pub type Progress<'a> = Option<&'a (dyn Fn(usize) + Sync)>;
+
+impl<'m> Runner<'m> {
+    /// A runner for `profile` (and `workload`, or the model's first workload).
+    pub fn new(model: &'m SizingModel, profile: &str, workload: Option<&str>, apply_defaults: bool) -> Result<Self, WhatifError> {
+        let p = model
+            .profile(profile)
+            .ok_or_else(|| WhatifError::unknown("profile", profile, model.profiles.iter().map(|p| p.name.clone())))?;
+        let w = match workload {
+            Some(w) => Some(
+                model
+                    .workload(w)
+                    .ok_or_else(|| WhatifError::unknown("workload", w, model.workloads.iter().map(|p| p.name.clone())))?,
+            ),
+            None => (!model.workloads.is_empty()).then_some(0),
+        };
+        let mut base = Vec::new();
+        model.base_state(Some(p), w, &mut base);
+        Ok(Runner { model, profile: p, workload: w, base, apply_defaults })
+    }
+
+    /// The slider values a point applies, per catalog index: the override, else the default
+    /// when defaults are applied. Unknown names are ignored, as in the reference.
+    pub fn values(&self, overrides: &[(String, f64)]) -> Vec<Option<f64>> {
+        self.model
+            .sliders
+            .iter()
+            .map(|s| {
+                overrides
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| *n == s.def.name)
+                    .map(|(_, v)| *v)
+                    .or(if self.apply_defaults { Some(s.def.default) } else { None })
+            })
+            .collect()
+    }
+
+    fn slider(&self, name: &str) -> Result<usize, WhatifError> {
+        self.model.slider(name).ok_or_else(|| WhatifError {
+            kind: "KeyError",
+            message: format!("Unknown slider: {name}"),
+        })
+    }
+
+    /// Evaluates one point into `sc.kpis`.
+    pub fn eval(&self, values: &[Option<f64>], sc: &mut Scratch<'m>) -> Result<(), EvalError> {
+        sc.strings.reset();
+        let mut state = std::mem::take(&mut sc.state);
+        state.clear();
+        state.extend_from_slice(&self.base);
+        let r = (|| {
+            for (i, v) in values.iter().enumerate() {
+                if let Some(v) = v {
+                    self.model.apply_slider(i, *v, &mut state, sc)?;
+                }
+            }
+            self.model.run_demands(&state[..], sc)?;
+            self.model.run_kpis(&self.model.evaluation, &state[..], sc)
+        })();
+        sc.state = state;
+        r
+    }
+
+    /// Reference `point`.
+    pub fn point(&self, overrides: &[(String, f64)]) -> Result<Point, WhatifError> {
+        let mut sc = self.model.scratch();
+        let values = self.values(overrides);
+        self.eval(&values, &mut sc).map_err(|e| WhatifError::eval(e, self.model))?;
+        Ok(Point { counts: self.model.counts(&sc.kpis), kpis: sc.kpis.clone(), active: sc.active.clone() })
+    }
+
+    /// Reference `sweep`: `slider` from its min to its max in `max(2, steps)` points.
+    pub fn sweep(&self, slider: &str, steps: usize, base: &[(String, f64)], progress: Progress<'_>) -> Result<Sweep, WhatifError> {
+        let si = self.slider(slider)?;
+        let s = &self.model.sliders[si].def;
+        let values = sweep_values(s.min_val, s.max_val, steps);
+        let mut vals = self.values(base);
+        let points: Result<Vec<Point>, WhatifError> = values
+            .par_iter()
+            .with_min_len(256)
+            .map_init(
+                || (self.model.scratch(), vals.clone()),
+                |(sc, vs), &v| {
+                    vs[si] = Some(v);
+                    self.eval(vs, sc).map_err(|e| WhatifError::eval(e, self.model))?;
+                    if let Some(p) = progress {
+                        p(1);
+                    }
+                    Ok(Point { counts: self.model.counts(&sc.kpis), kpis: sc.kpis.clone(), active: sc.active.clone() })
+                },
+            )
+            .collect();
+        vals.clear();
+        Ok(Sweep { values, points: points? })
+    }
+
+    /// Counts only, for every sweep point (the throughput path: nothing is kept per point
+    /// but four integers).
+    pub fn sweep_counts(&self, slider: &str, steps: usize, base: &[(String, f64)]) -> Result<Vec<Counts>, WhatifError> {
+        let si = self.slider(slider)?;
+        let s = &self.model.sliders[si].def;
+        let values = sweep_values(s.min_val, s.max_val, steps);
+        let vals = self.values(base);
+        values
+            .par_iter()
+            .with_min_len(1024)
+            .map_init(
+                || (self.model.scratch(), vals.clone()),
+                |(sc, vs), &v| {
+                    vs[si] = Some(v);
+                    self.eval(vs, sc).map_err(|e| WhatifError::eval(e, self.model))?;
+                    Ok(self.model.counts(&sc.kpis))
+                },
+            )
+            .collect()
+    }
+
+    /// Reference `pareto`: `cells[y][x]` over `max(2, steps_x)` × `max(2, steps_y)` points.
+    pub fn pareto(
+        &self,
+        x: &str,
+        y: &str,
+        steps_x: usize,
+        steps_y: usize,
+        base: &[(String, f64)],
+        progress: Progress<'_>,
+    ) -> Result<Pareto, WhatifError> {
+        let xi = self.slider(x)?;
+        let yi = self.slider(y)?;
+        let (sx, sy) = (&self.model.sliders[xi].def, &self.model.sliders[yi].def);
+        let xs = sweep_values(sx.min_val, sx.max_val, steps_x);
+        let ys = sweep_values(sy.min_val, sy.max_val, steps_y);
+        let vals = self.values(base);
+        let nx = xs.len();
+        let flat: Result<Vec<Cell>, WhatifError> = (0..xs.len() * ys.len())
+            .into_par_iter()
+            .with_min_len(256)
+            .map_init(
+                || (self.model.scratch(), vals.clone()),
+                |(sc, vs), k| {
+                    let (j, i) = (k / nx, k % nx);
+                    vs[xi] = Some(xs[i]);
+                    vs[yi] = Some(ys[j]);
+                    self.eval(vs, sc).map_err(|e| WhatifError::eval(e, self.model))?;
+                    if let Some(p) = progress {
+                        p(1);
+                    }
+                    let fail = self.model.status_ids[2];
+                    Ok(Cell {
+                        counts: self.model.counts(&sc.kpis),
+                        failures: sc.kpis.iter().filter(|k| k.status == fail).copied().collect(),
+                    })
+                },
+            )
+            .collect();
+        let flat = flat?;
+        let cells = flat.chunks(nx).map(<[Cell]>::to_vec).collect();
+        Ok(Pareto { xs, ys, cells })
+    }
+
+    /// Demand names and notes for rendering a point.
+    pub fn texts(&self, active: &[bool]) -> RowTexts {
+        RowTexts {
+            names: self.model.demands.iter().map(|d| d.def.name.clone()).collect(),
+            notes: self
+                .model
+                .demands
+                .iter()
+                .zip(active)
+                .map(|(d, &a)| if a { d.def.notes.clone() } else { Vec::new() })
+                .collect(),
+        }
+    }
+
+    /// The reference KPI objects of a point.
+    pub fn kpis_json(&self, p: &Point) -> Vec<Value> {
+        let texts = self.texts(&p.active);
+        let strings = crate::sizing::formula::Strings::new(&self.model.strings);
+        p.kpis.iter().map(|k| self.model.kpi_json(k, &texts, &strings)).collect()
+    }
+
+    /// The reference chip summary of a point.
+    pub fn summary_json(&self, p: &Point) -> Value {
+        SizingModel::summary_json(&self.kpis_json(p))
+    }
+
+    /// The reference chip summary of a grid cell.
+    pub fn cell_json(&self, c: &Cell) -> Value {
+        let texts = self.texts(&vec![true; self.model.demands.len()]);
+        let strings = crate::sizing::formula::Strings::new(&self.model.strings);
+        let failures: Vec<Value> = c
+            .failures
+            .iter()
+            .map(|k| {
+                let o = self.model.kpi_json(k, &texts, &strings);
+                json!({
+                    "name": o["name"],
+                    "metric": o["metric"],
+                    "overage": crate::sizing::num(-k.margin),
+                    "units": o["units"],
+                })
+            })
+            .collect();
+        json!({
+            "total": c.counts.total,
+            "pass": c.counts.pass,
+            "warn": c.counts.warn,
+            "fail": c.counts.fail,
+            "viable": c.counts.viable(),
+            "failures": failures,
+        })
+    }
+}
+
+/// Overrides as the reference passes them: a JSON map name → number.
+pub fn overrides_from_json(v: Option<&Value>) -> Result<Vec<(String, f64)>, WhatifError> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, x)| {
+                x.as_f64().map(|f| (k.clone(), f)).ok_or_else(|| WhatifError {
+                    kind: "ValueError",
+                    message: format!("override `{k}` must be a number, got `{x}`"),
+                })
+            })
+            .collect(),
+        Some(other) => Err(WhatifError { kind: "ValueError", message: format!("overrides must be a map, got `{other}`") }),
+    }
+}
+
+/// Overrides back to JSON (in the given order).
+pub fn overrides_json(o: &[(String, f64)]) -> Value {
+    let mut m = Map::new();
+    for (k, v) in o {
+        m.insert(k.clone(), crate::sizing::num(*v));
+    }
+    Value::Object(m)
+}
