@@ -1,7 +1,10 @@
 //! The `ratchet` command line.
 
+mod frame;
+mod plot;
 mod render;
 mod table;
+mod whatif;
 
 use crate::diagnostic::{Report, did_you_mean};
 use crate::registry::loader::{DirLoader, Loader};
@@ -42,6 +45,10 @@ pub struct DataArgs {
     /// Private anchor file (TOML); never embedded. Also read from `RATCHET_ANCHORS`.
     #[arg(long, value_name = "FILE", global = true, env = "RATCHET_ANCHORS")]
     pub anchors: Option<PathBuf>,
+    /// Pack directory, or the name of a shipped pack (`llm-sizer`, `drone-soc`), layered
+    /// over the registry. Repeatable; later packs layer over earlier ones.
+    #[arg(long, value_name = "DIR|NAME", global = true)]
+    pub pack: Vec<String>,
 }
 
 impl DataArgs {
@@ -55,6 +62,7 @@ impl DataArgs {
         for r in &self.rules {
             c.rules(r);
         }
+        c.packs = self.pack.iter().map(|p| crate::pack::PackRef::from_arg(p)).collect();
         c
     }
 }
@@ -77,6 +85,9 @@ enum Command {
     Ladder(LadderArgs),
     /// How a tier would deploy a dtype: native, compat, blocked, fallback or unsupported.
     DeployPath(DeployPathArgs),
+    /// What-if studies over a pack's SoC profiles: a point, a sweep, a pareto grid.
+    #[command(subcommand)]
+    Whatif(whatif::WhatifCmd),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -108,6 +119,9 @@ struct LadderArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: RowFormat,
+    /// Also draw decode tok/s per tier, with source badges, as an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -293,6 +307,7 @@ pub fn main() -> i32 {
         Command::Batch(a) => batch(a),
         Command::Ladder(a) => ladder(a),
         Command::DeployPath(a) => deploy_path(a),
+        Command::Whatif(c) => whatif::run(c),
     }
 }
 
@@ -337,29 +352,75 @@ fn ladder(a: LadderArgs) -> i32 {
             }
         }
     }
+    // a pack's visible ladder (in its order, with labels) replaces the full registry list
+    let base: Vec<(std::sync::Arc<crate::tier::Tier>, Option<String>)> = match engine.packs().and_then(|p| p.ladder.clone()) {
+        Some(rungs) => {
+            rungs.iter().filter_map(|r| engine.registry().tier(&r.tier).map(|t| (t.clone(), r.label.clone()))).collect()
+        }
+        None => engine.registry().tiers().iter().map(|t| (t.clone(), None)).collect(),
+    };
     let mut tiers: Vec<crate::tier::Tier> = Vec::new();
-    for t in engine.registry().tiers() {
+    let mut labels: Vec<Option<String>> = Vec::new();
+    for (t, label) in &base {
         tiers.push(crate::tier::Tier::clone(t));
+        labels.push(label.clone());
         for m in &memories {
             match engine.with_memory(t, m) {
-                Ok(c) => tiers.push(c),
+                Ok(c) => {
+                    tiers.push(c);
+                    labels.push(None);
+                }
                 Err(e) => eprintln!("warning: {}: {e}", t.name()),
             }
         }
     }
+    // a pack workload name brings its token counts, reference workload id and pattern
+    let pack_workload = engine
+        .packs()
+        .and_then(|p| p.sizing.workload_files.iter().find(|w| w.name == a.workload).cloned())
+        .and_then(|w| w.projection);
+    let (workload_id, pattern) = match &pack_workload {
+        Some(pw) => (pw.workload_id.clone(), pw.pattern),
+        None => (a.workload.clone(), None),
+    };
     let p = crate::projection::ProjectParams {
-        prompt_tokens: a.prompt_tokens,
-        decode_tokens: a.decode_tokens,
+        prompt_tokens: a.prompt_tokens.or(pack_workload.as_ref().map(|w| u64::from(w.prompt_tokens))),
+        decode_tokens: a.decode_tokens.or(pack_workload.as_ref().map(|w| u64::from(w.decode_tokens))),
         ..Default::default()
     };
-    let rows = render::ladder_rows(&engine, model, &tiers, &a.workload, &p);
-    let rows = match rows {
+    let rows = render::ladder_rows(&engine, model, &tiers, &workload_id, &p, pattern.as_ref());
+    let mut rows = match rows {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_INVALID;
         }
     };
+    for (r, l) in rows.iter_mut().zip(&labels) {
+        r.label = l.clone();
+    }
+    if let Some(path) = &a.plot {
+        let bars: Vec<(String, Option<f64>, String)> = rows
+            .iter()
+            .map(|r| {
+                let name = r.label.clone().unwrap_or_else(|| r.tier.clone());
+                let ok = r.result["type"] == "Projected";
+                let v = if ok { r.result["decode_tok_s"].as_f64() } else { None };
+                let badge = if ok {
+                    format!("{} {}", r.result["badge"].as_str().unwrap_or(""), r.result["source"].as_str().unwrap_or(""))
+                } else {
+                    r.result["type"].as_str().unwrap_or("").to_string()
+                };
+                (name, v, badge.trim().to_string())
+            })
+            .collect();
+        let title = format!("{} · {} · decode tok/s per tier", model.key, a.workload);
+        if let Err(e) = plot::ladder(path, &title, &bars) {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+        eprintln!("wrote {}", path.display());
+    }
     let mut out = std::io::stdout().lock();
     let text = match a.format {
         RowFormat::Table => render::ladder_table(&rows, engine.provenance()),
@@ -625,8 +686,18 @@ fn plural(n: usize) -> &'static str {
 
 fn validate(a: ValidateArgs) -> i32 {
     let loader = registry_loader(&a.data);
-    let outcome = registry::load(loader.as_ref());
-    let mut report = outcome.report;
+    let mut report = Report::default();
+    // packs first: their registry layers are validated with the registry
+    let refs: Vec<crate::pack::PackRef> = a.data.pack.iter().map(|p| crate::pack::PackRef::from_arg(p)).collect();
+    let stack = crate::pack::load(&refs, &mut report);
+    let views = stack.registry_layers();
+    let layers: Vec<registry::Layer<'_>> =
+        views.iter().map(|(l, n, o)| registry::Layer { loader: l, pack: n.clone(), overrides: o.clone() }).collect();
+    let outcome = registry::load_layered(loader.as_ref(), &layers);
+    report.extend(outcome.report);
+    if let (Some(reg), false) = (&outcome.registry, refs.is_empty()) {
+        let _ = crate::pack::PackState::build(&stack, reg, &mut report);
+    }
     if let Some(reg) = &outcome.registry {
         // the rules, checked against this registry's tables
         let mut rule_loaders: Vec<Box<dyn Loader>> = vec![Box::new(crate::embedded::rules())];
@@ -655,6 +726,9 @@ fn validate(a: ValidateArgs) -> i32 {
         report.extend(r);
     }
     let mut what = format!("{} + rules", loader.describe());
+    for p in &stack.packs {
+        what.push_str(&format!(" + pack {} {}", p.name, p.version));
+    }
     if a.data.anchors.is_some() {
         what.push_str(" + anchors");
     }

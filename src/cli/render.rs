@@ -121,6 +121,9 @@ pub struct LadderRow {
     pub result: serde_json::Value,
     /// The memory check at prompt + decode tokens.
     pub feasibility: serde_json::Value,
+    /// Display label from a pack's ladder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// Projects the model on every tier.
@@ -130,18 +133,20 @@ pub fn ladder_rows(
     tiers: &[crate::tier::Tier],
     workload: &str,
     p: &crate::projection::ProjectParams,
+    pattern: Option<&crate::workload::WorkloadPattern>,
 ) -> Result<Vec<LadderRow>, crate::EngineError> {
     let d = &engine.rule_set().defaults;
     let ctx = p.prompt_tokens.unwrap_or(d.prompt_tokens) + p.decode_tokens.unwrap_or(d.decode_tokens);
     let mut rows = Vec::new();
     for t in tiers {
-        let r = engine.project_llm_full(model, t, workload, p, None, None)?;
+        let r = engine.project_llm_full(model, t, workload, p, pattern, None)?;
         let f = engine.memory_feasibility(model, t, ctx)?;
         rows.push(LadderRow {
             tier: t.name().to_string(),
             bw_projected: t.spec.bw_projected,
             result: serde_json::to_value(&r).unwrap_or_default(),
             feasibility: serde_json::to_value(&f).unwrap_or_default(),
+            label: None,
         });
     }
     Ok(rows)
@@ -174,7 +179,7 @@ pub fn ladder_table(rows: &[LadderRow], prov: &crate::projection::Provenance) ->
         };
         let p = ty == "Projected";
         t.row(vec![
-            format!("{}{mark}", r.tier),
+            format!("{}{mark}", r.label.as_deref().unwrap_or(&r.tier)),
             cell(num(&r.result, "decode_tok_s").filter(|_| p)),
             cell(num(&r.result, "prefill_tok_s").filter(|_| p)),
             cell(num(&r.result, "ttft_s").filter(|_| p)),

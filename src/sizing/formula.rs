@@ -867,9 +867,26 @@ pub struct Compiler<'a> {
     stack: Vec<String>,
     reads: Vec<u32>,
     outputs: Vec<(Reg, Ty)>,
-    /// Paths read, with the offset of the read in the current top-level expression (named
-    /// formulas report the call site), for validation against the data.
-    pub path_refs: Vec<(u32, usize, Option<String>, bool)>,
+    /// Paths read, for validation against the data: path id, offset, the named formula it
+    /// is in, whether it is presence-tested, and the caller's tag (which expression).
+    pub path_refs: Vec<PathRef>,
+    /// Tag stamped on the path references of what is compiled next.
+    pub ref_tag: usize,
+}
+
+/// One read of a path by a formula.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathRef {
+    /// Path id.
+    pub path: u32,
+    /// Offset in the formula text.
+    pub at: usize,
+    /// The named formula the read is in (`None`: the expression itself).
+    pub formula: Option<String>,
+    /// The read is a presence test (`has`, `default`).
+    pub guarded: bool,
+    /// The caller's tag.
+    pub tag: usize,
 }
 
 fn err(message: impl Into<String>, at: usize) -> CompileError {
@@ -911,6 +928,7 @@ impl<'a> Compiler<'a> {
             reads: Vec::new(),
             outputs: Vec::new(),
             path_refs: Vec::new(),
+            ref_tag: 0,
         }
     }
 
@@ -1073,7 +1091,7 @@ impl<'a> Compiler<'a> {
             self.layout.paths[p as usize].ty = Some(ty);
         }
         let has_default = self.layout.paths[p as usize].default.is_some();
-        self.path_refs.push((p, at, self.stack.first().cloned(), has_default));
+        self.path_refs.push(PathRef { path: p, at, formula: self.stack.first().cloned(), guarded: has_default, tag: self.ref_tag });
         self.reads.push(p);
         let d = self.reg()?;
         self.ins.push(Ins::Load { d, p, ty });
@@ -1565,7 +1583,7 @@ impl<'a> Compiler<'a> {
         match e {
             Expr::Var { name, at: vat } if Self::is_path(name) => {
                 let p = self.path_id(name, *vat)?;
-                self.path_refs.push((p, *vat, self.stack.first().cloned(), true));
+                self.path_refs.push(PathRef { path: p, at: *vat, formula: self.stack.first().cloned(), guarded: true, tag: self.ref_tag });
                 let d = self.reg()?;
                 self.ins.push(Ins::Has { d, p });
                 Ok(d)

@@ -544,8 +544,11 @@ impl SizingModel {
             let engine = strings.intern(&d.target_engine);
             let mut c = Compiler::new(defs, &mut layout, &mut strings, Scope::default());
             let mut ok = true;
+            let mut tags: Vec<Src> = Vec::new();
             let mut step = |c: &mut Compiler<'_>, text: Option<&String>, key: &str, gate: bool, report: &mut Report| {
                 let src = e.src.child(key);
+                c.ref_tag = tags.len();
+                tags.push(src.clone());
                 match text {
                     None => {
                         if !gate {
@@ -575,6 +578,8 @@ impl SizingModel {
                 let text = d.metrics.get(m);
                 let src_key = if text.is_some() { "metrics" } else { "name" };
                 let src = if text.is_some() { e.src.child(src_key).child(m.as_str()) } else { e.src.child(src_key) };
+                c.ref_tag = tags.len();
+                tags.push(src.clone());
                 match text {
                     None => {
                         let _ = c.output_const(0.0, Ty::Num);
@@ -593,7 +598,15 @@ impl SizingModel {
             }
             let refs = std::mem::take(&mut c.path_refs);
             let program = c.finish();
-            check_paths(&refs, &layout, &e.src, &profiles, &workloads, &formula_src, report);
+            // a demand whose `active` gate reads only data no document has is statically
+            // inactive in this pack: its figures are never read
+            let gate_reads: Vec<&formula::PathRef> = refs.iter().filter(|r| r.tag == 0).collect();
+            let dead = d.active.is_some()
+                && !gate_reads.is_empty()
+                && gate_reads.iter().all(|r| !layout.paths[r.path as usize].provided);
+            if !dead {
+                check_paths(&refs, &layout, &tags, &profiles, &workloads, &formula_src, report);
+            }
             if ok {
                 demands.push(Demand { def: d.clone(), engine, program });
             }
@@ -656,20 +669,33 @@ impl SizingModel {
             let for_each = k.for_each.as_ref().map(|f| if f == "*" { u32::MAX } else { strings.intern(f) });
             let scope = Scope { params: &[], demand: for_each.is_some(), aggregates: true };
             let mut c = Compiler::new(defs, &mut layout, &mut strings, scope);
+            let kpi_tags: Vec<Src> = vec![
+                e.src.child("when"),
+                e.src.child("required"),
+                e.src.child("budget"),
+                e.src.child("warn_at_pct"),
+                b.src.child("margin"),
+                b.src.child("margin_pct"),
+                b.src.child("status"),
+            ];
             let r = (|| -> Result<(), (CompileError, Src)> {
                 let parse = |text: &str, key: &str| -> Result<expr::Expr, (CompileError, Src)> {
                     expr::parse(text).map_err(|pe| {
                         (CompileError { message: pe.message, help: None, at: pe.at, formula: None }, e.src.child(key))
                     })
                 };
+                c.ref_tag = 0;
                 if let Some(w) = &k.when {
                     let x = parse(w, "when")?;
                     c.gate(&x).map_err(|er| (er, e.src.child("when")))?;
                 }
+                c.ref_tag = 1;
                 let req = parse(&k.required, "required")?;
                 let rr = c.value(&req, Ty::Num).map_err(|er| (er, e.src.child("required")))?;
+                c.ref_tag = 2;
                 let bud = parse(&k.budget, "budget")?;
                 let br = c.value(&bud, Ty::Num).map_err(|er| (er, e.src.child("budget")))?;
+                c.ref_tag = 3;
                 let wr = match &k.warn_at_pct {
                     Some(w) => {
                         let x = parse(w, "warn_at_pct")?;
@@ -683,12 +709,15 @@ impl SizingModel {
                 c.bind("required", rr, Ty::Num);
                 c.bind("budget", br, Ty::Num);
                 c.bind("warn_at_pct", wr, Ty::Num);
+                c.ref_tag = 4;
                 let mr = c.value(m, Ty::Num).map_err(|er| (er, b.src.child("margin")))?;
                 c.bind("margin", mr, Ty::Num);
                 c.push_output(mr, Ty::Num);
+                c.ref_tag = 5;
                 let mpr = c.value(mp, Ty::Num).map_err(|er| (er, b.src.child("margin_pct")))?;
                 c.bind("margin_pct", mpr, Ty::Num);
                 c.push_output(mpr, Ty::Num);
+                c.ref_tag = 6;
                 c.output(st, Ty::Str).map_err(|er| (er, b.src.child("status")))?;
                 Ok(())
             })();
@@ -697,7 +726,7 @@ impl SizingModel {
             match r {
                 Ok(()) => {
                     if evaluate_groups.contains(&k.group) {
-                        check_paths(&refs, &layout, &e.src, &profiles, &workloads, &formula_src, report);
+                        check_paths(&refs, &layout, &kpi_tags, &profiles, &workloads, &formula_src, report);
                     }
                     groups.entry(k.group.clone()).or_default().push(kpis.len());
                     kpis.push(Kpi { def: k.clone(), for_each, program });
@@ -775,7 +804,7 @@ impl SizingModel {
                     Ok(_) => {
                         let refs = std::mem::take(&mut c.path_refs);
                         let p = c.finish();
-                        check_paths(&refs, &layout, &vsrc, &profiles, &workloads, &formula_src, report);
+                        check_paths(&refs, &layout, std::slice::from_ref(&vsrc), &profiles, &workloads, &formula_src, report);
                         actions.push((a.op, pid, p));
                     }
                     Err(er) => {
@@ -1247,23 +1276,25 @@ fn layout_ty(c: &Compiler<'_>, pid: u32) -> Option<Ty> {
 /// Paths a formula reads without a default must be provided by some profile, workload,
 /// default or slider (once the pack has such documents).
 fn check_paths(
-    refs: &[(u32, usize, Option<String>, bool)],
+    refs: &[formula::PathRef],
     layout: &Layout,
-    src: &Src,
+    tags: &[Src],
     profiles: &[Doc],
     workloads: &[Doc],
     formulas: &IndexMap<String, (Src, String)>,
     report: &mut Report,
 ) {
+    let guarded: std::collections::HashSet<u32> = refs.iter().filter(|r| r.guarded).map(|r| r.path).collect();
     let mut seen = std::collections::HashSet::new();
-    for (p, at, formula, guarded) in refs {
-        let Some(info) = layout.paths.get(*p as usize) else { continue };
-        if *guarded || info.provided || !seen.insert(*p) {
+    for r in refs {
+        let Some(info) = layout.paths.get(r.path as usize) else { continue };
+        if guarded.contains(&r.path) || info.provided || !seen.insert(r.path) {
             continue;
         }
+        // only once the pack has documents of that kind with values
         let has_docs = match info.root {
-            formula::Root::Profile => !profiles.is_empty(),
-            formula::Root::Workload => !workloads.is_empty(),
+            formula::Root::Profile => profiles.iter().any(|d| !d.leaves.is_empty()),
+            formula::Root::Workload => workloads.iter().any(|d| !d.leaves.is_empty()),
         };
         if !has_docs {
             continue;
@@ -1273,9 +1304,12 @@ fn check_paths(
             format!("`{}` is not in any {} and has no default", info.text, info.root.name()),
         )
         .with_help(Compiler::suggest_path(layout, &info.text));
-        let d = match formula.as_ref().and_then(|f| formulas.get(f)) {
-            Some((fsrc, _)) => fsrc.diag(d, *at),
-            None => src.diag(d, *at),
+        let d = match r.formula.as_ref().and_then(|f| formulas.get(f)) {
+            Some((fsrc, _)) => fsrc.diag(d, r.at),
+            None => match tags.get(r.tag) {
+                Some(src) => src.diag(d, r.at),
+                None => d,
+            },
         };
         report.push(d);
     }
