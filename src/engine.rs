@@ -191,7 +191,8 @@ impl Engine {
         }
         let mut report = Report::default();
         let stack = crate::pack::load(&[crate::pack::PackRef::from_arg(&key)], &mut report);
-        let state = if report.has_errors() { None } else { crate::pack::PackState::build(&stack, &self.registry, &mut report) };
+        let state =
+            if report.has_errors() { None } else { crate::pack::PackState::build(&stack, &self.registry, &mut report) };
         let Some(state) = state else {
             let first = report.diagnostics.iter().find(|d| d.is_error()).map(|d| d.one_line()).unwrap_or_default();
             return Err(EngineError::InvalidValue(format!("pack `{key}` does not load: {first}")));

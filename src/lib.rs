@@ -13,6 +13,7 @@ pub mod batch;
 pub mod catalog;
 pub mod cli;
 pub mod diagnostic;
+pub mod diff;
 pub mod document;
 pub mod embedded;
 pub mod engine;

@@ -110,18 +110,22 @@ pub type Progress<'a> = Option<&'a (dyn Fn(usize) + Sync)>;
 
 impl<'m> Runner<'m> {
     /// A runner for `profile` (and `workload`, or the model's first workload).
-    pub fn new(model: &'m SizingModel, profile: &str, workload: Option<&str>, apply_defaults: bool) -> Result<Self, WhatifError> {
+    pub fn new(
+        model: &'m SizingModel,
+        profile: &str,
+        workload: Option<&str>,
+        apply_defaults: bool,
+    ) -> Result<Self, WhatifError> {
         let p = model
             .profile(profile)
             .ok_or_else(|| WhatifError::unknown("profile", profile, model.profiles.iter().map(|p| p.name.clone())))?;
-        let w = match workload {
-            Some(w) => Some(
-                model
-                    .workload(w)
-                    .ok_or_else(|| WhatifError::unknown("workload", w, model.workloads.iter().map(|p| p.name.clone())))?,
-            ),
-            None => (!model.workloads.is_empty()).then_some(0),
-        };
+        let w =
+            match workload {
+                Some(w) => Some(model.workload(w).ok_or_else(|| {
+                    WhatifError::unknown("workload", w, model.workloads.iter().map(|p| p.name.clone()))
+                })?),
+                None => (!model.workloads.is_empty()).then_some(0),
+            };
         let mut base = Vec::new();
         model.base_state(Some(p), w, &mut base);
         Ok(Runner { model, profile: p, workload: w, base, apply_defaults })
@@ -134,21 +138,19 @@ impl<'m> Runner<'m> {
             .sliders
             .iter()
             .map(|s| {
-                overrides
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| *n == s.def.name)
-                    .map(|(_, v)| *v)
-                    .or(if self.apply_defaults { Some(s.def.default) } else { None })
+                overrides.iter().rev().find(|(n, _)| *n == s.def.name).map(|(_, v)| *v).or(if self.apply_defaults {
+                    Some(s.def.default)
+                } else {
+                    None
+                })
             })
             .collect()
     }
 
     fn slider(&self, name: &str) -> Result<usize, WhatifError> {
-        self.model.slider(name).ok_or_else(|| WhatifError {
-            kind: "KeyError",
-            message: format!("Unknown slider: {name}"),
-        })
+        self.model
+            .slider(name)
+            .ok_or_else(|| WhatifError { kind: "KeyError", message: format!("Unknown slider: {name}") })
     }
 
     /// Evaluates one point into `sc.kpis`.
@@ -179,7 +181,13 @@ impl<'m> Runner<'m> {
     }
 
     /// Reference `sweep`: `slider` from its min to its max in `max(2, steps)` points.
-    pub fn sweep(&self, slider: &str, steps: usize, base: &[(String, f64)], progress: Progress<'_>) -> Result<Sweep, WhatifError> {
+    pub fn sweep(
+        &self,
+        slider: &str,
+        steps: usize,
+        base: &[(String, f64)],
+        progress: Progress<'_>,
+    ) -> Result<Sweep, WhatifError> {
         let si = self.slider(slider)?;
         let s = &self.model.sliders[si].def;
         let values = sweep_values(s.min_val, s.max_val, steps);
@@ -334,7 +342,9 @@ pub fn overrides_from_json(v: Option<&Value>) -> Result<Vec<(String, f64)>, What
                 })
             })
             .collect(),
-        Some(other) => Err(WhatifError { kind: "ValueError", message: format!("overrides must be a map, got `{other}`") }),
+        Some(other) => {
+            Err(WhatifError { kind: "ValueError", message: format!("overrides must be a map, got `{other}`") })
+        }
     }
 }
 

@@ -39,7 +39,13 @@ fn bounds(vals: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 /// Margin (percent of budget) of every KPI along a sweep; the zero line is the pass/fail edge.
-pub fn sweep(path: &Path, title: &str, x_desc: &str, xs: &[f64], series: &[(String, Vec<Option<f64>>)]) -> Result<(), String> {
+pub fn sweep(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    xs: &[f64],
+    series: &[(String, Vec<Option<f64>>)],
+) -> Result<(), String> {
     let root = SVGBackend::new(path, (1000, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(e)?;
     let (x0, x1) = bounds(xs.iter().copied());
@@ -56,8 +62,7 @@ pub fn sweep(path: &Path, title: &str, x_desc: &str, xs: &[f64], series: &[(Stri
     chart.draw_series(LineSeries::new([(x0, 0.0), (x1, 0.0)], BLACK.stroke_width(2))).map_err(e)?;
     for (i, (name, ys)) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
-        let pts: Vec<(f64, f64)> =
-            xs.iter().zip(ys).filter_map(|(x, y)| y.map(|y| (*x, y.max(-200.0)))).collect();
+        let pts: Vec<(f64, f64)> = xs.iter().zip(ys).filter_map(|(x, y)| y.map(|y| (*x, y.max(-200.0)))).collect();
         chart
             .draw_series(LineSeries::new(pts, color.stroke_width(2)))
             .map_err(e)?
@@ -75,7 +80,13 @@ pub fn sweep(path: &Path, title: &str, x_desc: &str, xs: &[f64], series: &[(Stri
 }
 
 /// Failing-KPI count per grid cell (`fails[y][x]`).
-pub fn heatmap(path: &Path, title: &str, x: (&str, &[f64]), y: (&str, &[f64]), fails: &[Vec<u32>]) -> Result<(), String> {
+pub fn heatmap(
+    path: &Path,
+    title: &str,
+    x: (&str, &[f64]),
+    y: (&str, &[f64]),
+    fails: &[Vec<u32>],
+) -> Result<(), String> {
     let root = SVGBackend::new(path, (900, 700)).into_drawing_area();
     root.fill(&WHITE).map_err(e)?;
     let (nx, ny) = (x.1.len(), y.1.len());
@@ -99,11 +110,19 @@ pub fn heatmap(path: &Path, title: &str, x: (&str, &[f64]), y: (&str, &[f64]), f
         .y_labels(ny.min(12))
         .x_label_formatter(&|v| {
             let i = v.round();
-            if (v - i).abs() < 0.01 && i >= 0.0 { xs.get(i as usize).map(|x| fmt(*x)).unwrap_or_default() } else { String::new() }
+            if (v - i).abs() < 0.01 && i >= 0.0 {
+                xs.get(i as usize).map(|x| fmt(*x)).unwrap_or_default()
+            } else {
+                String::new()
+            }
         })
         .y_label_formatter(&|v| {
             let i = v.round();
-            if (v - i).abs() < 0.01 && i >= 0.0 { ys.get(i as usize).map(|y| fmt(*y)).unwrap_or_default() } else { String::new() }
+            if (v - i).abs() < 0.01 && i >= 0.0 {
+                ys.get(i as usize).map(|y| fmt(*y)).unwrap_or_default()
+            } else {
+                String::new()
+            }
         })
         .draw()
         .map_err(e)?;

@@ -156,7 +156,9 @@ struct Progress {
 impl Progress {
     fn new(total: usize) -> Self {
         let bar = indicatif::ProgressBar::with_draw_target(Some(total as u64), indicatif::ProgressDrawTarget::hidden());
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} points · {per_sec} · eta {eta}") {
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} points · {per_sec} · eta {eta}")
+        {
             bar.set_style(style);
         }
         Progress {
@@ -248,8 +250,10 @@ fn grid_frame(r: &Runner<'_>, x: &str, y: &str, p: &Pareto) -> Frame {
         .iter()
         .map(|c| {
             let j = r.cell_json(c.2);
-            let names: Vec<&str> =
-                j["failures"].as_array().map(|a| a.iter().filter_map(|x| x["name"].as_str()).collect()).unwrap_or_default();
+            let names: Vec<&str> = j["failures"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x["name"].as_str()).collect())
+                .unwrap_or_default();
             Some(names.join(";"))
         })
         .collect();
@@ -292,8 +296,10 @@ fn point_table(r: &Runner<'_>, p: &Point) -> String {
 }
 
 fn sweep_table(r: &Runner<'_>, slider: &str, s: &Sweep) -> String {
-    let mut t =
-        Table::new(&[slider, "pass", "warn", "fail", "viable", "tightest KPI", "margin %"], &[true, true, true, true, false, false, true]);
+    let mut t = Table::new(
+        &[slider, "pass", "warn", "fail", "viable", "tightest KPI", "margin %"],
+        &[true, true, true, true, false, false, true],
+    );
     for (v, p) in s.values.iter().zip(&s.points) {
         let kpis = r.kpis_json(p);
         let worst = kpis.iter().min_by(|a, b| {
@@ -321,7 +327,9 @@ fn pareto_table(x: &str, y: &str, p: &Pareto) -> String {
     let mut t = Table::new(&heads, &right);
     for (j, row) in p.cells.iter().enumerate() {
         let mut cells = vec![fmt_num(p.ys[j], 3)];
-        cells.extend(row.iter().map(|c| if c.counts.viable() { "✅".to_string() } else { format!("❌{}", c.counts.fail) }));
+        cells.extend(
+            row.iter().map(|c| if c.counts.viable() { "✅".to_string() } else { format!("❌{}", c.counts.fail) }),
+        );
         t.row(cells);
     }
     let mut s = t.render();
@@ -376,7 +384,9 @@ pub(super) fn run(cmd: WhatifCmd) -> i32 {
             };
             match (&st.sweep, &st.pareto) {
                 (Some(s), _) => sweep(pack, &c2, s, st.steps as usize),
-                (None, Some((x, y))) => pareto(pack, &c2, x, y, st.steps as usize, st.steps_y.unwrap_or(st.steps) as usize),
+                (None, Some((x, y))) => {
+                    pareto(pack, &c2, x, y, st.steps as usize, st.steps_y.unwrap_or(st.steps) as usize)
+                }
                 _ => EXIT_USAGE,
             }
         }),
@@ -627,8 +637,17 @@ fn sliders(data: &DataArgs, format: OutFormat) -> i32 {
             );
             for s in &m.sliders {
                 let d = &s.def;
-                let changes: Vec<String> =
-                    d.apply.iter().map(|a| format!("{} {}", if a.op == crate::sizing::file::ActionOp::Set { "set" } else { "scale" }, a.path)).collect();
+                let changes: Vec<String> = d
+                    .apply
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{} {}",
+                            if a.op == crate::sizing::file::ActionOp::Set { "set" } else { "scale" },
+                            a.path
+                        )
+                    })
+                    .collect();
                 t.row(vec![
                     d.name.clone(),
                     d.category.clone(),

@@ -205,7 +205,12 @@ pub fn load(refs: &[PackRef], report: &mut Report) -> PackStack {
 }
 
 impl Merger<'_> {
-    fn open(&mut self, r: &PackRef, from: Option<&Path>, site: Option<&Src>) -> Option<(Box<dyn Loader>, Option<PathBuf>)> {
+    fn open(
+        &mut self,
+        r: &PackRef,
+        from: Option<&Path>,
+        site: Option<&Src>,
+    ) -> Option<(Box<dyn Loader>, Option<PathBuf>)> {
         match r {
             PackRef::Dir(d) => {
                 let d = match from {
@@ -234,13 +239,15 @@ impl Merger<'_> {
                 let names = embedded_names();
                 if names.iter().any(|n| n == name) {
                     let prefix: &'static str = Box::leak(format!("{name}/").into_boxed_str());
-                    let l = crate::registry::loader::EmbeddedLoader::new("packs", crate::embedded::pack_files(), prefix);
+                    let l =
+                        crate::registry::loader::EmbeddedLoader::new("packs", crate::embedded::pack_files(), prefix);
                     return Some((Box::new(l), None));
                 }
                 let help = did_you_mean(name, names.iter().map(String::as_str))
                     .or_else(|| Some(format!("shipped packs: {}", names.join(", "))));
                 self.push(
-                    Diagnostic::error("unknown-reference", format!("no pack directory or shipped pack `{name}`")).with_help(help),
+                    Diagnostic::error("unknown-reference", format!("no pack directory or shipped pack `{name}`"))
+                        .with_help(help),
                     site,
                 );
                 None
@@ -288,7 +295,8 @@ impl Merger<'_> {
             let mut chain = self.loading.clone();
             chain.push(manifest.name.clone());
             self.report.push(
-                at("extends").diag(Diagnostic::error("cycle", format!("packs extend each other: {}", chain.join(" → "))), 0),
+                at("extends")
+                    .diag(Diagnostic::error("cycle", format!("packs extend each other: {}", chain.join(" → "))), 0),
             );
             return;
         }
@@ -323,7 +331,10 @@ impl Merger<'_> {
         }
         if semver::Version::parse(&manifest.version).is_err() {
             self.report.push(at("version").diag(
-                Diagnostic::error("version", format!("pack version `{}` is not semver (e.g. `1.0.0`)", manifest.version)),
+                Diagnostic::error(
+                    "version",
+                    format!("pack version `{}` is not semver (e.g. `1.0.0`)", manifest.version),
+                ),
                 0,
             ));
         }
@@ -342,7 +353,8 @@ impl Merger<'_> {
         self.loaded.push((manifest.name.clone(), source.clone()));
 
         let mut used_overrides = vec![false; manifest.overrides.len()];
-        let mut layer = Layer { m: &manifest, seen: Default::default(), used: &mut used_overrides, report: self.report };
+        let mut layer =
+            Layer { m: &manifest, seen: Default::default(), used: &mut used_overrides, report: self.report };
         let stack = &mut self.stack;
         for rel in &list {
             let Some(kind) = classify(rel) else {
@@ -409,10 +421,10 @@ impl Merger<'_> {
         let registry_kinds = ["tier/", "capability_table/", "model/", "dtype/", "quant_scheme/"];
         for (i, o) in manifest.overrides.iter().enumerate() {
             if !used_overrides[i] && !registry_kinds.iter().any(|k| o.starts_with(k)) {
-                self.report.push(
-                    src_of(&mpf, vec![PathSeg::Key("overrides".into()), PathSeg::Index(i)])
-                        .diag(Diagnostic::warning("override", format!("override `{o}` matches nothing in the packs below")), 0),
-                );
+                self.report.push(src_of(&mpf, vec![PathSeg::Key("overrides".into()), PathSeg::Index(i)]).diag(
+                    Diagnostic::warning("override", format!("override `{o}` matches nothing in the packs below")),
+                    0,
+                ));
             }
         }
         if let Some(w) = &manifest.whatif {
@@ -425,7 +437,12 @@ impl Merger<'_> {
             description: manifest.description.clone(),
             source,
         });
-        self.stack.sources.push(Source { loader, dir, name: manifest.name.clone(), overrides: manifest.overrides.clone() });
+        self.stack.sources.push(Source {
+            loader,
+            dir,
+            name: manifest.name.clone(),
+            overrides: manifest.overrides.clone(),
+        });
     }
 }
 
@@ -459,7 +476,15 @@ impl Layer<'_> {
 
     /// A named entry of a list: appended, or replaced in place when overridden. A name
     /// repeated inside one pack is kept twice for the model build to report.
-    fn list<T>(&mut self, list: &mut Vec<Entry<T>>, kind: &str, name: &str, v: T, src: Src, key: impl Fn(&T) -> &String) {
+    fn list<T>(
+        &mut self,
+        list: &mut Vec<Entry<T>>,
+        kind: &str,
+        name: &str,
+        v: T,
+        src: Src,
+        key: impl Fn(&T) -> &String,
+    ) {
         let mine = !self.seen.insert(format!("{kind}/{name}"));
         match list.iter().position(|e| key(&e.value) == name) {
             Some(_) if mine => list.push(Entry { value: v, src }),
@@ -474,14 +499,7 @@ impl Layer<'_> {
         }
     }
 
-    fn map<T>(
-        &mut self,
-        map: &mut indexmap::IndexMap<String, Entry<T>>,
-        kind: &str,
-        name: String,
-        v: T,
-        src: Src,
-    ) {
+    fn map<T>(&mut self, map: &mut indexmap::IndexMap<String, Entry<T>>, kind: &str, name: String, v: T, src: Src) {
         if map.contains_key(&name) {
             if self.allowed(kind, &name) {
                 map.insert(name, Entry { value: v, src });
@@ -589,7 +607,12 @@ impl PackState {
                             .with_help(did_you_mean(&r.tier, tiers.iter().copied())),
                     );
                 } else if !seen.insert(r.tier.clone()) {
-                    report.push(src.diag(Diagnostic::error("duplicate", format!("tier `{}` is on the ladder twice", r.tier)), 0));
+                    report.push(
+                        src.diag(
+                            Diagnostic::error("duplicate", format!("tier `{}` is on the ladder twice", r.tier)),
+                            0,
+                        ),
+                    );
                 }
             }
         }

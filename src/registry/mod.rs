@@ -261,13 +261,17 @@ pub fn load_layered(base: &dyn Loader, layers: &[Layer<'_>]) -> LoadOutcome {
     LoadOutcome { registry, report }
 }
 
-fn conflict(pf: &ParsedFile, path: &[crate::document::PathSeg], what: &str, name: &str, prev: &str, layer: &Layer<'_>) -> Diagnostic {
+fn conflict(
+    pf: &ParsedFile,
+    path: &[crate::document::PathSeg],
+    what: &str,
+    name: &str,
+    prev: &str,
+    layer: &Layer<'_>,
+) -> Diagnostic {
     pf.diag_at(
-        Diagnostic::error(
-            "conflict",
-            format!("pack `{}` redefines {what} `{name}` (from `{prev}`)", layer.pack),
-        )
-        .with_help(Some(format!("declare `{what}/{name}` in the pack's `overrides` to replace it"))),
+        Diagnostic::error("conflict", format!("pack `{}` redefines {what} `{name}` (from `{prev}`)", layer.pack))
+            .with_help(Some(format!("declare `{what}/{name}` in the pack's `overrides` to replace it"))),
         path,
     )
 }
@@ -349,7 +353,14 @@ fn merge_layer(parts: &mut Parts, extra: Parts, layer: &Layer<'_>, report: &mut 
                 for (k, v) in d.tops_field {
                     if base.tops_field.get(&k).is_some_and(|b| *b != v) && !allowed("dtype", &k) {
                         let prev = bpf.source.name.clone();
-                        report.push(conflict(&pf, &[PathSeg::Key("tops_field".into()), PathSeg::Key(k.clone())], "dtype", &k, &prev, layer));
+                        report.push(conflict(
+                            &pf,
+                            &[PathSeg::Key("tops_field".into()), PathSeg::Key(k.clone())],
+                            "dtype",
+                            &k,
+                            &prev,
+                            layer,
+                        ));
                         continue;
                     }
                     base.tops_field.insert(k, v);
@@ -357,7 +368,14 @@ fn merge_layer(parts: &mut Parts, extra: Parts, layer: &Layer<'_>, report: &mut 
                 for (k, v) in d.capability_key {
                     if base.capability_key.get(&k).is_some_and(|b| *b != v) && !allowed("dtype", &k) {
                         let prev = bpf.source.name.clone();
-                        report.push(conflict(&pf, &[PathSeg::Key("capability_key".into()), PathSeg::Key(k.clone())], "dtype", &k, &prev, layer));
+                        report.push(conflict(
+                            &pf,
+                            &[PathSeg::Key("capability_key".into()), PathSeg::Key(k.clone())],
+                            "dtype",
+                            &k,
+                            &prev,
+                            layer,
+                        ));
                         continue;
                     }
                     base.capability_key.insert(k, v);
@@ -377,7 +395,14 @@ fn merge_layer(parts: &mut Parts, extra: Parts, layer: &Layer<'_>, report: &mut 
                 for (k, v) in q.schemes {
                     if base.schemes.get(&k).is_some_and(|b| *b != v) && !allowed("quant_scheme", &k) {
                         let prev = bpf.source.name.clone();
-                        report.push(conflict(&pf, &[PathSeg::Key("schemes".into()), PathSeg::Key(k.clone())], "quant_scheme", &k, &prev, layer));
+                        report.push(conflict(
+                            &pf,
+                            &[PathSeg::Key("schemes".into()), PathSeg::Key(k.clone())],
+                            "quant_scheme",
+                            &k,
+                            &prev,
+                            layer,
+                        ));
                         continue;
                     }
                     base.schemes.insert(k, v);

@@ -57,10 +57,7 @@ fn req<'v>(o: &'v Obj, k: &str) -> Result<&'v Value, EngineError> {
 }
 
 fn f64_arg(o: &Obj, k: &str) -> Result<f64, EngineError> {
-    req(o, k)?
-        .as_f64()
-        .filter(|x| x.is_finite())
-        .ok_or_else(|| bad(format!("`{k}` must be a finite number")))
+    req(o, k)?.as_f64().filter(|x| x.is_finite()).ok_or_else(|| bad(format!("`{k}` must be a finite number")))
 }
 
 fn str_arg<'v>(o: &'v Obj, k: &str) -> Result<&'v str, EngineError> {
@@ -94,9 +91,9 @@ fn object<'v>(o: &'v Obj, k: &str) -> Result<&'v Value, EngineError> {
 
 fn strip(v: &Value) -> Value {
     match v {
-        Value::Object(m) => {
-            Value::Object(m.iter().filter(|(k, _)| k.as_str() != "__type__").map(|(k, x)| (k.clone(), strip(x))).collect())
-        }
+        Value::Object(m) => Value::Object(
+            m.iter().filter(|(k, _)| k.as_str() != "__type__").map(|(k, x)| (k.clone(), strip(x))).collect(),
+        ),
         Value::Array(a) => Value::Array(a.iter().map(strip).collect()),
         other => other.clone(),
     }
@@ -139,8 +136,9 @@ fn doc_arg(p: &PackState, o: &Obj, k: &str) -> Result<Value, EngineError> {
         Value::String(name) => {
             let list = if k == "profile" { &p.sizing.profiles } else { &p.sizing.workloads };
             list.iter().find(|d| d.name == *name).map(|d| d.json.clone()).ok_or_else(|| {
-                let help =
-                    crate::diagnostic::did_you_mean(name, list.iter().map(|d| d.name.as_str())).map(|h| format!(" ({h})")).unwrap_or_default();
+                let help = crate::diagnostic::did_you_mean(name, list.iter().map(|d| d.name.as_str()))
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
                 EngineError::UnknownKey(format!("unknown {k} `{name}`{help}"))
             })
         }
@@ -165,8 +163,9 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
                 Some(_) => Some(f64_arg(o, "warn_at_pct")?),
             };
             let mut sc = m.scratch();
-            let (margin, margin_pct, status) =
-                m.evaluate_budget(required, budget, warn, &mut sc).map_err(|e| EngineError::InvalidValue(e.message(&m.layout)))?;
+            let (margin, margin_pct, status) = m
+                .evaluate_budget(required, budget, warn, &mut sc)
+                .map_err(|e| EngineError::InvalidValue(e.message(&m.layout)))?;
             let emoji = m
                 .budget
                 .as_ref()
@@ -197,9 +196,11 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
                 None => Value::Object(Map::new()),
             };
             let workload = doc_arg(&pack, o, "workload")?;
-            let di = m.demands.iter().position(|d| d.def.name == "llm").ok_or_else(|| {
-                EngineError::UnknownKey("the sizing model has no `llm` demand calculator".into())
-            })?;
+            let di = m
+                .demands
+                .iter()
+                .position(|d| d.def.name == "llm")
+                .ok_or_else(|| EngineError::UnknownKey("the sizing model has no `llm` demand calculator".into()))?;
             let env = JsonEnv { profile: &profile, workload: &workload };
             let mut sc = m.scratch();
             let d = &m.demands[di];
@@ -270,7 +271,8 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
             if get(o, "headroom_pct").is_some() {
                 profile["headroom_pct"] = json!({ "vpu": num(f64_arg(o, "headroom_pct")?) });
             }
-            let demands = vec![json!({ "name": "encode", "target_engine": "vpu", "metrics": { "mpix_per_sec": num(total) } })];
+            let demands =
+                vec![json!({ "name": "encode", "target_engine": "vpu", "metrics": { "mpix_per_sec": num(total) } })];
             let mut v = one(group(m, "vpu", &profile, &demands)?, "vpu")?;
             if let Some(n) = notes_arg(o)? {
                 v["notes"] = json!(n);
@@ -339,7 +341,8 @@ fn whatif(pack: &PackState, op: &str, o: &Obj) -> Result<Value, EngineError> {
         Some(_) => return Err(bad("`workload` must be a workload name")),
         None => pack.whatif.default_workload.clone(),
     };
-    let runner = Runner::new(m, &profile, workload.as_deref(), pack.whatif.apply_slider_defaults).map_err(from_whatif)?;
+    let runner =
+        Runner::new(m, &profile, workload.as_deref(), pack.whatif.apply_slider_defaults).map_err(from_whatif)?;
     Ok(match op {
         "whatif_point" => {
             let ov = overrides_from_json(get(o, "overrides")).map_err(from_whatif)?;
@@ -392,7 +395,12 @@ fn whatif(pack: &PackState, op: &str, o: &Obj) -> Result<Value, EngineError> {
 
 /// Reference `apply_sliders` on JSON documents: for each `(name, value)` in order, skip
 /// unknown and informational sliders, and run the slider's actions with the clamped value.
-pub fn apply_json(m: &SizingModel, values: &[(String, f64)], profile: &mut Value, workload: &mut Value) -> Result<(), EngineError> {
+pub fn apply_json(
+    m: &SizingModel,
+    values: &[(String, f64)],
+    profile: &mut Value,
+    workload: &mut Value,
+) -> Result<(), EngineError> {
     for (name, v) in values {
         let Some(i) = m.slider(name) else { continue };
         let s = &m.sliders[i];

@@ -1043,7 +1043,10 @@ impl<'a> Compiler<'a> {
         if got == want {
             Ok(())
         } else {
-            Err(err(format!("expected {}, found {} in `{}`", want.name(), got.name(), crate::rules::expr::render(e)), expr_at(e)))
+            Err(err(
+                format!("expected {}, found {} in `{}`", want.name(), got.name(), crate::rules::expr::render(e)),
+                expr_at(e),
+            ))
         }
     }
 
@@ -1091,7 +1094,13 @@ impl<'a> Compiler<'a> {
             self.layout.paths[p as usize].ty = Some(ty);
         }
         let has_default = self.layout.paths[p as usize].default.is_some();
-        self.path_refs.push(PathRef { path: p, at, formula: self.stack.first().cloned(), guarded: has_default, tag: self.ref_tag });
+        self.path_refs.push(PathRef {
+            path: p,
+            at,
+            formula: self.stack.first().cloned(),
+            guarded: has_default,
+            tag: self.ref_tag,
+        });
         self.reads.push(p);
         let d = self.reg()?;
         self.ins.push(Ins::Load { d, p, ty });
@@ -1138,10 +1147,7 @@ impl<'a> Compiler<'a> {
         }
         if let Some(field) = name.strip_prefix("demand.") {
             if !self.scope.demand {
-                return Err(err(
-                    format!("`{name}` is only available in a per-demand KPI (one with `for_each`)"),
-                    at,
-                ));
+                return Err(err(format!("`{name}` is only available in a per-demand KPI (one with `for_each`)"), at));
             }
             if field == "target_engine" {
                 let d = self.reg()?;
@@ -1329,7 +1335,11 @@ impl<'a> Compiler<'a> {
                                     "cannot compare {} with {} in `{}`",
                                     tx.name(),
                                     ty.name(),
-                                    crate::rules::expr::render(&Expr::Binary(op, Box::new(a.clone()), Box::new(b.clone())))
+                                    crate::rules::expr::render(&Expr::Binary(
+                                        op,
+                                        Box::new(a.clone()),
+                                        Box::new(b.clone())
+                                    ))
                                 ),
                                 expr_at(a),
                             ));
@@ -1583,7 +1593,13 @@ impl<'a> Compiler<'a> {
         match e {
             Expr::Var { name, at: vat } if Self::is_path(name) => {
                 let p = self.path_id(name, *vat)?;
-                self.path_refs.push(PathRef { path: p, at: *vat, formula: self.stack.first().cloned(), guarded: true, tag: self.ref_tag });
+                self.path_refs.push(PathRef {
+                    path: p,
+                    at: *vat,
+                    formula: self.stack.first().cloned(),
+                    guarded: true,
+                    tag: self.ref_tag,
+                });
                 let d = self.reg()?;
                 self.ins.push(Ins::Has { d, p });
                 Ok(d)

@@ -15,7 +15,7 @@ use crate::rules::expr;
 use crate::rules::model::Src;
 use file::{ActionOp, BudgetRules, DemandDef, KpiDef, ProfileFile, Scalar, SliderDef, StudyDef, WorkloadFile};
 use formula::{
-    CompileError, Compiler, DEMAND_FIELDS, DemandView, Defs, Env, EvalError, Frame, Interner, Layout, NamedFormula,
+    CompileError, Compiler, DEMAND_FIELDS, Defs, DemandView, Env, EvalError, Frame, Interner, Layout, NamedFormula,
     Program, Scope, Strings, Table, Ty, Val,
 };
 use indexmap::IndexMap;
@@ -277,7 +277,12 @@ fn flatten(
                 let mut s = src.clone();
                 s.path.extend(path.iter().cloned());
                 report.push(s.diag(
-                    Diagnostic::error("type", format!("`{text}` is a list; profile and workload values are numbers, strings, booleans or maps")),
+                    Diagnostic::error(
+                        "type",
+                        format!(
+                            "`{text}` is a list; profile and workload values are numbers, strings, booleans or maps"
+                        ),
+                    ),
                     0,
                 ));
             }
@@ -340,6 +345,137 @@ fn compile_diag(e: CompileError, src: &Src, formulas: &IndexMap<String, (Src, St
     }
 }
 
+/// Pushes a compile error unless it is inside a named formula the static pass has already
+/// reported (one diagnostic per mistake).
+fn push_compile(
+    report: &mut Report,
+    e: CompileError,
+    src: &Src,
+    formulas: &IndexMap<String, (Src, String)>,
+    bad: &std::collections::HashSet<String>,
+) {
+    if e.formula.as_ref().is_some_and(|f| bad.contains(f)) {
+        return;
+    }
+    report.push(compile_diag(e, src, formulas));
+}
+
+fn walk(e: &expr::Expr, f: &mut dyn FnMut(&expr::Expr)) {
+    f(e);
+    match e {
+        expr::Expr::Call { args, .. } => args.iter().for_each(|a| walk(a, f)),
+        expr::Expr::Unary(_, a) => walk(a, f),
+        expr::Expr::Binary(_, a, b) => {
+            walk(a, f);
+            walk(b, f);
+        }
+        _ => {}
+    }
+}
+
+/// Every named formula, used or not: unknown names and cycles. Returns the names of the
+/// formulas with an error.
+fn check_formulas(
+    formulas: &IndexMap<String, NamedFormula>,
+    src: &IndexMap<String, (Src, String)>,
+    constants: &IndexMap<String, Val>,
+    report: &mut Report,
+) -> std::collections::HashSet<String> {
+    let mut bad = std::collections::HashSet::new();
+    for (name, f) in formulas {
+        let mut errs: Vec<Diagnostic> = Vec::new();
+        walk(&f.expr, &mut |e| match e {
+            expr::Expr::Var { name: v, at } => {
+                let ok = f.params.contains(v)
+                    || constants.contains_key(v)
+                    || formulas.get(v).is_some_and(|g| g.params.is_empty())
+                    || formula::split_root(v).is_some()
+                    || v.starts_with("demand.");
+                if !ok && errs.is_empty() {
+                    let mut cands: Vec<&str> = f.params.iter().map(String::as_str).collect();
+                    cands.extend(constants.keys().map(String::as_str));
+                    cands.extend(formulas.keys().map(String::as_str));
+                    let d = Diagnostic::error("formula", format!("unknown variable `{v}`"))
+                        .with_help(did_you_mean(v, cands));
+                    errs.push(src.get(name).map_or(d.clone(), |(s, _)| s.diag(d, *at)));
+                }
+            }
+            expr::Expr::Call { name: c, at, .. } => {
+                if !formula::BUILTINS.contains(&c.as_str()) && !formulas.contains_key(c) && errs.is_empty() {
+                    let mut cands: Vec<&str> = formula::BUILTINS.to_vec();
+                    cands.extend(formulas.keys().map(String::as_str));
+                    let d = Diagnostic::error("formula", format!("unknown function `{c}`"))
+                        .with_help(did_you_mean(c, cands));
+                    errs.push(src.get(name).map_or(d.clone(), |(s, _)| s.diag(d, *at)));
+                }
+            }
+            _ => {}
+        });
+        if let Some(d) = errs.into_iter().next() {
+            report.push(d);
+            bad.insert(name.clone());
+        }
+    }
+    // cycles: depth-first over formula references
+    let deps = |f: &NamedFormula| {
+        let mut out = Vec::new();
+        walk(&f.expr, &mut |e| match e {
+            expr::Expr::Var { name, .. } | expr::Expr::Call { name, .. } if formulas.contains_key(name) => {
+                out.push(name.clone())
+            }
+            _ => {}
+        });
+        out
+    };
+    let mut state: std::collections::HashMap<String, u8> = std::collections::HashMap::new();
+    fn dfs(
+        n: &str,
+        formulas: &IndexMap<String, NamedFormula>,
+        deps: &dyn Fn(&NamedFormula) -> Vec<String>,
+        state: &mut std::collections::HashMap<String, u8>,
+        path: &mut Vec<String>,
+        found: &mut Vec<Vec<String>>,
+    ) {
+        match state.get(n) {
+            Some(2) => return,
+            Some(1) => {
+                if let Some(i) = path.iter().position(|p| p == n) {
+                    let mut cyc = path[i..].to_vec();
+                    cyc.push(n.to_string());
+                    found.push(cyc);
+                }
+                return;
+            }
+            _ => {}
+        }
+        state.insert(n.to_string(), 1);
+        path.push(n.to_string());
+        if let Some(f) = formulas.get(n) {
+            for d in deps(f) {
+                dfs(&d, formulas, deps, state, path, found);
+            }
+        }
+        path.pop();
+        state.insert(n.to_string(), 2);
+    }
+    let mut found = Vec::new();
+    for n in formulas.keys() {
+        dfs(n, formulas, &deps, &mut state, &mut Vec::new(), &mut found);
+    }
+    for cyc in found {
+        let first = &cyc[0];
+        if cyc.iter().any(|c| bad.contains(c)) {
+            continue;
+        }
+        let d = Diagnostic::error("cycle", format!("formulas form a cycle: {}", cyc.join(" → ")));
+        report.push(src.get(first).map_or(d.clone(), |(s, _)| s.diag_key(d)));
+        for c in cyc {
+            bad.insert(c);
+        }
+    }
+    bad
+}
+
 impl SizingModel {
     /// Compiles merged sizing parts. Diagnostics go to `report`; `None` when there are errors.
     pub fn build(parts: &SizingParts, report: &mut Report) -> Option<SizingModel> {
@@ -355,7 +491,12 @@ impl SizingModel {
                 let (name, description, map) = &e.value;
                 let mut leaves = Vec::new();
                 flatten(map, root, &mut layout, &mut strings, &e.src, &mut Vec::new(), &mut leaves, report);
-                out.push(Doc { name: name.clone(), description: description.clone(), json: Value::Object(map.clone()), leaves });
+                out.push(Doc {
+                    name: name.clone(),
+                    description: description.clone(),
+                    json: Value::Object(map.clone()),
+                    leaves,
+                });
             }
             out
         };
@@ -389,7 +530,11 @@ impl SizingModel {
                             report.push(e.src.diag(
                                 Diagnostic::error(
                                     "type",
-                                    format!("default of `{path}` is {} but the data has {}", ty_name(got), ty_name(have)),
+                                    format!(
+                                        "default of `{path}` is {} but the data has {}",
+                                        ty_name(got),
+                                        ty_name(have)
+                                    ),
                                 ),
                                 0,
                             ));
@@ -420,10 +565,11 @@ impl SizingModel {
                 let v = scalar_val(v, &mut strings);
                 let vt = val_ty(v);
                 if t.ty.is_some() && t.ty != vt {
-                    report.push(e.src.child(k.as_str()).diag(
-                        Diagnostic::error("type", format!("table `{name}` mixes value types at `{k}`")),
-                        0,
-                    ));
+                    report.push(
+                        e.src
+                            .child(k.as_str())
+                            .diag(Diagnostic::error("type", format!("table `{name}` mixes value types at `{k}`")), 0),
+                    );
                 }
                 t.ty = t.ty.or(vt);
                 let key = strings.intern(k);
@@ -454,11 +600,14 @@ impl SizingModel {
             }
         }
 
+        let bad = check_formulas(&formulas, &formula_src, &constants, report);
+
         // demand fields: the standard five, then declared metrics
         let mut fields: IndexMap<String, ()> = DEMAND_FIELDS.iter().map(|f| (f.to_string(), ())).collect();
         for (m, e) in &parts.metrics {
             if DEMAND_FIELDS.contains(&m.as_str()) {
-                report.push(e.src.diag_key(Diagnostic::error("duplicate", format!("`{m}` is a standard demand field"))));
+                report
+                    .push(e.src.diag_key(Diagnostic::error("duplicate", format!("`{m}` is a standard demand field"))));
             }
             fields.insert(m.clone(), ());
         }
@@ -468,7 +617,10 @@ impl SizingModel {
                     report.push(
                         d.src
                             .child("metrics")
-                            .diag_key_of(m, Diagnostic::error("unknown-reference", format!("undeclared demand metric `{m}`")))
+                            .diag_key_of(
+                                m,
+                                Diagnostic::error("unknown-reference", format!("undeclared demand metric `{m}`")),
+                            )
                             .with_help(
                                 did_you_mean(m, parts.metrics.keys().map(String::as_str))
                                     .or_else(|| Some(format!("declare it under `metrics` in `sizing.ron`"))),
@@ -499,7 +651,10 @@ impl SizingModel {
                                     asrc.diag(
                                         Diagnostic::error(
                                             "slider",
-                                            format!("slider `{}` scales `{}`, which no profile or workload has", s.value.name, a.path),
+                                            format!(
+                                                "slider `{}` scales `{}`, which no profile or workload has",
+                                                s.value.name, a.path
+                                            ),
                                         ),
                                         0,
                                     )
@@ -535,10 +690,11 @@ impl SizingModel {
         for e in &parts.demands {
             let d = &e.value;
             if demand_names.insert(d.name.clone(), ()).is_some() {
-                report.push(e.src.child("name").diag(
-                    Diagnostic::error("duplicate", format!("demand `{}` is defined twice", d.name)),
-                    0,
-                ));
+                report.push(
+                    e.src
+                        .child("name")
+                        .diag(Diagnostic::error("duplicate", format!("demand `{}` is defined twice", d.name)), 0),
+                );
                 continue;
             }
             let engine = strings.intern(&d.target_engine);
@@ -562,7 +718,7 @@ impl SizingModel {
                         };
                         let r = if gate { c.gate(&x) } else { c.output(&x, Ty::Num).map(|_| ()) };
                         if let Err(err) = r {
-                            report.push(compile_diag(err, &src, &formula_src));
+                            push_compile(report, err, &src, &formula_src, &bad);
                             ok = false;
                         }
                     }
@@ -587,7 +743,7 @@ impl SizingModel {
                     Some(t) => {
                         if let Some(x) = parse_formula(t, &src, report) {
                             if let Err(err) = c.output(&x, Ty::Num) {
-                                report.push(compile_diag(err, &src, &formula_src));
+                                push_compile(report, err, &src, &formula_src, &bad);
                                 ok = false;
                             }
                         } else {
@@ -637,7 +793,7 @@ impl SizingModel {
                         budget_program = Some(c.finish());
                         budget_exprs = Some((m, mp, st));
                     }
-                    Err((e, key)) => report.push(compile_diag(e, &b.src.child(key), &formula_src)),
+                    Err((e, key)) => push_compile(report, e, &b.src.child(key), &formula_src, &bad),
                 }
             }
         }
@@ -651,7 +807,9 @@ impl SizingModel {
             let k = &e.value;
             if kpi_names.insert(k.name.clone(), ()).is_some() {
                 report.push(
-                    e.src.child("name").diag(Diagnostic::error("duplicate", format!("KPI `{}` is defined twice", k.name)), 0),
+                    e.src
+                        .child("name")
+                        .diag(Diagnostic::error("duplicate", format!("KPI `{}` is defined twice", k.name)), 0),
                 );
                 continue;
             }
@@ -666,6 +824,8 @@ impl SizingModel {
                 break;
             };
             let Some((m, mp, st)) = &budget_exprs else { break };
+            // the group exists even when this KPI fails to compile (no follow-on errors)
+            groups.entry(k.group.clone()).or_default();
             let for_each = k.for_each.as_ref().map(|f| if f == "*" { u32::MAX } else { strings.intern(f) });
             let scope = Scope { params: &[], demand: for_each.is_some(), aggregates: true };
             let mut c = Compiler::new(defs, &mut layout, &mut strings, scope);
@@ -731,7 +891,7 @@ impl SizingModel {
                     groups.entry(k.group.clone()).or_default().push(kpis.len());
                     kpis.push(Kpi { def: k.clone(), for_each, program });
                 }
-                Err((er, src)) => report.push(compile_diag(er, &src, &formula_src)),
+                Err((er, src)) => push_compile(report, er, &src, &formula_src, &bad),
             }
         }
 
@@ -758,7 +918,9 @@ impl SizingModel {
             let s = &e.value;
             if slider_names.insert(s.name.clone(), ()).is_some() {
                 report.push(
-                    e.src.child("name").diag(Diagnostic::error("duplicate", format!("slider `{}` is defined twice", s.name)), 0),
+                    e.src
+                        .child("name")
+                        .diag(Diagnostic::error("duplicate", format!("slider `{}` is defined twice", s.name)), 0),
                 );
                 continue;
             }
@@ -766,7 +928,10 @@ impl SizingModel {
                 report.push(e.src.child("max_val").diag(
                     Diagnostic::error(
                         "range",
-                        format!("slider `{}` needs finite `min_val` ≤ `max_val`, got {} and {}", s.name, s.min_val, s.max_val),
+                        format!(
+                            "slider `{}` needs finite `min_val` ≤ `max_val`, got {} and {}",
+                            s.name, s.min_val, s.max_val
+                        ),
                     ),
                     0,
                 ));
@@ -804,11 +969,19 @@ impl SizingModel {
                     Ok(_) => {
                         let refs = std::mem::take(&mut c.path_refs);
                         let p = c.finish();
-                        check_paths(&refs, &layout, std::slice::from_ref(&vsrc), &profiles, &workloads, &formula_src, report);
+                        check_paths(
+                            &refs,
+                            &layout,
+                            std::slice::from_ref(&vsrc),
+                            &profiles,
+                            &workloads,
+                            &formula_src,
+                            report,
+                        );
                         actions.push((a.op, pid, p));
                     }
                     Err(er) => {
-                        report.push(compile_diag(er, &vsrc, &formula_src));
+                        push_compile(report, er, &vsrc, &formula_src, &bad);
                         ok = false;
                     }
                 }
@@ -830,7 +1003,10 @@ impl SizingModel {
                     want.push((y.as_str(), "pareto"));
                 }
                 _ => report.push(e.src.diag(
-                    Diagnostic::error("study", format!("study `{}` needs exactly one of `sweep` and `pareto`", st.name)),
+                    Diagnostic::error(
+                        "study",
+                        format!("study `{}` needs exactly one of `sweep` and `pareto`", st.name),
+                    ),
                     0,
                 )),
             }
@@ -846,13 +1022,19 @@ impl SizingModel {
             }
             if st.steps == 0 {
                 report.push(e.src.child("steps").diag(
-                    Diagnostic::error("range", format!("study `{}` has 0 steps; a sweep needs at least 2 points", st.name)),
+                    Diagnostic::error(
+                        "range",
+                        format!("study `{}` has 0 steps; a sweep needs at least 2 points", st.name),
+                    ),
                     0,
                 ));
             }
             if st.steps_y == Some(0) {
                 report.push(e.src.child("steps_y").diag(
-                    Diagnostic::error("range", format!("study `{}` has 0 steps in y; a grid needs at least 2 points", st.name)),
+                    Diagnostic::error(
+                        "range",
+                        format!("study `{}` has 0 steps in y; a grid needs at least 2 points", st.name),
+                    ),
                     0,
                 ));
             }
@@ -936,7 +1118,10 @@ impl SizingModel {
     pub fn base_state(&self, profile: Option<usize>, workload: Option<usize>, out: &mut Vec<Val>) {
         out.clear();
         out.resize(self.layout.len(), Val::Missing);
-        for doc in [profile.and_then(|p| self.profiles.get(p)), workload.and_then(|w| self.workloads.get(w))].into_iter().flatten() {
+        for doc in [profile.and_then(|p| self.profiles.get(p)), workload.and_then(|w| self.workloads.get(w))]
+            .into_iter()
+            .flatten()
+        {
             for &(id, v) in &doc.leaves {
                 if let Some(slot) = out.get_mut(id as usize) {
                     *slot = v;
@@ -950,7 +1135,8 @@ impl SizingModel {
         let Some(s) = self.sliders.get(i) else { return Ok(()) };
         let v = s.clamp(value);
         for (op, pid, prog) in &s.actions {
-            let frame = Frame { layout: &self.layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &[v] };
+            let frame =
+                Frame { layout: &self.layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &[v] };
             formula::run(prog, &*state, &frame, &mut sc.regs, &mut sc.strings)?;
             let (r, ty) = prog.outputs[0];
             let x = sc.regs[r as usize];
@@ -980,7 +1166,8 @@ impl SizingModel {
         sc.engines.clear();
         sc.active.clear();
         for d in &self.demands {
-            let frame = Frame { layout: &self.layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &[] };
+            let frame =
+                Frame { layout: &self.layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &[] };
             let active = formula::run(&d.program, env, &frame, &mut sc.regs, &mut sc.strings)?;
             sc.engines.push(d.engine);
             sc.active.push(active);
@@ -1062,7 +1249,8 @@ impl SizingModel {
             return Err(EvalError::MissingKey("budget rules".into()));
         };
         let params = [required, budget, warn_at_pct.unwrap_or(b.warn_at_pct)];
-        let frame = Frame { layout: &self.layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &params };
+        let frame =
+            Frame { layout: &self.layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &params };
         let empty: [Val; 0] = [];
         formula::run(p, &empty[..], &frame, &mut sc.regs, &mut sc.strings)?;
         let g = |i: usize| sc.regs[p.outputs[i].0 as usize];
@@ -1082,7 +1270,9 @@ impl SizingModel {
         let f = self.formulas.get(name).ok_or_else(|| {
             format!(
                 "unknown formula `{name}`{}",
-                did_you_mean(name, self.formulas.keys().map(String::as_str)).map(|h| format!("; {h}")).unwrap_or_default()
+                did_you_mean(name, self.formulas.keys().map(String::as_str))
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default()
             )
         })?;
         if f.params.len() != args.len() {
@@ -1093,7 +1283,8 @@ impl SizingModel {
         let mut regs_vals = Vec::new();
         let params: Vec<&str> = f.params.iter().map(String::as_str).collect();
         let fields = self.fields.clone();
-        let defs = Defs { constants: &self.constants, tables: &self.table_defs, formulas: &self.formulas, fields: &fields };
+        let defs =
+            Defs { constants: &self.constants, tables: &self.table_defs, formulas: &self.formulas, fields: &fields };
         // arguments are interned into the compiled strings so the program sees stable ids
         for a in args {
             regs_vals.push(match a {
@@ -1103,7 +1294,8 @@ impl SizingModel {
                 _ => (0.0, Ty::Num),
             });
         }
-        let mut c = Compiler::new(defs, &mut layout, &mut strings, Scope { params: &[], demand: false, aggregates: false });
+        let mut c =
+            Compiler::new(defs, &mut layout, &mut strings, Scope { params: &[], demand: false, aggregates: false });
         let mut regs = Vec::new();
         for (p, (_, ty)) in params.iter().zip(&regs_vals) {
             let r = c.param_reg(regs.len() as u16).map_err(|e| e.message)?;
@@ -1113,7 +1305,8 @@ impl SizingModel {
         let out_ty = c.infer_output(&f.expr).map_err(|e| e.message)?;
         let program = c.finish();
         let values: Vec<f64> = regs_vals.iter().map(|(x, _)| *x).collect();
-        let frame = Frame { layout: &layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &values };
+        let frame =
+            Frame { layout: &layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &values };
         let mut sregs = Vec::new();
         let mut s = Strings::new(&strings);
         formula::run(&program, env, &frame, &mut sregs, &mut s).map_err(|e| e.message(&layout))?;
