@@ -8,7 +8,7 @@
 //! maps, no allocation beyond the result rows.
 
 use crate::sizing::formula::{EvalError, Val};
-use crate::sizing::{Counts, KpiOut, RowTexts, Scratch, SizingModel};
+use crate::sizing::{Base, Counts, KpiOut, Plan, RowTexts, Scratch, SizingModel};
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 use std::fmt;
@@ -153,9 +153,35 @@ impl<'m> Runner<'m> {
             .ok_or_else(|| WhatifError { kind: "KeyError", message: format!("Unknown slider: {name}") })
     }
 
+    /// Plans incremental evaluation of points that vary `varying` over `vals`: `None` when
+    /// the base evaluation fails (every point then runs in full and reports its own error).
+    fn incremental(&self, varying: &[usize], vals: &[Option<f64>]) -> Option<(Plan, Base)> {
+        let mut applied: Vec<bool> = vals.iter().map(Option::is_some).collect();
+        for &v in varying {
+            applied[v] = true;
+        }
+        let plan = self.model.plan(varying, &applied);
+        let mut sc = self.model.scratch();
+        let base = self.model.base(&self.base, &plan, vals, &mut sc).ok()?;
+        Some((plan, base))
+    }
+
+    fn eval_point(
+        &self,
+        inc: Option<&(Plan, Base)>,
+        vs: &[Option<f64>],
+        sc: &mut Scratch<'m>,
+    ) -> Result<(), EvalError> {
+        match inc {
+            Some((plan, base)) => self.model.eval_incremental(base, plan, vs, sc),
+            None => self.eval(vs, sc),
+        }
+    }
+
     /// Evaluates one point into `sc.kpis`.
     pub fn eval(&self, values: &[Option<f64>], sc: &mut Scratch<'m>) -> Result<(), EvalError> {
-        sc.strings.reset();
+        sc.reset();
+        sc.forget_base();
         let mut state = std::mem::take(&mut sc.state);
         state.clear();
         state.extend_from_slice(&self.base);
@@ -192,6 +218,8 @@ impl<'m> Runner<'m> {
         let s = &self.model.sliders[si].def;
         let values = sweep_values(s.min_val, s.max_val, steps);
         let mut vals = self.values(base);
+        vals[si] = values.first().copied();
+        let inc = self.incremental(&[si], &vals);
         let points: Result<Vec<Point>, WhatifError> = values
             .par_iter()
             .with_min_len(256)
@@ -199,7 +227,7 @@ impl<'m> Runner<'m> {
                 || (self.model.scratch(), vals.clone()),
                 |(sc, vs), &v| {
                     vs[si] = Some(v);
-                    self.eval(vs, sc).map_err(|e| WhatifError::eval(e, self.model))?;
+                    self.eval_point(inc.as_ref(), vs, sc).map_err(|e| WhatifError::eval(e, self.model))?;
                     if let Some(p) = progress {
                         p(1);
                     }
@@ -217,7 +245,9 @@ impl<'m> Runner<'m> {
         let si = self.slider(slider)?;
         let s = &self.model.sliders[si].def;
         let values = sweep_values(s.min_val, s.max_val, steps);
-        let vals = self.values(base);
+        let mut vals = self.values(base);
+        vals[si] = values.first().copied();
+        let inc = self.incremental(&[si], &vals);
         values
             .par_iter()
             .with_min_len(1024)
@@ -225,8 +255,16 @@ impl<'m> Runner<'m> {
                 || (self.model.scratch(), vals.clone()),
                 |(sc, vs), &v| {
                     vs[si] = Some(v);
-                    self.eval(vs, sc).map_err(|e| WhatifError::eval(e, self.model))?;
-                    Ok(self.model.counts(&sc.kpis))
+                    match inc.as_ref() {
+                        Some((plan, base)) => self
+                            .model
+                            .counts_incremental(base, plan, vs, sc)
+                            .map_err(|e| WhatifError::eval(e, self.model)),
+                        None => {
+                            self.eval(vs, sc).map_err(|e| WhatifError::eval(e, self.model))?;
+                            Ok(self.model.counts(&sc.kpis))
+                        }
+                    }
                 },
             )
             .collect()
@@ -247,7 +285,10 @@ impl<'m> Runner<'m> {
         let (sx, sy) = (&self.model.sliders[xi].def, &self.model.sliders[yi].def);
         let xs = sweep_values(sx.min_val, sx.max_val, steps_x);
         let ys = sweep_values(sy.min_val, sy.max_val, steps_y);
-        let vals = self.values(base);
+        let mut vals = self.values(base);
+        vals[xi] = xs.first().copied();
+        vals[yi] = ys.first().copied();
+        let inc = self.incremental(&[xi, yi], &vals);
         let nx = xs.len();
         let flat: Result<Vec<Cell>, WhatifError> = (0..xs.len() * ys.len())
             .into_par_iter()
@@ -258,7 +299,7 @@ impl<'m> Runner<'m> {
                     let (j, i) = (k / nx, k % nx);
                     vs[xi] = Some(xs[i]);
                     vs[yi] = Some(ys[j]);
-                    self.eval(vs, sc).map_err(|e| WhatifError::eval(e, self.model))?;
+                    self.eval_point(inc.as_ref(), vs, sc).map_err(|e| WhatifError::eval(e, self.model))?;
                     if let Some(p) = progress {
                         p(1);
                     }

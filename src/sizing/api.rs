@@ -204,12 +204,16 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
             let env = JsonEnv { profile: &profile, workload: &workload };
             let mut sc = m.scratch();
             let d = &m.demands[di];
+            m.run_globals(0, &env, &mut sc);
+            let (globals, poison) = (std::mem::take(&mut sc.globals), std::mem::take(&mut sc.poison));
             let frame = super::formula::Frame {
                 layout: &m.layout,
                 tables: &m.tables,
                 demands: super::formula::DemandView::EMPTY,
                 row: 0,
                 params: &[],
+                globals: &globals,
+                poison: &poison,
             };
             let active = super::formula::run(&d.program, &env, &frame, &mut sc.regs, &mut sc.strings)
                 .map_err(|e| EngineError::InvalidValue(e.message(&m.layout)))?;
@@ -414,6 +418,8 @@ pub fn apply_json(
                     demands: super::formula::DemandView::EMPTY,
                     row: 0,
                     params: &[clamped],
+                    globals: &[],
+                    poison: &[],
                 };
                 let mut regs = Vec::new();
                 let mut strings = Strings::new(&m.strings);

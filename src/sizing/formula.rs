@@ -51,11 +51,52 @@ pub enum Val {
     Map,
 }
 
+/// A small, fast, non-cryptographic hasher for the engine's internal tables (FxHash, as in
+/// rustc): keys are ids and short names of the model's own data, never untrusted input at a
+/// scale where flooding matters.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Fx(u64);
+
+const FX_K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl std::hash::Hasher for Fx {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(FX_K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(FX_K);
+        }
+    }
+
+    #[inline]
+    fn write_u32(&mut self, x: u32) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(x)).wrapping_mul(FX_K);
+    }
+
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(FX_K);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A hash map with [`Fx`].
+pub type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
 /// String interning for one compiled sizing model.
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
     names: Vec<String>,
-    index: HashMap<String, u32>,
+    index: FxMap<String, u32>,
 }
 
 impl Interner {
@@ -97,12 +138,13 @@ impl Interner {
 pub struct Strings<'a> {
     base: &'a Interner,
     extra: Vec<String>,
+    buf: String,
 }
 
 impl<'a> Strings<'a> {
     /// Run-time strings over `base`.
     pub fn new(base: &'a Interner) -> Self {
-        Strings { base, extra: Vec::new() }
+        Strings { base, extra: Vec::new(), buf: String::new() }
     }
 
     /// The id of `s` (new text gets an id past the interned ones).
@@ -116,6 +158,17 @@ impl<'a> Strings<'a> {
         }
         self.extra.push(s.to_string());
         n + (self.extra.len() - 1) as u32
+    }
+
+    /// The id of the concatenation of two strings (no allocation when it is known).
+    pub fn concat(&mut self, a: u32, b: u32) -> u32 {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.push_str(self.text(a));
+        buf.push_str(self.text(b));
+        let id = self.id(&buf);
+        self.buf = buf;
+        id
     }
 
     /// The text of `id`.
@@ -174,6 +227,8 @@ pub struct Layout {
     /// Paths by id.
     pub paths: Vec<PathInfo>,
     index: HashMap<String, u32>,
+    /// `(prefix path id, interned key)` → path id, for `field(prefix, key)`.
+    children: FxMap<(u32, u32), u32>,
 }
 
 impl Layout {
@@ -209,6 +264,25 @@ impl Layout {
         self.paths.is_empty()
     }
 
+    /// Indexes every path under its parent path (when the parent is itself a path of the
+    /// layout) by the interned last segment, for run-time keyed reads.
+    pub fn index_children(&mut self, strings: &mut Interner) {
+        self.children.clear();
+        for (i, p) in self.paths.iter().enumerate() {
+            if let Some((parent, last)) = p.text.rsplit_once('.') {
+                if let Some(&pid) = self.index.get(parent) {
+                    self.children.insert((pid, strings.intern(last)), i as u32);
+                }
+            }
+        }
+    }
+
+    /// The path `prefix.key`, by interned key.
+    #[inline]
+    pub fn child(&self, prefix: u32, key: u32) -> Option<u32> {
+        self.children.get(&(prefix, key)).copied()
+    }
+
     /// Paths the data provides, for suggestions.
     pub fn provided(&self) -> impl Iterator<Item = &str> {
         self.paths.iter().filter(|p| p.provided).map(|p| p.text.as_str())
@@ -229,7 +303,7 @@ pub trait Env {
     /// The value at path `p`.
     fn get(&self, p: u32, layout: &Layout, s: &mut Strings<'_>) -> Val;
     /// The value at `prefix.key` for a key known only at run time.
-    fn dynamic(&self, prefix: u32, key: &str, layout: &Layout, s: &mut Strings<'_>) -> Val;
+    fn dynamic(&self, prefix: u32, key: u32, layout: &Layout, s: &mut Strings<'_>) -> Val;
 }
 
 /// The what-if runner's state: one value per layout path.
@@ -239,9 +313,9 @@ impl Env for [Val] {
         self.get(p as usize).copied().unwrap_or(Val::Missing)
     }
 
-    fn dynamic(&self, prefix: u32, key: &str, layout: &Layout, _: &mut Strings<'_>) -> Val {
-        let Some(pre) = layout.paths.get(prefix as usize) else { return Val::Missing };
-        match layout.find(&format!("{}.{key}", pre.text)) {
+    #[inline]
+    fn dynamic(&self, prefix: u32, key: u32, layout: &Layout, _: &mut Strings<'_>) -> Val {
+        match layout.child(prefix, key) {
             Some(i) => self.get(i as usize).copied().unwrap_or(Val::Missing),
             None => Val::Missing,
         }
@@ -291,9 +365,10 @@ impl Env for JsonEnv<'_> {
         json_val(self.walk(info.root, &info.segs), s)
     }
 
-    fn dynamic(&self, prefix: u32, key: &str, layout: &Layout, s: &mut Strings<'_>) -> Val {
+    fn dynamic(&self, prefix: u32, key: u32, layout: &Layout, s: &mut Strings<'_>) -> Val {
         let Some(info) = layout.paths.get(prefix as usize) else { return Val::Missing };
-        json_val(self.walk(info.root, &info.segs).and_then(|m| m.as_object()).and_then(|m| m.get(key)), s)
+        let key = s.text(key).to_string();
+        json_val(self.walk(info.root, &info.segs).and_then(|m| m.as_object()).and_then(|m| m.get(&key)), s)
     }
 }
 
@@ -443,6 +518,40 @@ pub enum Ins {
         /// Destination.
         d: Reg,
     },
+    /// A precomputed named formula of the evaluation (errors are raised on read).
+    Global {
+        /// Destination.
+        d: Reg,
+        /// Global index.
+        g: u16,
+    },
+    /// `a + b`
+    Add {
+        /// Destination.
+        d: Reg,
+        /// Left.
+        a: Reg,
+        /// Right.
+        b: Reg,
+    },
+    /// `a - b`
+    Sub {
+        /// Destination.
+        d: Reg,
+        /// Left.
+        a: Reg,
+        /// Right.
+        b: Reg,
+    },
+    /// `a * b`
+    Mul {
+        /// Destination.
+        d: Reg,
+        /// Left.
+        a: Reg,
+        /// Right.
+        b: Reg,
+    },
     /// A program parameter.
     Param {
         /// Destination.
@@ -503,6 +612,17 @@ pub enum Ins {
         /// Right.
         b: Reg,
     },
+    /// Jump to `t` unless `a op b` holds (a comparison fused with its branch).
+    JmpUnless {
+        /// Comparison (`Lt`, `Le`, `Gt`, `Ge`, `Eq`, `Ne`).
+        op: Op2,
+        /// Left.
+        a: Reg,
+        /// Right.
+        b: Reg,
+        /// Target.
+        t: u32,
+    },
     /// Unconditional jump.
     Jmp(u32),
     /// Jump when the register is 0.
@@ -557,14 +677,112 @@ impl EvalError {
 /// registers holding its outputs.
 #[derive(Debug, Clone, Default)]
 pub struct Program {
-    /// Instructions.
-    pub ins: Vec<Ins>,
+    /// Instructions (every register operand is below `init.len()`, established by
+    /// [`Compiler::finish`]; `run` relies on it).
+    pub(crate) ins: Vec<Ins>,
     /// Initial registers.
-    pub init: Vec<f64>,
+    pub(crate) init: Vec<f64>,
     /// Output registers and types, in declaration order.
     pub outputs: Vec<(Reg, Ty)>,
     /// Paths read (for validation and dependency listing).
     pub reads: Vec<u32>,
+    /// Prefixes read with a run-time key (`field(…)`).
+    pub dyn_prefixes: Vec<u32>,
+    /// Globals read.
+    pub globals_read: Vec<u16>,
+    /// Reads demand rows (aggregates, `demand.*`).
+    pub uses_rows: bool,
+    /// Index in the model (its register bank in a scratch).
+    pub(crate) id: u32,
+}
+
+impl Program {
+    /// The instructions.
+    pub fn instructions(&self) -> &[Ins] {
+        &self.ins
+    }
+
+    /// Number of registers.
+    pub fn registers(&self) -> usize {
+        self.init.len()
+    }
+}
+
+/// Which inputs of a program changed, for [`Program::tainted_outputs`].
+pub struct Dirty<'a> {
+    /// Paths that changed (by path id).
+    pub paths: &'a [bool],
+    /// Globals that changed.
+    pub globals: &'a [bool],
+    /// Per demand-row field (`[row * stride + field]`) that changed.
+    pub fields: &'a [bool],
+    /// Engine of each demand row.
+    pub engines: &'a [u32],
+    /// Fields per row.
+    pub stride: usize,
+    /// Every path whose text starts with a prefix (for `field(…)` reads).
+    pub prefix_dirty: &'a dyn Fn(u32) -> bool,
+}
+
+impl Program {
+    /// Which outputs may change when the inputs marked in `dirty` change: taint flows forward
+    /// through the instructions (jumps only go forward), and a branch on a tainted value
+    /// taints everything written after it. The last element is true when the program's gate
+    /// may flip.
+    pub fn tainted_outputs(&self, dirty: &Dirty<'_>) -> Vec<bool> {
+        let mut t = vec![false; self.init.len()];
+        let mut ctl = false;
+        let field_dirty = |f: u16, engine: Option<u32>| {
+            (0..dirty.engines.len()).any(|row| {
+                engine.is_none_or(|e| e == u32::MAX || dirty.engines[row] == e)
+                    && dirty.fields.get(row * dirty.stride + f as usize).copied().unwrap_or(false)
+            })
+        };
+        let mut gate = false;
+        for ins in &self.ins {
+            let (d, v) = match *ins {
+                Ins::Mov { d, a } => (d, t[a as usize]),
+                Ins::Load { d, p, .. } | Ins::Has { d, p } => (d, dirty.paths.get(p as usize).copied().unwrap_or(true)),
+                Ins::Dyn { d, prefix, key, .. } => (d, (dirty.prefix_dirty)(prefix) || t[key as usize]),
+                Ins::Field { d, f } => (d, field_dirty(f, None)),
+                Ins::Engine { d } | Ins::Param { d, .. } => (d, false),
+                Ins::Global { d, g } => (d, dirty.globals.get(g as usize).copied().unwrap_or(true)),
+                Ins::Add { d, a, b } | Ins::Sub { d, a, b } | Ins::Mul { d, a, b } | Ins::Concat { d, a, b } => {
+                    (d, t[a as usize] || t[b as usize])
+                }
+                Ins::Bin { d, a, b, .. } => (d, t[a as usize] || t[b as usize]),
+                Ins::Un { d, a, .. } => (d, t[a as usize]),
+                Ins::Agg { d, f, engine, kind } => {
+                    let e = if engine == u32::MAX { None } else { Some(engine) };
+                    // a count only changes with the rows themselves, which are fixed
+                    (d, kind != Agg::Count && field_dirty(f, e))
+                }
+                Ins::Lookup { d, ok, key, .. } => {
+                    let v = t[key as usize] || ctl;
+                    t[ok as usize] |= v;
+                    (d, v)
+                }
+                Ins::JmpIfNot(c, _) => {
+                    ctl |= t[c as usize];
+                    continue;
+                }
+                Ins::JmpUnless { a, b, .. } => {
+                    ctl |= t[a as usize] || t[b as usize];
+                    continue;
+                }
+                Ins::ExitIfNot(c) => {
+                    gate |= t[c as usize] || ctl;
+                    ctl |= t[c as usize];
+                    continue;
+                }
+                Ins::Jmp(_) => continue,
+            };
+            t[d as usize] |= v || ctl;
+        }
+        let mut out: Vec<bool> = self.outputs.iter().map(|(r, _)| t[*r as usize] || gate).collect();
+        out.push(gate);
+        out
+    }
 }
 
 /// What a program runs against.
@@ -580,6 +798,10 @@ pub struct Frame<'a> {
     pub row: usize,
     /// Parameters.
     pub params: &'a [f64],
+    /// Precomputed named formulas of this evaluation.
+    pub globals: &'a [f64],
+    /// Their errors, raised when read.
+    pub poison: &'a [Option<EvalError>],
 }
 
 #[inline]
@@ -607,48 +829,93 @@ pub fn run<E: Env + ?Sized>(
 ) -> Result<bool, EvalError> {
     regs.clear();
     regs.extend_from_slice(&p.init);
-    let r = regs.as_mut_slice();
+    run_with(p, env, f, regs, s)
+}
+
+/// Runs `p` in a register file that holds its constants (a copy of its initial registers
+/// that only `p` has run in since).
+pub fn run_with<E: Env + ?Sized>(
+    p: &Program,
+    env: &E,
+    f: &Frame<'_>,
+    r: &mut [f64],
+    s: &mut Strings<'_>,
+) -> Result<bool, EvalError> {
+    if r.len() < p.init.len() {
+        return Err(EvalError::Domain("register file"));
+    }
+    let nreg = r.len();
+    // SAFETY (for `rd`/`wr`): every register operand of `p` is below `p.init.len()` — the
+    // compiler allocates registers only through `Compiler::reg`, which grows `init`, and
+    // `Program`'s fields are private to the crate — and `r` is at least that long (checked
+    // above).
+    macro_rules! rd {
+        ($i:expr) => {{
+            let i = $i as usize;
+            debug_assert!(i < nreg);
+            unsafe { *r.get_unchecked(i) }
+        }};
+    }
+    macro_rules! wr {
+        ($i:expr, $v:expr) => {{
+            let i = $i as usize;
+            let v = $v;
+            debug_assert!(i < nreg);
+            unsafe { *r.get_unchecked_mut(i) = v }
+        }};
+    }
     let n = p.ins.len();
     let mut pc = 0usize;
     while pc < n {
-        let ins = p.ins[pc];
+        // SAFETY: `pc < n == p.ins.len()`
+        let ins = unsafe { *p.ins.get_unchecked(pc) };
         pc += 1;
         match ins {
-            Ins::Mov { d, a } => r[d as usize] = r[a as usize],
+            Ins::Mov { d, a } => wr!(d, rd!(a)),
             Ins::Load { d, p, ty } => {
                 let v = match env.get(p, f.layout, s) {
                     Val::Missing => f.layout.paths.get(p as usize).and_then(|i| i.default).unwrap_or(Val::Missing),
                     v => v,
                 };
-                r[d as usize] = val_to(v, ty, p)?;
+                wr!(d, val_to(v, ty, p)?);
             }
             Ins::Has { d, p } => {
                 let v = env.get(p, f.layout, s);
-                r[d as usize] = if matches!(v, Val::Missing) { 0.0 } else { 1.0 };
+                wr!(d, if matches!(v, Val::Missing) { 0.0 } else { 1.0 });
             }
             Ins::Dyn { d, prefix, key, ty, has } => {
-                let k = s.text(r[key as usize] as u32).to_string();
-                let v = env.dynamic(prefix, &k, f.layout, s);
-                r[d as usize] = if has {
+                let k = rd!(key) as u32;
+                let v = env.dynamic(prefix, k, f.layout, s);
+                let x = if has {
                     if matches!(v, Val::Missing) { 0.0 } else { 1.0 }
                 } else {
                     match v {
                         Val::Missing => {
                             let pre = f.layout.paths.get(prefix as usize).map_or("", |i| i.text.as_str());
-                            return Err(EvalError::MissingKey(format!("{pre}.{k}")));
+                            return Err(EvalError::MissingKey(format!("{pre}.{}", s.text(k))));
                         }
                         v => val_to(v, ty, prefix)?,
                     }
                 };
+                wr!(d, x);
             }
             Ins::Field { d, f: fi } => {
                 let i = f.row * f.demands.stride + fi as usize;
-                r[d as usize] = f.demands.values.get(i).copied().unwrap_or(0.0);
+                wr!(d, f.demands.values.get(i).copied().unwrap_or(0.0));
             }
             Ins::Engine { d } => {
-                r[d as usize] = f.demands.engines.get(f.row).map_or(f64::from(u32::MAX), |&e| f64::from(e));
+                wr!(d, f.demands.engines.get(f.row).map_or(f64::from(u32::MAX), |&e| f64::from(e)));
             }
-            Ins::Param { d, i } => r[d as usize] = f.params.get(i as usize).copied().unwrap_or(0.0),
+            Ins::Param { d, i } => wr!(d, f.params.get(i as usize).copied().unwrap_or(0.0)),
+            Ins::Global { d, g } => {
+                if let Some(Some(e)) = f.poison.get(g as usize) {
+                    return Err(e.clone());
+                }
+                wr!(d, f.globals.get(g as usize).copied().unwrap_or(0.0));
+            }
+            Ins::Add { d, a, b } => wr!(d, rd!(a) + rd!(b)),
+            Ins::Sub { d, a, b } => wr!(d, rd!(a) - rd!(b)),
+            Ins::Mul { d, a, b } => wr!(d, rd!(a) * rd!(b)),
             Ins::Agg { d, kind, f: fi, engine } => {
                 let dv = &f.demands;
                 let mut acc = 0.0f64;
@@ -667,48 +934,65 @@ pub fn run<E: Env + ?Sized>(
                     }
                     first = false;
                 }
-                r[d as usize] = acc;
+                wr!(d, acc);
             }
             Ins::Bin { op, d, a, b } => {
-                let (x, y) = (r[a as usize], r[b as usize]);
-                r[d as usize] = bin(op, x, y)?;
+                let (x, y) = (rd!(a), rd!(b));
+                wr!(d, bin(op, x, y)?);
             }
             Ins::Un { op, d, a } => {
-                let x = r[a as usize];
-                r[d as usize] = un(op, x)?;
+                let x = rd!(a);
+                wr!(d, un(op, x)?);
             }
             Ins::Lookup { strict, d, ok, t, key } => {
-                let k = r[key as usize] as u32;
+                let k = rd!(key) as u32;
                 let table = f.tables.get(t as usize);
                 match table.and_then(|t| t.entries.get(&k)) {
                     Some(v) => {
-                        r[d as usize] = match *v {
-                            Val::Num(x) => x,
-                            Val::Bool(b) => f64::from(u8::from(b)),
-                            Val::Str(i) => f64::from(i),
-                            _ => 0.0,
-                        };
-                        r[ok as usize] = 1.0;
+                        wr!(
+                            d,
+                            match *v {
+                                Val::Num(x) => x,
+                                Val::Bool(b) => f64::from(u8::from(b)),
+                                Val::Str(i) => f64::from(i),
+                                _ => 0.0,
+                            }
+                        );
+                        wr!(ok, 1.0);
                     }
                     None if strict => {
                         let name = table.map_or("", |t| t.name.as_str());
                         return Err(EvalError::MissingKey(format!("{name}[{}]", s.text(k))));
                     }
-                    None => r[ok as usize] = 0.0,
+                    None => wr!(ok, 0.0),
                 }
             }
             Ins::Concat { d, a, b } => {
-                let t = format!("{}{}", s.text(r[a as usize] as u32), s.text(r[b as usize] as u32));
-                r[d as usize] = f64::from(s.id(&t));
+                let id = s.concat(rd!(a) as u32, rd!(b) as u32);
+                wr!(d, f64::from(id));
+            }
+            Ins::JmpUnless { op, a, b, t } => {
+                let (x, y) = (rd!(a), rd!(b));
+                let holds = match op {
+                    Op2::Lt => x < y,
+                    Op2::Le => x <= y,
+                    Op2::Gt => x > y,
+                    Op2::Ge => x >= y,
+                    Op2::Eq => x == y,
+                    _ => x != y,
+                };
+                if !holds {
+                    pc = t as usize;
+                }
             }
             Ins::Jmp(t) => pc = t as usize,
             Ins::JmpIfNot(c, t) => {
-                if r[c as usize] == 0.0 {
+                if rd!(c) == 0.0 {
                     pc = t as usize;
                 }
             }
             Ins::ExitIfNot(c) => {
-                if r[c as usize] == 0.0 {
+                if rd!(c) == 0.0 {
                     return Ok(false);
                 }
             }
@@ -717,7 +1001,7 @@ pub fn run<E: Env + ?Sized>(
     Ok(true)
 }
 
-#[inline]
+#[inline(always)]
 fn bin(op: Op2, x: f64, y: f64) -> Result<f64, EvalError> {
     let b = |c: bool| if c { 1.0 } else { 0.0 };
     Ok(match op {
@@ -832,6 +1116,17 @@ pub struct Defs<'a> {
 pub const DEMAND_FIELDS: [&str; 5] =
     ["tops_required", "cpu_cores_required", "memory_bw_gbps", "memory_capacity_mb", "latency_ms_p99"];
 
+/// A named formula computed once per evaluation.
+#[derive(Debug, Clone)]
+pub struct GlobalDef {
+    /// Slot.
+    pub slot: u16,
+    /// Result type.
+    pub ty: Ty,
+    /// Paths it reads (for validation at the reader).
+    pub refs: Vec<PathRef>,
+}
+
 /// What an expression may name besides the pack's definitions.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Scope<'a> {
@@ -872,6 +1167,10 @@ pub struct Compiler<'a> {
     pub path_refs: Vec<PathRef>,
     /// Tag stamped on the path references of what is compiled next.
     pub ref_tag: usize,
+    /// Named formulas read from the evaluation's precomputed globals.
+    pub globals: Option<&'a IndexMap<String, GlobalDef>>,
+    /// Result register for the next `if` (a branch of an enclosing `if`).
+    target: Option<Reg>,
 }
 
 /// One read of a path by a formula.
@@ -929,6 +1228,8 @@ impl<'a> Compiler<'a> {
             outputs: Vec::new(),
             path_refs: Vec::new(),
             ref_tag: 0,
+            globals: None,
+            target: None,
         }
     }
 
@@ -988,6 +1289,16 @@ impl<'a> Compiler<'a> {
         Ok(())
     }
 
+    /// Binds a parameter name to a constant (folded into the formulas that use it).
+    pub fn bind_const(&mut self, name: &str, x: f64, ty: Ty) {
+        if self.binds.is_empty() {
+            self.binds.push(HashMap::new());
+        }
+        if let Some(top) = self.binds.first_mut() {
+            top.insert(name.to_string(), (Opnd::K(x), ty));
+        }
+    }
+
     /// Binds a parameter name to a register computed earlier (for inlining a sub-program,
     /// e.g. the budget rules over a KPI's required and budget).
     pub fn bind(&mut self, name: &str, r: Reg, ty: Ty) {
@@ -1018,6 +1329,14 @@ impl<'a> Compiler<'a> {
         Ok(d)
     }
 
+    /// Compiles named formula `name` (no parameters) as the next output.
+    pub fn named_output(&mut self, name: &str) -> CR<Ty> {
+        let (o, t) = self.named(name, &[], 0)?;
+        let r = self.materialise(o)?;
+        self.outputs.push((r, t));
+        Ok(t)
+    }
+
     /// Compiles `e` as the next output, of whatever type it has.
     pub fn infer_output(&mut self, e: &Expr) -> CR<Ty> {
         let (o, t) = self.expr(e, None)?;
@@ -1034,9 +1353,34 @@ impl<'a> Compiler<'a> {
     /// The finished program.
     pub fn finish(self) -> Program {
         let mut reads = self.reads;
+        let mut dyn_prefixes = Vec::new();
+        let mut globals_read = Vec::new();
+        let mut uses_rows = false;
+        for i in &self.ins {
+            match *i {
+                Ins::Has { p, .. } => reads.push(p),
+                Ins::Dyn { prefix, .. } => dyn_prefixes.push(prefix),
+                Ins::Global { g, .. } => globals_read.push(g),
+                Ins::Agg { .. } | Ins::Field { .. } | Ins::Engine { .. } => uses_rows = true,
+                _ => {}
+            }
+        }
         reads.sort_unstable();
         reads.dedup();
-        Program { ins: self.ins, init: self.init, outputs: self.outputs, reads }
+        dyn_prefixes.sort_unstable();
+        dyn_prefixes.dedup();
+        globals_read.sort_unstable();
+        globals_read.dedup();
+        Program {
+            ins: self.ins,
+            init: self.init,
+            outputs: self.outputs,
+            reads,
+            dyn_prefixes,
+            globals_read,
+            uses_rows,
+            id: 0,
+        }
     }
 
     fn expect(&self, got: Ty, want: Ty, e: &Expr) -> CR<()> {
@@ -1062,7 +1406,12 @@ impl<'a> Compiler<'a> {
         }
         let (a, b) = (self.materialise(a)?, self.materialise(b)?);
         let d = self.reg()?;
-        self.ins.push(Ins::Bin { op, d, a, b });
+        self.ins.push(match op {
+            Op2::Add => Ins::Add { d, a, b },
+            Op2::Sub => Ins::Sub { d, a, b },
+            Op2::Mul => Ins::Mul { d, a, b },
+            _ => Ins::Bin { op, d, a, b },
+        });
         Ok(Opnd::R(d))
     }
 
@@ -1211,6 +1560,23 @@ impl<'a> Compiler<'a> {
         if args.is_empty() {
             if let Some(m) = self.memo.get(name) {
                 return Ok(*m);
+            }
+            if let Some(g) = self.globals.and_then(|gs| gs.get(name)) {
+                let d = self.reg()?;
+                self.ins.push(Ins::Global { d, g: g.slot });
+                let formula = self.stack.first().cloned().or_else(|| Some(name.to_string()));
+                for r in &g.refs {
+                    let mut r = r.clone();
+                    r.tag = self.ref_tag;
+                    if r.formula.is_none() {
+                        r.formula = formula.clone();
+                    }
+                    self.path_refs.push(r);
+                }
+                if self.cond == 0 {
+                    self.memo.insert(name.to_string(), (Opnd::R(d), g.ty));
+                }
+                return Ok((Opnd::R(d), g.ty));
             }
         }
         if self.stack.iter().any(|n| n == name) {
@@ -1384,26 +1750,47 @@ impl<'a> Compiler<'a> {
         other: &mut dyn FnMut(&mut Self, Option<Ty>) -> CR<(Opnd, Ty)>,
         at: usize,
     ) -> CR<(Opnd, Ty)> {
-        let d = self.reg()?;
+        // the result register: the enclosing `if`'s when this one is its branch
+        let d = match self.target.take() {
+            Some(t) => t,
+            None => self.reg()?,
+        };
+        // a comparison that only feeds this branch is fused with it
+        let fused = match self.ins.last() {
+            Some(&Ins::Bin { op, d: cd, a, b })
+                if cd == cond
+                    && matches!(op, Op2::Lt | Op2::Le | Op2::Gt | Op2::Ge | Op2::Eq | Op2::Ne)
+                    && !self.memo.values().any(|(o, _)| *o == Opnd::R(cond))
+                    && !self.binds.iter().any(|m| m.values().any(|(o, _)| *o == Opnd::R(cond))) =>
+            {
+                self.ins.pop();
+                Some((op, a, b))
+            }
+            _ => None,
+        };
         let j1 = self.ins.len();
-        self.ins.push(Ins::JmpIfNot(cond, 0));
+        self.ins.push(match fused {
+            Some((op, a, b)) => Ins::JmpUnless { op, a, b, t: 0 },
+            None => Ins::JmpIfNot(cond, 0),
+        });
         self.cond += 1;
+        let mark = self.init.len();
         let (a, ta) = then(self)?;
-        let ar = self.materialise(a)?;
-        self.ins.push(Ins::Mov { d, a: ar });
+        self.place(a, d, mark)?;
         let j2 = self.ins.len();
         self.ins.push(Ins::Jmp(0));
         let else_at = self.ins.len() as u32;
+        let mark = self.init.len();
         let (b, tb) = other(self, Some(ta))?;
         self.cond -= 1;
         if ta != tb {
             return Err(err(format!("both branches must have one type: {} and {}", ta.name(), tb.name()), at));
         }
-        let br = self.materialise(b)?;
-        self.ins.push(Ins::Mov { d, a: br });
+        self.place(b, d, mark)?;
         let end = self.ins.len() as u32;
-        if let Some(Ins::JmpIfNot(_, t)) = self.ins.get_mut(j1) {
-            *t = else_at;
+        match self.ins.get_mut(j1) {
+            Some(Ins::JmpIfNot(_, t)) | Some(Ins::JmpUnless { t, .. }) => *t = else_at,
+            _ => {}
         }
         if let Some(Ins::Jmp(t)) = self.ins.get_mut(j2) {
             *t = end;
@@ -1411,19 +1798,81 @@ impl<'a> Compiler<'a> {
         Ok((Opnd::R(d), ta))
     }
 
+    /// Puts a branch result into `d` (nothing to do when a nested `if` already wrote it; a
+    /// fresh temporary written by the last instruction is written to `d` directly).
+    fn place(&mut self, o: Opnd, d: Reg, mark: usize) -> CR<()> {
+        if o == Opnd::R(d) {
+            return Ok(());
+        }
+        if let Opnd::R(r) = o {
+            if r as usize >= mark {
+                if let Some(last) = self.ins.last_mut() {
+                    let dest = match last {
+                        Ins::Add { d: x, .. }
+                        | Ins::Sub { d: x, .. }
+                        | Ins::Mul { d: x, .. }
+                        | Ins::Bin { d: x, .. }
+                        | Ins::Un { d: x, .. }
+                        | Ins::Load { d: x, .. }
+                        | Ins::Global { d: x, .. }
+                        | Ins::Agg { d: x, .. }
+                        | Ins::Field { d: x, .. }
+                        | Ins::Param { d: x, .. }
+                        | Ins::Concat { d: x, .. }
+                        | Ins::Engine { d: x } => Some(x),
+                        _ => None,
+                    };
+                    if let Some(x) = dest {
+                        if *x == r {
+                            *x = d;
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+        let r = self.materialise(o)?;
+        self.ins.push(Ins::Mov { d, a: r });
+        Ok(())
+    }
+
+    /// Compiles a branch of an `if`, letting a nested `if` write straight into `d`.
+    fn branch_into(&mut self, e: &Expr, want: Option<Ty>, d: Reg) -> CR<(Opnd, Ty)> {
+        if matches!(e, Expr::Call { name, args, .. } if name == "if" && args.len() == 3) {
+            self.target = Some(d);
+        }
+        let r = self.expr(e, want);
+        self.target = None;
+        r
+    }
+
     fn call(&mut self, name: &str, args: &[Expr], at: usize, want: Option<Ty>) -> CR<(Opnd, Ty)> {
         match name {
             "if" => {
                 self.arity(name, args, 3, 3, at)?;
+                let target = self.target.take();
                 let (c, tc) = self.expr(&args[0], Some(Ty::Bool))?;
                 self.expect(tc, Ty::Bool, &args[0])?;
                 if let Opnd::K(k) = c {
                     let pick = if k != 0.0 { &args[1] } else { &args[2] };
-                    return self.expr(pick, want);
+                    let mark = self.init.len();
+                    let (o, t) = self.expr(pick, want)?;
+                    return match target {
+                        Some(d) => {
+                            self.place(o, d, mark)?;
+                            Ok((Opnd::R(d), t))
+                        }
+                        None => Ok((o, t)),
+                    };
                 }
                 let cr = self.materialise(c)?;
+                let d = match target {
+                    Some(d) => d,
+                    None => self.reg()?,
+                };
                 let (a1, a2) = (&args[1], &args[2]);
-                self.branches(cr, &mut |s| s.expr(a1, want), &mut |s, t| s.expr(a2, t), at)
+                self.target = Some(d);
+                self.branches(cr, &mut |s| s.branch_into(a1, want, d), &mut |s, t| s.branch_into(a2, t, d), at)
             }
             "default" => {
                 self.arity(name, args, 2, 2, at)?;

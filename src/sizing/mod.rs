@@ -168,8 +168,10 @@ pub struct RowTexts {
 /// Reusable buffers for evaluations on one thread.
 #[derive(Debug)]
 pub struct Scratch<'m> {
-    /// Registers.
+    /// Registers of one-off programs.
     pub regs: Vec<f64>,
+    /// One register file per program of the model.
+    pub bank: Vec<Vec<f64>>,
     /// Run-time strings.
     pub strings: Strings<'m>,
     /// Demand numbers, row-major.
@@ -182,6 +184,56 @@ pub struct Scratch<'m> {
     pub kpis: Vec<KpiOut>,
     /// State vector (what-if).
     pub state: Vec<Val>,
+    /// Values of the evaluation's named formulas.
+    pub globals: Vec<f64>,
+    /// Their errors.
+    pub poison: Vec<Option<EvalError>>,
+    /// Phases of globals computed so far in this evaluation (0, 1 or 2).
+    pub phase: u8,
+    /// The incremental base these buffers hold (0: none).
+    pub base_id: u64,
+}
+
+impl Scratch<'_> {
+    /// Starts a new evaluation.
+    pub fn reset(&mut self) {
+        self.phase = 0;
+        self.strings.reset();
+    }
+
+    /// Forgets any incremental base (after a full evaluation reused the buffers).
+    pub fn forget_base(&mut self) {
+        self.base_id = 0;
+    }
+}
+
+/// What a sweep re-evaluates per point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Sliders re-applied per point.
+    pub sliders: Vec<bool>,
+    /// Named formulas recomputed.
+    pub globals: Vec<bool>,
+    /// Demand calculators re-run.
+    pub demands: Vec<bool>,
+    /// KPIs re-evaluated.
+    pub kpis: Vec<bool>,
+    /// Paths the plan's sliders write (restored from the base before each point).
+    pub paths: Vec<u32>,
+}
+
+/// The shared part of a sweep's points.
+#[derive(Debug, Clone)]
+pub struct Base {
+    id: u64,
+    state: Vec<Val>,
+    globals: Vec<f64>,
+    poison: Vec<Option<EvalError>>,
+    rows: Vec<f64>,
+    engines: Vec<u32>,
+    active: Vec<bool>,
+    kpis: Vec<Vec<KpiOut>>,
+    clean_counts: Counts,
 }
 
 /// A compiled sizing model.
@@ -224,6 +276,12 @@ pub struct SizingModel {
     formulas: IndexMap<String, NamedFormula>,
     constants: IndexMap<String, Val>,
     table_defs: IndexMap<String, Table>,
+    /// Named formulas computed once per evaluation, by name.
+    pub globals: IndexMap<String, formula::GlobalDef>,
+    /// Their programs, in dependency order, with their phase (0: before demands, 1: after).
+    pub global_programs: Vec<(Program, u8)>,
+    /// Number of programs (register banks per scratch).
+    pub programs: usize,
     /// Ids of `PASS`, `WARN`, `FAIL`.
     pub status_ids: [u32; 3],
     /// See [`SizingParts::apply_slider_defaults`].
@@ -600,7 +658,7 @@ impl SizingModel {
             }
         }
 
-        let bad = check_formulas(&formulas, &formula_src, &constants, report);
+        let mut bad = check_formulas(&formulas, &formula_src, &constants, report);
 
         // demand fields: the standard five, then declared metrics
         let mut fields: IndexMap<String, ()> = DEMAND_FIELDS.iter().map(|f| (f.to_string(), ())).collect();
@@ -684,6 +742,43 @@ impl SizingModel {
         let field_map = fields.clone();
         let defs = Defs { constants: &constants, tables: &tables, formulas: &formulas, fields: &field_map };
 
+        // named formulas without parameters are computed once per evaluation: before the
+        // demands (phase 0) when they read only the documents, after them (phase 1) when they
+        // aggregate demands; formulas that read `demand.*` stay inline
+        let mut globals: IndexMap<String, formula::GlobalDef> = IndexMap::new();
+        let mut global_programs: Vec<(Program, u8)> = Vec::new();
+        let usage = formula_usage(&formulas);
+        for name in topo_order(&formulas) {
+            let f = &formulas[&name];
+            if !f.params.is_empty() || bad.contains(&name) {
+                continue;
+            }
+            let (agg, row) = usage.get(&name).copied().unwrap_or((false, false));
+            if row {
+                continue;
+            }
+            let phase = u8::from(agg);
+            let mut c =
+                Compiler::new(defs, &mut layout, &mut strings, Scope { params: &[], demand: false, aggregates: agg });
+            c.globals = Some(&globals);
+            match c.named_output(&name) {
+                Ok(ty) => {
+                    let refs = std::mem::take(&mut c.path_refs);
+                    let program = c.finish();
+                    let slot = global_programs.len() as u16;
+                    global_programs.push((program, phase));
+                    globals.insert(name.clone(), formula::GlobalDef { slot, ty, refs });
+                }
+                Err(er) => {
+                    let src = formula_src.get(&name).map(|x| x.0.clone());
+                    if let Some(src) = src {
+                        push_compile(report, er, &src, &formula_src, &bad);
+                    }
+                    bad.insert(name.clone());
+                }
+            }
+        }
+
         // demand calculators
         let mut demands = Vec::new();
         let mut demand_names: IndexMap<String, ()> = IndexMap::new();
@@ -699,6 +794,7 @@ impl SizingModel {
             }
             let engine = strings.intern(&d.target_engine);
             let mut c = Compiler::new(defs, &mut layout, &mut strings, Scope::default());
+            c.globals = Some(&globals);
             let mut ok = true;
             let mut tags: Vec<Src> = Vec::new();
             let mut step = |c: &mut Compiler<'_>, text: Option<&String>, key: &str, gate: bool, report: &mut Report| {
@@ -829,6 +925,7 @@ impl SizingModel {
             let for_each = k.for_each.as_ref().map(|f| if f == "*" { u32::MAX } else { strings.intern(f) });
             let scope = Scope { params: &[], demand: for_each.is_some(), aggregates: true };
             let mut c = Compiler::new(defs, &mut layout, &mut strings, scope);
+            c.globals = Some(&globals);
             let kpi_tags: Vec<Src> = vec![
                 e.src.child("when"),
                 e.src.child("required"),
@@ -868,7 +965,11 @@ impl SizingModel {
                 c.push_output(wr, Ty::Num);
                 c.bind("required", rr, Ty::Num);
                 c.bind("budget", br, Ty::Num);
-                c.bind("warn_at_pct", wr, Ty::Num);
+                match k.warn_at_pct {
+                    // the default threshold folds into the status rule
+                    None => c.bind_const("warn_at_pct", b.value.warn_at_pct, Ty::Num),
+                    Some(_) => c.bind("warn_at_pct", wr, Ty::Num),
+                }
                 c.ref_tag = 4;
                 let mr = c.value(m, Ty::Num).map_err(|er| (er, b.src.child("margin")))?;
                 c.bind("margin", mr, Ty::Num);
@@ -1061,6 +1162,31 @@ impl SizingModel {
         if report.errors() > before {
             return None;
         }
+        layout.index_children(&mut strings);
+        // number the programs: each gets its own register bank in a scratch
+        let mut programs = 0u32;
+        let mut number = |p: &mut Program| {
+            p.id = programs;
+            programs += 1;
+        };
+        for (p, _) in &mut global_programs {
+            number(p);
+        }
+        for d in &mut demands {
+            number(&mut d.program);
+        }
+        for k in &mut kpis {
+            number(&mut k.program);
+        }
+        for sl in &mut sliders {
+            for (_, _, p) in &mut sl.actions {
+                number(p);
+            }
+        }
+        if let Some(p) = &mut budget_program {
+            number(p);
+        }
+        let programs = programs as usize;
         Some(SizingModel {
             layout,
             strings,
@@ -1081,22 +1207,12 @@ impl SizingModel {
             formulas,
             constants,
             table_defs: tables,
+            globals,
+            global_programs,
+            programs,
             status_ids,
             apply_slider_defaults: parts.apply_slider_defaults,
         })
-    }
-
-    /// Fresh buffers for this model.
-    pub fn scratch(&self) -> Scratch<'_> {
-        Scratch {
-            regs: Vec::with_capacity(64),
-            strings: Strings::new(&self.strings),
-            rows: Vec::new(),
-            engines: Vec::new(),
-            active: Vec::new(),
-            kpis: Vec::new(),
-            state: Vec::new(),
-        }
     }
 
     /// A slider by name.
@@ -1130,16 +1246,115 @@ impl SizingModel {
         }
     }
 
+    /// Fresh buffers for this model.
+    pub fn scratch(&self) -> Scratch<'_> {
+        Scratch {
+            regs: Vec::with_capacity(64),
+            bank: vec![Vec::new(); self.programs],
+            strings: Strings::new(&self.strings),
+            rows: Vec::new(),
+            engines: Vec::new(),
+            active: Vec::new(),
+            kpis: Vec::new(),
+            state: Vec::new(),
+            globals: vec![0.0; self.global_programs.len()],
+            poison: vec![None; self.global_programs.len()],
+            phase: 0,
+            base_id: 0,
+        }
+    }
+
+    /// Runs a program in its own register bank of `sc`: constants are loaded on first use
+    /// and stay in place, so a run copies nothing.
+    #[inline]
+    fn exec<E: Env + ?Sized>(
+        &self,
+        p: &Program,
+        env: &E,
+        frame: &Frame<'_>,
+        sc: &mut Scratch<'_>,
+    ) -> Result<bool, EvalError> {
+        let id = p.id as usize;
+        if sc.bank.len() <= id {
+            sc.bank.resize_with(id + 1, Vec::new);
+        }
+        let regs = &mut sc.bank[id];
+        if regs.len() != p.init.len() {
+            regs.clear();
+            regs.extend_from_slice(&p.init);
+        }
+        formula::run_with(p, env, frame, regs, &mut sc.strings)
+    }
+
+    #[inline]
+    fn out(sc: &Scratch<'_>, p: &Program, i: usize) -> f64 {
+        sc.bank
+            .get(p.id as usize)
+            .and_then(|b| p.outputs.get(i).and_then(|o| b.get(o.0 as usize)))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// Computes the named formulas of `phase` (0: document-only, 1: demand aggregates);
+    /// with `only`, just those marked (the others keep their values).
+    pub fn run_globals<E: Env + ?Sized>(&self, phase: u8, env: &E, sc: &mut Scratch<'_>) {
+        self.run_globals_only(phase, env, sc, None);
+    }
+
+    fn run_globals_only<E: Env + ?Sized>(&self, phase: u8, env: &E, sc: &mut Scratch<'_>, only: Option<&[bool]>) {
+        let stride = self.fields.len();
+        let mut globals = std::mem::take(&mut sc.globals);
+        let mut poison = std::mem::take(&mut sc.poison);
+        let rows = std::mem::take(&mut sc.rows);
+        let engines = std::mem::take(&mut sc.engines);
+        globals.resize(self.global_programs.len(), 0.0);
+        poison.resize(self.global_programs.len(), None);
+        for (g, (p, ph)) in self.global_programs.iter().enumerate() {
+            if *ph != phase || only.is_some_and(|o| !o[g]) {
+                continue;
+            }
+            let view = DemandView { stride, engines: &engines, values: &rows };
+            let frame = Frame {
+                layout: &self.layout,
+                tables: &self.tables,
+                demands: view,
+                row: 0,
+                params: &[],
+                globals: &globals,
+                poison: &poison,
+            };
+            match self.exec(p, env, &frame, sc) {
+                Ok(_) => {
+                    globals[g] = Self::out(sc, p, 0);
+                    poison[g] = None;
+                }
+                Err(e) => poison[g] = Some(e),
+            }
+        }
+        sc.rows = rows;
+        sc.engines = engines;
+        sc.globals = globals;
+        sc.poison = poison;
+        sc.phase = phase + 1;
+    }
+
     /// Runs one slider's actions on a state vector with `value` (clamped here).
     pub fn apply_slider(&self, i: usize, value: f64, state: &mut [Val], sc: &mut Scratch<'_>) -> Result<(), EvalError> {
         let Some(s) = self.sliders.get(i) else { return Ok(()) };
         let v = s.clamp(value);
         for (op, pid, prog) in &s.actions {
-            let frame =
-                Frame { layout: &self.layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &[v] };
-            formula::run(prog, &*state, &frame, &mut sc.regs, &mut sc.strings)?;
-            let (r, ty) = prog.outputs[0];
-            let x = sc.regs[r as usize];
+            let frame = Frame {
+                layout: &self.layout,
+                tables: &self.tables,
+                demands: DemandView::EMPTY,
+                row: 0,
+                params: &[v],
+                globals: &[],
+                poison: &[],
+            };
+            self.exec(prog, &*state, &frame, sc)?;
+            let ty = prog.outputs[0].1;
+            let x = Self::out(sc, prog, 0);
             let slot = &mut state[*pid as usize];
             match op {
                 ActionOp::Set => {
@@ -1161,65 +1376,360 @@ impl SizingModel {
 
     /// Runs every demand calculator over `env` into `sc.rows` / `sc.engines`.
     pub fn run_demands<E: Env + ?Sized>(&self, env: &E, sc: &mut Scratch<'_>) -> Result<(), EvalError> {
+        if sc.phase == 0 {
+            self.run_globals(0, env, sc);
+        }
         let stride = self.fields.len();
         sc.rows.clear();
+        sc.rows.resize(self.demands.len() * stride, 0.0);
         sc.engines.clear();
+        sc.engines.extend(self.demands.iter().map(|d| d.engine));
         sc.active.clear();
-        for d in &self.demands {
-            let frame =
-                Frame { layout: &self.layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &[] };
-            let active = formula::run(&d.program, env, &frame, &mut sc.regs, &mut sc.strings)?;
-            sc.engines.push(d.engine);
-            sc.active.push(active);
-            if active {
-                for &(r, _) in &d.program.outputs {
-                    sc.rows.push(sc.regs[r as usize]);
+        sc.active.resize(self.demands.len(), false);
+        self.run_demands_only(env, sc, None)
+    }
+
+    /// Recomputes the demand rows marked in `only` (all when `None`); rows must be sized.
+    fn run_demands_only<E: Env + ?Sized>(
+        &self,
+        env: &E,
+        sc: &mut Scratch<'_>,
+        only: Option<&[bool]>,
+    ) -> Result<(), EvalError> {
+        let stride = self.fields.len();
+        let (globals, poison) = (std::mem::take(&mut sc.globals), std::mem::take(&mut sc.poison));
+        let mut r = Ok(());
+        for (i, d) in self.demands.iter().enumerate() {
+            if only.is_some_and(|o| !o[i]) {
+                continue;
+            }
+            let frame = Frame {
+                layout: &self.layout,
+                tables: &self.tables,
+                demands: DemandView::EMPTY,
+                row: 0,
+                params: &[],
+                globals: &globals,
+                poison: &poison,
+            };
+            let active = match self.exec(&d.program, env, &frame, sc) {
+                Ok(a) => a,
+                Err(e) => {
+                    r = Err(e);
+                    break;
                 }
-            } else {
-                sc.rows.extend(std::iter::repeat_n(0.0, stride));
+            };
+            sc.active[i] = active;
+            for j in 0..stride {
+                let x = if active { Self::out(sc, &d.program, j) } else { 0.0 };
+                sc.rows[i * stride + j] = x;
             }
         }
-        Ok(())
+        sc.globals = globals;
+        sc.poison = poison;
+        r
     }
 
     /// Evaluates KPIs `which` (indices) over the demand rows in `sc` into `sc.kpis`.
     pub fn run_kpis<E: Env + ?Sized>(&self, which: &[usize], env: &E, sc: &mut Scratch<'_>) -> Result<(), EvalError> {
         sc.kpis.clear();
+        if sc.phase == 0 {
+            self.run_globals(0, env, sc);
+        }
+        if sc.phase == 1 {
+            self.run_globals(1, env, sc);
+        }
+        self.run_kpis_only(which, env, sc, None)
+    }
+
+    /// Appends to `sc.kpis` the KPIs `which`; with `reuse`, KPIs not marked dirty are copied
+    /// from a base evaluation (`reuse.1[ki]` = the base results of KPI `ki`).
+    fn run_kpis_only<E: Env + ?Sized>(
+        &self,
+        which: &[usize],
+        env: &E,
+        sc: &mut Scratch<'_>,
+        reuse: Option<(&[bool], &[Vec<KpiOut>])>,
+    ) -> Result<(), EvalError> {
         let stride = self.fields.len();
-        for &ki in which {
+        let (globals, poison) = (std::mem::take(&mut sc.globals), std::mem::take(&mut sc.poison));
+        let rows = std::mem::take(&mut sc.rows);
+        let engines = std::mem::take(&mut sc.engines);
+        let mut r = Ok(());
+        'kpis: for &ki in which {
             let Some(k) = self.kpis.get(ki) else { continue };
-            let rows = sc.engines.len();
-            let one = |row: usize, sc: &mut Scratch<'_>| -> Result<(), EvalError> {
-                let view = DemandView { stride, engines: &sc.engines, values: &sc.rows };
-                let frame = Frame { layout: &self.layout, tables: &self.tables, demands: view, row, params: &[] };
-                if formula::run(&k.program, env, &frame, &mut sc.regs, &mut sc.strings)? {
-                    let o = &k.program.outputs;
-                    let g = |i: usize| sc.regs[o[i].0 as usize];
-                    sc.kpis.push(KpiOut {
-                        kpi: ki as u16,
-                        row: if k.for_each.is_some() { row as u16 } else { u16::MAX },
-                        required: g(0),
-                        budget: g(1),
-                        warn_at_pct: g(2),
-                        margin: g(3),
-                        margin_pct: g(4),
-                        status: g(5) as u32,
-                    });
+            if let Some((dirty, base)) = reuse {
+                if !dirty[ki] {
+                    // an empty base list means "counts only": clean KPIs are not copied
+                    if let Some(b) = base.get(ki) {
+                        sc.kpis.extend_from_slice(b);
+                    }
+                    continue;
                 }
-                Ok(())
-            };
-            match k.for_each {
-                None => one(0, sc)?,
-                Some(engine) => {
-                    for row in 0..rows {
-                        if engine == u32::MAX || sc.engines[row] == engine {
-                            one(row, sc)?;
-                        }
+            }
+            let n = if k.for_each.is_some() { engines.len() } else { 1 };
+            for row in 0..n {
+                if let Some(engine) = k.for_each {
+                    if engine != u32::MAX && engines[row] != engine {
+                        continue;
+                    }
+                }
+                let view = DemandView { stride, engines: &engines, values: &rows };
+                let frame = Frame {
+                    layout: &self.layout,
+                    tables: &self.tables,
+                    demands: view,
+                    row,
+                    params: &[],
+                    globals: &globals,
+                    poison: &poison,
+                };
+                match self.exec(&k.program, env, &frame, sc) {
+                    Ok(true) => {
+                        let g = |i: usize| Self::out(sc, &k.program, i);
+                        let out = KpiOut {
+                            kpi: ki as u16,
+                            row: if k.for_each.is_some() { row as u16 } else { u16::MAX },
+                            required: g(0),
+                            budget: g(1),
+                            warn_at_pct: g(2),
+                            margin: g(3),
+                            margin_pct: g(4),
+                            status: g(5) as u32,
+                        };
+                        sc.kpis.push(out);
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        r = Err(e);
+                        break 'kpis;
                     }
                 }
             }
         }
-        Ok(())
+        sc.rows = rows;
+        sc.engines = engines;
+        sc.globals = globals;
+        sc.poison = poison;
+        r
+    }
+
+    /// What a change of the paths `dirty` (and the sliders `varying`) invalidates, for
+    /// re-evaluating only that part of each sweep point.
+    pub fn plan(&self, varying: &[usize], applied: &[bool]) -> Plan {
+        let mut dirty_paths: Vec<bool> = vec![false; self.layout.len()];
+        let mut dirty_sliders = vec![false; self.sliders.len()];
+        for &v in varying {
+            dirty_sliders[v] = true;
+            for (_, pid, _) in &self.sliders[v].actions {
+                dirty_paths[*pid as usize] = true;
+            }
+        }
+        let path_dirty = |p: &Program, dp: &[bool]| -> bool {
+            p.reads.iter().any(|r| dp.get(*r as usize).copied().unwrap_or(false))
+                || p.dyn_prefixes.iter().any(|pre| {
+                    let prefix = format!("{}.", self.layout.paths[*pre as usize].text);
+                    self.layout.paths.iter().enumerate().any(|(i, x)| dp[i] && x.text.starts_with(&prefix))
+                })
+        };
+        // sliders whose actions read or write a dirty path are re-applied per point too
+        loop {
+            let mut changed = false;
+            for (i, s) in self.sliders.iter().enumerate() {
+                if dirty_sliders[i] || !applied.get(i).copied().unwrap_or(false) {
+                    continue;
+                }
+                let touches =
+                    s.actions.iter().any(|(_, pid, p)| dirty_paths[*pid as usize] || path_dirty(p, &dirty_paths));
+                if touches {
+                    dirty_sliders[i] = true;
+                    for (_, pid, _) in &s.actions {
+                        dirty_paths[*pid as usize] = true;
+                    }
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        // taint flows through the programs: globals, then demand fields, then aggregates
+        let stride = self.fields.len();
+        let engines: Vec<u32> = self.demands.iter().map(|d| d.engine).collect();
+        let prefix_dirty = |pre: u32| {
+            let prefix = format!("{}.", self.layout.paths[pre as usize].text);
+            self.layout.paths.iter().enumerate().any(|(i, x)| dirty_paths[i] && x.text.starts_with(&prefix))
+        };
+        let mut globals = vec![false; self.global_programs.len()];
+        let mut fields = vec![false; self.demands.len() * stride];
+        let mut demands = vec![false; self.demands.len()];
+        for phase in [0u8, 1] {
+            if phase == 1 {
+                for (i, d) in self.demands.iter().enumerate() {
+                    let dirty = formula::Dirty {
+                        paths: &dirty_paths,
+                        globals: &globals,
+                        fields: &[],
+                        engines: &engines,
+                        stride,
+                        prefix_dirty: &prefix_dirty,
+                    };
+                    let t = d.program.tainted_outputs(&dirty);
+                    for j in 0..stride {
+                        fields[i * stride + j] = t.get(j).copied().unwrap_or(true);
+                    }
+                    demands[i] = t.iter().any(|x| *x);
+                }
+            }
+            for (i, (p, ph)) in self.global_programs.iter().enumerate() {
+                if *ph != phase {
+                    continue;
+                }
+                let dirty = formula::Dirty {
+                    paths: &dirty_paths,
+                    globals: &globals,
+                    fields: &fields,
+                    engines: &engines,
+                    stride,
+                    prefix_dirty: &prefix_dirty,
+                };
+                globals[i] = p.tainted_outputs(&dirty).iter().any(|x| *x);
+            }
+        }
+        let dirty = formula::Dirty {
+            paths: &dirty_paths,
+            globals: &globals,
+            fields: &fields,
+            engines: &engines,
+            stride,
+            prefix_dirty: &prefix_dirty,
+        };
+        let kpis = self.kpis.iter().map(|k| k.program.tainted_outputs(&dirty).iter().any(|x| *x)).collect();
+        let paths = self
+            .sliders
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| dirty_sliders[*i])
+            .flat_map(|(_, s)| s.actions.iter().map(|a| a.1))
+            .collect();
+        Plan { sliders: dirty_sliders, globals, demands, kpis, paths }
+    }
+
+    /// Evaluates a point incrementally from a base evaluation: only what `plan` marks is run.
+    pub fn eval_incremental(
+        &self,
+        base: &Base,
+        plan: &Plan,
+        values: &[Option<f64>],
+        sc: &mut Scratch<'_>,
+    ) -> Result<(), EvalError> {
+        self.eval_incremental_with(base, plan, values, sc, true)
+    }
+
+    /// Verdict counts of a point evaluated incrementally: only the dirty KPIs are run and
+    /// kept; the clean ones count as in the base.
+    pub fn counts_incremental(
+        &self,
+        base: &Base,
+        plan: &Plan,
+        values: &[Option<f64>],
+        sc: &mut Scratch<'_>,
+    ) -> Result<Counts, EvalError> {
+        self.eval_incremental_with(base, plan, values, sc, false)?;
+        let c = self.counts(&sc.kpis);
+        let b = base.clean_counts;
+        Ok(Counts { total: c.total + b.total, pass: c.pass + b.pass, warn: c.warn + b.warn, fail: c.fail + b.fail })
+    }
+
+    fn eval_incremental_with(
+        &self,
+        base: &Base,
+        plan: &Plan,
+        values: &[Option<f64>],
+        sc: &mut Scratch<'_>,
+        all: bool,
+    ) -> Result<(), EvalError> {
+        sc.reset();
+        let mut state = std::mem::take(&mut sc.state);
+        if sc.base_id == base.id {
+            // the scratch already holds this base: only what the plan touches changed since
+            for &p in &plan.paths {
+                state[p as usize] = base.state[p as usize];
+            }
+        } else {
+            state.clear();
+            state.extend_from_slice(&base.state);
+            sc.globals.clone_from(&base.globals);
+            sc.poison.clone_from(&base.poison);
+            sc.rows.clone_from(&base.rows);
+            sc.engines.clone_from(&base.engines);
+            sc.active.clone_from(&base.active);
+            sc.base_id = base.id;
+        }
+        let r = (|| {
+            for (i, v) in values.iter().enumerate() {
+                if let (Some(v), true) = (v, plan.sliders[i]) {
+                    self.apply_slider(i, *v, &mut state, sc)?;
+                }
+            }
+            self.run_globals_only(0, &state[..], sc, Some(&plan.globals));
+            self.run_demands_only(&state[..], sc, Some(&plan.demands))?;
+            self.run_globals_only(1, &state[..], sc, Some(&plan.globals));
+            sc.kpis.clear();
+            let clean: &[Vec<KpiOut>] = if all { &base.kpis } else { &[] };
+            self.run_kpis_only(&self.evaluation, &state[..], sc, Some((&plan.kpis, clean)))
+        })();
+        if r.is_err() {
+            // a failed point may leave partial results: start the next one from the base
+            sc.base_id = 0;
+        }
+        sc.state = state;
+        r
+    }
+
+    /// A base evaluation for incremental points: the state with every slider not in the plan
+    /// applied, and one full evaluation of it with the plan's sliders at `values`.
+    pub fn base(
+        &self,
+        start: &[Val],
+        plan: &Plan,
+        values: &[Option<f64>],
+        sc: &mut Scratch<'_>,
+    ) -> Result<Base, EvalError> {
+        sc.reset();
+        let mut state = start.to_vec();
+        for (i, v) in values.iter().enumerate() {
+            if let (Some(v), false) = (v, plan.sliders[i]) {
+                self.apply_slider(i, *v, &mut state, sc)?;
+            }
+        }
+        let base_state = state.clone();
+        for (i, v) in values.iter().enumerate() {
+            if let (Some(v), true) = (v, plan.sliders[i]) {
+                self.apply_slider(i, *v, &mut state, sc)?;
+            }
+        }
+        self.run_demands(&state[..], sc)?;
+        self.run_kpis(&self.evaluation, &state[..], sc)?;
+        let mut kpis: Vec<Vec<KpiOut>> = vec![Vec::new(); self.kpis.len()];
+        for k in &sc.kpis {
+            kpis[k.kpi as usize].push(*k);
+        }
+        let clean: Vec<KpiOut> = sc.kpis.iter().filter(|k| !plan.kpis[k.kpi as usize]).copied().collect();
+        let clean_counts = self.counts(&clean);
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        sc.base_id = 0;
+        Ok(Base {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            state: base_state,
+            globals: sc.globals.clone(),
+            poison: sc.poison.clone(),
+            rows: sc.rows.clone(),
+            engines: sc.engines.clone(),
+            active: sc.active.clone(),
+            kpis,
+            clean_counts,
+        })
     }
 
     /// Verdict counts of `kpis`.
@@ -1249,8 +1759,15 @@ impl SizingModel {
             return Err(EvalError::MissingKey("budget rules".into()));
         };
         let params = [required, budget, warn_at_pct.unwrap_or(b.warn_at_pct)];
-        let frame =
-            Frame { layout: &self.layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &params };
+        let frame = Frame {
+            layout: &self.layout,
+            tables: &self.tables,
+            demands: DemandView::EMPTY,
+            row: 0,
+            params: &params,
+            globals: &[],
+            poison: &[],
+        };
         let empty: [Val; 0] = [];
         formula::run(p, &empty[..], &frame, &mut sc.regs, &mut sc.strings)?;
         let g = |i: usize| sc.regs[p.outputs[i].0 as usize];
@@ -1305,8 +1822,15 @@ impl SizingModel {
         let out_ty = c.infer_output(&f.expr).map_err(|e| e.message)?;
         let program = c.finish();
         let values: Vec<f64> = regs_vals.iter().map(|(x, _)| *x).collect();
-        let frame =
-            Frame { layout: &layout, tables: &self.tables, demands: DemandView::EMPTY, row: 0, params: &values };
+        let frame = Frame {
+            layout: &layout,
+            tables: &self.tables,
+            demands: DemandView::EMPTY,
+            row: 0,
+            params: &values,
+            globals: &[],
+            poison: &[],
+        };
         let mut sregs = Vec::new();
         let mut s = Strings::new(&strings);
         formula::run(&program, env, &frame, &mut sregs, &mut s).map_err(|e| e.message(&layout))?;
@@ -1539,4 +2063,84 @@ pub fn scale_path(d: &mut Value, path: &str, f: f64) -> Result<(), (&'static str
         }
         None => Err(("TypeError", format!("`{path}` is not a number"))),
     }
+}
+
+/// Per named formula: does it (transitively) aggregate demands, and does it read the current
+/// demand row?
+fn formula_usage(formulas: &IndexMap<String, NamedFormula>) -> std::collections::HashMap<String, (bool, bool)> {
+    fn visit(
+        n: &str,
+        formulas: &IndexMap<String, NamedFormula>,
+        memo: &mut std::collections::HashMap<String, (bool, bool)>,
+        stack: &mut Vec<String>,
+    ) -> (bool, bool) {
+        if let Some(u) = memo.get(n) {
+            return *u;
+        }
+        if stack.iter().any(|s| s == n) {
+            return (false, false);
+        }
+        let Some(f) = formulas.get(n) else { return (false, false) };
+        stack.push(n.to_string());
+        let mut u = (false, false);
+        let mut calls = Vec::new();
+        walk(&f.expr, &mut |e| match e {
+            expr::Expr::Call { name, .. }
+                if matches!(name.as_str(), "sum_demands" | "max_demands" | "count_demands") =>
+            {
+                u.0 = true
+            }
+            expr::Expr::Var { name, .. } if name.starts_with("demand.") => u.1 = true,
+            expr::Expr::Var { name, .. } | expr::Expr::Call { name, .. } if formulas.contains_key(name) => {
+                calls.push(name.clone())
+            }
+            _ => {}
+        });
+        for c in calls {
+            let (a, b) = visit(&c, formulas, memo, stack);
+            u.0 |= a;
+            u.1 |= b;
+        }
+        stack.pop();
+        memo.insert(n.to_string(), u);
+        u
+    }
+    let mut memo = std::collections::HashMap::new();
+    for n in formulas.keys() {
+        visit(n, formulas, &mut memo, &mut Vec::new());
+    }
+    memo
+}
+
+/// Named formulas with their dependencies first.
+fn topo_order(formulas: &IndexMap<String, NamedFormula>) -> Vec<String> {
+    fn visit(
+        n: &str,
+        formulas: &IndexMap<String, NamedFormula>,
+        seen: &mut std::collections::HashSet<String>,
+        out: &mut Vec<String>,
+    ) {
+        if !seen.insert(n.to_string()) {
+            return;
+        }
+        if let Some(f) = formulas.get(n) {
+            let mut deps = Vec::new();
+            walk(&f.expr, &mut |e| match e {
+                expr::Expr::Var { name, .. } | expr::Expr::Call { name, .. } if formulas.contains_key(name) => {
+                    deps.push(name.clone())
+                }
+                _ => {}
+            });
+            for d in deps {
+                visit(&d, formulas, seen, out);
+            }
+        }
+        out.push(n.to_string());
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for n in formulas.keys() {
+        visit(n, formulas, &mut seen, &mut out);
+    }
+    out
 }
