@@ -666,7 +666,18 @@ fn exit_for(report: &Report) -> i32 {
 /// Loads the registry or prints its diagnostics.
 fn load_registry(data: &DataArgs) -> Result<Registry, i32> {
     let loader = registry_loader(data);
-    let out = registry::load(loader.as_ref());
+    let refs: Vec<crate::pack::PackRef> = data.pack.iter().map(|p| crate::pack::PackRef::from_arg(p)).collect();
+    let mut pack_report = Report::default();
+    let stack = crate::pack::load(&refs, &mut pack_report);
+    let views = stack.registry_layers();
+    let layers: Vec<registry::Layer<'_>> =
+        views.iter().map(|(l, n, o)| registry::Layer { loader: l, pack: n.clone(), overrides: o.clone() }).collect();
+    let mut out = registry::load_layered(loader.as_ref(), &layers);
+    pack_report.extend(out.report);
+    out.report = pack_report;
+    if out.report.has_errors() {
+        out.registry = None;
+    }
     match out.registry {
         Some(r) => Ok(r),
         None => {
