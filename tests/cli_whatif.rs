@@ -21,7 +21,8 @@ fn point_json_matches_the_golden_point() {
         .into_iter()
         .find(|c| c["inputs"]["profile"] == "small" && c["inputs"]["overrides"] == serde_json::json!({}))
         .unwrap_or_else(|| panic!("golden point"));
-    let (code, out, err) = run(&["whatif", "point", "--pack", &golden_pack(), "--profile", "small", "--format", "json"]);
+    let (code, out, err) =
+        run(&["whatif", "point", "--pack", &golden_pack(), "--profile", "small", "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let got = json(&out);
     let want = strip_types(&want["output"]);
@@ -88,8 +89,20 @@ fn parquet_and_svg_outputs_are_written() {
     let pq = dir.path().join("sweep.parquet");
     let svg = dir.path().join("sweep.svg");
     let args = [
-        "whatif", "sweep", "--pack", "drone-soc", "--slider", "npu_tops", "--steps", "9", "--format", "json",
-        "--out", pq.to_str().unwrap_or(""), "--plot", svg.to_str().unwrap_or(""),
+        "whatif",
+        "sweep",
+        "--pack",
+        "drone-soc",
+        "--slider",
+        "npu_tops",
+        "--steps",
+        "9",
+        "--format",
+        "json",
+        "--out",
+        pq.to_str().unwrap_or(""),
+        "--plot",
+        svg.to_str().unwrap_or(""),
     ];
     let (code, out, err) = run(&args);
     assert_eq!(code, 0, "{err}");
@@ -103,7 +116,9 @@ fn parquet_and_svg_outputs_are_written() {
     assert_eq!(meta.file_metadata().num_rows(), 9);
     let cols: Vec<String> =
         meta.file_metadata().schema_descr().columns().iter().map(|c| c.name().to_string()).collect();
-    for c in ["profile", "workload", "npu_tops", "total", "pass", "warn", "fail", "viable", "glass_to_glass_ms.margin_pct"] {
+    for c in
+        ["profile", "workload", "npu_tops", "total", "pass", "warn", "fail", "viable", "glass_to_glass_ms.margin_pct"]
+    {
         assert!(cols.iter().any(|x| x == c), "missing column {c}: {cols:?}");
     }
     let text = std::fs::read_to_string(&svg).unwrap_or_else(|e| panic!("{e}"));
@@ -111,13 +126,25 @@ fn parquet_and_svg_outputs_are_written() {
 
     let heat = dir.path().join("grid.svg");
     let args = [
-        "whatif", "pareto", "--pack", "drone-soc", "--x", "npu_tops", "--y", "mem_bw", "--steps-x", "5", "--steps-y", "4",
-        "--plot", heat.to_str().unwrap_or(""),
+        "whatif",
+        "pareto",
+        "--pack",
+        "drone-soc",
+        "--x",
+        "npu_tops",
+        "--y",
+        "mem_bw",
+        "--steps-x",
+        "5",
+        "--steps-y",
+        "4",
+        "--plot",
+        heat.to_str().unwrap_or(""),
     ];
     let (code, _, err) = run(&args);
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&heat).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(text.matches("<rect").count() >= 20, true, "one rectangle per cell");
+    assert!(text.matches("<rect").count() >= 20, "one rectangle per cell");
 }
 
 #[test]
@@ -162,8 +189,18 @@ fn bad_arguments_are_usage_errors_with_suggestions() {
 fn a_pack_ladder_and_workloads_drive_the_ladder_command() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let svg = dir.path().join("ladder.svg");
-    let args =
-        ["ladder", "--pack", "llm-sizer", "--model", "llama31_8b", "--workload", "rag_qa", "--format", "json", "--plot"];
+    let args = [
+        "ladder",
+        "--pack",
+        "llm-sizer",
+        "--model",
+        "llama31_8b",
+        "--workload",
+        "rag_qa",
+        "--format",
+        "json",
+        "--plot",
+    ];
     let mut a = args.to_vec();
     a.push(svg.to_str().unwrap_or(""));
     let (code, out, err) = run(&a);
@@ -175,7 +212,8 @@ fn a_pack_ladder_and_workloads_drive_the_ladder_command() {
     let text = std::fs::read_to_string(&svg).unwrap_or_else(|e| panic!("{e}"));
     assert!(text.contains("<svg") && text.contains("decode tok/s"));
     // the pack's catalog models are projectable like registry models
-    let (code, out, err) = run(&["project", "--pack", "llm-sizer", "--model", "mixtral_8x7b", "--tier", "NPU High", "--format", "json"]);
+    let (code, out, err) =
+        run(&["project", "--pack", "llm-sizer", "--model", "mixtral_8x7b", "--tier", "NPU High", "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     assert!(json(&out)["type"].is_string());
 }

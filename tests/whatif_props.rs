@@ -91,9 +91,8 @@ fn grids_equal_full_points() {
     let g = r.pareto("npu_tops", "mem_bw", 4, 3, &[], None).unwrap_or_else(|e| panic!("{e}"));
     for (j, row) in g.cells.iter().enumerate() {
         for (i, c) in row.iter().enumerate() {
-            let full = r
-                .point(&[("npu_tops".into(), g.xs[i]), ("mem_bw".into(), g.ys[j])])
-                .unwrap_or_else(|e| panic!("{e}"));
+            let full =
+                r.point(&[("npu_tops".into(), g.xs[i]), ("mem_bw".into(), g.ys[j])]).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(c.counts, full.counts);
             let fails: Vec<_> = full.kpis.iter().filter(|k| k.status == m.status_ids[2]).copied().collect();
             assert_eq!(c.failures, fails);

@@ -1078,7 +1078,7 @@ fn diff(a: DiffArgs) -> i32 {
     let (mo, mn) = (crate::diff::matrix(&eo), crate::diff::matrix(&en));
     let changes = crate::diff::compare(&mo, &mn, a.tolerance);
     let show = |v: &serde_json::Value| match v {
-        serde_json::Value::Number(n) => n.as_f64().map(|x| crate::numeric::py_float_repr(x)).unwrap_or_default(),
+        serde_json::Value::Number(n) => n.as_f64().map(crate::numeric::py_float_repr).unwrap_or_default(),
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => "—".into(),
         other => other.to_string(),

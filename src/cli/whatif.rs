@@ -358,7 +358,7 @@ fn emit(text: &str) -> i32 {
 pub(super) fn run(cmd: WhatifCmd) -> i32 {
     match cmd {
         WhatifCmd::Sliders { data, format } => sliders(&data, format),
-        WhatifCmd::Point(c) => with_pack(&c, |pack, c| point(pack, c)),
+        WhatifCmd::Point(c) => with_pack(&c, point),
         WhatifCmd::Sweep { common, slider, steps } => with_pack(&common, |pack, c| sweep(pack, c, &slider, steps)),
         WhatifCmd::Pareto { common, x, y, steps_x, steps_y } => {
             with_pack(&common, |pack, c| pareto(pack, c, &x, &y, steps_x, steps_y))

@@ -1747,7 +1747,7 @@ impl<'a> Compiler<'a> {
         &mut self,
         cond: Reg,
         then: &mut dyn FnMut(&mut Self) -> CR<(Opnd, Ty)>,
-        other: &mut dyn FnMut(&mut Self, Option<Ty>) -> CR<(Opnd, Ty)>,
+        other: &mut ElseBranch<'_, 'a>,
         at: usize,
     ) -> CR<(Opnd, Ty)> {
         // the result register: the enclosing `if`'s when this one is its branch
@@ -2074,6 +2074,9 @@ impl<'a> Compiler<'a> {
         closest(name, layout.provided()).map(|c| format!("did you mean `{c}`?"))
     }
 }
+
+/// The else branch of [`Compiler::branches`]: compiles with the then-branch's type as hint.
+type ElseBranch<'f, 'a> = dyn FnMut(&mut Compiler<'a>, Option<Ty>) -> CR<(Opnd, Ty)> + 'f;
 
 /// Built-in functions (for suggestions and docs).
 pub const BUILTINS: &[&str] = &[

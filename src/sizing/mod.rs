@@ -64,6 +64,9 @@ pub struct SizingParts {
     pub apply_slider_defaults: bool,
 }
 
+/// Name, description and map of a profile or workload.
+type NamedDoc = (String, String, Map<String, Value>);
+
 /// A compiled demand calculator.
 #[derive(Debug, Clone)]
 pub struct Demand {
@@ -315,6 +318,7 @@ fn parse_formula(text: &str, src: &Src, report: &mut Report) -> Option<expr::Exp
     }
 }
 
+#[allow(clippy::too_many_arguments)] // a recursive walk threading its context
 fn flatten(
     v: &Map<String, Value>,
     prefix: &str,
@@ -458,14 +462,14 @@ fn check_formulas(
                     errs.push(src.get(name).map_or(d.clone(), |(s, _)| s.diag(d, *at)));
                 }
             }
-            expr::Expr::Call { name: c, at, .. } => {
-                if !formula::BUILTINS.contains(&c.as_str()) && !formulas.contains_key(c) && errs.is_empty() {
-                    let mut cands: Vec<&str> = formula::BUILTINS.to_vec();
-                    cands.extend(formulas.keys().map(String::as_str));
-                    let d = Diagnostic::error("formula", format!("unknown function `{c}`"))
-                        .with_help(did_you_mean(c, cands));
-                    errs.push(src.get(name).map_or(d.clone(), |(s, _)| s.diag(d, *at)));
-                }
+            expr::Expr::Call { name: c, at, .. }
+                if !formula::BUILTINS.contains(&c.as_str()) && !formulas.contains_key(c) && errs.is_empty() =>
+            {
+                let mut cands: Vec<&str> = formula::BUILTINS.to_vec();
+                cands.extend(formulas.keys().map(String::as_str));
+                let d =
+                    Diagnostic::error("formula", format!("unknown function `{c}`")).with_help(did_you_mean(c, cands));
+                errs.push(src.get(name).map_or(d.clone(), |(s, _)| s.diag(d, *at)));
             }
             _ => {}
         });
@@ -543,7 +547,7 @@ impl SizingModel {
         let mut layout = Layout::default();
 
         // documents first: every leaf gets a path id and a type
-        let mut docs = |list: &[Entry<(String, String, Map<String, Value>)>], root: &str, report: &mut Report| {
+        let mut docs = |list: &[Entry<NamedDoc>], root: &str, report: &mut Report| {
             let mut out = Vec::new();
             for e in list {
                 let (name, description, map) = &e.value;
@@ -558,7 +562,7 @@ impl SizingModel {
             }
             out
         };
-        let profile_entries: Vec<Entry<(String, String, Map<String, Value>)>> = parts
+        let profile_entries: Vec<Entry<NamedDoc>> = parts
             .profiles
             .iter()
             .map(|e| Entry {
@@ -566,7 +570,7 @@ impl SizingModel {
                 src: e.src.child("blocks"),
             })
             .collect();
-        let workload_entries: Vec<Entry<(String, String, Map<String, Value>)>> = parts
+        let workload_entries: Vec<Entry<NamedDoc>> = parts
             .workloads
             .iter()
             .map(|e| Entry {
@@ -681,7 +685,7 @@ impl SizingModel {
                             )
                             .with_help(
                                 did_you_mean(m, parts.metrics.keys().map(String::as_str))
-                                    .or_else(|| Some(format!("declare it under `metrics` in `sizing.ron`"))),
+                                    .or_else(|| Some("declare it under `metrics` in `sizing.ron`".to_string())),
                             ),
                     );
                 }
