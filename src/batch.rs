@@ -227,6 +227,7 @@ pub fn answer(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
                     "npu_share",
                     "fp4_runtime_maturity",
                     "options",
+                    "overlay_anchors",
                 ],
                 op,
             )?;
@@ -234,7 +235,18 @@ pub fn answer(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
             let model = model_arg(engine, take(o, "model"))?;
             let tier = tier_arg(engine, take(o, "hw"))?;
             let workload = string(take(o, "workload_id"), "workload_id")?.unwrap_or("default");
-            let r = engine.project_llm(model.get(), tier.get(), workload, &p)?;
+            // the reference `project_llm` stops at the cascade; `overlay_anchors` goes on to
+            // the private-anchor overlay, as `ratchet project` and `POST /v1/project` do
+            let overlay = match take(o, "overlay_anchors") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(other) => return Err(bad(format!("`overlay_anchors` must be a boolean, found {}", kind(other)))),
+            };
+            let r = if overlay {
+                engine.project_llm_full(model.get(), tier.get(), workload, &p, None, None)?
+            } else {
+                engine.project_llm(model.get(), tier.get(), workload, &p)?
+            };
             to_json(serde_json::to_value(&r))
         }
         "memory_feasibility" => {

@@ -93,6 +93,10 @@ pub struct ProjectLlmRequest {
     /// The options as one object (the golden-file layout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<ProjectOptions>,
+    /// Apply private silicon anchors after the cascade (default false in batches, true on
+    /// `POST /v1/project`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay_anchors: Option<bool>,
 }
 
 /// `memory_feasibility`.

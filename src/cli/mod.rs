@@ -90,6 +90,55 @@ enum Command {
     Whatif(whatif::WhatifCmd),
     /// What a registry or pack change does to the numbers: the standard matrix under both.
     Diff(DiffArgs),
+    /// Reload on every save and show what changed (diagnostics, or the new generation and
+    /// the changed answers of a query file).
+    Watch(WatchArgs),
+    /// Serve the engine over HTTP (JSON), reloading the data as it changes.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReloadArgs {
+    /// Quiet period after the last change before reloading, ms.
+    #[arg(long, default_value_t = 200)]
+    debounce_ms: u64,
+    /// Poll the files instead of using change events (network and container file systems).
+    #[arg(long)]
+    poll: bool,
+}
+
+#[derive(Debug, Args)]
+struct WatchArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    reload: ReloadArgs,
+    /// Batch requests (JSON Lines) answered after each reload; changed answers are shown.
+    #[arg(long, value_name = "FILE")]
+    query: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    reload: ReloadArgs,
+    /// Address to listen on (loopback by default; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Do not watch the data directories.
+    #[arg(long)]
+    no_watch: bool,
+    /// Largest request body, MiB.
+    #[arg(long, default_value_t = 16)]
+    body_limit_mib: usize,
+    /// Longest a request may take, seconds.
+    #[arg(long, default_value_t = 30.0)]
+    timeout_s: f64,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -335,6 +384,8 @@ pub fn main() -> i32 {
         Command::DeployPath(a) => deploy_path(a),
         Command::Whatif(c) => whatif::run(c),
         Command::Diff(a) => diff(a),
+        Command::Watch(a) => watch(a),
+        Command::Serve(a) => serve(a),
     }
 }
 
@@ -800,28 +851,7 @@ fn tiers(a: TiersArgs) -> i32 {
     let mut out = std::io::stdout().lock();
     match a.format {
         ListFormat::Json => {
-            let rows: Vec<serde_json::Value> = reg
-                .tiers()
-                .iter()
-                .map(|t| {
-                    let s = &t.spec;
-                    serde_json::json!({
-                        "name": s.name,
-                        "peak_tops_int8": s.peak_tops_int8,
-                        "peak_tops_bf16": s.peak_tops_bf16,
-                        "peak_tops_fp8": s.peak_tops_fp8,
-                        "peak_tops_fp4": s.peak_tops_fp4,
-                        "mem_bandwidth_gbs": s.mem_bandwidth_gbs,
-                        "effective_bandwidth_gbs": t.effective_bandwidth_gbs(),
-                        "mem_capacity_gb": s.mem_capacity_gb,
-                        "mem_type": s.mem_type,
-                        "tier_family": s.tier_family,
-                        "capability_table": t.capability.as_ref().and_then(|c| c.name.clone()),
-                        "calibration_source": s.calibration_source,
-                        "calibration_badge": s.calibration_source.as_ref().and_then(|c| reg.badges().anchor_sources.get(&c.method)),
-                    })
-                })
-                .collect();
+            let rows: Vec<serde_json::Value> = reg.tiers().iter().map(|t| reg.tier_summary(t)).collect();
             let v = serde_json::json!({
                 "registry": reg.manifest().name,
                 "version": reg.version(),
@@ -1131,4 +1161,177 @@ fn diff(a: DiffArgs) -> i32 {
         }
     }
     if changes.is_empty() { EXIT_OK } else { EXIT_INVALID }
+}
+
+fn start_live(data: &DataArgs) -> Result<std::sync::Arc<crate::reload::Live>, i32> {
+    match crate::reload::Live::start(data.config()) {
+        Ok(l) => Ok(std::sync::Arc::new(l)),
+        Err(report) => {
+            let mut err = std::io::stderr().lock();
+            for d in report.diagnostics.iter().filter(|d| d.is_error()) {
+                let _ = write!(err, "{}", d.render());
+            }
+            let _ = writeln!(err, "error: the data is invalid ({} errors)", report.errors());
+            Err(exit_for(&report))
+        }
+    }
+}
+
+fn outcome_line(o: &crate::reload::Outcome) -> String {
+    match o {
+        crate::reload::Outcome::Unchanged { id } => format!("no content change; generation {id} stays live"),
+        crate::reload::Outcome::Swapped { id, build_ms, swap_us } => {
+            format!("generation {id} live in {build_ms:.1} ms (swap {swap_us:.1} µs)")
+        }
+        crate::reload::Outcome::Failed(f) => {
+            let mut s = String::new();
+            for d in f.report.diagnostics.iter().filter(|d| d.is_error()) {
+                s.push_str(&d.render());
+            }
+            s.push_str(&format!(
+                "reload failed ({} error{}); generation {} stays live",
+                f.report.errors(),
+                plural(f.report.errors()),
+                f.kept
+            ));
+            s
+        }
+    }
+}
+
+fn answer_queries(engine: &crate::engine::Engine, lines: &[String]) -> Vec<String> {
+    lines.iter().map(|l| crate::batch::answer_line(engine, l).to_string()).collect()
+}
+
+fn watch(a: WatchArgs) -> i32 {
+    let live = match start_live(&a.data) {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    let queries: Vec<String> = match &a.query {
+        None => Vec::new(),
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => t.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect(),
+            Err(e) => {
+                eprintln!("error: cannot read `{}`: {e}", p.display());
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let w = crate::reload::watch(
+        live.clone(),
+        std::time::Duration::from_millis(a.reload.debounce_ms),
+        a.reload.poll,
+        move |o| {
+            let _ = tx.send(o);
+        },
+    );
+    let w = match w {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if w.paths.is_empty() {
+        eprintln!("error: nothing to watch: the data is embedded; give --registry, --rules, --pack or --anchors directories");
+        return EXIT_USAGE;
+    }
+    let g = live.current();
+    let mut answers = answer_queries(&g.engine, &queries);
+    println!(
+        "generation {} live ({} ms); watching {}",
+        g.id,
+        fmt_num(g.build_ms, 1),
+        w.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    );
+    for o in rx {
+        println!("{}", outcome_line(&o));
+        if let crate::reload::Outcome::Swapped { .. } = o {
+            let g = live.current();
+            let now = answer_queries(&g.engine, &queries);
+            for (i, (old, new)) in answers.iter().zip(&now).enumerate() {
+                if old != new {
+                    println!("  query {}: {}\n    was {old}\n    now {new}", i + 1, queries[i]);
+                }
+            }
+            answers = now;
+        }
+    }
+    EXIT_OK
+}
+
+fn serve(a: ServeArgs) -> i32 {
+    let live = match start_live(&a.data) {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    let watcher = if a.no_watch {
+        None
+    } else {
+        match crate::reload::watch(
+            live.clone(),
+            std::time::Duration::from_millis(a.reload.debounce_ms),
+            a.reload.poll,
+            |o| eprintln!("{}", outcome_line(&o)),
+        ) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    };
+    if !(a.timeout_s.is_finite() && a.timeout_s > 0.0) {
+        eprintln!("error: `--timeout-s` must be a positive number of seconds");
+        return EXIT_USAGE;
+    }
+    let cfg = crate::serve::ServeConfig {
+        body_limit: a.body_limit_mib.saturating_mul(1 << 20),
+        timeout: std::time::Duration::from_secs_f64(a.timeout_s),
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(n) = a.threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = match rt.build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let watched: Option<Vec<PathBuf>> = watcher.as_ref().map(|w| w.paths.clone());
+    let code = rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(&a.addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on `{}`: {e}", a.addr);
+                return EXIT_USAGE;
+            }
+        };
+        let addr = listener.local_addr().map(|x| x.to_string()).unwrap_or_else(|_| a.addr.clone());
+        let watching = match &watched {
+            Some(paths) if !paths.is_empty() => {
+                format!("watching {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))
+            }
+            _ => "not watching".to_string(),
+        };
+        eprintln!("listening on http://{addr} (generation {}; {watching})", live.current().id);
+        let st = crate::serve::AppState::new(live, cfg);
+        match crate::serve::serve(listener, st, crate::serve::shutdown_signal()).await {
+            Ok(()) => {
+                eprintln!("shut down");
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_USAGE
+            }
+        }
+    });
+    drop(watcher);
+    code
 }

@@ -633,6 +633,26 @@ pub(crate) fn model_path(i: usize, field: &str) -> Vec<crate::document::PathSeg>
 }
 
 impl Registry {
+    /// Key figures of a tier (`ratchet tiers --format json`, `GET /v1/tiers`).
+    pub fn tier_summary(&self, t: &Tier) -> serde_json::Value {
+        let s = &t.spec;
+        serde_json::json!({
+            "name": s.name,
+            "peak_tops_int8": s.peak_tops_int8,
+            "peak_tops_bf16": s.peak_tops_bf16,
+            "peak_tops_fp8": s.peak_tops_fp8,
+            "peak_tops_fp4": s.peak_tops_fp4,
+            "mem_bandwidth_gbs": s.mem_bandwidth_gbs,
+            "effective_bandwidth_gbs": t.effective_bandwidth_gbs(),
+            "mem_capacity_gb": s.mem_capacity_gb,
+            "mem_type": s.mem_type,
+            "tier_family": s.tier_family,
+            "capability_table": t.capability.as_ref().and_then(|c| c.name.clone()),
+            "calibration_source": s.calibration_source,
+            "calibration_badge": s.calibration_source.as_ref().and_then(|c| self.badges().anchor_sources.get(&c.method)),
+        })
+    }
+
     /// Loads the registry embedded in the binary.
     pub fn embedded() -> LoadOutcome {
         load(&crate::embedded::registry())

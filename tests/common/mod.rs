@@ -2,6 +2,8 @@
 //! copies of the shipped data.
 #![allow(dead_code)]
 
+pub mod http;
+
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
