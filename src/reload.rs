@@ -201,9 +201,9 @@ fn relevant(e: &notify::Event) -> bool {
     if matches!(e.kind, EventKind::Access(_)) {
         return false;
     }
-    e.paths.iter().any(|p| {
-        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| !crate::registry::loader::is_ignored_name(n))
-    })
+    e.paths
+        .iter()
+        .any(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| !crate::registry::loader::is_ignored_name(n)))
 }
 
 /// A running watcher; dropping it stops watching.

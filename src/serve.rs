@@ -165,13 +165,19 @@ pub fn router(st: Arc<AppState>) -> Router {
         .route("/openapi.json", get(openapi))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route; see /openapi.json") })
         .method_not_allowed_fallback(|| async {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "wrong method for this route; see /openapi.json")
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "wrong method for this route; see /openapi.json",
+            )
         })
         .layer(middleware::from_fn_with_state(st.clone(), track))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(st)
 }
 
+// the error is the response to send; it is built once per bad request
+#[allow(clippy::result_large_err)]
 fn body_json(body: Result<Bytes, BytesRejection>) -> Result<serde_json::Map<String, Value>, Response> {
     let bytes = body.map_err(|e| {
         let status = e.status();
@@ -256,7 +262,11 @@ async fn project(State(st): S, body: Result<Bytes, BytesRejection>) -> Response 
         }
         Some(Value::String(s)) if s == "project_llm" => {}
         Some(other) => {
-            return error(StatusCode::BAD_REQUEST, "bad_request", format!("`op` must be `project_llm` here, got `{other}`"));
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("`op` must be `project_llm` here, got `{other}`"),
+            );
         }
     }
     // like `ratchet project`: private anchors overlay the result unless the request says not
@@ -307,7 +317,11 @@ async fn whatif(State(st): S, op: &'static str, body: Result<Bytes, BytesRejecti
     }
 }
 
-async fn validate(State(st): S, Query(q): Query<HashMap<String, String>>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn validate(
+    State(st): S,
+    Query(q): Query<HashMap<String, String>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let bytes = match body {
         Ok(b) => b,
         Err(e) => return error(e.status(), "bad_request", e.body_text().to_lowercase()),
@@ -323,7 +337,9 @@ async fn validate(State(st): S, Query(q): Query<HashMap<String, String>>, body: 
         return error(
             StatusCode::BAD_REQUEST,
             "bad_request",
-            format!("`{path}` is not a registry file path (registry.ron, tiers/*, custom-tiers/*, capabilities/*, catalog/*, tables/*.ron|json)"),
+            format!(
+                "`{path}` is not a registry file path (registry.ron, tiers/*, custom-tiers/*, capabilities/*, catalog/*, tables/*.ron|json)"
+            ),
         );
     }
     let live = st.live.clone();
@@ -383,11 +399,22 @@ async fn metrics(State(st): S) -> Response {
         let x = &st.stats[i];
         let _ = writeln!(s, "ratchet_requests_total{{route=\"{r}\"}} {}", x.requests.load(Ordering::Relaxed));
     }
-    let _ = writeln!(s, "# HELP ratchet_request_errors_total Error responses by route and class.\n# TYPE ratchet_request_errors_total counter");
+    let _ = writeln!(
+        s,
+        "# HELP ratchet_request_errors_total Error responses by route and class.\n# TYPE ratchet_request_errors_total counter"
+    );
     for (i, r) in ROUTES.iter().enumerate() {
         let x = &st.stats[i];
-        let _ = writeln!(s, "ratchet_request_errors_total{{route=\"{r}\",class=\"4xx\"}} {}", x.client_errors.load(Ordering::Relaxed));
-        let _ = writeln!(s, "ratchet_request_errors_total{{route=\"{r}\",class=\"5xx\"}} {}", x.server_errors.load(Ordering::Relaxed));
+        let _ = writeln!(
+            s,
+            "ratchet_request_errors_total{{route=\"{r}\",class=\"4xx\"}} {}",
+            x.client_errors.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "ratchet_request_errors_total{{route=\"{r}\",class=\"5xx\"}} {}",
+            x.server_errors.load(Ordering::Relaxed)
+        );
     }
     let _ = writeln!(
         s,
@@ -410,7 +437,11 @@ async fn metrics(State(st): S) -> Response {
         let _ = writeln!(s, "ratchet_request_duration_seconds_count{{route=\"{r}\"}} {n}");
     }
     let g = st.live.current();
-    let _ = writeln!(s, "# HELP ratchet_generation The live generation.\n# TYPE ratchet_generation gauge\nratchet_generation {}", g.id);
+    let _ = writeln!(
+        s,
+        "# HELP ratchet_generation The live generation.\n# TYPE ratchet_generation gauge\nratchet_generation {}",
+        g.id
+    );
     let _ = writeln!(
         s,
         "# HELP ratchet_reloads_total Successful reloads.\n# TYPE ratchet_reloads_total counter\nratchet_reloads_total {}",

@@ -1235,7 +1235,9 @@ fn watch(a: WatchArgs) -> i32 {
         }
     };
     if w.paths.is_empty() {
-        eprintln!("error: nothing to watch: the data is embedded; give --registry, --rules, --pack or --anchors directories");
+        eprintln!(
+            "error: nothing to watch: the data is embedded; give --registry, --rules, --pack or --anchors directories"
+        );
         return EXIT_USAGE;
     }
     let g = live.current();
