@@ -161,6 +161,7 @@ impl Diagnostic {
         let report = MietteView { d: self };
         let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
             .with_width(100)
+            .with_wrap_lines(false)
             .with_links(false);
         let mut out = String::new();
         if handler.render_report(&mut out, &report).is_err() {
