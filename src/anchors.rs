@@ -149,26 +149,45 @@ impl AnchorFile {
     /// reference crashes on them); cells the reference treats as absent (missing or
     /// non-positive rate) are warnings; so are unknown keys and a world-readable file.
     pub fn load(path: &Path) -> (Option<AnchorFile>, Report) {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let (file, mut report) = Self::parse(path, &bytes);
+                if file.is_some() {
+                    permission_warning(path, &mut report);
+                }
+                (file, report)
+            }
+            Err(e) => {
+                let mut report = Report::default();
+                let shown = path.display().to_string();
+                report.push(Diagnostic::error("io", format!("cannot read the anchor file: {e}")).in_file(shown));
+                (None, report)
+            }
+        }
+    }
+
+    /// Checks the bytes of an anchor file said to be at `path` (nothing is read from disk).
+    pub fn parse(path: &Path, bytes: &[u8]) -> (Option<AnchorFile>, Report) {
         let mut report = Report::default();
         let shown = path.display().to_string();
-        let text = match std::fs::read(path) {
-            Ok(b) => match String::from_utf8(b) {
-                Ok(t) => t,
-                Err(_) => {
-                    report.push(Diagnostic::error("anchors", "the anchor file is not valid UTF-8").in_file(shown));
-                    return (None, report);
-                }
-            },
-            Err(e) => {
-                report.push(Diagnostic::error("io", format!("cannot read the anchor file: {e}")).in_file(shown));
-                return (None, report);
-            }
+        if bytes.len() > crate::limits::MAX_FILE_BYTES {
+            let msg = format!(
+                "the anchor file is {} bytes; the limit for a data file is {} bytes",
+                bytes.len(),
+                crate::limits::MAX_FILE_BYTES
+            );
+            report.push(Diagnostic::error("limit", msg).in_file(shown));
+            return (None, report);
+        }
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            report.push(Diagnostic::error("anchors", "the anchor file is not valid UTF-8").in_file(shown));
+            return (None, report);
         };
         let doc: Table = match text.parse() {
             Ok(d) => d,
             Err(e) => {
                 // the parser's message quotes the offending text: report only where
-                let (line, col) = e.span().map(|s| crate::document::line_col(&text, s.start)).unwrap_or((0, 0));
+                let (line, col) = e.span().map(|s| crate::document::line_col(text, s.start)).unwrap_or((0, 0));
                 let mut d = Diagnostic::error("anchors", "the anchor file is not valid TOML").in_file(shown.clone());
                 d.line = line;
                 d.col = col;
@@ -176,7 +195,6 @@ impl AnchorFile {
                 return (None, report);
             }
         };
-        permission_warning(path, &mut report);
         let file = AnchorFile { path: path.to_path_buf(), doc };
         for (section, floats, texts, rate, extra_int) in [
             (LLM_SECTION, LLM_FLOATS, LLM_TEXT, "tokps", Some("seqlen")),

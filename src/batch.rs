@@ -566,6 +566,10 @@ struct FastProject<'a> {
 
 /// Writes the answer to one line; returns whether it was an error.
 pub fn answer_line_to(engine: &Engine, line: &str, out: &mut Vec<u8>) -> bool {
+    if line.len() > crate::limits::MAX_BATCH_LINE_BYTES {
+        write_too_long(out);
+        return true;
+    }
     if let Ok(r) = serde_json::from_str::<FastProject<'_>>(line) {
         let ok_maturity = r.fp4_runtime_maturity.as_deref().is_none_or(|m| m == "mature" || m == "immature");
         if r.op == "project_llm" && ok_maturity {
@@ -610,6 +614,9 @@ pub fn answer_line_to(engine: &Engine, line: &str, out: &mut Vec<u8>) -> bool {
 /// Answers one line of JSON text; the result (or error) as a JSON value, with the request's
 /// `id` echoed when it has one.
 pub fn answer_line(engine: &Engine, line: &str) -> Value {
+    if line.len() > crate::limits::MAX_BATCH_LINE_BYTES {
+        return serde_json::json!({ "error": too_long().to_json() });
+    }
     let parsed: Result<Value, _> = serde_json::from_str(line);
     let (id, result) = match parsed {
         Err(e) => (None, Err(bad(format!("the line is not valid JSON: {}", e)))),
@@ -626,6 +633,17 @@ pub fn answer_line(engine: &Engine, line: &str) -> Value {
     v
 }
 
+fn too_long() -> EngineError {
+    bad(format!("the line is longer than {} bytes, the limit for one request", crate::limits::MAX_BATCH_LINE_BYTES))
+}
+
+fn write_too_long(out: &mut Vec<u8>) {
+    let v = serde_json::json!({ "error": too_long().to_json() });
+    if serde_json::to_writer(&mut *out, &v).is_err() {
+        out.extend_from_slice(br#"{"error":{"kind":"bad_request","message":"the line is too long"}}"#);
+    }
+}
+
 /// Runs a batch: every non-empty input line gets one output line, in order. Lines are
 /// answered in parallel chunks (rayon) and written in input order; output is flushed
 /// whenever the input has no more buffered data, so interactive use sees answers at once
@@ -637,10 +655,22 @@ pub fn run(engine: &Engine, mut input: impl BufRead, output: impl Write) -> io::
     let mut stats = BatchStats::default();
     let mut pending: Vec<u8> = Vec::new();
     let mut eof = false;
+    // inside a line already answered as too long: drop bytes up to its newline
+    let mut skipping = false;
     while !eof {
         let buf = input.fill_buf()?;
         if buf.is_empty() {
             eof = true;
+        } else if skipping {
+            let n = match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    skipping = false;
+                    i + 1
+                }
+                None => buf.len(),
+            };
+            input.consume(n);
+            continue;
         } else {
             let n = buf.len();
             pending.extend_from_slice(buf);
@@ -649,6 +679,17 @@ pub fn run(engine: &Engine, mut input: impl BufRead, output: impl Write) -> io::
         // complete lines (all of them at end of input)
         let cut = if eof { pending.len() } else { pending.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) };
         if cut == 0 {
+            if pending.len() > crate::limits::MAX_BATCH_LINE_BYTES {
+                // a line with no end in sight: answer it now, in order, and skip the rest of it
+                let mut buf = Vec::new();
+                write_too_long(&mut buf);
+                buf.push(b'\n');
+                out.write_all(&buf)?;
+                stats.lines += 1;
+                stats.errors += 1;
+                pending.clear();
+                skipping = true;
+            }
             continue;
         }
         let text = String::from_utf8_lossy(&pending[..cut]).into_owned();

@@ -18,6 +18,7 @@ pub mod document;
 pub mod embedded;
 pub mod engine;
 pub mod error;
+pub mod limits;
 pub mod numeric;
 pub mod pack;
 pub mod perception;

@@ -44,6 +44,16 @@ impl WhatifError {
     }
 }
 
+fn check_points(n: usize, limit: usize) -> Result<(), WhatifError> {
+    if n > limit {
+        return Err(WhatifError {
+            kind: "ValueError",
+            message: format!("the run would evaluate {n} points; the limit is {limit}"),
+        });
+    }
+    Ok(())
+}
+
 /// One evaluated point.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
@@ -214,6 +224,7 @@ impl<'m> Runner<'m> {
         base: &[(String, f64)],
         progress: Progress<'_>,
     ) -> Result<Sweep, WhatifError> {
+        check_points(steps.max(2), crate::limits::MAX_WHATIF_POINTS)?;
         let si = self.slider(slider)?;
         let s = &self.model.sliders[si].def;
         let values = sweep_values(s.min_val, s.max_val, steps);
@@ -242,6 +253,7 @@ impl<'m> Runner<'m> {
     /// Counts only, for every sweep point (the throughput path: nothing is kept per point
     /// but four integers).
     pub fn sweep_counts(&self, slider: &str, steps: usize, base: &[(String, f64)]) -> Result<Vec<Counts>, WhatifError> {
+        check_points(steps.max(2), crate::limits::MAX_WHATIF_COUNT_POINTS)?;
         let si = self.slider(slider)?;
         let s = &self.model.sliders[si].def;
         let values = sweep_values(s.min_val, s.max_val, steps);
@@ -280,6 +292,7 @@ impl<'m> Runner<'m> {
         base: &[(String, f64)],
         progress: Progress<'_>,
     ) -> Result<Pareto, WhatifError> {
+        check_points(steps_x.max(2).saturating_mul(steps_y.max(2)), crate::limits::MAX_WHATIF_POINTS)?;
         let xi = self.slider(x)?;
         let yi = self.slider(y)?;
         let (sx, sy) = (&self.model.sliders[xi].def, &self.model.sliders[yi].def);

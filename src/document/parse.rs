@@ -5,10 +5,7 @@
 
 use super::{Format, Key, Node, NodeKind, Span};
 
-/// Files larger than this are refused before parsing (a registry file is a few kilobytes).
-pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
-/// Deeper nesting is refused (a tier is at most six levels deep).
-pub const MAX_DEPTH: usize = 64;
+pub use crate::limits::{MAX_DEPTH, MAX_FILE_BYTES};
 
 /// A syntax error: where and what.
 #[derive(Debug, Clone, PartialEq)]

@@ -109,6 +109,7 @@ pub struct ParseError {
 
 /// Parses a formula with evalexpr and converts it.
 pub fn parse(text: &str) -> Result<Expr, ParseError> {
+    crate::limits::check_formula(text).map_err(|message| ParseError { message, at: 0 })?;
     let node = evalexpr::build_operator_tree(text).map_err(|e| ParseError {
         message: format!("cannot parse the formula: {}", lower_first(&e.to_string())),
         at: 0,
