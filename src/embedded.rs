@@ -24,8 +24,8 @@ pub fn packs() -> EmbeddedLoader {
 
 /// An embedded pack by directory name.
 pub fn pack(name: &'static str) -> Option<EmbeddedLoader> {
-    let prefix: &'static str = Box::leak(format!("{name}/").into_boxed_str());
-    files::PACKS.iter().any(|(p, _)| p.starts_with(prefix)).then(|| EmbeddedLoader::new("packs", files::PACKS, prefix))
+    let prefix = format!("{name}/");
+    files::PACKS.iter().any(|(p, _)| p.starts_with(&prefix)).then(|| EmbeddedLoader::under("packs", files::PACKS, name))
 }
 
 /// The raw embedded pack files (`<pack>/<path>`).

@@ -308,6 +308,38 @@ impl Engine {
         out.engine.ok_or(out.report)
     }
 
+    /// The same registry and packs under other rules: `rules` are compiled against this
+    /// engine's tables, and `rule_set` (or `default`) becomes active. Only the rules are
+    /// rebuilt, so a rules-only change costs a rules compile, not a registry load.
+    pub fn with_rules(&self, rules: &[&dyn Loader], rule_set: Option<&str>) -> EngineOutcome {
+        let r = rules::load(rules, &self.tables);
+        let mut report = r.report;
+        if report.has_errors() {
+            return EngineOutcome { engine: None, report };
+        }
+        let name = rule_set.unwrap_or(DEFAULT_RULE_SET);
+        let Some(active) = r.sets.get(name).cloned() else {
+            report.push(
+                Diagnostic::error("rules", format!("unknown rule set `{name}`"))
+                    .with_help(did_you_mean(name, r.sets.keys().map(String::as_str))),
+            );
+            return EngineOutcome { engine: None, report };
+        };
+        let mut h = Sha256::new();
+        h.update(self.registry.content_hash().as_bytes());
+        for l in rules {
+            hash_loader(&mut h, *l);
+        }
+        let digest = h.finalize();
+        let mut e = self.clone();
+        e.provenance.content_hash = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        e.provenance.rule_set = active.name.clone();
+        e.active = active;
+        e.sets = r.sets;
+        e.pairs = Arc::new(PairCache::new(&self.registry));
+        EngineOutcome { engine: Some(e), report }
+    }
+
     /// The same generation with another active rule set.
     pub fn with_rule_set(&self, name: &str) -> Result<Engine, EngineError> {
         let Some(active) = self.sets.get(name).cloned() else {

@@ -18,8 +18,14 @@ fn pack() -> &'static PackState {
     })
 }
 
+/// `PROPTEST_CASES` (the long run in docs/reliability.md) or a short default.
+fn cases(default: u32) -> ProptestConfig {
+    let n = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    ProptestConfig { cases: n, ..ProptestConfig::default() }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(cases(48))]
 
     #[test]
     fn incremental_sweeps_equal_full_points(

@@ -238,9 +238,8 @@ impl Merger<'_> {
                 }
                 let names = embedded_names();
                 if names.iter().any(|n| n == name) {
-                    let prefix: &'static str = Box::leak(format!("{name}/").into_boxed_str());
                     let l =
-                        crate::registry::loader::EmbeddedLoader::new("packs", crate::embedded::pack_files(), prefix);
+                        crate::registry::loader::EmbeddedLoader::under("packs", crate::embedded::pack_files(), name);
                     return Some((Box::new(l), None));
                 }
                 let help = did_you_mean(name, names.iter().map(String::as_str))

@@ -112,11 +112,11 @@ impl Loader for DirLoader {
 }
 
 /// Files compiled into the binary (the shipped `registry/`, `rules/`, `packs/`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EmbeddedLoader {
     name: &'static str,
     files: &'static [(&'static str, &'static [u8])],
-    prefix: &'static str,
+    prefix: std::borrow::Cow<'static, str>,
 }
 
 impl EmbeddedLoader {
@@ -126,7 +126,13 @@ impl EmbeddedLoader {
         files: &'static [(&'static str, &'static [u8])],
         prefix: &'static str,
     ) -> Self {
-        EmbeddedLoader { name, files, prefix }
+        EmbeddedLoader { name, files, prefix: std::borrow::Cow::Borrowed(prefix) }
+    }
+
+    /// The files under `dir/` of one embedded tree (an owned prefix: nothing is leaked per
+    /// call, which matters to a server that reloads all day).
+    pub fn under(name: &'static str, files: &'static [(&'static str, &'static [u8])], dir: &str) -> Self {
+        EmbeddedLoader { name, files, prefix: std::borrow::Cow::Owned(format!("{}/", dir.trim_end_matches('/'))) }
     }
 }
 
@@ -139,7 +145,7 @@ impl Loader for EmbeddedLoader {
         let mut v: Vec<String> = self
             .files
             .iter()
-            .filter_map(|(p, _)| p.strip_prefix(self.prefix).map(str::to_string))
+            .filter_map(|(p, _)| p.strip_prefix(&*self.prefix).map(str::to_string))
             .filter(|p| !p.split('/').any(is_ignored_name))
             .collect();
         v.sort();
