@@ -40,8 +40,9 @@ impl Default for ServeConfig {
 /// Latency histogram bucket upper bounds, seconds.
 const BUCKETS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
 
-/// Routes, for metrics (a fixed set: no allocation, no lock per request).
-const ROUTES: [&str; 14] = [
+/// Every route, as axum matches it; the last entry, `other`, counts requests that match no
+/// route. A fixed set, so metrics need no allocation and no lock per request.
+pub const ROUTES: [&str; 14] = [
     "/healthz",
     "/v1/status",
     "/v1/tiers",

@@ -23,6 +23,17 @@ fn engine() -> &'static Engine {
     E.get_or_init(|| Engine::embedded().unwrap_or_else(|r| panic!("{r:?}")))
 }
 
+/// The engine, and a registry tier and a catalog model picked by index (wrapping).
+fn pick(
+    tier: usize,
+    model: usize,
+) -> (&'static Engine, &'static ratchet::Tier, &'static std::sync::Arc<ratchet::LlmModel>) {
+    let e = engine();
+    let reg = e.registry();
+    let models: Vec<_> = reg.catalog().iter().collect();
+    (e, &reg.tiers()[tier % reg.tiers().len()], models[model % models.len()])
+}
+
 fn cases(default: u32) -> ProptestConfig {
     let n = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     ProptestConfig { cases: n, failure_persistence: None, ..ProptestConfig::default() }
@@ -39,7 +50,7 @@ fn params(prompt: u64, decode: u64) -> ProjectParams {
     ProjectParams { prompt_tokens: Some(prompt), decode_tokens: Some(decode), ..ProjectParams::default() }
 }
 
-const WORKLOADS: &[&str] = &["chat", "rag", "code", "summarize", "agent"];
+const WORKLOADS: &[&str] = &["default", "rag_qa", "chat", "code", "agent"];
 
 fn registry_files() -> Vec<(String, Vec<u8>)> {
     let l = ratchet::embedded::registry();
@@ -158,10 +169,8 @@ proptest! {
         tier in 0usize..64, model in 0usize..64, workload in 0usize..5,
         bw in 1.0f64..2000.0, k in 1.0f64..8.0, prompt in 1u64..8192, dec in 1u64..4096,
     ) {
-        let e = engine();
+        let (e, base, m) = pick(tier, model);
         let reg = e.registry();
-        let base = &reg.tiers()[tier % reg.tiers().len()];
-        let m = &reg.catalog().iter().nth(model % reg.catalog().len()).cloned().unwrap_or_else(|| panic!("model"));
         let (mut lo, mut hi) = (base.spec.clone(), base.spec.clone());
         lo.mem_bandwidth_gbs = bw;
         hi.mem_bandwidth_gbs = bw * k;
@@ -181,11 +190,8 @@ proptest! {
         tier in 0usize..64, model in 0usize..64, workload in 0usize..5,
         bpp in 0.05f64..4.0, k in 1.0f64..4.0, prompt in 1u64..8192, dec in 1u64..4096,
     ) {
-        let e = engine();
-        let reg = e.registry();
-        let t = &reg.tiers()[tier % reg.tiers().len()];
-        let base = reg.catalog().iter().nth(model % reg.catalog().len()).cloned().unwrap_or_else(|| panic!("model"));
-        let (mut lo, mut hi) = ((*base).clone(), (*base).clone());
+        let (e, t, base) = pick(tier, model);
+        let (mut lo, mut hi) = ((**base).clone(), (**base).clone());
         lo.bytes_per_param = bpp;
         hi.bytes_per_param = bpp * k;
         let p = params(prompt, dec);
@@ -201,17 +207,16 @@ proptest! {
         tier in 0usize..64, model in 0usize..64, n in 0u64..2_000_000, frac in 0.0f64..1.0,
         bw in prop::option::of(1.0f64..64.0),
     ) {
-        let e = engine();
+        let (e, t, m) = pick(tier, model);
         let reg = e.registry();
-        let mut spec = reg.tiers()[tier % reg.tiers().len()].spec.clone();
+        let mut spec = t.spec.clone();
         if let Some(gb) = bw {
             spec.mem_capacity_gb = gb;
         }
         let t = reg.resolve_tier(spec);
-        let m = reg.catalog().iter().nth(model % reg.catalog().len()).cloned().unwrap_or_else(|| panic!("model"));
         let smaller = (n as f64 * frac) as u64;
-        let big = e.memory_feasibility(&m, &t, n).map_err(|x| TestCaseError::fail(x.to_string()))?;
-        let small = e.memory_feasibility(&m, &t, smaller).map_err(|x| TestCaseError::fail(x.to_string()))?;
+        let big = e.memory_feasibility(m, &t, n).map_err(|x| TestCaseError::fail(x.to_string()))?;
+        let small = e.memory_feasibility(m, &t, smaller).map_err(|x| TestCaseError::fail(x.to_string()))?;
         prop_assert!(small.headroom_gb >= big.headroom_gb);
         if big.verdict != "wont_fit" {
             prop_assert!(small.verdict != "wont_fit", "fits at {} but not at {}", n, smaller);

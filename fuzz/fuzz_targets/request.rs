@@ -24,22 +24,19 @@ fn http() -> &'static Http {
     })
 }
 
-const ROUTES: &[&str] = &[
-    "/healthz",
-    "/v1/status",
-    "/v1/tiers",
-    "/v1/tiers/NPU%20Mid",
-    "/v1/models",
-    "/v1/project",
-    "/v1/batch",
-    "/v1/whatif/point",
-    "/v1/whatif/sweep",
-    "/v1/whatif/pareto",
-    "/v1/validate?path=tiers/x.ron",
-    "/v1/validate?path=pack.ron",
-    "/metrics",
-    "/openapi.json",
-];
+/// The service's routes with their parameters filled in, and the upload forms of validate.
+fn routes() -> &'static [String] {
+    static R: OnceLock<Vec<String>> = OnceLock::new();
+    R.get_or_init(|| {
+        let mut r: Vec<String> = ratchet::serve::ROUTES
+            .iter()
+            .filter(|r| **r != "other")
+            .map(|r| r.replace("{name}", "NPU%20Mid"))
+            .collect();
+        r.extend(["/v1/validate?path=tiers/x.ron", "/v1/validate?path=pack.ron", "/v1/tiers/nope"].map(String::from));
+        r
+    })
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, body)) = data.split_first() else { return };
@@ -56,7 +53,8 @@ fuzz_target!(|data: &[u8]| {
     let method = if sel & 2 == 0 { "POST" } else { "GET" };
     // a listed route, or one taken from the input's first line
     let (path, body) = if sel & 4 == 0 {
-        (ROUTES[(sel >> 3) as usize % ROUTES.len()].to_string(), body.to_vec())
+        let r = routes();
+        (r[(sel >> 3) as usize % r.len()].clone(), body.to_vec())
     } else {
         match body.iter().position(|b| *b == b'\n') {
             Some(i) => (String::from_utf8_lossy(&body[..i]).into_owned(), body[i + 1..].to_vec()),
