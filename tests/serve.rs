@@ -115,6 +115,17 @@ fn request_bodies_are_limited() {
 }
 
 #[test]
+fn a_request_past_the_timeout_is_answered_503_as_json() {
+    let srv = Server::start(&["--no-watch", "--pack", "drone-soc", "--timeout-s", "0.001"]);
+    // a 1000 x 1000 grid takes far longer than a millisecond
+    let body = r#"{"x":"npu_tops","y":"camera_fps","steps_x":1000,"steps_y":1000}"#;
+    let r = post(&srv.addr, "/v1/whatif/pareto", body);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.json()["error"]["kind"], "timeout");
+    assert!(r.json()["error"]["message"].as_str().unwrap_or("").contains("longer than 0.001 s"), "{}", r.body);
+}
+
+#[test]
 fn every_save_pattern_makes_a_generation_and_bad_data_keeps_the_last_good_one() {
     let (_d, reg) = temp_registry();
     let srv = Server::start(&["--registry", reg.to_str().unwrap_or(""), "--debounce-ms", "50"]);
