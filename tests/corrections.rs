@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{cases, golden, strip_types};
+use common::{cases, golden, hw_form, strip_types};
 use ratchet::Engine;
 use ratchet::anchors::AnchorFile;
 use ratchet::rules::inputs::RecVal;
@@ -19,37 +19,6 @@ fn engine(set: &str) -> Engine {
         .with_rule_set(set)
         .unwrap_or_else(|e| panic!("{e}"))
         .with_anchors(file.map(Arc::new))
-}
-
-fn hw_form(id: &str) -> Value {
-    let c = &golden()["hardware"][id]["construction"];
-    let mem = |base: Value, t: &Value, r: &Value, s: &Value| {
-        let mut m = json!({"mem_type": t, "mem_data_rate_gtps": r});
-        if !s.is_null() {
-            m["name_suffix"] = s.clone();
-        }
-        json!({"base": base, "memory": m})
-    };
-    match c["kind"].as_str().unwrap_or("") {
-        "canonical" => c["tier"].clone(),
-        "hw_with_memory" => mem(c["base"].clone(), &c["mem_type"], &c["mem_data_rate_gtps"], &c["name_suffix"]),
-        "hw_with_memory_twice" => mem(
-            mem(c["base"].clone(), &c["first"][0], &c["first"][1], &c["first"][2]),
-            &c["second"][0],
-            &c["second"][1],
-            &c["second"][2],
-        ),
-        "make_custom_tier" => json!({"custom": c["kwargs"]}),
-        _ => {
-            let mut set = serde_json::Map::new();
-            for k in ["measured_llm", "measured_perception"] {
-                if let Some(v) = c.get(k) {
-                    set.insert(k.into(), strip_types(v));
-                }
-            }
-            json!({"base": c["base"], "set": set})
-        }
-    }
 }
 
 fn ask(e: &Engine, req: Value) -> Value {

@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{cases, diff, golden, strip_types};
+use common::{cases, diff, golden, hw_form, strip_types};
 use ratchet::Engine;
 use ratchet::anchors::AnchorFile;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 struct Engines {
@@ -24,38 +24,6 @@ fn engines() -> Engines {
     let file = file.unwrap_or_else(|| panic!("{report:?}"));
     let anchored = plain.with_anchors(Some(Arc::new(file)));
     Engines { plain, anchored }
-}
-
-/// The golden construction of a hardware id as a tier form (see parity_tiers.rs).
-fn hw_form(id: &str) -> Value {
-    let c = &golden()["hardware"][id]["construction"];
-    let mem = |base: Value, t: &Value, r: &Value, s: &Value| {
-        let mut m = json!({"mem_type": t, "mem_data_rate_gtps": r});
-        if !s.is_null() {
-            m["name_suffix"] = s.clone();
-        }
-        json!({"base": base, "memory": m})
-    };
-    match c["kind"].as_str().unwrap_or("") {
-        "canonical" => c["tier"].clone(),
-        "hw_with_memory" => mem(c["base"].clone(), &c["mem_type"], &c["mem_data_rate_gtps"], &c["name_suffix"]),
-        "hw_with_memory_twice" => mem(
-            mem(c["base"].clone(), &c["first"][0], &c["first"][1], &c["first"][2]),
-            &c["second"][0],
-            &c["second"][1],
-            &c["second"][2],
-        ),
-        "make_custom_tier" => json!({"custom": c["kwargs"]}),
-        _ => {
-            let mut set = Map::new();
-            for k in ["measured_llm", "measured_perception"] {
-                if let Some(v) = c.get(k) {
-                    set.insert(k.into(), strip_types(v));
-                }
-            }
-            json!({"base": c["base"], "set": set})
-        }
-    }
 }
 
 fn model(id: &str) -> Value {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{cases, diff, golden, strip_types};
+use common::{cases, diff, golden, strip_types, tier_form};
 use ratchet::Engine;
 use ratchet::rules::inputs::RecVal;
 use serde_json::{Value, json};
@@ -14,37 +14,6 @@ fn engine() -> Engine {
         .unwrap_or_else(|r| panic!("{r:?}"))
         .with_rule_set("ratchet-0.3.2")
         .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The golden construction recipe as a tier form (JSON).
-fn form(c: &Value) -> Value {
-    let mem = |base: Value, t: &Value, r: &Value, s: &Value| {
-        let mut m = json!({"mem_type": t, "mem_data_rate_gtps": r});
-        if !s.is_null() {
-            m["name_suffix"] = s.clone();
-        }
-        json!({"base": base, "memory": m})
-    };
-    match c["kind"].as_str().unwrap_or("") {
-        "canonical" => c["tier"].clone(),
-        "hw_with_memory" => mem(c["base"].clone(), &c["mem_type"], &c["mem_data_rate_gtps"], &c["name_suffix"]),
-        "hw_with_memory_twice" => {
-            let f = &c["first"];
-            let s = &c["second"];
-            mem(mem(c["base"].clone(), &f[0], &f[1], &f[2]), &s[0], &s[1], &s[2])
-        }
-        "make_custom_tier" => json!({"custom": c["kwargs"]}),
-        "override" => {
-            let mut set = serde_json::Map::new();
-            for k in ["measured_llm", "measured_perception"] {
-                if let Some(v) = c.get(k) {
-                    set.insert(k.into(), strip_types(v));
-                }
-            }
-            json!({"base": c["base"], "set": set})
-        }
-        other => panic!("unknown construction {other}"),
-    }
 }
 
 fn tier_json(t: &ratchet::TierSpec) -> Value {
@@ -66,7 +35,7 @@ fn every_golden_tier_builds_from_its_recipe() {
     assert_eq!(hw.len(), 123);
     let mut failures = Vec::new();
     for (id, entry) in hw {
-        let f = form(&entry["construction"]);
+        let f = tier_form(&entry["construction"]);
         let t = match e.tier_from_json(&f) {
             Ok(t) => t.into_owned(),
             Err(err) => {
@@ -103,7 +72,7 @@ fn every_golden_tier_builds_from_its_recipe() {
 
 fn tier_of(e: &Engine, id: &str) -> ratchet::Tier {
     let entry = &golden()["hardware"][id];
-    e.tier_from_json(&form(&entry["construction"])).unwrap_or_else(|err| panic!("{id}: {err}")).into_owned()
+    e.tier_from_json(&tier_form(&entry["construction"])).unwrap_or_else(|err| panic!("{id}: {err}")).into_owned()
 }
 
 /// Replays an operation whose inputs are `hw` plus string arguments.

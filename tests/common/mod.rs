@@ -120,3 +120,40 @@ pub fn run_in(args: &[&str], cwd: Option<&Path>, env: &[(&str, &str)]) -> (i32, 
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
 }
+
+/// A golden construction recipe as a tier form (JSON): a canonical name, a memory upgrade
+/// (once or twice), a custom tier, or a base with measurements set.
+pub fn tier_form(c: &Value) -> Value {
+    let mem = |base: Value, t: &Value, r: &Value, s: &Value| {
+        let mut m = serde_json::json!({"mem_type": t, "mem_data_rate_gtps": r});
+        if !s.is_null() {
+            m["name_suffix"] = s.clone();
+        }
+        serde_json::json!({"base": base, "memory": m})
+    };
+    match c["kind"].as_str().unwrap_or("") {
+        "canonical" => c["tier"].clone(),
+        "hw_with_memory" => mem(c["base"].clone(), &c["mem_type"], &c["mem_data_rate_gtps"], &c["name_suffix"]),
+        "hw_with_memory_twice" => {
+            let f = &c["first"];
+            let s = &c["second"];
+            mem(mem(c["base"].clone(), &f[0], &f[1], &f[2]), &s[0], &s[1], &s[2])
+        }
+        "make_custom_tier" => serde_json::json!({"custom": c["kwargs"]}),
+        "override" => {
+            let mut set = serde_json::Map::new();
+            for k in ["measured_llm", "measured_perception"] {
+                if let Some(v) = c.get(k) {
+                    set.insert(k.into(), strip_types(v));
+                }
+            }
+            serde_json::json!({"base": c["base"], "set": set})
+        }
+        other => panic!("unknown construction {other}"),
+    }
+}
+
+/// The tier form of a golden hardware id.
+pub fn hw_form(id: &str) -> Value {
+    tier_form(&golden()["hardware"][id]["construction"])
+}
