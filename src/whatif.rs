@@ -216,6 +216,26 @@ impl<'m> Runner<'m> {
         Ok(Point { counts: self.model.counts(&sc.kpis), kpis: sc.kpis.clone(), active: sc.active.clone() })
     }
 
+    /// What every sweep needs: the slider's index, its values, the state at the first value,
+    /// and the incremental plan (what the slider invalidates).
+    #[allow(clippy::type_complexity)]
+    fn sweep_setup(
+        &self,
+        slider: &str,
+        steps: usize,
+        base: &[(String, f64)],
+        limit: usize,
+    ) -> Result<(usize, Vec<f64>, Vec<Option<f64>>, Option<(Plan, Base)>), WhatifError> {
+        check_points(steps.max(2), limit)?;
+        let si = self.slider(slider)?;
+        let s = &self.model.sliders[si].def;
+        let values = sweep_values(s.min_val, s.max_val, steps);
+        let mut vals = self.values(base);
+        vals[si] = values.first().copied();
+        let inc = self.incremental(&[si], &vals);
+        Ok((si, values, vals, inc))
+    }
+
     /// Reference `sweep`: `slider` from its min to its max in `max(2, steps)` points.
     pub fn sweep(
         &self,
@@ -224,13 +244,7 @@ impl<'m> Runner<'m> {
         base: &[(String, f64)],
         progress: Progress<'_>,
     ) -> Result<Sweep, WhatifError> {
-        check_points(steps.max(2), crate::limits::MAX_WHATIF_POINTS)?;
-        let si = self.slider(slider)?;
-        let s = &self.model.sliders[si].def;
-        let values = sweep_values(s.min_val, s.max_val, steps);
-        let mut vals = self.values(base);
-        vals[si] = values.first().copied();
-        let inc = self.incremental(&[si], &vals);
+        let (si, values, mut vals, inc) = self.sweep_setup(slider, steps, base, crate::limits::MAX_WHATIF_POINTS)?;
         let points: Result<Vec<Point>, WhatifError> = values
             .par_iter()
             .with_min_len(256)
@@ -253,13 +267,7 @@ impl<'m> Runner<'m> {
     /// Counts only, for every sweep point (the throughput path: nothing is kept per point
     /// but four integers).
     pub fn sweep_counts(&self, slider: &str, steps: usize, base: &[(String, f64)]) -> Result<Vec<Counts>, WhatifError> {
-        check_points(steps.max(2), crate::limits::MAX_WHATIF_COUNT_POINTS)?;
-        let si = self.slider(slider)?;
-        let s = &self.model.sliders[si].def;
-        let values = sweep_values(s.min_val, s.max_val, steps);
-        let mut vals = self.values(base);
-        vals[si] = values.first().copied();
-        let inc = self.incremental(&[si], &vals);
+        let (si, values, vals, inc) = self.sweep_setup(slider, steps, base, crate::limits::MAX_WHATIF_COUNT_POINTS)?;
         values
             .par_iter()
             .with_min_len(1024)

@@ -127,7 +127,13 @@ fn parse_sets(m: &SizingModel, sets: &[String]) -> Result<Vec<(String, f64)>, St
     Ok(out)
 }
 
-fn runner<'m>(pack: &'m PackState, c: &Common) -> Result<Runner<'m>, i32> {
+/// The runner for the chosen profile and workload, and the `--set` overrides; a usage error
+/// is printed and becomes the exit code.
+fn runner<'m>(pack: &'m PackState, c: &Common) -> Result<(Runner<'m>, Vec<(String, f64)>), i32> {
+    let sets = parse_sets(&pack.sizing, &c.set).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_USAGE
+    })?;
     let profile = match c.profile.clone().or_else(|| pack.whatif.default_profile.clone()) {
         Some(p) => p,
         None => match pack.sizing.profiles.first() {
@@ -139,10 +145,12 @@ fn runner<'m>(pack: &'m PackState, c: &Common) -> Result<Runner<'m>, i32> {
         },
     };
     let workload = c.workload.clone().or_else(|| pack.whatif.default_workload.clone());
-    Runner::new(&pack.sizing, &profile, workload.as_deref(), pack.whatif.apply_slider_defaults).map_err(|e| {
-        eprintln!("error: {e}");
-        EXIT_USAGE
-    })
+    let r =
+        Runner::new(&pack.sizing, &profile, workload.as_deref(), pack.whatif.apply_slider_defaults).map_err(|e| {
+            eprintln!("error: {e}");
+            EXIT_USAGE
+        })?;
+    Ok((r, sets))
 }
 
 /// A progress bar on stderr, shown only on a terminal and only after a second.
@@ -405,16 +413,9 @@ fn with_pack(c: &Common, f: impl FnOnce(&PackState, &Common) -> i32) -> i32 {
 }
 
 fn point(pack: &PackState, c: &Common) -> i32 {
-    let r = match runner(pack, c) {
-        Ok(r) => r,
+    let (r, sets) = match runner(pack, c) {
+        Ok(rs) => rs,
         Err(code) => return code,
-    };
-    let sets = match parse_sets(&pack.sizing, &c.set) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
     };
     let p = match r.point(&sets) {
         Ok(p) => p,
@@ -455,16 +456,9 @@ fn sweep(pack: &PackState, c: &Common, slider: &str, steps: usize) -> i32 {
         eprintln!("error: `--steps` must be at least 1 (a sweep evaluates at least 2 points)");
         return EXIT_USAGE;
     }
-    let r = match runner(pack, c) {
-        Ok(r) => r,
+    let (r, sets) = match runner(pack, c) {
+        Ok(rs) => rs,
         Err(code) => return code,
-    };
-    let sets = match parse_sets(&pack.sizing, &c.set) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
     };
     if pack.sizing.slider(slider).is_none() {
         let help = did_you_mean(slider, pack.sizing.sliders.iter().map(|s| s.def.name.as_str()))
@@ -542,16 +536,9 @@ fn pareto(pack: &PackState, c: &Common, x: &str, y: &str, steps_x: usize, steps_
         eprintln!("error: `--steps-x` and `--steps-y` must be at least 1 (each axis has at least 2 points)");
         return EXIT_USAGE;
     }
-    let r = match runner(pack, c) {
-        Ok(r) => r,
+    let (r, sets) = match runner(pack, c) {
+        Ok(rs) => rs,
         Err(code) => return code,
-    };
-    let sets = match parse_sets(&pack.sizing, &c.set) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
     };
     for s in [x, y] {
         if pack.sizing.slider(s).is_none() {
