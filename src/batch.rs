@@ -31,6 +31,8 @@ pub const OPS: &[&str] = &[
     "apply_workload_pattern",
     "project_frame_latency",
     "project_solver_convergence",
+    "plan",
+    "ladder",
 ];
 
 /// Counts of one batch run.
@@ -334,6 +336,8 @@ fn anchors_required(engine: &Engine) -> Option<&crate::anchors::AnchorFile> {
 fn more_ops(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, EngineError> {
     use crate::anchors::ResultNums;
     let v = match op {
+        "plan" => crate::plan::answer(engine, o)?,
+        "ladder" => ladder(engine, o)?,
         "resolve_tier" => {
             check_fields(o, &["op", "id", "hw"], op)?;
             let t = tier_arg(engine, take(o, "hw"))?;
@@ -562,6 +566,59 @@ struct FastProject<'a> {
     npu_share: Option<f64>,
     #[serde(borrow, default)]
     fp4_runtime_maturity: Option<Cow<'a, str>>,
+}
+
+/// The `ladder` operation: one model on every rung (the packs' ladder or every registry
+/// tier), with `memory` clones (`["LPDDR6@14", …]`) and the registry's upgrade options
+/// (`"memory_upgrades": true`).
+pub fn ladder(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
+    check_fields(
+        o,
+        &[
+            "op",
+            "id",
+            "model",
+            "workload",
+            "workload_id",
+            "prompt_tokens",
+            "decode_tokens",
+            "memory",
+            "memory_upgrades",
+        ],
+        "ladder",
+    )?;
+    let model = model_arg(engine, take(o, "model"))?;
+    let workload = string(take(o, "workload").or(take(o, "workload_id")), "workload")?.unwrap_or("default");
+    let memory = match take(o, "memory") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|m| match m {
+                Value::String(s) => crate::tier::variants::TierForm::parse_memory(s),
+                other => Err(bad(format!("`memory` entries must be `TYPE@RATE` strings, found {}", kind(other)))),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => return Err(bad(format!("`memory` must be a list, found {}", kind(other)))),
+    };
+    let upgrades = match take(o, "memory_upgrades") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(bad(format!("`memory_upgrades` must be a boolean, found {}", kind(other)))),
+    };
+    let (rungs, warnings) = engine.ladder_rungs(&crate::ladder::RungSpec { memory, upgrades });
+    let setup = engine.workload_setup(
+        workload,
+        tokens(take(o, "prompt_tokens"), "prompt_tokens")?,
+        tokens(take(o, "decode_tokens"), "decode_tokens")?,
+    );
+    let rows = engine.ladder(model.get(), &rungs, &setup)?;
+    Ok(serde_json::json!({
+        "model": model.get().key,
+        "workload_id": setup.workload_id,
+        "provenance": engine.provenance(),
+        "rows": rows,
+        "warnings": warnings,
+    }))
 }
 
 /// Writes the answer to one line; returns whether it was an error.

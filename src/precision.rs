@@ -134,6 +134,30 @@ pub struct QuantScheme {
     /// Free-text note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// How a model re-quantised to this scheme is stored and computed; `ratchet plan` sizes
+    /// quant variants of catalog models with it. Absent: the scheme is not offered as a
+    /// variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requant: Option<Requant>,
+}
+
+/// A re-quantised variant's storage and compute formats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Requant {
+    /// Storage bytes per parameter of the variant; the scheme's own `bytes_per_param` when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_param: Option<f64>,
+    /// Matmul dtype of the variant (`fp16` for weight-only formats that dequantise).
+    pub compute_dtype: String,
+}
+
+impl QuantScheme {
+    /// Bytes per parameter of a variant in this scheme, when it can be a variant.
+    pub fn requant_bytes_per_param(&self) -> Option<f64> {
+        self.requant.as_ref().and_then(|r| r.bytes_per_param.or(self.bytes_per_param))
+    }
 }
 
 fn yes() -> bool {

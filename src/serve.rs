@@ -42,13 +42,19 @@ const BUCKETS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
 
 /// Every route, as axum matches it; the last entry, `other`, counts requests that match no
 /// route. A fixed set, so metrics need no allocation and no lock per request.
-pub const ROUTES: [&str; 14] = [
+pub const ROUTES: [&str; 20] = [
+    "/",
+    "/assets/{*file}",
     "/healthz",
     "/v1/status",
     "/v1/tiers",
     "/v1/tiers/{name}",
     "/v1/models",
+    "/v1/packs",
+    "/v1/registry",
     "/v1/project",
+    "/v1/ladder",
+    "/v1/plan",
     "/v1/batch",
     "/v1/whatif/point",
     "/v1/whatif/sweep",
@@ -151,12 +157,18 @@ async fn track(State(st): S, req: Request, next: Next) -> Response {
 pub fn router(st: Arc<AppState>) -> Router {
     let limit = st.cfg.body_limit;
     Router::new()
+        .route("/", get(page))
+        .route("/assets/{*file}", get(page))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/v1/status", get(status))
         .route("/v1/tiers", get(tiers))
         .route("/v1/tiers/{name}", get(tier))
         .route("/v1/models", get(models))
+        .route("/v1/packs", get(packs))
+        .route("/v1/registry", get(registry))
         .route("/v1/project", post(project))
+        .route("/v1/ladder", post(|s: S, b| blocking_op(s, "ladder", b)))
+        .route("/v1/plan", post(|s: S, b| blocking_op(s, "plan", b)))
         .route("/v1/batch", post(batch))
         .route("/v1/whatif/point", post(|s: S, b| whatif(s, "whatif_point", b)))
         .route("/v1/whatif/sweep", post(|s: S, b| whatif(s, "whatif_sweep", b)))
@@ -299,6 +311,113 @@ async fn batch(State(st): S, body: Result<Bytes, BytesRejection>) -> Response {
         }
         Ok(Err(e)) => error(StatusCode::BAD_REQUEST, "bad_request", format!("cannot read the batch: {e}")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the batch failed: {e}")),
+    }
+}
+
+async fn page(uri: axum::http::Uri) -> Response {
+    match crate::web::asset(uri.path()) {
+        Some(a) => {
+            let mut r = a.body.into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type));
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r
+        }
+        None => error(StatusCode::NOT_FOUND, "not_found", format!("no asset `{}`", uri.path())),
+    }
+}
+
+/// The packs of the live generation: profiles, workloads and sliders, for the what-if page.
+async fn packs(State(st): S) -> Response {
+    let g = st.live.current();
+    let list: Vec<Value> = match g.engine.packs() {
+        None => Vec::new(),
+        Some(p) => {
+            let m = &p.sizing;
+            let sliders: Vec<Value> = m
+                .sliders
+                .iter()
+                .map(|s| {
+                    let d = &s.def;
+                    json!({
+                        "name": d.name, "category": d.category, "units": d.units, "default": d.default,
+                        "min": d.min_val, "max": d.max_val, "step": d.step,
+                    })
+                })
+                .collect();
+            let name = p.packs.last().map(|i| i.name.clone()).unwrap_or_default();
+            vec![json!({
+                "name": name,
+                "packs": p.packs,
+                "profiles": m.profiles.iter().map(|x| x.name.clone()).collect::<Vec<_>>(),
+                "workloads": m.workloads.iter().map(|w| w.name.clone()).collect::<Vec<_>>(),
+                "sliders": sliders,
+                "default_profile": p.whatif.default_profile,
+                "ladder": p.ladder,
+            })]
+        }
+    };
+    json_response(&json!({"packs": list}), &g)
+}
+
+/// The registry as a browser shows it: every tier with the file it came from and its
+/// calibration source, and every table.
+async fn registry(State(st): S) -> Response {
+    let g = st.live.current();
+    let reg = g.engine.registry();
+    let tiers: Vec<Value> = reg
+        .tiers()
+        .iter()
+        .map(|t| {
+            let origin = reg.tier_origin(t.name());
+            json!({
+                "name": t.name(),
+                "file": origin.map(|o| o.file.clone()),
+                "line": origin.map(|o| o.line),
+                "tier_family": t.spec.tier_family,
+                "calibration_source": t.spec.calibration_source,
+                "capability_table": t.capability.as_ref().and_then(|c| c.name.clone()),
+            })
+        })
+        .collect();
+    let caps: serde_json::Map<String, Value> = reg
+        .capability_tables()
+        .iter()
+        .map(|(k, t)| (k.clone(), serde_json::to_value(&t.entries).unwrap_or_default()))
+        .collect();
+    let v = json!({
+        "provenance": g.engine.provenance(),
+        "tiers": tiers,
+        "models": reg.catalog().keys().collect::<Vec<_>>(),
+        "tables": {
+            "quant_schemes": reg.quant_schemes(),
+            "dtypes": reg.dtypes(),
+            "precision_sets": reg.precision_sets(),
+            "silicon_classes": reg.silicon_classes(),
+            "memory": reg.memory(),
+            "badges": reg.badges(),
+            "capability_tables": caps,
+        },
+    });
+    json_response(&v, &g)
+}
+
+/// A batch operation named by the route (`ladder`, `plan`), run on the blocking pool.
+async fn blocking_op(State(st): S, op: &'static str, body: Result<Bytes, BytesRejection>) -> Response {
+    let mut o = match body_json(body) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Some(other) = o.get("op").filter(|v| v.as_str() != Some(op)) {
+        return error(StatusCode::BAD_REQUEST, "bad_request", format!("`op` must be `{op}` here, got `{other}`"));
+    }
+    o.insert("op".into(), Value::String(op.into()));
+    let g = st.live.current();
+    let g2 = g.clone();
+    let r = tokio::task::spawn_blocking(move || crate::batch::answer(&g2.engine, &o)).await;
+    match r {
+        Ok(Ok(v)) => json_response(&v, &g),
+        Ok(Err(e)) => with_generation(engine_error(&e), &g),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the run failed: {e}")),
     }
 }
 

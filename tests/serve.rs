@@ -106,6 +106,54 @@ fn routes_answer_json_with_the_generation() {
 }
 
 #[test]
+fn the_page_ladder_plan_packs_and_registry_routes() {
+    let (_d, reg) = temp_registry();
+    let srv = Server::start(&["--registry", reg.to_str().unwrap_or(""), "--pack", "drone-soc", "--no-watch"]);
+    let a = &srv.addr;
+    let page = get(a, "/");
+    assert_eq!(page.status, 200);
+    assert!(page.header("content-type").is_some_and(|c| c.starts_with("text/html")));
+    assert!(page.body.contains("/assets/app.js"), "the page loads its script");
+    for asset in ["/assets/app.js", "/assets/style.css", "/assets/vendor/uPlot.iife.min.js"] {
+        let r = get(a, asset);
+        assert_eq!(r.status, 200, "{asset}");
+        assert!(!r.body.is_empty());
+    }
+    assert_eq!(get(a, "/assets/nope.js").status, 404);
+
+    let l = post(a, "/v1/ladder", r#"{"model":"qwen3_30b_a3b_moe","workload":"rag_qa","memory_upgrades":true}"#);
+    assert_eq!(l.status, 200, "{}", l.body);
+    let v = l.json();
+    let mid = v["rows"].as_array().and_then(|r| r.iter().find(|r| r["tier"] == "NPU Mid").cloned()).unwrap_or_default();
+    assert_eq!(
+        (mid["result"]["decode_tok_s"].as_f64(), mid["feasibility"]["verdict"].as_str()),
+        (Some(37.85), Some("fits"))
+    );
+    assert_eq!(l.header("x-ratchet-generation"), Some("1"));
+
+    let p = post(a, "/v1/plan", r#"{"question":"cheapest_tier","model":"qwen3_30b_a3b_moe","min_decode_tok_s":20}"#);
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(p.json()["answer"]["tier"], "NPU Mid");
+    let bad = post(a, "/v1/plan", r#"{"question":"cheapest_tier","model":"qwen3_30b_a3b_moe","min_decode_tok_s":-2}"#);
+    assert_eq!((bad.status, bad.json()["error"]["kind"].as_str()), (422, Some("invalid_value")));
+    let wrong = post(a, "/v1/plan", r#"{"op":"ladder","question":"max_context"}"#);
+    assert_eq!(wrong.status, 400);
+
+    let packs = get(a, "/v1/packs").json();
+    let drone = &packs["packs"][0];
+    assert_eq!(drone["name"], "drone-soc");
+    assert!(drone["sliders"].as_array().is_some_and(|s| s.iter().any(|s| s["name"] == "npu_tops")));
+    assert!(drone["profiles"].as_array().is_some_and(|p| !p.is_empty()));
+
+    let r = get(a, "/v1/registry").json();
+    let t = r["tiers"].as_array().and_then(|t| t.iter().find(|t| t["name"] == "NPU Mid").cloned()).unwrap_or_default();
+    assert!(t["file"].as_str().is_some_and(|f| f.ends_with("tiers/07-npu-mid.ron")), "{t}");
+    assert_eq!(t["calibration_source"]["method"], "measured");
+    assert!(r["tables"]["quant_schemes"]["schemes"]["NVFP4"]["requant"].is_object());
+    assert!(r["tables"]["capability_tables"]["NEUTRON_INT8_ONLY_CAPABILITY"].is_object());
+}
+
+#[test]
 fn request_bodies_are_limited() {
     let srv = Server::start(&["--no-watch", "--body-limit-mib", "1"]);
     let big = format!("{{\"model\":\"{}\",\"hw\":\"NPU Mid\"}}", "x".repeat(2 << 20));
@@ -194,7 +242,9 @@ fn anchor_values_stay_inside_results() {
     let a = &srv.addr;
     let r = post(a, "/v1/project", r#"{"model":"qwen3_30b_a3b_moe","hw":"NPU Mid"}"#);
     assert_eq!(r.json()["decode_tok_s"], 41.12, "the anchor drives the projection");
-    for path in ["/v1/status", "/v1/tiers", "/v1/tiers/NPU%20Mid", "/v1/models", "/metrics"] {
+    for path in
+        ["/v1/status", "/v1/tiers", "/v1/tiers/NPU%20Mid", "/v1/models", "/v1/registry", "/v1/packs", "/", "/metrics"]
+    {
         let body = get(a, path).body;
         for secret in ["41.12", "SECRET-NOTE", "anchors.toml"] {
             assert!(!body.contains(secret), "{path} leaks `{secret}`");

@@ -1,6 +1,7 @@
 //! The `ratchet` command line.
 
 mod frame;
+mod plan;
 mod plot;
 mod render;
 mod table;
@@ -83,6 +84,9 @@ enum Command {
     Batch(BatchArgs),
     /// One row per tier: rates, TTFT, total, fit and headroom, source badge.
     Ladder(LadderArgs),
+    /// Inverse questions: the largest context that fits; the cheapest tier (or memory
+    /// upgrade) that meets decode/TTFT targets; which models and quants meet them on a tier.
+    Plan(plan::PlanArgs),
     /// How a tier would deploy a dtype: native, compat, blocked, fallback or unsupported.
     DeployPath(DeployPathArgs),
     /// What-if studies over a pack's SoC profiles: a point, a sweep, a pareto grid.
@@ -191,6 +195,10 @@ struct LadderArgs {
     /// Add a memory-upgraded row after each tier: `TYPE@RATE[:SUFFIX]`, e.g. `LPDDR6@14`.
     #[arg(long, value_name = "TYPE@RATE[:SUFFIX]")]
     memory: Vec<String>,
+    /// Add a row after each tier for every registry memory-upgrade option that raises its
+    /// bandwidth.
+    #[arg(long)]
+    upgrades: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: RowFormat,
@@ -381,6 +389,7 @@ pub fn main() -> i32 {
         Command::Project(a) => project(a),
         Command::Batch(a) => batch(a),
         Command::Ladder(a) => ladder(a),
+        Command::Plan(a) => plan::run(a),
         Command::DeployPath(a) => deploy_path(a),
         Command::Whatif(c) => whatif::run(c),
         Command::Diff(a) => diff(a),
@@ -430,55 +439,18 @@ fn ladder(a: LadderArgs) -> i32 {
             }
         }
     }
-    // a pack's visible ladder (in its order, with labels) replaces the full registry list
-    let base: Vec<(std::sync::Arc<crate::tier::Tier>, Option<String>)> =
-        match engine.packs().and_then(|p| p.ladder.clone()) {
-            Some(rungs) => rungs
-                .iter()
-                .filter_map(|r| engine.registry().tier(&r.tier).map(|t| (t.clone(), r.label.clone())))
-                .collect(),
-            None => engine.registry().tiers().iter().map(|t| (t.clone(), None)).collect(),
-        };
-    let mut tiers: Vec<crate::tier::Tier> = Vec::new();
-    let mut labels: Vec<Option<String>> = Vec::new();
-    for (t, label) in &base {
-        tiers.push(crate::tier::Tier::clone(t));
-        labels.push(label.clone());
-        for m in &memories {
-            match engine.with_memory(t, m) {
-                Ok(c) => {
-                    tiers.push(c);
-                    labels.push(None);
-                }
-                Err(e) => eprintln!("warning: {}: {e}", t.name()),
-            }
-        }
+    let (rungs, warnings) = engine.ladder_rungs(&crate::ladder::RungSpec { memory: memories, upgrades: a.upgrades });
+    for w in warnings {
+        eprintln!("warning: {w}");
     }
-    // a pack workload name brings its token counts, reference workload id and pattern
-    let pack_workload = engine
-        .packs()
-        .and_then(|p| p.sizing.workload_files.iter().find(|w| w.name == a.workload).cloned())
-        .and_then(|w| w.projection);
-    let (workload_id, pattern) = match &pack_workload {
-        Some(pw) => (pw.workload_id.clone(), pw.pattern),
-        None => (a.workload.clone(), None),
-    };
-    let p = crate::projection::ProjectParams {
-        prompt_tokens: a.prompt_tokens.or(pack_workload.as_ref().map(|w| u64::from(w.prompt_tokens))),
-        decode_tokens: a.decode_tokens.or(pack_workload.as_ref().map(|w| u64::from(w.decode_tokens))),
-        ..Default::default()
-    };
-    let rows = render::ladder_rows(&engine, model, &tiers, &workload_id, &p, pattern.as_ref());
-    let mut rows = match rows {
+    let setup = engine.workload_setup(&a.workload, a.prompt_tokens, a.decode_tokens);
+    let rows = match engine.ladder(model, &rungs, &setup) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_INVALID;
         }
     };
-    for (r, l) in rows.iter_mut().zip(&labels) {
-        r.label = l.clone();
-    }
     if let Some(path) = &a.plot {
         let bars: Vec<(String, Option<f64>, String)> = rows
             .iter()

@@ -71,7 +71,7 @@ pub fn projection(r: &Projection<'_>) -> String {
     s
 }
 
-fn footer(s: &mut String, p: &crate::projection::Provenance) {
+pub(super) fn footer(s: &mut String, p: &crate::projection::Provenance) {
     let _ = writeln!(
         s,
         "rule set {} · registry {} {} · content {} · generation {}",
@@ -110,47 +110,7 @@ pub fn explanation(e: &Explanation) -> String {
     s
 }
 
-/// One ladder row.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LadderRow {
-    /// Tier name.
-    pub tier: String,
-    /// A memory-upgrade clone (bandwidth projected).
-    pub bw_projected: bool,
-    /// The projection (`Projected`, `WontFit` or `DtypeMismatch`) as JSON.
-    pub result: serde_json::Value,
-    /// The memory check at prompt + decode tokens.
-    pub feasibility: serde_json::Value,
-    /// Display label from a pack's ladder.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-}
-
-/// Projects the model on every tier.
-pub fn ladder_rows(
-    engine: &crate::engine::Engine,
-    model: &crate::LlmModel,
-    tiers: &[crate::tier::Tier],
-    workload: &str,
-    p: &crate::projection::ProjectParams,
-    pattern: Option<&crate::workload::WorkloadPattern>,
-) -> Result<Vec<LadderRow>, crate::EngineError> {
-    let d = &engine.rule_set().defaults;
-    let ctx = p.prompt_tokens.unwrap_or(d.prompt_tokens) + p.decode_tokens.unwrap_or(d.decode_tokens);
-    let mut rows = Vec::new();
-    for t in tiers {
-        let r = engine.project_llm_full(model, t, workload, p, pattern, None)?;
-        let f = engine.memory_feasibility(model, t, ctx)?;
-        rows.push(LadderRow {
-            tier: t.name().to_string(),
-            bw_projected: t.spec.bw_projected,
-            result: serde_json::to_value(&r).unwrap_or_default(),
-            feasibility: serde_json::to_value(&f).unwrap_or_default(),
-            label: None,
-        });
-    }
-    Ok(rows)
-}
+use crate::ladder::LadderRow;
 
 fn num(v: &serde_json::Value, k: &str) -> Option<f64> {
     v.get(k).and_then(serde_json::Value::as_f64)
@@ -197,10 +157,14 @@ pub fn ladder_table(rows: &[LadderRow], prov: &crate::projection::Provenance) ->
     s
 }
 
+/// One CSV field, quoted per RFC 4180 when it needs to be.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
 /// The ladder as CSV (RFC 4180 quoting).
 pub fn ladder_csv(rows: &[LadderRow]) -> String {
-    let q =
-        |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+    let q = csv_field;
     let mut s = String::from(
         "tier,bw_projected,type,decode_tok_s,prefill_tok_s,ttft_s,total_s,verdict,headroom_gb,source,badge\n",
     );

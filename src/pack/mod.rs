@@ -613,6 +613,15 @@ impl PackState {
                         ),
                     );
                 }
+                if let Some(p) = r.price.filter(|p| !(p.is_finite() && *p >= 0.0)) {
+                    report.push(l.src.child("tiers").child(i).child("price").diag(
+                        Diagnostic::error(
+                            "range",
+                            format!("`price` is `{}`; it must be ≥ 0", crate::numeric::py_float_repr(p)),
+                        ),
+                        0,
+                    ));
+                }
             }
         }
         for p in &stack.sizing.profiles {

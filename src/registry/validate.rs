@@ -413,6 +413,9 @@ pub(crate) fn quant_schemes(ctx: &Context<'_>, pf: &ParsedFile, q: &QuantSchemeT
         if let Some(g) = s.gguf_size_gb {
             check(&mut out, vec![k("gguf_size_gb")], "gguf_size_gb", g, Range::Positive);
         }
+        if let Some(b) = s.requant.as_ref().and_then(|r| r.bytes_per_param) {
+            check(&mut out, vec![k("requant"), k("bytes_per_param")], "bytes_per_param", b, Range::Positive);
+        }
         emit(pf, &[k("schemes"), k(name)], out, report);
     }
 }

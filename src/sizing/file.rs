@@ -332,4 +332,8 @@ pub struct LadderRung {
     /// Display label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// The surface's price of this rung (any currency, one per ladder); `ratchet plan
+    /// --cost price` ranks candidates by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<f64>,
 }
