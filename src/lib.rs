@@ -10,6 +10,7 @@
 
 pub mod anchors;
 pub mod batch;
+pub mod calibration;
 pub mod catalog;
 pub mod cli;
 pub mod diagnostic;
@@ -18,6 +19,7 @@ pub mod document;
 pub mod embedded;
 pub mod engine;
 pub mod error;
+pub mod ingest;
 pub mod ladder;
 pub mod limits;
 pub mod numeric;
@@ -25,6 +27,7 @@ pub mod pack;
 pub mod perception;
 pub mod plan;
 pub mod precision;
+pub mod probes;
 pub mod projection;
 pub mod registry;
 pub mod reload;

@@ -53,6 +53,8 @@ pub enum FileKind {
     Profile,
     /// A pack's `workloads/*`.
     Workload,
+    /// `registry/measurements/*`: measured decode and prefill rates with their devices.
+    Measurements,
 }
 
 impl FileKind {
@@ -77,6 +79,7 @@ impl FileKind {
         FileKind::Sliders,
         FileKind::Profile,
         FileKind::Workload,
+        FileKind::Measurements,
     ];
 
     /// Short id, also the schema file stem.
@@ -101,6 +104,7 @@ impl FileKind {
             FileKind::Sliders => "sliders",
             FileKind::Profile => "profile",
             FileKind::Workload => "workload",
+            FileKind::Measurements => "measurement-set",
         }
     }
 
@@ -131,6 +135,7 @@ impl FileKind {
             FileKind::Sliders => (schema_of::<crate::sizing::file::SliderFile>(), &[]),
             FileKind::Profile => (schema_of::<crate::sizing::file::ProfileFile>(), &[]),
             FileKind::Workload => (schema_of::<crate::sizing::file::WorkloadFile>(), &[]),
+            FileKind::Measurements => (schema_of::<crate::calibration::MeasurementSet>(), &[]),
         };
         if let Some(req) = v.get_mut("required").and_then(Value::as_array_mut) {
             for r in required {

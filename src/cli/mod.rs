@@ -1,5 +1,6 @@
 //! The `ratchet` command line.
 
+mod calibrate;
 mod frame;
 mod plan;
 mod plot;
@@ -87,6 +88,11 @@ enum Command {
     /// Inverse questions: the largest context that fits; the cheapest tier (or memory
     /// upgrade) that meets decode/TTFT targets; which models and quants meet them on a tier.
     Plan(plan::PlanArgs),
+    /// Projected against measured: per point and median |error|, MAPE, bias, per metric.
+    Accuracy(calibrate::AccuracyArgs),
+    /// Fit a device's or a silicon class's LLM cost model to measurements (least squares,
+    /// residuals, leave-one-out); write it as a tier file.
+    Calibrate(calibrate::CalibrateArgs),
     /// How a tier would deploy a dtype: native, compat, blocked, fallback or unsupported.
     DeployPath(DeployPathArgs),
     /// What-if studies over a pack's SoC profiles: a point, a sweep, a pareto grid.
@@ -390,6 +396,8 @@ pub fn main() -> i32 {
         Command::Batch(a) => batch(a),
         Command::Ladder(a) => ladder(a),
         Command::Plan(a) => plan::run(a),
+        Command::Accuracy(a) => calibrate::accuracy(a),
+        Command::Calibrate(a) => calibrate::calibrate(a),
         Command::DeployPath(a) => deploy_path(a),
         Command::Whatif(c) => whatif::run(c),
         Command::Diff(a) => diff(a),
@@ -879,16 +887,19 @@ fn tiers(a: TiersArgs) -> i32 {
     EXIT_OK
 }
 
+/// `v` as pretty RON in the registry's style (implicit `Some`, four-space indent).
+fn ron_text<T: serde::Serialize>(v: &T) -> Result<String, String> {
+    let cfg = ron::ser::PrettyConfig::new()
+        .struct_names(false)
+        .indentor("    ".to_string())
+        .extensions(ron::extensions::Extensions::IMPLICIT_SOME);
+    ron::ser::to_string_pretty(v, cfg).map_err(|e| e.to_string())
+}
+
 fn emit_value<T: serde::Serialize>(v: &T, format: ShowFormat) -> i32 {
     let text = match format {
         ShowFormat::Json => serde_json::to_string_pretty(v).map_err(|e| e.to_string()),
-        ShowFormat::Ron => {
-            let cfg = ron::ser::PrettyConfig::new()
-                .struct_names(false)
-                .indentor("    ".to_string())
-                .extensions(ron::extensions::Extensions::IMPLICIT_SOME);
-            ron::ser::to_string_pretty(v, cfg).map_err(|e| e.to_string())
-        }
+        ShowFormat::Ron => ron_text(v),
     };
     match text {
         Ok(t) => {

@@ -43,6 +43,10 @@ pub struct SiliconClass {
     pub npu_share_default: f64,
     /// Capability table name; null means the peak-TOPS heuristic.
     pub capability_table: Option<String>,
+    /// The LLM cost model fitted to measured devices of this class; custom tiers carry it
+    /// (the default rule set reads it, the reference rule set does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibrated: Option<crate::tier::LlmCalibration>,
 }
 
 /// `registry/tables/silicon_classes.ron`.

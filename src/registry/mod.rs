@@ -49,6 +49,7 @@ pub struct Registry {
     badges: BadgeTable,
     anchor_routes: AnchorRouteTable,
     catalog: Catalog,
+    measurements: IndexMap<String, Arc<crate::calibration::MeasurementSet>>,
     content_hash: String,
     description: String,
 }
@@ -84,6 +85,7 @@ pub fn classify(rel: &str) -> Option<FileKind> {
         "custom-tiers" => Some(FileKind::CustomTier),
         "capabilities" => Some(FileKind::CapabilityTable),
         "catalog" => Some(FileKind::Catalog),
+        "measurements" => Some(FileKind::Measurements),
         "tables" => TABLES.iter().find(|(s, _)| *s == stem).map(|(_, k)| *k),
         _ => None,
     }
@@ -97,6 +99,7 @@ struct Parts {
     custom_tiers: Vec<(ParsedFile, CustomTierParams)>,
     capabilities: Vec<(ParsedFile, CapabilityTableFile)>,
     catalogs: Vec<(ParsedFile, CatalogFile)>,
+    measurements: Vec<(ParsedFile, crate::calibration::MeasurementSet)>,
     dtypes: Option<(ParsedFile, DtypeTable)>,
     quant: Option<(ParsedFile, QuantSchemeTable)>,
     precision_sets: Option<(ParsedFile, PrecisionSetTable)>,
@@ -184,6 +187,11 @@ fn read_tree(loader: &dyn Loader, report: &mut Report) -> Option<Parts> {
             FileKind::Catalog => {
                 if let Some(v) = typed::<CatalogFile>(&pf, report) {
                     parts.catalogs.push((pf, v));
+                }
+            }
+            FileKind::Measurements => {
+                if let Some(v) = typed::<crate::calibration::MeasurementSet>(&pf, report) {
+                    parts.measurements.push((pf, v));
                 }
             }
             FileKind::Dtypes => one!(parts.dtypes, DtypeTable),
@@ -317,6 +325,7 @@ fn merge_layer(parts: &mut Parts, extra: Parts, layer: &Layer<'_>, report: &mut 
         }
     }
     parts.custom_tiers.extend(extra.custom_tiers);
+    parts.measurements.extend(extra.measurements);
     for (pf, t) in extra.capabilities {
         match parts.capabilities.iter().position(|(_, c)| c.name == t.name) {
             Some(i) if allowed("capability_table", &t.name) => parts.capabilities[i] = (pf, t),
@@ -432,6 +441,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         custom_tiers,
         capabilities,
         catalogs,
+        measurements: measurement_files,
         dtypes,
         quant,
         precision_sets,
@@ -593,6 +603,23 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         }
     }
 
+    // Measurement sets: every reference resolves, every rate is positive; unique by name.
+    let mut measurements: IndexMap<String, Arc<crate::calibration::MeasurementSet>> = IndexMap::new();
+    for (pf, set) in measurement_files {
+        let problems = set.problems();
+        for (path, msg) in &problems {
+            report.push(pf.diag_at(Diagnostic::error("value", msg.clone()), path));
+        }
+        if measurements.contains_key(&set.name) {
+            report.push(pf.diag_at(
+                Diagnostic::error("duplicate", format!("measurement set `{}` is defined twice", set.name)),
+                &[crate::document::PathSeg::Key("name".into())],
+            ));
+        } else if problems.is_empty() {
+            measurements.insert(set.name.clone(), Arc::new(set));
+        }
+    }
+
     let (manifest, dtypes, quant, precision_sets, silicon_classes, memory, badges, anchor_routes) =
         (manifest?, dtypes?, quant?, precision_sets?, silicon_classes?, memory?, badges?, anchor_routes?);
 
@@ -622,6 +649,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         badges: badges.1,
         anchor_routes: anchor_routes.1,
         catalog,
+        measurements,
         content_hash,
         description: loader.describe(),
     })
@@ -738,7 +766,12 @@ impl Registry {
         &self.anchor_routes
     }
 
-    /// The model catalog.
+    /// The measurement sets (`measurements/*`), by name.
+    pub fn measurements(&self) -> &IndexMap<String, Arc<crate::calibration::MeasurementSet>> {
+        &self.measurements
+    }
+
+    /// The catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }

@@ -84,6 +84,11 @@ inputs! {
     HwComputeOverheadMs = "hw.compute_overhead_ms": Num;
     HwNpuShareDefault = "hw.npu_share_default": Num;
     HwStockMemBandwidthGbs = "hw.stock_mem_bandwidth_gbs": Num, optional;
+    HwCalDecodeBwEfficiency = "hw.llm_calibration.decode_bw_efficiency": Num, optional;
+    HwCalDecodeKvBwEfficiency = "hw.llm_calibration.decode_kv_bw_efficiency": Num, optional;
+    HwCalDecodeLayerUs = "hw.llm_calibration.decode_layer_us": Num, optional;
+    HwCalPrefillUtil = "hw.llm_calibration.prefill_util": Num, optional;
+    HwCalPrefillLayerUs = "hw.llm_calibration.prefill_layer_us": Num, optional;
     ModelKey = "model.key": Str;
     ModelFamily = "model.family": Str;
     ModelBase = "model.base": Str;
@@ -235,6 +240,13 @@ impl<'a> Inputs<'a> {
             HwComputeOverheadMs => Some((s.compute_overhead_ms, true)),
             HwNpuShareDefault => Some((s.npu_share_default, true)),
             HwStockMemBandwidthGbs => Some(opt_num(s.stock_mem_bandwidth_gbs)),
+            HwCalDecodeBwEfficiency => Some(opt_num(s.llm_calibration.as_ref().map(|c| c.decode_bw_efficiency))),
+            HwCalDecodeKvBwEfficiency => {
+                Some(opt_num(s.llm_calibration.as_ref().and_then(|c| c.decode_kv_bw_efficiency)))
+            }
+            HwCalDecodeLayerUs => Some(opt_num(s.llm_calibration.as_ref().map(|c| c.decode_layer_us))),
+            HwCalPrefillUtil => Some(opt_num(s.llm_calibration.as_ref().map(|c| c.prefill_util))),
+            HwCalPrefillLayerUs => Some(opt_num(s.llm_calibration.as_ref().map(|c| c.prefill_layer_us))),
             _ => None,
         }
     }

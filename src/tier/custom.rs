@@ -109,6 +109,7 @@ pub fn make_custom_tier(
         measured_vision_overrides: None,
         measured_llm: None,
         measured_perception: None,
+        llm_calibration: d.calibrated.clone(),
     };
     if let Some(rung) = &p.npu_precision_set {
         let Some(set) = sets.sets.get(rung) else {

@@ -251,6 +251,36 @@ pub struct TierSpec {
     /// Perception anchors by workload class.
     #[serde(default)]
     pub measured_perception: Option<IndexMap<String, PerceptionAnchor>>,
+    /// Constants of the measured LLM cost model (decode and prefill), fitted by `ratchet
+    /// calibrate` or taken from the silicon class; read by the default rule set's
+    /// first-principles path, ignored by `ratchet-0.3.2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_calibration: Option<LlmCalibration>,
+}
+
+/// Constants of the LLM cost model: a decoded token streams the active weights and reads the
+/// KV cache of its context, each at its own fraction of the spec-sheet bandwidth, and pays a
+/// fixed cost per layer; a prompt costs its matmul and attention FLOPs at a fraction of the
+/// dense peak, plus a fixed cost per layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LlmCalibration {
+    /// Fraction of `mem_bandwidth_gbs` realised streaming weights in decode.
+    pub decode_bw_efficiency: f64,
+    /// Fraction of `mem_bandwidth_gbs` realised reading the KV cache (attention kernels);
+    /// `decode_bw_efficiency` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_kv_bw_efficiency: Option<f64>,
+    /// Fixed cost per layer per decoded token (kernel launches, synchronisation), µs.
+    #[serde(default)]
+    pub decode_layer_us: f64,
+    /// Fraction of the compute dtype's dense peak realised by prefill.
+    pub prefill_util: f64,
+    /// Fixed cost per layer per prompt, µs.
+    #[serde(default)]
+    pub prefill_layer_us: f64,
+    /// Where the constants come from.
+    pub source: CalibrationSource,
 }
 
 /// The peak-TOPS fields a dtype can map to.

@@ -1,0 +1,860 @@
+//! Measurements against projections: a measurement set (devices with their spec sheets,
+//! model shapes, measured decode and prefill rates), the accuracy of the active rule set on
+//! it (median |error|, MAPE, bias, per point), and least-squares fits of the measured cost
+//! model's constants (`LlmCalibration`) for one device or one silicon class, with residuals
+//! and leave-one-out errors.
+//!
+//! The fit reads its regressors from the rule set itself (the traced values of
+//! `active_params_gb`, `kv_read_gb`, `gops_per_token`, `prefill_attention_gops`,
+//! `floor_peak_tops`, …, `silicon-cost.ron`), so the constants it finds are the ones the
+//! formulas read; a test checks that projecting with them reproduces the fit.
+
+use crate::catalog::LlmModel;
+use crate::diagnostic::did_you_mean;
+use crate::document::PathSeg;
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::projection::{ProjectParams, Projection};
+use crate::tier::{CalibrationSource, LlmCalibration, Tier};
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A citation of a measurement set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Source {
+    /// Title.
+    pub title: String,
+    /// Where it is.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// When it was published or measured.
+    #[serde(default)]
+    pub date: Option<String>,
+    /// Which table or rows.
+    #[serde(default)]
+    pub what: Option<String>,
+}
+
+/// A device as its spec sheet describes it, or a registry tier it ran on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Device {
+    /// Display name.
+    pub name: String,
+    /// The registry tier the measurements ran on (takes precedence over the spec sheet).
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Silicon class of the custom tier built from the spec sheet.
+    #[serde(default)]
+    pub silicon_class: Option<String>,
+    /// Memory bandwidth, GB/s.
+    #[serde(default)]
+    pub mem_bandwidth_gbs: Option<f64>,
+    /// Memory capacity, GB.
+    #[serde(default)]
+    pub mem_capacity_gb: Option<f64>,
+    /// Memory technology.
+    #[serde(default)]
+    pub mem_type: Option<String>,
+    /// Memory bus width, bits.
+    #[serde(default)]
+    pub mem_bus_width_bits: Option<f64>,
+    /// Memory data rate, GT/s.
+    #[serde(default)]
+    pub mem_data_rate_gtps: Option<f64>,
+    /// Dense INT8 peak, TOPS.
+    #[serde(default)]
+    pub peak_tops_int8: Option<f64>,
+    /// Dense BF16/FP16 peak, TFLOP/s.
+    #[serde(default)]
+    pub peak_tops_bf16: Option<f64>,
+    /// Dense FP8 peak, TFLOP/s.
+    #[serde(default)]
+    pub peak_tops_fp8: Option<f64>,
+    /// Board or package power, W.
+    #[serde(default)]
+    pub tdp_watts: Option<f64>,
+    /// Source key of the spec figures.
+    #[serde(default)]
+    pub spec_source: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// The architecture of a measured model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ModelShape {
+    /// Display name.
+    pub name: String,
+    /// All parameters, billions.
+    pub total_params_b: f64,
+    /// Parameters read per decoded token, billions (embedding table excluded); the total
+    /// when absent.
+    #[serde(default)]
+    pub streamed_params_b: Option<f64>,
+    /// Layers.
+    pub num_layers: u32,
+    /// Hidden size.
+    pub hidden_dim: u32,
+    /// Attention heads.
+    pub num_attention_heads: u32,
+    /// KV heads.
+    pub num_kv_heads: u32,
+    /// Source key.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// How a measured file format maps to the engine's quant schemes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct QuantMap {
+    /// The quant scheme of the quant table (`registry/tables/quant_schemes.ron`).
+    pub scheme: String,
+    /// The matmul dtype the runtime computes in.
+    pub compute_dtype: String,
+}
+
+/// One measurement: a decode rate, a prefill rate, or both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Point {
+    /// Device key.
+    pub device: String,
+    /// Model key.
+    pub model: String,
+    /// File format (`Q4_0`, `Q4_K_M`, `Q8_0`, `F16`, `BF16`).
+    pub quant: String,
+    /// Weights size, GB.
+    pub model_size_gb: f64,
+    /// Runtime / backend.
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// Prompt tokens of the prefill measurement.
+    #[serde(default)]
+    pub pp_tokens: Option<u64>,
+    /// Measured prefill rate, tok/s.
+    #[serde(default)]
+    pub pp_tok_s: Option<f64>,
+    /// Generated tokens of the decode measurement.
+    #[serde(default)]
+    pub tg_tokens: Option<u64>,
+    /// Measured decode rate, tok/s.
+    #[serde(default)]
+    pub tg_tok_s: Option<f64>,
+    /// Context already in the KV cache when decoding starts, tokens.
+    #[serde(default)]
+    pub context_tokens: Option<u64>,
+    /// Source key.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// A measurement set file (`registry/measurements/*.json`, `docs/calibration.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MeasurementSet {
+    /// File format version.
+    pub schema_version: u32,
+    /// Set name.
+    pub name: String,
+    /// What it holds.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Citations by key.
+    #[serde(default)]
+    pub sources: IndexMap<String, Source>,
+    /// Quant formats → scheme and compute dtype.
+    #[serde(default)]
+    pub quants: IndexMap<String, QuantMap>,
+    /// Devices by key.
+    pub devices: IndexMap<String, Device>,
+    /// Model shapes by key.
+    pub models: IndexMap<String, ModelShape>,
+    /// Measurements.
+    pub points: Vec<Point>,
+}
+
+fn bad(m: impl Into<String>) -> EngineError {
+    EngineError::InvalidValue(m.into())
+}
+
+impl MeasurementSet {
+    /// Reads a measurement set; errors name the file, the line and column, and the field.
+    pub fn read(path: &std::path::Path) -> Result<MeasurementSet, EngineError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| EngineError::BadRequest(format!("cannot read `{}`: {e}", path.display())))?;
+        let de = &mut serde_json::Deserializer::from_str(&text);
+        let set: MeasurementSet = serde_path_to_error::deserialize(de).map_err(|e| {
+            let inner = e.inner();
+            bad(format!("{}:{}:{}: `{}`: {inner}", path.display(), inner.line(), inner.column(), e.path()))
+        })?;
+        if let Some((p, m)) = set.problems().into_iter().next() {
+            let at: String = p.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(".");
+            return Err(bad(format!("{}: `{at}`: {m}", path.display())));
+        }
+        Ok(set)
+    }
+
+    /// What is wrong with the set: every reference must resolve and every figure be a
+    /// positive finite number. Each problem with the path of the offending value.
+    pub fn problems(&self) -> Vec<(Vec<PathSeg>, String)> {
+        let mut out = Vec::new();
+        let at = |i: usize, f: &str| vec![PathSeg::Key("points".into()), PathSeg::Index(i), PathSeg::Key(f.into())];
+        let unknown = |what: &str, v: &str, known: &mut dyn Iterator<Item = &str>| {
+            let help = did_you_mean(v, known).map(|h| format!(" ({h})")).unwrap_or_default();
+            format!("unknown {what} `{v}`{help}")
+        };
+        for (i, p) in self.points.iter().enumerate() {
+            if !self.devices.contains_key(&p.device) {
+                out.push((at(i, "device"), unknown("device", &p.device, &mut self.devices.keys().map(String::as_str))));
+            }
+            if !self.models.contains_key(&p.model) {
+                out.push((at(i, "model"), unknown("model", &p.model, &mut self.models.keys().map(String::as_str))));
+            }
+            if !self.quants.contains_key(&p.quant) {
+                out.push((at(i, "quant"), unknown("quant", &p.quant, &mut self.quants.keys().map(String::as_str))));
+            }
+            for (name, v) in
+                [("model_size_gb", Some(p.model_size_gb)), ("pp_tok_s", p.pp_tok_s), ("tg_tok_s", p.tg_tok_s)]
+            {
+                if let Some(x) = v.filter(|x| !(x.is_finite() && *x > 0.0)) {
+                    out.push((
+                        at(i, name),
+                        format!("`{name}` is `{}`; it must be > 0", crate::numeric::py_float_repr(x)),
+                    ));
+                }
+            }
+            if p.pp_tok_s.is_some() && p.pp_tokens.is_none() {
+                out.push((at(i, "pp_tok_s"), "`pp_tok_s` needs `pp_tokens`".into()));
+            }
+            if p.pp_tok_s.is_none() && p.tg_tok_s.is_none() {
+                out.push((
+                    vec![PathSeg::Key("points".into()), PathSeg::Index(i)],
+                    "no measurement: give `tg_tok_s` or `pp_tok_s`".into(),
+                ));
+            }
+        }
+        for (k, d) in &self.devices {
+            if d.tier.is_none() && d.silicon_class.is_none() {
+                out.push((
+                    vec![PathSeg::Key("devices".into()), PathSeg::Key(k.clone())],
+                    format!("device `{k}` has neither `tier` nor `silicon_class`: say what it is"),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Decode or prefill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Generation rate, tok/s.
+    Decode,
+    /// Prompt-processing rate, tok/s.
+    Prefill,
+}
+
+impl Metric {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Decode => "decode",
+            Metric::Prefill => "prefill",
+        }
+    }
+}
+
+/// The engine's view of one point: its tier, its model and the request.
+pub struct Case {
+    /// Index into `points`.
+    pub point: usize,
+    /// The tier it ran on.
+    pub tier: Tier,
+    /// The model as measured.
+    pub model: LlmModel,
+}
+
+impl Engine {
+    /// The tier a device of `set` is: its registry tier, or a custom tier from its spec sheet.
+    pub fn device_tier(&self, key: &str, d: &Device) -> Result<Tier, EngineError> {
+        if let Some(t) = &d.tier {
+            return Ok(Tier::clone(self.tier(t)?));
+        }
+        let class = d
+            .silicon_class
+            .as_deref()
+            .ok_or_else(|| bad(format!("device `{key}` has neither `tier` nor `silicon_class`: say what it is")))?;
+        let need = |name: &str, v: Option<f64>| {
+            v.filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| {
+                bad(format!("device `{key}` has no `{name}` in its spec sheet, so it cannot be projected"))
+            })
+        };
+        let bw = need("mem_bandwidth_gbs", d.mem_bandwidth_gbs)?;
+        let bf16 = need("peak_tops_bf16", d.peak_tops_bf16)?;
+        let form = json!({"custom": {
+            "name": d.name, "silicon_class": class,
+            "peak_tops_int8": d.peak_tops_int8.unwrap_or(0.0), "peak_tops_bf16": bf16,
+            "peak_tops_fp8": d.peak_tops_fp8.unwrap_or(0.0),
+            "mem_bandwidth_gbs": bw, "mem_capacity_gb": need("mem_capacity_gb", d.mem_capacity_gb)?,
+            // the bus is only used by memory upgrades; a spec sheet without it still projects
+            "mem_bus_width_bits": d.mem_bus_width_bits.unwrap_or(0.0).round() as u64,
+            "mem_type": d.mem_type.clone().unwrap_or_default(),
+            "mem_data_rate_gtps": d.mem_data_rate_gtps.unwrap_or(0.0), "tdp_watts": d.tdp_watts.unwrap_or(0.0),
+        }});
+        Ok(self.tier_from_json(&form).map_err(|e| bad(format!("device `{key}`: {e}")))?.into_owned())
+    }
+}
+
+/// The model of a point: its shape, stored at the measured size.
+pub fn point_model(set: &MeasurementSet, p: &Point) -> Result<LlmModel, EngineError> {
+    let s = set.models.get(&p.model).ok_or_else(|| bad(format!("unknown model `{}`", p.model)))?;
+    let q = set.quants.get(&p.quant).ok_or_else(|| bad(format!("unknown quant `{}`", p.quant)))?;
+    let bpp = p.model_size_gb / s.total_params_b;
+    Ok(LlmModel {
+        key: format!("{}@{}", p.model, p.quant),
+        family: s.name.clone(),
+        base: s.name.clone(),
+        total_params_b: s.total_params_b,
+        active_params_b: s.streamed_params_b.unwrap_or(s.total_params_b),
+        quant_scheme: q.scheme.clone(),
+        bytes_per_param: bpp,
+        gguf_size_gb: p.model_size_gb,
+        size_gb_inflight: p.model_size_gb,
+        compute_dtype: q.compute_dtype.clone(),
+        num_layers: s.num_layers,
+        hidden_dim: s.hidden_dim,
+        num_attention_heads: s.num_attention_heads,
+        num_kv_heads: s.num_kv_heads,
+        is_moe: false,
+        num_experts: None,
+        experts_per_token: None,
+        ctx_len_trained: None,
+        vocab_size: None,
+        training: None,
+        training_recipe: None,
+        fine_tune_version: None,
+        perf_reference_only: false,
+        measurement_alias: None,
+        pass_rate: None,
+        pass_n_passes: None,
+        pass_n_total: None,
+        category_deltas: None,
+        accuracy_bullet: None,
+        description: None,
+        llm_invariant_decode: true,
+    })
+}
+
+/// The request that reproduces a point's measurement.
+fn params(p: &Point, m: Metric) -> ProjectParams {
+    match m {
+        Metric::Decode => ProjectParams {
+            prompt_tokens: Some(p.context_tokens.unwrap_or(0)),
+            decode_tokens: Some(p.tg_tokens.unwrap_or(128)),
+            ..Default::default()
+        },
+        Metric::Prefill => ProjectParams { prompt_tokens: p.pp_tokens, decode_tokens: Some(1), ..Default::default() },
+    }
+}
+
+fn measured(p: &Point, m: Metric) -> Option<f64> {
+    match m {
+        Metric::Decode => p.tg_tok_s,
+        Metric::Prefill => p.pp_tok_s,
+    }
+}
+
+/// One projected-vs-measured comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Device key.
+    pub device: String,
+    /// Model key and quant.
+    pub model: String,
+    /// Decode or prefill.
+    pub metric: Metric,
+    /// Context (decode) or prompt (prefill) tokens.
+    pub tokens: u64,
+    /// Measured, tok/s.
+    pub measured: f64,
+    /// Projected, tok/s (`None` when the projection does not project).
+    pub projected: Option<f64>,
+    /// (projected − measured) / measured, percent.
+    pub error_pct: Option<f64>,
+    /// The cascade path that answered, or why none did.
+    pub source: String,
+    /// Source key of the measurement.
+    pub citation: Option<String>,
+}
+
+/// Error statistics of one metric.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Points compared.
+    pub n: usize,
+    /// Devices among them.
+    pub devices: usize,
+    /// Median |error|, percent.
+    pub median_abs_error_pct: f64,
+    /// Mean |error|, percent.
+    pub mape_pct: f64,
+    /// Mean signed error, percent (negative: under-projected).
+    pub bias_pct: f64,
+    /// Largest |error|, percent.
+    pub max_abs_error_pct: f64,
+    /// Points within ±10 % and ±15 %.
+    pub within_10_pct: usize,
+    /// Points within ±15 %.
+    pub within_15_pct: usize,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+/// The statistics of the comparisons of one metric that projected.
+pub fn summarise(rows: &[Comparison], m: Metric) -> Summary {
+    let errs: Vec<(f64, &str)> =
+        rows.iter().filter(|r| r.metric == m).filter_map(|r| r.error_pct.map(|e| (e, r.device.as_str()))).collect();
+    if errs.is_empty() {
+        return Summary::default();
+    }
+    let abs: Vec<f64> = errs.iter().map(|(e, _)| e.abs()).collect();
+    let mut devices: Vec<&str> = errs.iter().map(|(_, d)| *d).collect();
+    devices.sort_unstable();
+    devices.dedup();
+    let n = errs.len() as f64;
+    Summary {
+        n: errs.len(),
+        devices: devices.len(),
+        median_abs_error_pct: median(abs.clone()),
+        mape_pct: abs.iter().sum::<f64>() / n,
+        bias_pct: errs.iter().map(|(e, _)| e).sum::<f64>() / n,
+        max_abs_error_pct: abs.iter().copied().fold(0.0, f64::max),
+        within_10_pct: abs.iter().filter(|e| **e <= 10.0).count(),
+        within_15_pct: abs.iter().filter(|e| **e <= 15.0).count(),
+    }
+}
+
+/// Selects devices of a measurement set by key and spec.
+pub type DeviceFilter<'a> = dyn Fn(&str, &Device) -> bool + 'a;
+/// A calibration to project a device with, in place of its own.
+pub type DeviceCalibration<'a> = dyn Fn(&str, &Device) -> Option<LlmCalibration> + 'a;
+
+/// Projects every point of `set` (every device, or those of `only`) with `engine` and compares.
+pub fn compare(
+    engine: &Engine,
+    set: &MeasurementSet,
+    only: Option<&DeviceFilter<'_>>,
+    calibration: Option<&DeviceCalibration<'_>>,
+) -> Result<Vec<Comparison>, EngineError> {
+    let mut out = Vec::new();
+    for p in &set.points {
+        let Some(d) = set.devices.get(&p.device) else { continue };
+        if only.is_some_and(|f| !f(&p.device, d)) {
+            continue;
+        }
+        let model = point_model(set, p)?;
+        let tier = engine.device_tier(&p.device, d).map(|mut t| {
+            if let Some(c) = calibration.and_then(|f| f(&p.device, d)) {
+                t.spec.llm_calibration = Some(c);
+            }
+            t
+        });
+        for m in [Metric::Decode, Metric::Prefill] {
+            let Some(meas) = measured(p, m) else { continue };
+            let q = params(p, m);
+            let r = match &tier {
+                Ok(t) => engine.project_llm(&model, t, "default", &q),
+                Err(e) => Err(e.clone()),
+            };
+            let (projected, source) = match &r {
+                Err(e) => (None, e.to_string()),
+                Ok(r) => match r {
+                    Projection::Projected(x) => {
+                        (Some(if m == Metric::Decode { x.decode_tok_s } else { x.prefill_tok_s }), x.source.to_string())
+                    }
+                    Projection::WontFit(w) => {
+                        (None, format!("does not fit ({} of {} GB)", w.required_gb, w.available_gb))
+                    }
+                    Projection::DtypeMismatch(x) => (None, format!("cannot execute `{}`", x.required_dtype)),
+                },
+            };
+            out.push(Comparison {
+                device: p.device.clone(),
+                model: model.key.clone(),
+                metric: m,
+                tokens: q.prompt_tokens.unwrap_or(0),
+                measured: meas,
+                projected,
+                error_pct: projected.map(|x| (x - meas) / meas * 100.0),
+                source,
+                citation: p.source.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Fitting
+// ---------------------------------------------------------------------------------------
+
+/// A placeholder calibration: it makes the calibrated branches of the rule set evaluate, so
+/// their regressors appear in the trace.
+fn probe_calibration() -> LlmCalibration {
+    LlmCalibration {
+        decode_bw_efficiency: 1.0,
+        decode_kv_bw_efficiency: Some(1.0),
+        decode_layer_us: 1.0,
+        prefill_util: 1.0,
+        prefill_layer_us: 1.0,
+        source: CalibrationSource {
+            method: "derived_from_measured".into(),
+            reference: "fit probe".into(),
+            confidence: "low".into(),
+        },
+    }
+}
+
+/// The traced value of every named formula of one projection.
+fn traced(
+    engine: &Engine,
+    model: &LlmModel,
+    tier: &Tier,
+    q: &ProjectParams,
+) -> Result<IndexMap<String, f64>, EngineError> {
+    let (r, ex) = engine.project_llm_explained(model, tier, "default", q);
+    r?;
+    Ok(ex.values.iter().filter_map(|v| v.value.as_f64().map(|x| (v.name.clone(), x))).collect())
+}
+
+fn get(v: &IndexMap<String, f64>, k: &str) -> Result<f64, EngineError> {
+    v.get(k).copied().ok_or_else(|| {
+        bad(format!(
+            "the rule set `{k}` is not computed by the active rule set; calibrate fits the `silicon-cost` formulas (use `--rules default` or `--rules silicon-cost`)"
+        ))
+    })
+}
+
+/// One row of a least-squares problem: regressors and the measured time.
+#[derive(Debug, Clone)]
+struct Row {
+    x: Vec<f64>,
+    y: f64,
+    point: usize,
+}
+
+/// Least squares on relative error (rows scaled by 1/y), with coefficients that come out
+/// negative removed and the rest refitted. `None` when the columns cannot be separated.
+fn solve(rows: &[Row], cols: usize) -> Option<Vec<f64>> {
+    let mut active: Vec<usize> = (0..cols).collect();
+    loop {
+        let k = active.len();
+        if k == 0 || rows.len() < k {
+            return None;
+        }
+        // normal equations of the scaled rows
+        let mut a = vec![vec![0.0; k + 1]; k];
+        for r in rows {
+            let w = 1.0 / r.y;
+            for (i, ci) in active.iter().enumerate() {
+                for (j, cj) in active.iter().enumerate() {
+                    a[i][j] += r.x[*ci] * w * r.x[*cj] * w;
+                }
+                a[i][k] += r.x[*ci] * w;
+            }
+        }
+        let scale: f64 = (0..k).map(|i| a[i][i].abs()).fold(0.0, f64::max);
+        for col in 0..k {
+            let piv = (col..k).max_by(|x, y| a[*x][col].abs().total_cmp(&a[*y][col].abs()))?;
+            if a[piv][col].abs() <= 1e-12 * scale.max(f64::MIN_POSITIVE) {
+                return None;
+            }
+            a.swap(col, piv);
+            for r in 0..k {
+                if r != col {
+                    let f = a[r][col] / a[col][col];
+                    let pivot_row = a[col].clone();
+                    for (x, p) in a[r].iter_mut().zip(&pivot_row).skip(col) {
+                        *x -= f * p;
+                    }
+                }
+            }
+        }
+        let sol: Vec<f64> = (0..k).map(|i| a[i][k] / a[i][i]).collect();
+        match sol.iter().position(|v| *v < 0.0) {
+            Some(i) => {
+                active.remove(i);
+            }
+            None => {
+                let mut out = vec![0.0; cols];
+                for (i, c) in active.iter().enumerate() {
+                    out[*c] = sol[i];
+                }
+                return Some(out);
+            }
+        }
+    }
+}
+
+/// A fitted residual of one point.
+#[derive(Debug, Clone, Serialize)]
+pub struct Residual {
+    /// Point index.
+    pub point: usize,
+    /// Device key.
+    pub device: String,
+    /// Model and quant.
+    pub model: String,
+    /// Decode or prefill.
+    pub metric: Metric,
+    /// Context (decode) or prompt (prefill) tokens.
+    pub tokens: u64,
+    /// Measured, tok/s.
+    pub measured: f64,
+    /// The fit's prediction, tok/s.
+    pub fitted: f64,
+    /// Fitted error, percent.
+    pub error_pct: f64,
+    /// Prediction of the fit without this point, percent error (`None`: too few points left).
+    pub loo_error_pct: Option<f64>,
+}
+
+/// A calibration fitted to measurements.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fit {
+    /// The constants.
+    pub calibration: LlmCalibration,
+    /// Every point's fitted and leave-one-out error.
+    pub residuals: Vec<Residual>,
+    /// Statistics of the fitted errors per metric.
+    pub fitted: IndexMap<String, Summary>,
+    /// Statistics of the leave-one-out errors per metric.
+    pub leave_one_out: IndexMap<String, Summary>,
+    /// What was fitted, in words.
+    pub notes: Vec<String>,
+}
+
+struct Problem {
+    rows: Vec<Row>,
+    names: Vec<&'static str>,
+}
+
+fn as_comparisons(res: &[Residual], loo: bool) -> Vec<Comparison> {
+    res.iter()
+        .map(|r| Comparison {
+            device: r.device.clone(),
+            model: r.model.clone(),
+            metric: r.metric,
+            tokens: r.tokens,
+            measured: r.measured,
+            projected: None,
+            error_pct: if loo { r.loo_error_pct } else { Some(r.error_pct) },
+            source: String::new(),
+            citation: None,
+        })
+        .collect()
+}
+
+/// Fits the cost-model constants to every point of the devices `only` selects: decode time
+/// per token = weights / (BW × e_w) + KV read / (BW × e_kv) + layers × c_d; prefill time =
+/// FLOPs / (peak × u) + layers × c_p. Least squares on relative error; leave-one-out per point.
+pub fn fit(
+    engine: &Engine,
+    set: &MeasurementSet,
+    only: &dyn Fn(&str, &Device) -> bool,
+    source: CalibrationSource,
+) -> Result<Fit, EngineError> {
+    let mut decode = Problem {
+        rows: Vec::new(),
+        names: vec!["1/decode_bw_efficiency", "1/decode_kv_bw_efficiency", "decode_layer_us"],
+    };
+    let mut prefill = Problem { rows: Vec::new(), names: vec!["1/prefill_util", "prefill_layer_us"] };
+    let mut labels: Vec<(usize, String, String, Metric, u64, f64)> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
+    for (i, p) in set.points.iter().enumerate() {
+        let Some(d) = set.devices.get(&p.device) else { continue };
+        if !only(&p.device, d) {
+            continue;
+        }
+        let mut tier = match engine.device_tier(&p.device, d) {
+            Ok(t) => t,
+            Err(e) => {
+                let note = format!("skipped: {e}");
+                if !skipped.contains(&note) {
+                    skipped.push(note);
+                }
+                continue;
+            }
+        };
+        tier.spec.llm_calibration = Some(probe_calibration());
+        let model = point_model(set, p)?;
+        let bw = tier.spec.mem_bandwidth_gbs;
+        if let Some(tok_s) = p.tg_tok_s {
+            let q = params(p, Metric::Decode);
+            let v = traced(engine, &model, &tier, &q)?;
+            // seconds per token = GB / (GB/s) / e  +  layers × µs
+            decode.rows.push(Row {
+                x: vec![
+                    get(&v, "active_params_gb")? / bw,
+                    get(&v, "kv_read_gb")? / bw,
+                    get(&v, "model.num_layers")? * 1e-6,
+                ],
+                y: 1.0 / tok_s,
+                point: i,
+            });
+            labels.push((i, p.device.clone(), model.key.clone(), Metric::Decode, q.prompt_tokens.unwrap_or(0), tok_s));
+        }
+        if let (Some(tok_s), Some(n)) = (p.pp_tok_s, p.pp_tokens) {
+            let q = params(p, Metric::Prefill);
+            let v = traced(engine, &model, &tier, &q)?;
+            let gflop = get(&v, "gops_per_token")? * n as f64 + get(&v, "prefill_attention_gops")?;
+            // seconds per prompt = GFLOP / (TFLOP/s) / 1000 / u  +  layers × µs
+            prefill.rows.push(Row {
+                x: vec![gflop / get(&v, "floor_peak_tops")? / 1000.0, get(&v, "model.num_layers")? * 1e-6],
+                y: n as f64 / tok_s,
+                point: i,
+            });
+            labels.push((i, p.device.clone(), model.key.clone(), Metric::Prefill, n, tok_s));
+        }
+    }
+    let mut notes = skipped;
+    // the KV term is separable only when the contexts differ; otherwise it reads at e_w
+    let kv_spread = {
+        let r: Vec<f64> = decode.rows.iter().map(|r| r.x[1] / r.x[0].max(f64::MIN_POSITIVE)).collect();
+        let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = r.iter().copied().fold(0.0, f64::max);
+        hi - lo > 0.02
+    };
+    // without a spread of contexts the KV read is folded into the weights' term
+    let cols_d = if kv_spread { 3 } else { 2 };
+    let d_rows: Vec<Row> = if kv_spread {
+        decode.rows.clone()
+    } else {
+        notes.push("the decode points do not vary the context enough to separate the KV-cache read: it is read at the weights' efficiency".into());
+        decode.rows.iter().map(|r| Row { x: vec![r.x[0] + r.x[1], r.x[2]], ..r.clone() }).collect()
+    };
+    let d_names: Vec<&str> = if kv_spread { decode.names.clone() } else { vec![decode.names[0], decode.names[2]] };
+    let full_d = if d_rows.is_empty() {
+        None
+    } else {
+        Some(solve(&d_rows, cols_d).ok_or_else(|| {
+            bad(format!(
+                "cannot fit decode: {} points for {} constants ({}); give more points, on models of different sizes or contexts",
+                d_rows.len(),
+                cols_d,
+                d_names.join(", ")
+            ))
+        })?)
+    };
+    let full_p = if prefill.rows.is_empty() {
+        None
+    } else {
+        Some(solve(&prefill.rows, 2).ok_or_else(|| {
+            bad(format!(
+                "cannot fit prefill: {} points for 2 constants (1/prefill_util, prefill_layer_us); give prompts of different lengths",
+                prefill.rows.len()
+            ))
+        })?)
+    };
+    if full_d.is_none() && full_p.is_none() {
+        return Err(bad("no measurements of the selected devices to fit"));
+    }
+    let predict = |x: &[f64], c: &[f64]| x.iter().zip(c).map(|(a, b)| a * b).sum::<f64>();
+    let loo = |rows: &[Row], cols: usize, i: usize| -> Option<f64> {
+        let rest: Vec<Row> = rows.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, r)| r.clone()).collect();
+        let c = solve(&rest, cols)?;
+        let t = predict(&rows[i].x, &c);
+        (t > 0.0).then_some(t)
+    };
+    let mut residuals = Vec::new();
+    let (mut di, mut pi) = (0usize, 0usize);
+    for lab in labels.iter() {
+        let (rows, cols, coef, idx) = match lab.3 {
+            Metric::Decode => (&d_rows, cols_d, full_d.as_ref(), &mut di),
+            Metric::Prefill => (&prefill.rows, 2, full_p.as_ref(), &mut pi),
+        };
+        let Some(coef) = coef else { continue };
+        let r = &rows[*idx];
+        let scale = match lab.3 {
+            Metric::Decode => 1.0,
+            Metric::Prefill => lab.4 as f64,
+        };
+        let fitted = scale / predict(&r.x, coef);
+        let loo_t = loo(rows, cols, *idx).map(|t| scale / t);
+        residuals.push(Residual {
+            point: r.point,
+            device: lab.1.clone(),
+            model: lab.2.clone(),
+            metric: lab.3,
+            tokens: lab.4,
+            measured: lab.5,
+            fitted,
+            error_pct: (fitted - lab.5) / lab.5 * 100.0,
+            loo_error_pct: loo_t.map(|t| (t - lab.5) / lab.5 * 100.0),
+        });
+        *idx += 1;
+    }
+    let inv = |x: f64| if x > 0.0 { 1.0 / x } else { 1.0 };
+    let (e_w, e_kv, c_d) = match &full_d {
+        Some(c) if kv_spread => (inv(c[0]), Some(inv(c[1])), c[2]),
+        Some(c) => (inv(c[0]), None, c[1]),
+        None => (1.0, None, 0.0),
+    };
+    let (u, c_p) = match &full_p {
+        Some(c) => (inv(c[0]), c[1]),
+        None => {
+            notes.push("no prefill points: prefill_util left at 1.0".into());
+            (1.0, 0.0)
+        }
+    };
+    let all_fitted = as_comparisons(&residuals, false);
+    let all_loo = as_comparisons(&residuals, true);
+    let mut fitted = IndexMap::new();
+    let mut leave_one_out = IndexMap::new();
+    for m in [Metric::Decode, Metric::Prefill] {
+        fitted.insert(m.name().to_string(), summarise(&all_fitted, m));
+        leave_one_out.insert(m.name().to_string(), summarise(&all_loo, m));
+    }
+    Ok(Fit {
+        calibration: LlmCalibration {
+            decode_bw_efficiency: round_sig(e_w),
+            decode_kv_bw_efficiency: e_kv.map(round_sig),
+            decode_layer_us: round_sig(c_d),
+            prefill_util: round_sig(u),
+            prefill_layer_us: round_sig(c_p),
+            source,
+        },
+        residuals,
+        fitted,
+        leave_one_out,
+        notes,
+    })
+}
+
+/// Four significant digits: fitted constants are not known better, and short numbers read
+/// well in data files.
+fn round_sig(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let d = 3 - x.abs().log10().floor() as i32;
+    let f = 10f64.powi(d);
+    (x * f).round() / f
+}
+
+/// The JSON of a fit, for reports.
+pub fn fit_json(f: &Fit) -> Value {
+    serde_json::to_value(f).unwrap_or_default()
+}

@@ -1,0 +1,465 @@
+//! `ratchet accuracy` and `ratchet calibrate`: measurements against projections, and the
+//! least-squares fit of the cost model's constants.
+
+use super::table::{Table, fmt_num};
+use super::{DataArgs, EXIT_INVALID, EXIT_OK, EXIT_USAGE, load_engine, ron_text};
+use crate::calibration::{self, Comparison, Device, Fit, MeasurementSet, Metric, Summary};
+use crate::engine::Engine;
+use crate::tier::CalibrationSource;
+use clap::{Args, ValueEnum};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(super) enum ReportFormat {
+    Table,
+    Json,
+    Csv,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct AccuracyArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// A measurement set: the name of one in the registry (`public-llamacpp`, `h200`) or a
+    /// file; or llama-bench JSON / JSONL, or workload-record Parquet, with `--tier` and
+    /// `--model`.
+    set: String,
+    /// Only these devices (repeatable).
+    #[arg(long)]
+    device: Vec<String>,
+    /// Only devices of this silicon class.
+    #[arg(long)]
+    class: Option<String>,
+    /// Leave one device out: project each device of a silicon class with the class's cost
+    /// model fitted on the other devices only.
+    #[arg(long)]
+    loo_class: bool,
+    /// For llama-bench or workload-record input: the tier the measurements ran on.
+    #[arg(long)]
+    tier: Option<String>,
+    /// For llama-bench or workload-record input: the catalog model that was measured.
+    #[arg(long)]
+    model: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct CalibrateArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// A measurement set: a registry set's name or a file (as for `ratchet accuracy`).
+    set: String,
+    /// Fit one device's constants and write it as a tier.
+    #[arg(long)]
+    device: Option<String>,
+    /// Fit one silicon class's constants over every spec-sheet device of that class.
+    #[arg(long)]
+    class: Option<String>,
+    /// For llama-bench or workload-record input: the tier the measurements ran on.
+    #[arg(long)]
+    tier: Option<String>,
+    /// For llama-bench or workload-record input: the catalog model that was measured.
+    #[arg(long)]
+    model: Option<String>,
+    /// Name of the tier written by `--out` (default: the device's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Write the calibrated tier as a registry tier file (never over an existing file).
+    #[arg(long, value_name = "FILE.ron")]
+    out: Option<PathBuf>,
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value = "table")]
+    format: ReportFormat,
+}
+
+/// A registry set by name, or a file.
+fn resolve_set(
+    engine: &Engine,
+    set: &str,
+    tier: Option<&str>,
+    model: Option<&str>,
+) -> Result<Arc<MeasurementSet>, String> {
+    if let Some(s) = engine.registry().measurements().get(set) {
+        return Ok(s.clone());
+    }
+    let path = PathBuf::from(set);
+    if !path.exists() {
+        let known: Vec<&str> = engine.registry().measurements().keys().map(String::as_str).collect();
+        let help =
+            crate::diagnostic::did_you_mean(set, known.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
+        return Err(format!(
+            "`{set}` is neither a measurement set of the registry ({}) nor a file{help}",
+            known.join(", ")
+        ));
+    }
+    if crate::ingest::is_measurement_input(&path) {
+        let (Some(t), Some(m)) = (tier, model) else {
+            return Err(format!(
+                "`{set}` holds raw measurements: say where they ran and what with `--tier` and `--model`"
+            ));
+        };
+        let rows = crate::ingest::read_measurements(&path).map_err(|e| e.to_string())?;
+        return crate::ingest::as_measurement_set(engine, &rows, t, m).map(Arc::new).map_err(|e| e.to_string());
+    }
+    MeasurementSet::read(&path).map(Arc::new).map_err(|e| e.to_string())
+}
+
+fn fmt_err(e: Option<f64>) -> String {
+    e.map(|x| format!("{}{}%", if x >= 0.0 { "+" } else { "" }, fmt_num(x, 1))).unwrap_or_else(|| "—".into())
+}
+
+fn summary_lines(s: &mut String, name: &str, sum: &Summary) {
+    if sum.n == 0 {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "{name}: n={} on {} devices · median |error| {}% · MAPE {}% · bias {}{}% · max {}% · within ±10% {} · within ±15% {}",
+        sum.n,
+        sum.devices,
+        fmt_num(sum.median_abs_error_pct, 1),
+        fmt_num(sum.mape_pct, 1),
+        if sum.bias_pct >= 0.0 { "+" } else { "" },
+        fmt_num(sum.bias_pct, 1),
+        fmt_num(sum.max_abs_error_pct, 1),
+        sum.within_10_pct,
+        sum.within_15_pct
+    );
+}
+
+fn comparisons_text(rows: &[Comparison], set: &MeasurementSet, format: ReportFormat, title: &str) -> String {
+    let mut s = String::new();
+    let summaries: Vec<(Metric, Summary)> =
+        [Metric::Decode, Metric::Prefill].into_iter().map(|m| (m, calibration::summarise(rows, m))).collect();
+    match format {
+        ReportFormat::Json => {
+            let v = serde_json::json!({
+                "set": set.name,
+                "points": rows,
+                "summary": summaries.iter().map(|(m, x)| (m.name(), x)).collect::<indexmap::IndexMap<_, _>>(),
+            });
+            s = serde_json::to_string_pretty(&v).unwrap_or_default() + "\n";
+        }
+        ReportFormat::Csv => {
+            s.push_str("device,model,metric,tokens,measured_tok_s,projected_tok_s,error_pct,source,citation\n");
+            for r in rows {
+                let _ = writeln!(
+                    s,
+                    "{},{},{},{},{},{},{},{},{}",
+                    super::render::csv_field(&r.device),
+                    super::render::csv_field(&r.model),
+                    r.metric.name(),
+                    r.tokens,
+                    r.measured,
+                    r.projected.map(|x| x.to_string()).unwrap_or_default(),
+                    r.error_pct.map(|x| format!("{x:.2}")).unwrap_or_default(),
+                    super::render::csv_field(&r.source),
+                    super::render::csv_field(r.citation.as_deref().unwrap_or(""))
+                );
+            }
+        }
+        ReportFormat::Table | ReportFormat::Markdown => {
+            let md = format == ReportFormat::Markdown;
+            let head = ["device", "model", "metric", "tokens", "measured tok/s", "projected tok/s", "error", "source"];
+            if md {
+                let _ = writeln!(s, "| {} |", head.join(" | "));
+                let _ = writeln!(s, "|{}", "---|".repeat(head.len()));
+            }
+            let mut t = Table::new(&head, &[false, false, false, true, true, true, true]);
+            for r in rows {
+                let name = set.devices.get(&r.device).map_or(r.device.as_str(), |d| d.name.as_str());
+                let cells = vec![
+                    name.to_string(),
+                    r.model.clone(),
+                    r.metric.name().to_string(),
+                    r.tokens.to_string(),
+                    fmt_num(r.measured, 2),
+                    r.projected.map(|x| fmt_num(x, 2)).unwrap_or_else(|| "—".into()),
+                    fmt_err(r.error_pct),
+                    r.source.clone(),
+                ];
+                if md {
+                    let _ = writeln!(s, "| {} |", cells.join(" | "));
+                } else {
+                    t.row(cells);
+                }
+            }
+            if !md {
+                let _ = writeln!(s, "{title}");
+                s.push_str(&t.render());
+            } else {
+                s.push('\n');
+            }
+            for (m, sum) in &summaries {
+                summary_lines(&mut s, m.name(), sum);
+                if md {
+                    s.push('\n');
+                }
+            }
+        }
+    }
+    s
+}
+
+fn class_of(d: &Device) -> Option<&str> {
+    if d.tier.is_some() { None } else { d.silicon_class.as_deref() }
+}
+
+pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
+    let engine = match load_engine(&a.data) {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    let set = match resolve_set(&engine, &a.set, a.tier.as_deref(), a.model.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    for d in &a.device {
+        if !set.devices.contains_key(d) {
+            let help = crate::diagnostic::did_you_mean(d, set.devices.keys().map(String::as_str))
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            eprintln!("error: set `{}` has no device `{d}`{help}", set.name);
+            return EXIT_USAGE;
+        }
+    }
+    let selected = |k: &str, d: &Device| {
+        (a.device.is_empty() || a.device.iter().any(|x| x == k))
+            && a.class.as_deref().is_none_or(|c| d.silicon_class.as_deref() == Some(c))
+    };
+    let rows = if a.loo_class {
+        // each device of a class projected with the class fitted on the others
+        let mut rows = Vec::new();
+        for (k, d) in &set.devices {
+            let Some(class) = class_of(d) else { continue };
+            if !selected(k, d) {
+                continue;
+            }
+            let others = |k2: &str, d2: &Device| k2 != k && class_of(d2) == Some(class);
+            let src = CalibrationSource {
+                method: "derived_from_measured".into(),
+                reference: format!("leave-one-device-out fit of `{class}` without `{k}`"),
+                confidence: "medium".into(),
+            };
+            let fit = match calibration::fit(&engine, &set, &others, src) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("warning: {k}: no class fit without it: {e}");
+                    continue;
+                }
+            };
+            let only = |k2: &str, _: &Device| k2 == k;
+            let cal = |_: &str, _: &Device| Some(fit.calibration.clone());
+            match calibration::compare(&engine, &set, Some(&only), Some(&cal)) {
+                Ok(r) => rows.extend(r),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_INVALID;
+                }
+            }
+        }
+        rows
+    } else {
+        match calibration::compare(&engine, &set, Some(&selected), None) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_INVALID;
+            }
+        }
+    };
+    let title = format!(
+        "set `{}` · rule set {} · registry {} {}{}",
+        set.name,
+        engine.provenance().rule_set,
+        engine.provenance().registry,
+        engine.provenance().registry_version,
+        if a.loo_class { " · leave one device out per silicon class" } else { "" }
+    );
+    print!("{}", comparisons_text(&rows, &set, a.format, &title));
+    EXIT_OK
+}
+
+fn fit_text(f: &Fit, set: &MeasurementSet, format: ReportFormat, what: &str) -> String {
+    if format == ReportFormat::Json {
+        return serde_json::to_string_pretty(&calibration::fit_json(f)).unwrap_or_default() + "\n";
+    }
+    let mut s = String::new();
+    let c = &f.calibration;
+    let _ = writeln!(s, "fit of {what} on set `{}`", set.name);
+    let _ = writeln!(
+        s,
+        "  decode: {} of spec bandwidth on weights, {} on the KV cache, {} µs per layer per token",
+        fmt_num(c.decode_bw_efficiency, 4),
+        c.decode_kv_bw_efficiency.map_or_else(|| "the same".into(), |x| fmt_num(x, 4)),
+        fmt_num(c.decode_layer_us, 3)
+    );
+    let _ = writeln!(
+        s,
+        "  prefill: {} of dense peak, {} µs per layer per prompt",
+        fmt_num(c.prefill_util, 4),
+        fmt_num(c.prefill_layer_us, 3)
+    );
+    for n in &f.notes {
+        let _ = writeln!(s, "  note: {n}");
+    }
+    let head = ["device", "model", "metric", "tokens", "measured tok/s", "fitted tok/s", "error", "leave-one-out"];
+    let md = format == ReportFormat::Markdown;
+    let mut t = Table::new(&head, &[false, false, false, true, true, true, true, true]);
+    if md {
+        let _ = writeln!(s, "\n| {} |\n|{}", head.join(" | "), "---|".repeat(head.len()));
+    }
+    for r in &f.residuals {
+        let cells = vec![
+            r.device.clone(),
+            r.model.clone(),
+            r.metric.name().to_string(),
+            r.tokens.to_string(),
+            fmt_num(r.measured, 2),
+            fmt_num(r.fitted, 2),
+            fmt_err(Some(r.error_pct)),
+            fmt_err(r.loo_error_pct),
+        ];
+        if md {
+            let _ = writeln!(s, "| {} |", cells.join(" | "));
+        } else {
+            t.row(cells);
+        }
+    }
+    if md {
+        s.push('\n');
+    } else {
+        s.push_str(&t.render());
+    }
+    for (m, sum) in &f.fitted {
+        summary_lines(&mut s, &format!("{m} (fitted)"), sum);
+    }
+    for (m, sum) in &f.leave_one_out {
+        summary_lines(&mut s, &format!("{m} (leave one out)"), sum);
+    }
+    s
+}
+
+pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
+    let engine = match load_engine(&a.data) {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    let set = match resolve_set(&engine, &a.set, a.tier.as_deref(), a.model.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let (what, only): (String, Box<calibration::DeviceFilter<'static>>) = match (&a.device, &a.class) {
+        (Some(d), None) => {
+            if !set.devices.contains_key(d) {
+                let help = crate::diagnostic::did_you_mean(d, set.devices.keys().map(String::as_str))
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                eprintln!("error: set `{}` has no device `{d}`{help}", set.name);
+                return EXIT_USAGE;
+            }
+            let d2 = d.clone();
+            (format!("device `{d}`"), Box::new(move |k: &str, _: &Device| k == d2))
+        }
+        (None, Some(c)) => {
+            let c2 = c.clone();
+            (format!("silicon class `{c}`"), Box::new(move |_: &str, d: &Device| class_of(d) == Some(c2.as_str())))
+        }
+        _ => {
+            eprintln!(
+                "error: give `--device KEY` (one device, written as a tier) or `--class CLASS` (a silicon class)"
+            );
+            return EXIT_USAGE;
+        }
+    };
+    if a.out.is_some() && a.device.is_none() {
+        eprintln!(
+            "error: `--out` writes a device's tier; for a class, paste the printed `calibrated` block into `tables/silicon_classes.ron`"
+        );
+        return EXIT_USAGE;
+    }
+    if let Some(out) = &a.out {
+        if out.exists() {
+            eprintln!("error: `{}` exists; calibrate never overwrites a file (choose another path)", out.display());
+            return EXIT_USAGE;
+        }
+    }
+    let points = set.points.iter().filter(|p| set.devices.get(&p.device).is_some_and(|d| only(&p.device, d))).count();
+    let source = CalibrationSource {
+        method: "derived_from_measured".into(),
+        reference: format!("ratchet calibrate: {what}, {points} points of measurement set `{}`", set.name),
+        confidence: if points >= 6 { "high".into() } else { "medium".into() },
+    };
+    let fit = match calibration::fit(&engine, &set, &*only, source) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    print!("{}", fit_text(&fit, &set, a.format, &what));
+    if a.class.is_some() && a.format != ReportFormat::Json {
+        match ron_text(&fit.calibration) {
+            Ok(t) => println!("\ncalibrated: {t},"),
+            Err(e) => eprintln!("error: cannot serialise: {e}"),
+        }
+    }
+    if let (Some(out), Some(key)) = (&a.out, &a.device) {
+        let Some(d) = set.devices.get(key) else { return EXIT_USAGE };
+        let mut tier = match engine.device_tier(key, d) {
+            Ok(t) => t.spec,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_INVALID;
+            }
+        };
+        tier.schema_version = Some(1);
+        tier.name = a.name.clone().unwrap_or_else(|| d.name.clone());
+        tier.calibration_source = Some(fit.calibration.source.clone());
+        tier.llm_calibration = Some(fit.calibration.clone());
+        let body = match ron_text(&tier) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot serialise: {e}");
+                return EXIT_INVALID;
+            }
+        };
+        let loo = |m: &str| fit.leave_one_out.get(m).map_or(0.0, |s| s.median_abs_error_pct);
+        let text = format!(
+            "#![enable(implicit_some)]\n// {} — written by `ratchet calibrate {} --device {key}` from {points} measured points\n// (leave-one-out median |error|: decode {}%, prefill {}%). Constants: docs/calibration.md.\nTier{body}\n",
+            tier.name,
+            a.set,
+            fmt_num(loo("decode"), 1),
+            fmt_num(loo("prefill"), 1)
+        );
+        if let Some(dir) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                eprintln!("error: cannot create `{}`: {e}", dir.display());
+                return EXIT_USAGE;
+            }
+        }
+        // create_new: never over a file that appeared since the check above
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(out)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+        if let Err(e) = written {
+            eprintln!("error: cannot write `{}`: {e}", out.display());
+            return EXIT_USAGE;
+        }
+        eprintln!("wrote {}", out.display());
+    }
+    EXIT_OK
+}
