@@ -411,14 +411,7 @@ async fn blocking_op(State(st): S, op: &'static str, body: Result<Bytes, BytesRe
         return error(StatusCode::BAD_REQUEST, "bad_request", format!("`op` must be `{op}` here, got `{other}`"));
     }
     o.insert("op".into(), Value::String(op.into()));
-    let g = st.live.current();
-    let g2 = g.clone();
-    let r = tokio::task::spawn_blocking(move || crate::batch::answer(&g2.engine, &o)).await;
-    match r {
-        Ok(Ok(v)) => json_response(&v, &g),
-        Ok(Err(e)) => with_generation(engine_error(&e), &g),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the run failed: {e}")),
-    }
+    answer_blocking(st, o).await
 }
 
 async fn whatif(State(st): S, op: &'static str, body: Result<Bytes, BytesRejection>) -> Response {
@@ -427,6 +420,11 @@ async fn whatif(State(st): S, op: &'static str, body: Result<Bytes, BytesRejecti
         Err(r) => return r,
     };
     o.insert("op".into(), Value::String(op.into()));
+    answer_blocking(st, o).await
+}
+
+/// Answers a batch request on the blocking pool from the current generation.
+async fn answer_blocking(st: Arc<AppState>, o: serde_json::Map<String, Value>) -> Response {
     let g = st.live.current();
     let g2 = g.clone();
     let r = tokio::task::spawn_blocking(move || crate::batch::answer(&g2.engine, &o)).await;
