@@ -81,6 +81,11 @@ pub struct Device {
     /// Free text.
     #[serde(default)]
     pub notes: Option<String>,
+    /// Held out: never used by a silicon-class fit (`ratchet calibrate --class`), so that
+    /// `ratchet accuracy --holdout` reports how the shipped class constants do on devices
+    /// they were not fitted on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub holdout: bool,
 }
 
 /// The architecture of a measured model.
@@ -198,6 +203,46 @@ impl MeasurementSet {
         Ok(set)
     }
 
+    /// One set of several (measurements of two models on one device, a public set and one's
+    /// own): devices, models, quants and sources by key — one key must mean the same thing in
+    /// every set — and every point.
+    pub fn merge(sets: &[&MeasurementSet]) -> Result<MeasurementSet, EngineError> {
+        let Some(first) = sets.first() else { return Err(bad("no measurement set")) };
+        let mut out = MeasurementSet::clone(first);
+        for s in &sets[1..] {
+            fn join<V: PartialEq + Clone>(
+                into: &mut IndexMap<String, V>,
+                from: &IndexMap<String, V>,
+                what: &str,
+                a: &str,
+                b: &str,
+            ) -> Result<(), EngineError> {
+                for (k, v) in from {
+                    match into.get(k) {
+                        Some(old) if old != v => {
+                            return Err(bad(format!(
+                                "sets `{a}` and `{b}` both have a {what} `{k}`, and they differ: rename one"
+                            )));
+                        }
+                        Some(_) => {}
+                        None => {
+                            into.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+                Ok(())
+            }
+            let a = out.name.clone();
+            join(&mut out.devices, &s.devices, "device", &a, &s.name)?;
+            join(&mut out.models, &s.models, "model", &a, &s.name)?;
+            join(&mut out.quants, &s.quants, "quant", &a, &s.name)?;
+            join(&mut out.sources, &s.sources, "source", &a, &s.name)?;
+            out.points.extend(s.points.iter().cloned());
+            out.name = format!("{a} + {}", s.name);
+        }
+        Ok(out)
+    }
+
     /// What is wrong with the set: every reference must resolve and every figure be a
     /// positive finite number. Each problem with the path of the offending value.
     pub fn problems(&self) -> Vec<(Vec<PathSeg>, String)> {
@@ -296,15 +341,26 @@ impl Engine {
         };
         let bw = need("mem_bandwidth_gbs", d.mem_bandwidth_gbs)?;
         let bf16 = need("peak_tops_bf16", d.peak_tops_bf16)?;
+        // bandwidth = bus bits × GT/s / 8: a sheet that gives two of the three gives the third
+        let pos = |v: Option<f64>| v.filter(|x| x.is_finite() && *x > 0.0);
+        let (bus, rate) = match (pos(d.mem_bus_width_bits), pos(d.mem_data_rate_gtps)) {
+            (Some(b), Some(r)) => (b, r),
+            (Some(b), None) => (b, bw * 8.0 / b),
+            (None, Some(r)) => (bw * 8.0 / r, r),
+            (None, None) => {
+                return Err(bad(format!(
+                    "device `{key}` has neither `mem_bus_width_bits` nor `mem_data_rate_gtps` in its spec sheet; give one (bandwidth = bus × rate / 8)"
+                )));
+            }
+        };
         let form = json!({"custom": {
             "name": d.name, "silicon_class": class,
             "peak_tops_int8": d.peak_tops_int8.unwrap_or(0.0), "peak_tops_bf16": bf16,
             "peak_tops_fp8": d.peak_tops_fp8.unwrap_or(0.0),
             "mem_bandwidth_gbs": bw, "mem_capacity_gb": need("mem_capacity_gb", d.mem_capacity_gb)?,
-            // the bus is only used by memory upgrades; a spec sheet without it still projects
-            "mem_bus_width_bits": d.mem_bus_width_bits.unwrap_or(0.0).round() as u64,
+            "mem_bus_width_bits": bus.round().max(1.0) as u64,
             "mem_type": d.mem_type.clone().unwrap_or_default(),
-            "mem_data_rate_gtps": d.mem_data_rate_gtps.unwrap_or(0.0), "tdp_watts": d.tdp_watts.unwrap_or(0.0),
+            "mem_data_rate_gtps": rate, "tdp_watts": d.tdp_watts.unwrap_or(0.0),
         }});
         Ok(self.tier_from_json(&form).map_err(|e| bad(format!("device `{key}`: {e}")))?.into_owned())
     }
@@ -542,7 +598,7 @@ fn traced(
 fn get(v: &IndexMap<String, f64>, k: &str) -> Result<f64, EngineError> {
     v.get(k).copied().ok_or_else(|| {
         bad(format!(
-            "the rule set `{k}` is not computed by the active rule set; calibrate fits the `silicon-cost` formulas (use `--rules default` or `--rules silicon-cost`)"
+            "the active rule set does not compute `{k}`; calibrate fits the formulas of `silicon-cost` (which `default` extends): select one of those with `--rules`"
         ))
     })
 }
@@ -551,7 +607,10 @@ fn get(v: &IndexMap<String, f64>, k: &str) -> Result<f64, EngineError> {
 #[derive(Debug, Clone)]
 struct Row {
     x: Vec<f64>,
+    /// Measured seconds.
     y: f64,
+    /// Seconds the rule set adds outside the fitted terms (the tier's fixed overhead).
+    offset: f64,
     point: usize,
 }
 
@@ -572,7 +631,7 @@ fn solve(rows: &[Row], cols: usize) -> Option<Vec<f64>> {
                 for (j, cj) in active.iter().enumerate() {
                     a[i][j] += r.x[*ci] * w * r.x[*cj] * w;
                 }
-                a[i][k] += r.x[*ci] * w;
+                a[i][k] += r.x[*ci] * w * (r.y - r.offset) * w;
             }
         }
         let scale: f64 = (0..k).map(|i| a[i][i].abs()).fold(0.0, f64::max);
@@ -712,6 +771,7 @@ pub fn fit(
                     get(&v, "model.num_layers")? * 1e-6,
                 ],
                 y: 1.0 / tok_s,
+                offset: 0.0,
                 point: i,
             });
             labels.push((i, p.device.clone(), model.key.clone(), Metric::Decode, q.prompt_tokens.unwrap_or(0), tok_s));
@@ -724,6 +784,8 @@ pub fn fit(
             prefill.rows.push(Row {
                 x: vec![gflop / get(&v, "floor_peak_tops")? / 1000.0, get(&v, "model.num_layers")? * 1e-6],
                 y: n as f64 / tok_s,
+                // time to first token adds the tier's fixed overhead (`floor_ttft_ms`)
+                offset: get(&v, "hw.compute_overhead_ms")? / 1000.0,
                 point: i,
             });
             labels.push((i, p.device.clone(), model.key.clone(), Metric::Prefill, n, tok_s));
@@ -771,11 +833,11 @@ pub fn fit(
     if full_d.is_none() && full_p.is_none() {
         return Err(bad("no measurements of the selected devices to fit"));
     }
-    let predict = |x: &[f64], c: &[f64]| x.iter().zip(c).map(|(a, b)| a * b).sum::<f64>();
+    let predict = |r: &Row, c: &[f64]| r.x.iter().zip(c).map(|(a, b)| a * b).sum::<f64>() + r.offset;
     let loo = |rows: &[Row], cols: usize, i: usize| -> Option<f64> {
         let rest: Vec<Row> = rows.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, r)| r.clone()).collect();
         let c = solve(&rest, cols)?;
-        let t = predict(&rows[i].x, &c);
+        let t = predict(&rows[i], &c);
         (t > 0.0).then_some(t)
     };
     let mut residuals = Vec::new();
@@ -791,7 +853,7 @@ pub fn fit(
             Metric::Decode => 1.0,
             Metric::Prefill => lab.4 as f64,
         };
-        let fitted = scale / predict(&r.x, coef);
+        let fitted = scale / predict(r, coef);
         let loo_t = loo(rows, cols, *idx).map(|t| scale / t);
         residuals.push(Residual {
             point: r.point,

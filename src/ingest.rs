@@ -213,6 +213,7 @@ pub fn as_measurement_set(
         tdp_watts: Some(t.spec.tdp_watts),
         spec_source: None,
         notes: None,
+        holdout: false,
     };
     let shape = ModelShape {
         name: m.base.clone(),
@@ -224,10 +225,20 @@ pub fn as_measurement_set(
         num_kv_heads: m.num_kv_heads,
         source: None,
     };
+    // the device is the tier: sets ingested for two models on one tier merge into one device
+    let key: String = t
+        .name()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .collect::<String>()
+        .split('_')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("_");
     let points = rows
         .iter()
         .map(|r| Point {
-            device: "device".into(),
+            device: key.clone(),
             model: m.key.clone(),
             quant: m.quant_scheme.clone(),
             model_size_gb: r.model_size_bytes.map_or(m.gguf_size_gb, |b| b / 1e9),
@@ -252,7 +263,7 @@ pub fn as_measurement_set(
         )]
         .into_iter()
         .collect(),
-        devices: [("device".to_string(), dev)].into_iter().collect(),
+        devices: [(key, dev)].into_iter().collect(),
         models: [(m.key.clone(), shape)].into_iter().collect(),
         points,
     })

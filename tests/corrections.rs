@@ -160,17 +160,31 @@ fn each_correction_changes_exactly_the_cases_it_names() {
         );
     }
 
-    // default = all four, and nothing else
-    let all = changed(&base, &answers(&engine("default"), &reqs));
+    // corrected = all four, and nothing else
+    let all = changed(&base, &answers(&engine("corrected"), &reqs));
     let union: BTreeSet<String> = q1.iter().chain(&q2).chain(&q3).chain(&q8).cloned().collect();
-    assert_eq!(all, union, "default changes exactly the union of the corrections");
+    assert_eq!(all, union, "`corrected` changes exactly the union of the corrections");
+
+    // the measured cost model changes first-principles projections only (anchored and
+    // measured answers stay), and default = the corrections and the cost model
+    let cost = changed(&base, &answers(&engine("silicon-cost"), &reqs));
+    assert!(!cost.is_empty());
+    for id in &cost {
+        assert!(id.starts_with("project_llm#"), "silicon-cost changed {id}");
+        assert_eq!(base[id]["source"], "cross_class", "silicon-cost changed {id}, which is not first principles");
+    }
+    let default = changed(&base, &answers(&engine("default"), &reqs));
+    let both: BTreeSet<String> = union.iter().chain(&cost).cloned().collect();
+    assert_eq!(default, both, "default changes exactly the corrections' cases and the cost model's");
     eprintln!(
-        "changed cases: Q1 {}, Q2 {}, Q3 {}, Q8 {}, default {}",
+        "changed cases: Q1 {}, Q2 {}, Q3 {}, Q8 {}, corrected {}, silicon-cost {}, default {}",
         q1.len(),
         q2.len(),
         q3.len(),
         q8.len(),
-        all.len()
+        all.len(),
+        cost.len(),
+        default.len()
     );
 }
 
@@ -178,7 +192,7 @@ fn each_correction_changes_exactly_the_cases_it_names() {
 fn before_and_after_figures_of_docs_rules_md() {
     let reqs = requests();
     let by_id: BTreeMap<&str, &Value> = reqs.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let (reference, fixed) = (engine("ratchet-0.3.2"), engine("default"));
+    let (reference, fixed) = (engine("ratchet-0.3.2"), engine("corrected"));
     let both = |id: &str| (ask(&reference, by_id[id].clone()), ask(&fixed, by_id[id].clone()));
 
     // Q1: Qwen2.5-7B Q4_K_M on NPU Mid, first principles

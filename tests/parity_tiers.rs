@@ -25,6 +25,11 @@ fn tier_json(t: &ratchet::TierSpec) -> Value {
             }
         }
     }
+    // the measured cost model of a calibrated silicon class is an extension field: the
+    // reference rules never read it (docs/calibration.md)
+    if let Value::Object(o) = &mut v {
+        o.remove("llm_calibration");
+    }
     v
 }
 

@@ -23,10 +23,11 @@ pub(super) enum ReportFormat {
 pub(super) struct AccuracyArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// A measurement set: the name of one in the registry (`public-llamacpp`, `h200`) or a
+    /// Measurement sets: the name of one in the registry (`public-llamacpp`, `h200`) or a
     /// file; or llama-bench JSON / JSONL, or workload-record Parquet, with `--tier` and
-    /// `--model`.
-    set: String,
+    /// `--model`. Several are merged into one.
+    #[arg(required = true)]
+    set: Vec<String>,
     /// Only these devices (repeatable).
     #[arg(long)]
     device: Vec<String>,
@@ -37,7 +38,13 @@ pub(super) struct AccuracyArgs {
     /// model fitted on the other devices only.
     #[arg(long)]
     loo_class: bool,
-    /// For llama-bench or workload-record input: the tier the measurements ran on.
+    /// Only the devices the set holds out of class fits (`holdout: true`): how the shipped
+    /// silicon-class constants do on devices they were not fitted on.
+    #[arg(long)]
+    holdout: bool,
+    /// The registry tier the measurements ran on: required for llama-bench or
+    /// workload-record input; for a measurement set, projects its devices on this tier (a
+    /// calibrated one, say) instead of tiers built from their spec sheets.
     #[arg(long)]
     tier: Option<String>,
     /// For llama-bench or workload-record input: the catalog model that was measured.
@@ -52,8 +59,10 @@ pub(super) struct AccuracyArgs {
 pub(super) struct CalibrateArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// A measurement set: a registry set's name or a file (as for `ratchet accuracy`).
-    set: String,
+    /// Measurement sets: a registry set's name or a file (as for `ratchet accuracy`); several
+    /// are merged into one (two models measured on one device, say).
+    #[arg(required = true)]
+    set: Vec<String>,
     /// Fit one device's constants and write it as a tier.
     #[arg(long)]
     device: Option<String>,
@@ -75,6 +84,156 @@ pub(super) struct CalibrateArgs {
     /// Output format of the report.
     #[arg(long, value_enum, default_value = "table")]
     format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct IngestArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// llama-bench `-o json` / `-o jsonl` output or workload-record Parquet files (one or
+    /// more; their measurements are pooled).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// The registry tier the measurements ran on.
+    #[arg(long)]
+    tier: String,
+    /// The catalog model that was measured.
+    #[arg(long)]
+    model: String,
+    /// The workload id the measured cell answers (the `--workload` of `ratchet project`).
+    #[arg(long, default_value = "default")]
+    workload: String,
+    /// Name of the new tier (default: the tier's name with ` (measured)`); never an existing
+    /// tier's.
+    #[arg(long)]
+    name: Option<String>,
+    /// Write the new tier, with the measured cell and anchors, as a registry tier file
+    /// (never over an existing file).
+    #[arg(long, value_name = "FILE.ron")]
+    out: Option<PathBuf>,
+    /// Write the measurements as a measurement set (for `ratchet accuracy` and `ratchet
+    /// calibrate`; never over an existing file).
+    #[arg(long, value_name = "FILE.json")]
+    set: Option<PathBuf>,
+}
+
+/// The RON of a registry tier file body: `ron_text` without its own extensions line (the
+/// file's header carries it once).
+fn tier_body(t: &crate::tier::TierSpec) -> Result<String, String> {
+    let text = ron_text(t)?;
+    Ok(text.strip_prefix("#![enable(implicit_some)]").map_or(text.clone(), |r| r.trim_start().to_string()))
+}
+
+/// Writes `text` to a new file: never over one that exists (checked atomically by
+/// `create_new`), creating the directory.
+fn write_new(out: &std::path::Path, text: &str) -> Result<(), String> {
+    if out.exists() {
+        return Err(format!("`{}` exists; nothing is ever written over a file (choose another path)", out.display()));
+    }
+    if let Some(dir) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+        .map_err(|e| format!("cannot write `{}`: {e}", out.display()))
+}
+
+pub(super) fn ingest(a: IngestArgs) -> i32 {
+    if a.out.is_none() && a.set.is_none() {
+        eprintln!("error: say what to write: `--out FILE.ron` (a tier) and/or `--set FILE.json` (a measurement set)");
+        return EXIT_USAGE;
+    }
+    for p in a.out.iter().chain(&a.set) {
+        if p.exists() {
+            eprintln!("error: `{}` exists; ingest never writes over a file (choose another path)", p.display());
+            return EXIT_USAGE;
+        }
+    }
+    let engine = match load_engine(&a.data) {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    let mut rows = Vec::new();
+    for input in &a.inputs {
+        match crate::ingest::read_measurements(input) {
+            Ok(r) => rows.extend(r),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_INVALID;
+            }
+        }
+    }
+    let name = a.name.clone().unwrap_or_else(|| match engine.tier(&a.tier) {
+        Ok(t) => format!("{} (measured)", t.name()),
+        Err(_) => a.tier.clone(),
+    });
+    let set = match crate::ingest::as_measurement_set(&engine, &rows, &a.tier, &a.model) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let tier = match &a.out {
+        None => None,
+        Some(_) => match crate::ingest::measured_tier(&engine, &rows, &a.tier, &a.model, &a.workload, &name) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let decode = rows.iter().filter(|r| r.kind == crate::ingest::Kind::Decode).count();
+    eprintln!(
+        "read {} measurements ({decode} decode, {} prefill) from {} file(s)",
+        rows.len(),
+        rows.len() - decode,
+        a.inputs.len()
+    );
+    if let (Some(out), Some(tier)) = (&a.out, &tier) {
+        let body = match tier_body(tier) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: cannot serialise: {e}");
+                return EXIT_INVALID;
+            }
+        };
+        let inputs: Vec<String> = a.inputs.iter().map(|p| p.display().to_string()).collect();
+        let text = format!(
+            "#![enable(implicit_some)]\n// {name}: `{}` measured on `{}`, written by `ratchet ingest {}`.\n// The measured cell (workload `{}`) and the decode/prefill anchors are what was measured;\n// every other figure is the tier's own.\nTier{body}\n",
+            a.model,
+            a.tier,
+            inputs.join(" "),
+            a.workload
+        );
+        if let Err(e) = write_new(out, &text) {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+        eprintln!("wrote {} (tier `{name}`)", out.display());
+    }
+    if let Some(path) = &a.set {
+        let mut set = set;
+        set.name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("ingested").to_string();
+        set.description = Some(format!("`{}` on `{}`, read by `ratchet ingest`", a.model, a.tier));
+        let text = match serde_json::to_string_pretty(&set) {
+            Ok(t) => t + "\n",
+            Err(e) => {
+                eprintln!("error: cannot serialise: {e}");
+                return EXIT_INVALID;
+            }
+        };
+        if let Err(e) = write_new(path, &text) {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+        eprintln!("wrote {} (measurement set)", path.display());
+    }
+    EXIT_OK
 }
 
 /// A registry set by name, or a file.
@@ -107,6 +266,48 @@ fn resolve_set(
         return crate::ingest::as_measurement_set(engine, &rows, t, m).map(Arc::new).map_err(|e| e.to_string());
     }
     MeasurementSet::read(&path).map(Arc::new).map_err(|e| e.to_string())
+}
+
+/// A measurement set with `--tier`: its devices ran on that registry tier (a calibrated tier,
+/// say), so project them with it rather than with a tier built from their spec sheets.
+fn on_tier(
+    engine: &Engine,
+    set: Arc<MeasurementSet>,
+    tier: Option<&str>,
+    raw: bool,
+) -> Result<Arc<MeasurementSet>, String> {
+    let Some(t) = tier.filter(|_| !raw) else { return Ok(set) };
+    let name = engine.tier(t).map_err(|e| e.to_string())?.name().to_string();
+    let mut s = MeasurementSet::clone(&set);
+    for d in s.devices.values_mut() {
+        d.tier = Some(name.clone());
+    }
+    Ok(Arc::new(s))
+}
+
+/// Every set named, resolved (`--tier` moving measurement sets' devices onto that tier) and
+/// merged into one.
+fn resolve_sets(
+    engine: &Engine,
+    sets: &[String],
+    tier: Option<&str>,
+    model: Option<&str>,
+) -> Result<Arc<MeasurementSet>, String> {
+    let mut all = Vec::with_capacity(sets.len());
+    for name in sets {
+        let s = resolve_set(engine, name, tier, model)?;
+        all.push(on_tier(engine, s, tier, is_raw(engine, name))?);
+    }
+    if all.len() == 1 {
+        return Ok(all.remove(0));
+    }
+    let refs: Vec<&MeasurementSet> = all.iter().map(|s| s.as_ref()).collect();
+    MeasurementSet::merge(&refs).map(Arc::new).map_err(|e| e.to_string())
+}
+
+fn is_raw(engine: &Engine, set: &str) -> bool {
+    engine.registry().measurements().get(set).is_none()
+        && crate::ingest::is_measurement_input(std::path::Path::new(set))
 }
 
 fn fmt_err(e: Option<f64>) -> String {
@@ -215,7 +416,7 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
         Ok(e) => e,
         Err(c) => return c,
     };
-    let set = match resolve_set(&engine, &a.set, a.tier.as_deref(), a.model.as_deref()) {
+    let set = match resolve_sets(&engine, &a.set, a.tier.as_deref(), a.model.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -234,6 +435,7 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
     let selected = |k: &str, d: &Device| {
         (a.device.is_empty() || a.device.iter().any(|x| x == k))
             && a.class.as_deref().is_none_or(|c| d.silicon_class.as_deref() == Some(c))
+            && (!a.holdout || d.holdout)
     };
     let rows = if a.loo_class {
         // each device of a class projected with the class fitted on the others
@@ -243,7 +445,8 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
             if !selected(k, d) {
                 continue;
             }
-            let others = |k2: &str, d2: &Device| k2 != k && class_of(d2) == Some(class);
+            // the other devices of the class that class fits use (held-out ones never are)
+            let others = |k2: &str, d2: &Device| k2 != k && !d2.holdout && class_of(d2) == Some(class);
             let src = CalibrationSource {
                 method: "derived_from_measured".into(),
                 reference: format!("leave-one-device-out fit of `{class}` without `{k}`"),
@@ -277,12 +480,13 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
         }
     };
     let title = format!(
-        "set `{}` · rule set {} · registry {} {}{}",
+        "set `{}` · rule set {} · registry {} {}{}{}",
         set.name,
         engine.provenance().rule_set,
         engine.provenance().registry,
         engine.provenance().registry_version,
-        if a.loo_class { " · leave one device out per silicon class" } else { "" }
+        if a.loo_class { " · leave one device out per silicon class" } else { "" },
+        if a.holdout { " · held-out devices only" } else { "" }
     );
     print!("{}", comparisons_text(&rows, &set, a.format, &title));
     EXIT_OK
@@ -353,7 +557,7 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
         Ok(e) => e,
         Err(c) => return c,
     };
-    let set = match resolve_set(&engine, &a.set, a.tier.as_deref(), a.model.as_deref()) {
+    let set = match resolve_sets(&engine, &a.set, a.tier.as_deref(), a.model.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -373,8 +577,20 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
             (format!("device `{d}`"), Box::new(move |k: &str, _: &Device| k == d2))
         }
         (None, Some(c)) => {
+            if !set.devices.values().any(|d| class_of(d) == Some(c.as_str())) {
+                let classes: Vec<&str> = set.devices.values().filter_map(class_of).collect();
+                let help = crate::diagnostic::did_you_mean(c, classes.iter().copied())
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                eprintln!("error: set `{}` has no spec-sheet device of silicon class `{c}`{help}", set.name);
+                return EXIT_USAGE;
+            }
             let c2 = c.clone();
-            (format!("silicon class `{c}`"), Box::new(move |_: &str, d: &Device| class_of(d) == Some(c2.as_str())))
+            // held-out devices stay out of class fits: they measure the fit
+            (
+                format!("silicon class `{c}`"),
+                Box::new(move |_: &str, d: &Device| !d.holdout && class_of(d) == Some(c2.as_str())),
+            )
         }
         _ => {
             eprintln!(
@@ -408,6 +624,12 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
             return EXIT_INVALID;
         }
     };
+    let mut fit = fit;
+    // the points the fit used (devices without a full spec sheet are skipped)
+    let points = fit.residuals.iter().map(|r| r.point).collect::<std::collections::BTreeSet<usize>>().len();
+    fit.calibration.source.reference =
+        format!("ratchet calibrate: {what}, {points} points of measurement set `{}`", set.name);
+    fit.calibration.source.confidence = if points >= 6 { "high".into() } else { "medium".into() };
     print!("{}", fit_text(&fit, &set, a.format, &what));
     if a.class.is_some() && a.format != ReportFormat::Json {
         match ron_text(&fit.calibration) {
@@ -428,7 +650,7 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
         tier.name = a.name.clone().unwrap_or_else(|| d.name.clone());
         tier.calibration_source = Some(fit.calibration.source.clone());
         tier.llm_calibration = Some(fit.calibration.clone());
-        let body = match ron_text(&tier) {
+        let body = match tier_body(&tier) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: cannot serialise: {e}");
@@ -439,24 +661,12 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
         let text = format!(
             "#![enable(implicit_some)]\n// {} — written by `ratchet calibrate {} --device {key}` from {points} measured points\n// (leave-one-out median |error|: decode {}%, prefill {}%). Constants: docs/calibration.md.\nTier{body}\n",
             tier.name,
-            a.set,
+            a.set.join(" "),
             fmt_num(loo("decode"), 1),
             fmt_num(loo("prefill"), 1)
         );
-        if let Some(dir) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if let Err(e) = std::fs::create_dir_all(dir) {
-                eprintln!("error: cannot create `{}`: {e}", dir.display());
-                return EXIT_USAGE;
-            }
-        }
-        // create_new: never over a file that appeared since the check above
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(out)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
-        if let Err(e) = written {
-            eprintln!("error: cannot write `{}`: {e}", out.display());
+        if let Err(e) = write_new(out, &text) {
+            eprintln!("error: {e}");
             return EXIT_USAGE;
         }
         eprintln!("wrote {}", out.display());

@@ -93,6 +93,9 @@ enum Command {
     /// Fit a device's or a silicon class's LLM cost model to measurements (least squares,
     /// residuals, leave-one-out); write it as a tier file.
     Calibrate(calibrate::CalibrateArgs),
+    /// Measurements (llama-bench JSON / JSONL, workload-record Parquet) into registry data: a
+    /// new tier with the measured cell and anchors, and/or a measurement set.
+    Ingest(calibrate::IngestArgs),
     /// How a tier would deploy a dtype: native, compat, blocked, fallback or unsupported.
     DeployPath(DeployPathArgs),
     /// What-if studies over a pack's SoC profiles: a point, a sweep, a pareto grid.
@@ -398,6 +401,7 @@ pub fn main() -> i32 {
         Command::Plan(a) => plan::run(a),
         Command::Accuracy(a) => calibrate::accuracy(a),
         Command::Calibrate(a) => calibrate::calibrate(a),
+        Command::Ingest(a) => calibrate::ingest(a),
         Command::DeployPath(a) => deploy_path(a),
         Command::Whatif(c) => whatif::run(c),
         Command::Diff(a) => diff(a),
