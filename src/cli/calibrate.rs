@@ -311,7 +311,12 @@ fn is_raw(engine: &Engine, set: &str) -> bool {
 }
 
 fn fmt_err(e: Option<f64>) -> String {
-    e.map(|x| format!("{}{}%", if x >= 0.0 { "+" } else { "" }, fmt_num(x, 1))).unwrap_or_else(|| "—".into())
+    e.map(|x| {
+        // what rounds to zero is shown as zero, not `-0%`
+        let x = if x.abs() < 0.05 { 0.0 } else { x };
+        format!("{}{}%", if x > 0.0 { "+" } else { "" }, fmt_num(x, 1))
+    })
+    .unwrap_or_else(|| "—".into())
 }
 
 fn summary_lines(s: &mut String, name: &str, sum: &Summary) {
