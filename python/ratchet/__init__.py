@@ -1,0 +1,93 @@
+"""ratchet: data-driven SoC sizing — the reference engine's Python API (ratchet 0.3.2),
+answered by the Rust engine over its embedded registry and rules, or over directories given to
+``ratchet.load``.
+
+    from ratchet import project_llm, NPU_MID, Projected, WontFit, DtypeMismatch
+    from ratchet.catalog.reference import QWEN3_30B_A3B_MOE_Q4
+
+    match project_llm(QWEN3_30B_A3B_MOE_Q4, NPU_MID, "rag_qa", prompt_tokens=4800, decode_tokens=400):
+        case Projected(decode_tok_s=t, source=s):
+            print(t, s)
+
+The default rule set is ``default`` (the reference with its quirks corrected and the measured
+cost model, docs/calibration.md); ``ratchet.load(rules="ratchet-0.3.2")`` (or the
+``RATCHET_RULES`` environment variable) gives the reference's numbers bit for bit.
+"""
+
+from __future__ import annotations
+
+from . import _native
+from ._core import load
+from ._types import (
+    CalibrationSource,
+    CapabilityInfo,
+    CpuComplex,
+    DtypeMismatch,
+    FeasibilityCheck,
+    Hardware,
+    LLMModel,
+    Projected,
+    ProjectionResult,
+    WontFit,
+)
+from .catalog import REFERENCE_MODELS, lookup_model, resolve_measurement_key
+from .precision import (
+    CapabilityLevel,
+    FP4RuntimeMaturity,
+    deployment_path_for_tier,
+    effective_compute_dtype,
+    hw_peak_tops_for_dtype,
+    hw_supports_dtype,
+    hw_supports_dtype_via_key,
+    is_fp4_compute_dtype,
+    quant_scheme_capability_key,
+    resolve_floor_dtype,
+)
+from .projection import kv_cache_bytes_per_token, memory_feasibility, project_llm, project_llm_many
+from .tiers import TIERS, hw_with_memory, make_custom_tier, tier
+
+__version__ = "0.3.2"
+ENGINE_VERSION = _native.__version__
+
+from . import tiers as _tiers  # noqa: E402
+from . import catalog as _catalog  # noqa: E402
+
+_tiers._refresh()
+_catalog._refresh()
+
+__all__ = [
+    "__version__",
+    "load",
+    "Hardware",
+    "TIERS",
+    "tier",
+    *_tiers.CANONICAL_CONSTANTS,
+    "hw_with_memory",
+    "make_custom_tier",
+    "CpuComplex",
+    "CapabilityLevel",
+    "CapabilityInfo",
+    "hw_supports_dtype",
+    "hw_supports_dtype_via_key",
+    "hw_peak_tops_for_dtype",
+    "quant_scheme_capability_key",
+    "deployment_path_for_tier",
+    "FP4RuntimeMaturity",
+    "effective_compute_dtype",
+    "is_fp4_compute_dtype",
+    "resolve_floor_dtype",
+    "project_llm",
+    "project_llm_many",
+    "Projected",
+    "WontFit",
+    "DtypeMismatch",
+    "ProjectionResult",
+    "memory_feasibility",
+    "kv_cache_bytes_per_token",
+    "FeasibilityCheck",
+    "LLMModel",
+    "REFERENCE_MODELS",
+    "lookup_model",
+    "resolve_measurement_key",
+    "CalibrationSource",
+]

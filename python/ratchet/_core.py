@@ -1,0 +1,117 @@
+"""The engine behind the package: one loaded ``ratchet._native.Engine`` and the request
+helper every module uses. Requests are the batch protocol of ``docs/api.md``; answers come
+back as JSON and errors as the reference's exception types."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Iterable, Optional, Sequence, Union
+
+from . import _native
+
+_ENGINE: Optional[_native.Engine] = None
+_CONFIG: dict = {}
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def load(
+    registry: Optional[PathLike] = None,
+    rules: Union[None, str, PathLike, Sequence[Union[str, PathLike]]] = None,
+    packs: Union[None, str, Sequence[str]] = None,
+    anchors: Optional[PathLike] = None,
+) -> "_native.Engine":
+    """Loads (or reloads) the engine every function of the package answers with.
+
+    ``registry``: a directory replacing the embedded registry. ``rules``: rule-set
+    directories to layer and/or the name of the rule set to use (``"ratchet-0.3.2"`` for the
+    reference bit for bit; ``"default"`` when absent). ``packs``: pack directories or shipped
+    pack names. ``anchors``: a private anchor file (TOML). Raises ``ValueError`` with every
+    diagnostic when the data is invalid. Tier constants and ``TIERS`` are re-read from the new
+    engine.
+    """
+    global _ENGINE, _CONFIG
+    if rules is None:
+        rules_list = None
+    elif isinstance(rules, (str, os.PathLike)):
+        rules_list = [os.fspath(rules)]
+    else:
+        rules_list = [os.fspath(r) for r in rules]
+    if isinstance(packs, str):
+        packs = [packs]
+    _ENGINE = _native.Engine(
+        registry=os.fspath(registry) if registry is not None else None,
+        rules=rules_list,
+        packs=list(packs) if packs is not None else None,
+        anchors=os.fspath(anchors) if anchors is not None else None,
+    )
+    _CONFIG = {"registry": registry, "rules": rules_list, "packs": packs, "anchors": anchors}
+    from . import catalog as _catalog
+    from . import tiers as _tiers  # the constants follow the engine
+
+    _tiers._refresh()
+    _catalog._refresh()
+    return _ENGINE
+
+
+def engine() -> "_native.Engine":
+    """The loaded engine (the embedded data and rules unless ``load`` said otherwise)."""
+    global _ENGINE
+    if _ENGINE is None:
+        env_rules = os.environ.get("RATCHET_RULES")
+        _ENGINE = _native.Engine(rules=[env_rules] if env_rules else None, anchors=os.environ.get("RATCHET_ANCHORS"))
+    return _ENGINE
+
+
+def to_json(v: Any) -> Any:
+    """A value as the engine's JSON: dataclasses by field (with their extension fields)."""
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        out = {}
+        for f in dataclasses.fields(v):
+            if f.name == "extensions":
+                continue
+            out[f.name] = to_json(getattr(v, f.name))
+        out.update(getattr(v, "extensions", None) or {})
+        return out
+    if isinstance(v, dict):
+        return {k: to_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [to_json(x) for x in v]
+    if hasattr(v, "value") and hasattr(v, "name") and type(v).__module__.startswith("ratchet"):
+        return v.value  # enums
+    return v
+
+
+def _raise(err: dict) -> None:
+    kind = err.get("kind", "")
+    msg = err.get("message", "")
+    if kind == "unknown_key":
+        raise KeyError(msg)
+    raise ValueError(msg)
+
+
+def ask(op: str, **kw: Any) -> Any:
+    """One request: ``op`` with keyword inputs (``None`` inputs are left out)."""
+    req = {"op": op}
+    for k, v in kw.items():
+        if v is not None:
+            req[k] = to_json(v)
+    out = json.loads(engine().ask(json.dumps(req)))
+    if isinstance(out, dict) and set(out) == {"error"}:
+        _raise(out["error"])
+    return out
+
+
+def ask_many(requests: Iterable[dict]) -> list:
+    """Many requests in one call into the engine; each answer, or an ``{"error": ...}``."""
+    lines = [json.dumps(to_json(r)) for r in requests]
+    return [json.loads(x) for x in engine().ask_many(lines)]
+
+
+def result(out: Any) -> Any:
+    """The ``result`` of a scalar answer."""
+    if isinstance(out, dict) and "result" in out and len(out) == 1:
+        return out["result"]
+    return out

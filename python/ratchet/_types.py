@@ -1,0 +1,242 @@
+"""The reference's data classes (field names and order of ratchet 0.3.2), filled from the
+engine's JSON. Fields the Rust engine adds (a calibrated tier's ``llm_calibration``, a
+projection's ``provenance`` and ``badge``) travel in ``extensions`` and back."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from . import _core
+
+
+def _build(cls, data: Dict[str, Any]):
+    """An instance of ``cls`` from a JSON object; unknown keys go to ``extensions``."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    kw = {}
+    extra = {}
+    for k, v in data.items():
+        if k in ("__type__", "type"):
+            continue
+        conv = _NESTED.get((cls.__name__, k))
+        if k in names:
+            kw[k] = conv(v) if (conv and v is not None) else v
+        else:
+            extra[k] = v
+    if "extensions" in names:
+        kw["extensions"] = extra
+    return cls(**kw)
+
+
+@dataclass(frozen=True)
+class CpuComplex:
+    """The CPU cluster of a tier."""
+
+    cores: int
+    microarch: str
+    clock_ghz: float
+
+
+@dataclass(frozen=True)
+class CalibrationSource:
+    """Where a tier's numbers come from: method, reference, confidence."""
+
+    method: str
+    reference: str
+    confidence: str = "medium"
+
+    def __post_init__(self):
+        out = _core.ask("calibration_source", method=self.method, reference=self.reference, confidence=self.confidence)
+        if not isinstance(out, dict):  # pragma: no cover - the engine answers objects
+            raise ValueError(f"calibration source: {out!r}")
+
+
+@dataclass(frozen=True)
+class CapabilityInfo:
+    """One capability row: the level and why."""
+
+    level: str
+    reason: str
+    via_dtype: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """A silicon tier (reference ``Hardware``). Build canonical ones from ``TIERS``, memory
+    upgrades with ``hw_with_memory``, custom ones with ``make_custom_tier``, overrides with
+    ``dataclasses.replace``."""
+
+    name: str
+    peak_tops_bf16: float
+    peak_tops_int8: float
+    peak_tops_fp8: float
+    mem_bandwidth_gbs: float
+    mem_capacity_gb: float
+    mem_bus_width_bits: int
+    mem_type: str
+    mem_data_rate_gtps: float
+    peak_tops_fp4: float = 0.0
+    cpu: Optional[CpuComplex] = None
+    compute_efficiency: float = 0.7
+    bandwidth_efficiency: float = 0.7
+    tdp_watts: float = 0.0
+    tier_family: Optional[str] = None
+    compute_util_factor: float = 0.45
+    llm_prefill_util_factor: float = 0.1
+    llm_decode_bw_realization: float = 1.0
+    compute_overhead_ms: float = 1.0
+    npu_share_default: float = 0.75
+    capability_levels: Optional[Dict[str, Any]] = None
+    npu_precision_set: Optional[str] = None
+    calibration_source: Optional[CalibrationSource] = None
+    bw_projected: bool = False
+    stock_mem_bandwidth_gbs: Optional[float] = None
+    stock_name: Optional[str] = None
+    measured_decode_overrides: Optional[Dict[str, float]] = None
+    measured_prefill_overrides: Optional[Dict[str, float]] = None
+    measured_vision_overrides: Optional[Dict[str, Any]] = None
+    measured_llm: Optional[Dict[str, Any]] = None
+    measured_perception: Optional[Dict[str, Any]] = None
+    extensions: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def effective_bandwidth_gbs(self) -> float:
+        """Spec bandwidth x bandwidth efficiency."""
+        return self.mem_bandwidth_gbs * self.bandwidth_efficiency
+
+    def effective_tops(self, dtype: str) -> float:
+        """Peak TOPS for ``dtype`` x compute efficiency."""
+        return _core.result(_core.ask("effective_tops", hw=self, dtype=dtype))
+
+    def get_perception_anchor(self, key: str):
+        """The measured perception anchor of ``key`` on this tier, or ``None``."""
+        out = _core.ask("get_perception_anchor", hw=self, key=key)
+        return _core.result(out)
+
+
+@dataclass(frozen=True)
+class LLMModel:
+    """A model of the catalog (reference ``LLMModel``)."""
+
+    key: str
+    family: str
+    base: str
+    total_params_b: float
+    active_params_b: float
+    quant_scheme: str
+    bytes_per_param: float
+    gguf_size_gb: float
+    size_gb_inflight: float
+    compute_dtype: str
+    num_layers: int
+    hidden_dim: int
+    num_attention_heads: int
+    num_kv_heads: int
+    is_moe: bool = False
+    num_experts: Optional[int] = None
+    experts_per_token: Optional[int] = None
+    ctx_len_trained: int = 0
+    vocab_size: int = 0
+    training: Optional[str] = None
+    training_recipe: Optional[str] = None
+    fine_tune_version: Optional[str] = None
+    perf_reference_only: bool = False
+    measurement_alias: Optional[str] = None
+    pass_rate: Optional[float] = None
+    pass_n_passes: Optional[int] = None
+    pass_n_total: Optional[int] = None
+    category_deltas: Optional[Dict[str, Any]] = None
+    accuracy_bullet: Optional[str] = None
+    description: str = ""
+    llm_invariant_decode: bool = False
+    extensions: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Projected:
+    """A projection (reference ``Projected``); ``source`` says which path answered."""
+
+    decode_tok_s: float
+    prefill_tok_s: float
+    ttft_s: float
+    decode_tokens: int
+    prompt_tokens: int
+    decode_s: float
+    prefill_s: float
+    total_s: float
+    host_ms: float
+    source: str
+    regime: str
+    hw_name: str
+    model_key: str
+    workload_id: str
+    decode_ceiling_tok_s: Optional[float] = None
+    base_decode_pre_multiplier: Optional[float] = None
+    silicon_anchor_meta: Optional[Dict[str, Any]] = None
+    extensions: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class WontFit:
+    """The model does not fit the tier's memory."""
+
+    hw_name: str
+    model_key: str
+    workload_id: str
+    required_gb: float
+    available_gb: float
+    headroom_gb: float
+    breakdown: Dict[str, float]
+    prompt_tokens: int
+    decode_tokens: int
+    extensions: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class DtypeMismatch:
+    """The tier cannot execute the model's dtype; ``retargeting_hint`` says what would."""
+
+    hw_name: str
+    model_key: str
+    workload_id: str
+    required_dtype: str
+    tier_capability: str
+    retargeting_hint: str
+    extensions: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class FeasibilityCheck:
+    """Memory feasibility: verdict, required and available GB, headroom, breakdown."""
+
+    verdict: str
+    required_gb: float
+    available_gb: float
+    headroom_gb: float
+    breakdown: Dict[str, float]
+    extensions: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+ProjectionResult = (Projected, WontFit, DtypeMismatch)
+
+_NESTED = {
+    ("Hardware", "cpu"): lambda v: _build(CpuComplex, v),
+    ("Hardware", "calibration_source"): lambda v: CalibrationSource(v["method"], v["reference"], v["confidence"]),
+}
+
+
+def hardware(data: Dict[str, Any]) -> Hardware:
+    """A ``Hardware`` from the engine's tier JSON."""
+    return _build(Hardware, data)
+
+
+def model(data: Dict[str, Any]) -> LLMModel:
+    """An ``LLMModel`` from the engine's model JSON."""
+    return _build(LLMModel, data)
+
+
+def projection(data: Dict[str, Any]):
+    """The result class the answer's ``type`` names."""
+    cls = {"Projected": Projected, "WontFit": WontFit, "DtypeMismatch": DtypeMismatch}[data["type"]]
+    return _build(cls, data)

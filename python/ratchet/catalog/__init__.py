@@ -1,0 +1,39 @@
+"""The model catalog: ``REFERENCE_MODELS`` (every model of the loaded registry's catalog, by
+key), ``lookup_model`` and ``resolve_measurement_key``."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+from .. import _core, _types
+from .._types import LLMModel
+
+REFERENCE_MODELS: Dict[str, LLMModel] = {}
+
+
+def _model(key: str) -> LLMModel:
+    found = _core.result(_core.ask("lookup_model", key=key))
+    if found is None:
+        raise KeyError(f"unknown model `{key}`")
+    return _types.model(found)
+
+
+def _refresh() -> None:
+    REFERENCE_MODELS.clear()
+    for key in _core.engine().model_keys():
+        REFERENCE_MODELS[key] = _model(key)
+
+
+def lookup_model(key: str, catalog: str = "REFERENCE_MODELS") -> Optional[str]:
+    """The key of the catalog model ``key`` names, or ``None``. ``catalog`` is the
+    reference's name of the catalog searched: the loaded registry's."""
+    found = _core.result(_core.ask("lookup_model", key=key))
+    return found["key"] if isinstance(found, dict) else None
+
+
+def resolve_measurement_key(model: LLMModel) -> str:
+    """The key a model's measurements are filed under (its measurement alias, or its key)."""
+    return _core.result(_core.ask("resolve_measurement_key", model=model))
+
+
+__all__ = ["REFERENCE_MODELS", "LLMModel", "lookup_model", "resolve_measurement_key"]

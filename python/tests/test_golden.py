@@ -1,0 +1,242 @@
+"""Golden replay through the Python API under the `ratchet-0.3.2` rules: every case of each
+function the package exposes, compared exactly (binary64 equality, like the Rust replay)."""
+
+import dataclasses
+import math
+
+import pytest
+
+import ratchet
+from ratchet import _core, _types
+
+
+def strip(v):
+    if isinstance(v, dict):
+        return {k: strip(x) for k, x in v.items() if k != "__type__"}
+    if isinstance(v, list):
+        return [strip(x) for x in v]
+    return v
+
+
+def same(want, got, path=""):
+    """Exact comparison; ints and floats by value; returns a difference or None."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        for k in want:
+            if k not in got:
+                return f"{path}.{k}: missing"
+            d = same(want[k], got[k], f"{path}.{k}")
+            if d:
+                return d
+        extra = set(got) - set(want)
+        return f"{path}: unexpected {sorted(extra)}" if extra else None
+    if isinstance(want, list) and isinstance(got, list):
+        if len(want) != len(got):
+            return f"{path}: length {len(got)}, want {len(want)}"
+        for i, (a, b) in enumerate(zip(want, got)):
+            d = same(a, b, f"{path}[{i}]")
+            if d:
+                return d
+        return None
+    if isinstance(want, bool) or isinstance(got, bool):
+        return None if want is got or want == got and type(want) is type(got) else f"{path}: {got!r}, want {want!r}"
+    if isinstance(want, (int, float)) and isinstance(got, (int, float)):
+        if want == got or (isinstance(want, float) and math.isnan(want) and math.isnan(got)):
+            return None
+        return f"{path}: {got!r}, want {want!r}"
+    return None if want == got else f"{path}: {got!r}, want {want!r}"
+
+
+def fields(obj):
+    """A result object's reference fields (no extensions) and its type name."""
+    out = {f.name: _core.to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.name != "extensions"}
+    return out
+
+
+class Hw:
+    """Golden hardware ids built through the Python API from their construction recipes."""
+
+    def __init__(self, golden):
+        self.g = golden
+        self.cache = {}
+
+    def __call__(self, hid):
+        if hid not in self.cache:
+            self.cache[hid] = self.build(self.g["hardware"][hid]["construction"])
+        return self.cache[hid]
+
+    def build(self, c):
+        k = c["kind"]
+        if k == "canonical":
+            return ratchet.TIERS[c["tier"]]
+        if k == "hw_with_memory":
+            return ratchet.hw_with_memory(self.base(c["base"]), c["mem_type"], c["mem_data_rate_gtps"], c["name_suffix"])
+        if k == "hw_with_memory_twice":
+            f, s = c["first"], c["second"]
+            once = ratchet.hw_with_memory(self.base(c["base"]), f[0], f[1], f[2])
+            return ratchet.hw_with_memory(once, s[0], s[1], s[2])
+        if k == "make_custom_tier":
+            return ratchet.make_custom_tier(**c["kwargs"])
+        if k == "override":
+            kw = {x: strip(c[x]) for x in ("measured_llm", "measured_perception") if x in c}
+            return dataclasses.replace(self.base(c["base"]), **kw)
+        raise AssertionError(k)
+
+    def base(self, b):
+        return ratchet.TIERS[b] if isinstance(b, str) else self.build(b)
+
+
+def models(golden):
+    return {k: _types.model(strip(v["fields"])) for k, v in golden["models"].items()}
+
+
+def cases(golden, fn):
+    return [c for c in golden["cases"] if c["fn"] == fn]
+
+
+def test_every_golden_tier_builds_through_the_api(reference, golden):
+    hw = Hw(golden)
+    failures = []
+    for hid, entry in golden["hardware"].items():
+        got = _core.to_json(hw(hid))
+        got.pop("llm_calibration", None)  # the measured cost model's extension field
+        for row in (got.get("capability_levels") or {}).values():
+            row.pop("via_dtype", None)
+        d = same(strip(entry["fields"]), got, hid)
+        if d:
+            failures.append(d)
+        if got["mem_bandwidth_gbs"] * got["bandwidth_efficiency"] != entry["derived"]["effective_bandwidth_gbs"]:
+            failures.append(f"{hid}: effective bandwidth")
+    assert not failures, failures[:10]
+    assert len(golden["hardware"]) == 123
+
+
+def test_project_llm_every_case(reference, golden):
+    hw = Hw(golden)
+    ms = models(golden)
+    cs = cases(golden, "project_llm")
+    assert len(cs) == 27696
+    reqs = []
+    for c in cs:
+        i = c["inputs"]
+        r = dict(model=ms[i["model"]], hw=hw(i["hw"]), workload_id=i["workload_id"],
+                 prompt_tokens=i["prompt_tokens"], decode_tokens=i["decode_tokens"])
+        r.update(i["options"])
+        reqs.append(r)
+    got = ratchet.project_llm_many(reqs)
+    failures = []
+    for c, g in zip(cs, got):
+        want = c["output"]
+        if "error" in want:
+            if not (isinstance(g, Exception) and type(g).__name__ == want["error"]["type"]):
+                failures.append(f"{c['id']}: {g!r}, want {want['error']}")
+            continue
+        if isinstance(g, Exception):
+            failures.append(f"{c['id']}: raised {g!r}")
+            continue
+        w = dict(want)
+        ty = w.pop("type")
+        if type(g).__name__ != ty:
+            failures.append(f"{c['id']}: {type(g).__name__}, want {ty}")
+            continue
+        d = same(w, fields(g), c["id"])
+        if d:
+            failures.append(d)
+    assert not failures, f"{len(failures)} failures: {failures[:10]}"
+    # and one by one through the single-call API, on a sample
+    for c in cs[::997]:
+        i = c["inputs"]
+        one = ratchet.project_llm(ms[i["model"]], hw(i["hw"]), i["workload_id"], i["prompt_tokens"],
+                                  i["decode_tokens"], **i["options"])
+        assert type(one).__name__ == c["output"]["type"], c["id"]
+
+
+def test_memory_feasibility_and_kv(reference, golden):
+    hw = Hw(golden)
+    ms = models(golden)
+    failures = []
+    for c in cases(golden, "memory_feasibility"):
+        i = c["inputs"]
+        f = ratchet.memory_feasibility(ms[i["model"]], hw(i["hw"]), i["context_tokens"])
+        d = same(strip(c["output"]), fields(f), c["id"])
+        if d:
+            failures.append(d)
+    for c in cases(golden, "kv_cache_bytes_per_token"):
+        i = c["inputs"]
+        got = ratchet.kv_cache_bytes_per_token(ms[i["model"]], i["dtype_bytes"])
+        if got != c["output"]:
+            failures.append(f"{c['id']}: {got} want {c['output']}")
+    assert not failures, failures[:10]
+
+
+HW_OPS = [
+    ("hw_supports_dtype", lambda h, i: ratchet.hw_supports_dtype(h, i["dtype"])),
+    ("hw_supports_dtype_via_key", lambda h, i: ratchet.hw_supports_dtype_via_key(h, i["cap_key"])),
+    ("hw_peak_tops_for_dtype", lambda h, i: ratchet.hw_peak_tops_for_dtype(h, i["dtype"])),
+    ("Hardware.effective_tops", lambda h, i: h.effective_tops(i["dtype"])),
+    (
+        "deployment_path_for_tier",
+        lambda h, i: ratchet.deployment_path_for_tier(h, i["dtype"], i["workload_kernel_source"], i["fp4_runtime_maturity"]),
+    ),
+]
+
+
+@pytest.mark.parametrize("fn,call", HW_OPS, ids=[x[0] for x in HW_OPS])
+def test_tier_operations(reference, golden, fn, call):
+    hw = Hw(golden)
+    failures = []
+    cs = cases(golden, fn)
+    assert cs
+    for c in cs:
+        got = call(hw(c["inputs"]["hw"]), c["inputs"])
+        d = same(c["output"], got, c["id"])
+        if d:
+            failures.append(d)
+    assert not failures, f"{len(failures)} of {len(cs)}: {failures[:10]}"
+
+
+SCALAR_OPS = [
+    ("quant_scheme_capability_key", lambda i: ratchet.quant_scheme_capability_key(i["quant_scheme"])),
+    ("is_fp4_compute_dtype", lambda i: ratchet.is_fp4_compute_dtype(i["dtype"])),
+    ("effective_compute_dtype", lambda i: ratchet.effective_compute_dtype(i["dtype"], i["fp4_runtime_maturity"])),
+    (
+        "resolve_floor_dtype",
+        lambda i: ratchet.resolve_floor_dtype(i["npu_precision_set"], i["model_compute_dtype"], i["fp4_runtime_maturity"]),
+    ),
+    ("lookup_model", lambda i: ratchet.lookup_model(i["key"], i.get("catalog", "REFERENCE_MODELS"))),
+]
+
+
+@pytest.mark.parametrize("fn,call", SCALAR_OPS, ids=[x[0] for x in SCALAR_OPS])
+def test_scalar_operations(reference, golden, fn, call):
+    failures = []
+    cs = cases(golden, fn)
+    assert cs
+    for c in cs:
+        got = call(c["inputs"])
+        d = same(c["output"], got, c["id"])
+        if d:
+            failures.append(d)
+    assert not failures, f"{len(failures)} of {len(cs)}: {failures[:10]}"
+
+
+def test_make_custom_tier_and_its_errors(reference, golden):
+    failures = []
+    for c in cases(golden, "make_custom_tier"):
+        want = c["output"]
+        try:
+            got = ratchet.make_custom_tier(**c["inputs"]["kwargs"])
+        except (ValueError, KeyError) as e:
+            if "error" not in want or type(e).__name__ != want["error"]["type"]:
+                failures.append(f"{c['id']}: raised {e!r}, want {want}")
+            continue
+        if "error" in want:
+            failures.append(f"{c['id']}: no error, want {want['error']}")
+            continue
+        j = _core.to_json(got)
+        j.pop("llm_calibration", None)
+        for row in (j.get("capability_levels") or {}).values():
+            row.pop("via_dtype", None)
+        d = same(strip(golden["hardware"][want["hw"]]["fields"]), j, c["id"])
+        if d:
+            failures.append(d)
+    assert not failures, failures[:10]
