@@ -44,7 +44,8 @@ pub struct BatchStats {
     pub errors: u64,
 }
 
-type Obj = Map<String, Value>;
+/// A request object.
+pub type Obj = Map<String, Value>;
 
 fn bad(msg: impl Into<String>) -> EngineError {
     EngineError::BadRequest(msg.into())
@@ -161,8 +162,9 @@ pub fn tier_arg<'e>(engine: &'e Engine, v: Option<&Value>) -> Result<TierArg<'e>
     }
 }
 
-/// The `project_llm` options, read from the request (top level or an `options` object).
-fn project_params(o: &Obj) -> Result<ProjectParams, EngineError> {
+/// The `project_llm` options, read from the request (top level or an `options` object),
+/// checked.
+pub fn project_params(o: &Obj) -> Result<ProjectParams, EngineError> {
     let opts: Cow<'_, Obj> = match take(o, "options") {
         None => Cow::Borrowed(o),
         Some(Value::Object(inner)) => {

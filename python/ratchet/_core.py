@@ -13,6 +13,8 @@ from . import _native
 
 _ENGINE: Optional[_native.Engine] = None
 _CONFIG: dict = {}
+# bumped by every load: what an object was sent as under another engine is sent anew
+_GENERATION = 0
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -32,7 +34,8 @@ def load(
     diagnostic when the data is invalid. Tier constants and ``TIERS`` are re-read from the new
     engine.
     """
-    global _ENGINE, _CONFIG
+    global _ENGINE, _CONFIG, _GENERATION
+    _GENERATION += 1
     if rules is None:
         rules_list = None
     elif isinstance(rules, (str, os.PathLike)):
@@ -82,6 +85,29 @@ def to_json(v: Any) -> Any:
     if hasattr(v, "value") and hasattr(v, "name") and type(v).__module__.startswith("ratchet"):
         return v.value  # enums
     return v
+
+
+def wire(v: Any) -> str:
+    """What a model or tier argument is sent as: a name as itself; a registry tier or catalog
+    model object (unchanged, of this engine) as its name; any other object as its JSON, worked
+    out once per object (they are frozen) and per engine."""
+    if isinstance(v, str):
+        return v
+    cached = getattr(v, "_ratchet_wire", None)
+    if cached is not None and cached[0] == _GENERATION:
+        return cached[1]
+    from . import catalog, tiers
+
+    name = getattr(v, "name", None) if hasattr(v, "mem_bandwidth_gbs") else getattr(v, "key", None)
+    if name is not None and (tiers.TIERS.get(name) is v or catalog.REFERENCE_MODELS.get(name) is v):
+        text = name
+    else:
+        text = json.dumps(to_json(v))
+    try:
+        object.__setattr__(v, "_ratchet_wire", (_GENERATION, text))
+    except (AttributeError, TypeError):  # pragma: no cover - objects without a __dict__
+        pass
+    return text
 
 
 def _raise(err: dict) -> None:

@@ -12,31 +12,6 @@ ModelArg = Union[LLMModel, str]
 HwArg = Union[Hardware, str]
 
 
-def _request(
-    model: ModelArg,
-    hw: HwArg,
-    workload_id: str = "default",
-    prompt_tokens: Optional[int] = None,
-    decode_tokens: Optional[int] = None,
-    host_ms: Optional[float] = None,
-    compiler_quality: Optional[float] = None,
-    npu_share: Optional[float] = None,
-    fp4_runtime_maturity: Optional[str] = None,
-) -> dict:
-    req: dict = {"op": "project_llm", "model": model, "hw": hw, "workload_id": workload_id}
-    for k, v in (
-        ("prompt_tokens", prompt_tokens),
-        ("decode_tokens", decode_tokens),
-        ("host_ms", host_ms),
-        ("compiler_quality", compiler_quality),
-        ("npu_share", npu_share),
-        ("fp4_runtime_maturity", fp4_runtime_maturity),
-    ):
-        if v is not None:
-            req[k] = getattr(v, "value", v)
-    return req
-
-
 def project_llm(
     model: ModelArg,
     hw: HwArg,
@@ -50,27 +25,50 @@ def project_llm(
     fp4_runtime_maturity: Optional[str] = None,
 ) -> Union[Projected, WontFit, DtypeMismatch]:
     """Projects ``model`` on ``hw`` under ``workload_id``: ``Projected``, ``WontFit`` or
-    ``DtypeMismatch``. ``model`` and ``hw`` may be objects or registry names."""
-    req = _request(
-        model, hw, workload_id, prompt_tokens, decode_tokens, host_ms, compiler_quality, npu_share, fp4_runtime_maturity
+    ``DtypeMismatch``. ``model`` and ``hw`` may be objects or registry names. Raises
+    ``ValueError`` for invalid values and ``KeyError`` for unknown names."""
+    d = _core.engine().project_llm(
+        _core.wire(model),
+        _core.wire(hw),
+        workload_id,
+        prompt_tokens,
+        decode_tokens,
+        host_ms,
+        compiler_quality,
+        npu_share,
+        getattr(fp4_runtime_maturity, "value", fp4_runtime_maturity),
     )
-    req.pop("op")
-    return _types.projection(_core.ask("project_llm", **req))
+    return _types.projection(d)
 
 
 def project_llm_many(requests: Iterable[dict]) -> List[Any]:
     """Many projections in one call into the engine. Each request is a dict of
     ``project_llm``'s arguments (``model``, ``hw``, ``workload_id``, ...); each answer is a
     result object, or the exception it would raise (not raised)."""
-    reqs = [_request(**r) for r in requests]
+    eng = _core.engine()
+    wire = _core.wire
+    build = _types.projection
     out: List[Any] = []
-    for a in _core.ask_many(reqs):
-        if isinstance(a, dict) and set(a) == {"error"}:
-            e = a["error"]
-            out.append((KeyError if e.get("kind") == "unknown_key" else ValueError)(e.get("message", "")))
-        else:
-            out.append(_types.projection(a))
+    for r in requests:
+        unknown = r.keys() - _MANY_KEYS
+        if unknown:
+            raise TypeError(f"project_llm_many: unexpected argument(s) {sorted(unknown)}")
+        try:
+            g = r.get
+            m = g("fp4_runtime_maturity")
+            out.append(build(eng.project_llm(
+                wire(r["model"]), wire(r["hw"]), g("workload_id", "default"), g("prompt_tokens"), g("decode_tokens"),
+                g("host_ms"), g("compiler_quality"), g("npu_share"), getattr(m, "value", m),
+            )))
+        except (KeyError, ValueError) as e:
+            out.append(e)
     return out
+
+
+_MANY_KEYS = frozenset(
+    ["model", "hw", "workload_id", "prompt_tokens", "decode_tokens", "host_ms", "compiler_quality", "npu_share",
+     "fp4_runtime_maturity"]
+)
 
 
 def memory_feasibility(model: ModelArg, hw: HwArg, context_tokens: int) -> FeasibilityCheck:

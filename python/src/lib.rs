@@ -4,14 +4,88 @@
 //! Python modules of the package build the requests and turn the answers into the
 //! reference's classes; nothing numeric happens in Python.
 
-use pyo3::exceptions::PyValueError;
+use pyo3::IntoPyObjectExt;
+use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use ratchet::{EngineError, LlmModel, Tier};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Resolved tiers and models by the text the package sends for them (a registry name or
+/// the JSON of an object), so a tier object projected many times is parsed once.
+const CACHE_LIMIT: usize = 4096;
 
 /// A loaded engine: registry, rule set, packs and anchors, compiled once.
 #[pyclass(frozen, module = "ratchet._native")]
 struct Engine {
     inner: ratchet::Engine,
+    tiers: Mutex<HashMap<String, Arc<Tier>>>,
+    models: Mutex<HashMap<String, Arc<LlmModel>>>,
+}
+
+fn py_err(e: EngineError) -> PyErr {
+    match e {
+        EngineError::UnknownKey(m) => PyKeyError::new_err(m),
+        other => PyValueError::new_err(other.to_string()),
+    }
+}
+
+/// A name, or the JSON text of an object.
+fn arg(text: &str) -> Result<Value, EngineError> {
+    if text.starts_with('{') {
+        serde_json::from_str(text).map_err(|e| EngineError::InvalidValue(format!("not JSON: {e}")))
+    } else {
+        Ok(Value::String(text.to_string()))
+    }
+}
+
+fn cached<T>(
+    cache: &Mutex<HashMap<String, Arc<T>>>,
+    key: &str,
+    make: impl FnOnce() -> Result<T, EngineError>,
+) -> Result<Arc<T>, EngineError> {
+    if let Some(v) = cache.lock().ok().and_then(|c| c.get(key).cloned()) {
+        return Ok(v);
+    }
+    let v = Arc::new(make()?);
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= CACHE_LIMIT {
+            c.clear();
+        }
+        c.insert(key.to_string(), v.clone());
+    }
+    Ok(v)
+}
+
+/// A JSON value as Python objects.
+fn to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
+    Ok(match v {
+        Value::Null => py.None(),
+        Value::Bool(b) => b.into_py_any(py)?,
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) if !n.is_f64() => i.into_py_any(py)?,
+            (_, Some(f)) => f.into_py_any(py)?,
+            _ => n.to_string().into_py_any(py)?,
+        },
+        Value::String(s) => s.into_py_any(py)?,
+        Value::Array(a) => {
+            let l = PyList::empty(py);
+            for x in a {
+                l.append(to_py(py, x)?)?;
+            }
+            l.into_py_any(py)?
+        }
+        Value::Object(m) => {
+            let d = PyDict::new(py);
+            for (k, x) in m {
+                d.set_item(k, to_py(py, x)?)?;
+            }
+            d.into_py_any(py)?
+        }
+    })
 }
 
 #[pymethods]
@@ -33,7 +107,7 @@ impl Engine {
         cfg.packs = packs.unwrap_or_default().iter().map(|p| ratchet::pack::PackRef::from_arg(p)).collect();
         let out = ratchet::Engine::load(&cfg);
         match out.engine {
-            Some(inner) => Ok(Engine { inner }),
+            Some(inner) => Ok(Engine { inner, tiers: Mutex::default(), models: Mutex::default() }),
             None => {
                 let text: Vec<String> =
                     out.report.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.one_line()).collect();
@@ -59,6 +133,56 @@ impl Engine {
             out.push(text.trim_end().to_string());
         }
         out
+    }
+
+    /// One projection, the fast path of `ratchet.project_llm`: `model` and `hw` are a catalog
+    /// key / registry tier name or the JSON of an object; the answer is a dict (the batch
+    /// protocol's `project_llm` answer). Bad input raises `ValueError` / `KeyError`.
+    #[pyo3(signature = (model, hw, workload_id="default", prompt_tokens=None, decode_tokens=None, host_ms=None, compiler_quality=None, npu_share=None, fp4_runtime_maturity=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn project_llm(
+        &self,
+        py: Python<'_>,
+        model: &str,
+        hw: &str,
+        workload_id: &str,
+        prompt_tokens: Option<u64>,
+        decode_tokens: Option<u64>,
+        host_ms: Option<f64>,
+        compiler_quality: Option<f64>,
+        npu_share: Option<f64>,
+        fp4_runtime_maturity: Option<String>,
+    ) -> PyResult<Py<PyAny>> {
+        let e = &self.inner;
+        // registry tiers and catalog models by name are the registry's own objects: the
+        // engine's projection programs specialised for them apply
+        let tier = if hw.starts_with('{') {
+            cached(&self.tiers, hw, || Ok(Tier::clone(e.tier_from_json(&arg(hw)?)?.get()))).map_err(py_err)?
+        } else {
+            e.tier(hw).map_err(py_err)?.clone()
+        };
+        let m = if model.starts_with('{') {
+            cached(&self.models, model, || Ok(LlmModel::clone(ratchet::batch::model_arg(e, Some(&arg(model)?))?.get())))
+                .map_err(py_err)?
+        } else {
+            e.model(model).map_err(py_err)?.clone()
+        };
+        let mut o = Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                o.insert(k.to_string(), v);
+            }
+        };
+        put("prompt_tokens", prompt_tokens.map(Value::from));
+        put("decode_tokens", decode_tokens.map(Value::from));
+        put("host_ms", host_ms.map(Value::from));
+        put("compiler_quality", compiler_quality.map(Value::from));
+        put("npu_share", npu_share.map(Value::from));
+        put("fp4_runtime_maturity", fp4_runtime_maturity.map(Value::from));
+        let p = ratchet::batch::project_params(&o).map_err(py_err)?;
+        let r = e.project_llm(&m, &tier, workload_id, &p).map_err(py_err)?;
+        let v = serde_json::to_value(&r).map_err(|x| PyValueError::new_err(x.to_string()))?;
+        to_py(py, &v)
     }
 
     /// The registry's tier names, in registry order.
