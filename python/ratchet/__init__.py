@@ -43,7 +43,22 @@ from .precision import (
     quant_scheme_capability_key,
     resolve_floor_dtype,
 )
-from .projection import kv_cache_bytes_per_token, memory_feasibility, project_llm, project_llm_many
+from ._types import (
+    CpuLatencyProjection,
+    LatencyDistribution,
+    SolverConvergenceAnchor,
+    SolverConvergenceProjection,
+    WorkloadPatternMultipliers,
+)
+from .projection import (
+    apply_workload_pattern,
+    kv_cache_bytes_per_token,
+    memory_feasibility,
+    project_frame_latency,
+    project_llm,
+    project_llm_many,
+    project_solver_convergence,
+)
 from .tiers import TIERS, hw_with_memory, make_custom_tier, tier
 
 __version__ = "0.3.2"
@@ -90,4 +105,12 @@ __all__ = [
     "lookup_model",
     "resolve_measurement_key",
     "CalibrationSource",
+    "WorkloadPatternMultipliers",
+    "apply_workload_pattern",
+    "project_frame_latency",
+    "project_solver_convergence",
+    "CpuLatencyProjection",
+    "SolverConvergenceProjection",
+    "LatencyDistribution",
+    "SolverConvergenceAnchor",
 ]

@@ -109,10 +109,10 @@ class Hardware:
         """Peak TOPS for ``dtype`` x compute efficiency."""
         return _core.result(_core.ask("effective_tops", hw=self, dtype=dtype))
 
-    def get_perception_anchor(self, key: str):
-        """The measured perception anchor of ``key`` on this tier, or ``None``."""
-        out = _core.ask("get_perception_anchor", hw=self, key=key)
-        return _core.result(out)
+    def get_perception_anchor(self, workload_class: str):
+        """The measured perception anchor of ``workload_class`` on this tier, or ``None``
+        (a dict of the reference's ``PerceptionAnchor`` fields)."""
+        return _core.result(_core.ask("get_perception_anchor", hw=self, workload_class=workload_class))
 
 
 @dataclass(frozen=True)
@@ -219,6 +219,61 @@ class FeasibilityCheck:
 
 
 ProjectionResult = (Projected, WontFit, DtypeMismatch)
+
+
+@dataclass(frozen=True)
+class LatencyDistribution:
+    """A measured latency: median, p95 and max, ms."""
+
+    median_ms: float
+    p95_ms: float
+    max_ms: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class SolverConvergenceAnchor:
+    """A measured solver: iterations (median, p95, max) and the solve latency."""
+
+    iters_median: int
+    iters_p95: int
+    solve_ms: LatencyDistribution
+    iters_max: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class CpuLatencyProjection:
+    """A CPU workload's latency on another CPU complex."""
+
+    median_ms: float
+    p95_ms: float
+    max_ms: Optional[float]
+    speedup: float
+    source: str
+    extensions: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class SolverConvergenceProjection:
+    """A solver's iterations and latency on another CPU complex."""
+
+    iters_median: int
+    iters_p95: int
+    iters_max: Optional[int]
+    solve_median_ms: float
+    solve_p95_ms: float
+    solve_max_ms: Optional[float]
+    speedup: float
+    source: str
+    extensions: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class WorkloadPatternMultipliers:
+    """How a workload pattern scales a projection: decode p50/p95, TTFT p50."""
+
+    decode_p50_mult: float = 1.0
+    decode_p95_mult: float = 1.0
+    ttft_p50_mult: float = 1.0
 
 _NESTED = {
     ("Hardware", "cpu"): lambda v: _build(CpuComplex, v),

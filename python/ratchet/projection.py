@@ -6,7 +6,20 @@ from __future__ import annotations
 from typing import Any, Iterable, List, Optional, Union
 
 from . import _core, _types
-from ._types import DtypeMismatch, FeasibilityCheck, Hardware, LLMModel, Projected, ProjectionResult, WontFit
+from ._types import (
+    CpuLatencyProjection,
+    DtypeMismatch,
+    FeasibilityCheck,
+    Hardware,
+    LatencyDistribution,
+    LLMModel,
+    Projected,
+    ProjectionResult,
+    SolverConvergenceAnchor,
+    SolverConvergenceProjection,
+    WontFit,
+    WorkloadPatternMultipliers,
+)
 
 ModelArg = Union[LLMModel, str]
 HwArg = Union[Hardware, str]
@@ -82,7 +95,34 @@ def kv_cache_bytes_per_token(model: ModelArg, dtype_bytes: float = 2) -> float:
     return _core.result(_core.ask("kv_cache_bytes_per_token", model=model, dtype_bytes=dtype_bytes))
 
 
+def apply_workload_pattern(result: Projected, multipliers: WorkloadPatternMultipliers) -> Projected:
+    """``result`` scaled by a workload pattern (decode rate and time to first token)."""
+    d = _core.to_json(result)
+    d["type"] = type(result).__name__
+    return _types.projection(_core.ask("apply_workload_pattern", result=d, multipliers=multipliers))
+
+
+def project_frame_latency(baseline: LatencyDistribution, speedup: float) -> CpuLatencyProjection:
+    """A CPU workload's measured latency projected by a CPU speedup (``ValueError`` when
+    the speedup is not > 0)."""
+    return _types._build(CpuLatencyProjection, _core.ask("project_frame_latency", baseline=baseline, speedup=speedup))
+
+
+def project_solver_convergence(anchor: SolverConvergenceAnchor, speedup: float) -> SolverConvergenceProjection:
+    """A measured solver projected by a CPU speedup: iterations kept, latency scaled."""
+    out = _core.ask("project_solver_convergence", anchor=anchor, speedup=speedup)
+    return _types._build(SolverConvergenceProjection, out)
+
+
 __all__ = [
+    "apply_workload_pattern",
+    "project_frame_latency",
+    "project_solver_convergence",
+    "LatencyDistribution",
+    "SolverConvergenceAnchor",
+    "CpuLatencyProjection",
+    "SolverConvergenceProjection",
+    "WorkloadPatternMultipliers",
     "project_llm",
     "project_llm_many",
     "memory_feasibility",

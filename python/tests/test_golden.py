@@ -240,3 +240,65 @@ def test_make_custom_tier_and_its_errors(reference, golden):
         if d:
             failures.append(d)
     assert not failures, failures[:10]
+
+
+def _obj(cls, d):
+    d = strip(d)
+    if cls is _types.SolverConvergenceAnchor:
+        d["solve_ms"] = _types.LatencyDistribution(**d["solve_ms"])
+    return cls(**d)
+
+
+def test_workload_patterns_and_cpu_projections(reference, golden):
+    failures = []
+    for c in cases(golden, "apply_workload_pattern"):
+        i = c["inputs"]
+        base = _types.projection(dict(i["base_result"]))
+        got = ratchet.apply_workload_pattern(base, _obj(ratchet.WorkloadPatternMultipliers, i["multipliers"]))
+        w = dict(c["output"])
+        w.pop("type", None)
+        d = same(w, fields(got), c["id"])
+        if d:
+            failures.append(d)
+    for fn, call, key in [
+        ("project_frame_latency", ratchet.project_frame_latency, ("baseline", _types.LatencyDistribution)),
+        ("project_solver_convergence", ratchet.project_solver_convergence, ("anchor", _types.SolverConvergenceAnchor)),
+    ]:
+        for c in cases(golden, fn):
+            i = c["inputs"]
+            want = c["output"]
+            try:
+                got = call(_obj(key[1], i[key[0]]), i["speedup"])
+            except ValueError as e:
+                if "error" not in want or want["error"]["type"] != "ValueError":
+                    failures.append(f"{c['id']}: raised {e}")
+                continue
+            if "error" in want:
+                failures.append(f"{c['id']}: no error, want {want['error']}")
+                continue
+            d = same(strip(want), fields(got), c["id"])
+            if d:
+                failures.append(d)
+    assert not failures, f"{len(failures)}: {failures[:10]}"
+
+
+def test_calibration_sources_and_measurement_keys(reference, golden):
+    failures = []
+    for c in cases(golden, "CalibrationSource"):
+        i, want = c["inputs"], c["output"]
+        try:
+            got = ratchet.CalibrationSource(i["method"], i["reference"], i["confidence"])
+        except ValueError as e:
+            if "error" not in want:
+                failures.append(f"{c['id']}: raised {e}")
+            continue
+        if "error" in want:
+            failures.append(f"{c['id']}: no error, want {want['error']}")
+        elif dataclasses.asdict(got) != strip(want):
+            failures.append(f"{c['id']}: {got}")
+    ms = models(golden)
+    for c in cases(golden, "resolve_measurement_key"):
+        got = ratchet.resolve_measurement_key(ms[c["inputs"]["model"]])
+        if got != c["output"]:
+            failures.append(f"{c['id']}: {got!r}, want {c['output']!r}")
+    assert not failures, failures[:10]
