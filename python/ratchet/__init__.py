@@ -30,6 +30,7 @@ from ._types import (
     ProjectionResult,
     WontFit,
 )
+from .anchors import CNNAnchor, LLMAnchor, hw_to_anchor_tier_precision, load_cnn_anchor, load_llm_anchor
 from .catalog import REFERENCE_MODELS, lookup_model, resolve_measurement_key
 from .precision import (
     CapabilityLevel,
@@ -113,4 +114,9 @@ __all__ = [
     "SolverConvergenceProjection",
     "LatencyDistribution",
     "SolverConvergenceAnchor",
+    "LLMAnchor",
+    "CNNAnchor",
+    "load_llm_anchor",
+    "load_cnn_anchor",
+    "hw_to_anchor_tier_precision",
 ]

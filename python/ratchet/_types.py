@@ -12,7 +12,8 @@ from . import _core
 
 
 def _build(cls, data: Dict[str, Any]):
-    """An instance of ``cls`` from a JSON object; unknown keys go to ``extensions``."""
+    """An instance of ``cls`` from a JSON object; unknown keys go to ``extensions`` (or are
+    dropped by classes without one)."""
     names = {f.name for f in dataclasses.fields(cls)}
     kw = {}
     extra = {}

@@ -302,3 +302,32 @@ def test_calibration_sources_and_measurement_keys(reference, golden):
         if got != c["output"]:
             failures.append(f"{c['id']}: {got!r}, want {c['output']!r}")
     assert not failures, failures[:10]
+
+
+def test_anchors(reference, golden):
+    from conftest import ROOT
+
+    failures = []
+    hw = Hw(golden)
+    for c in cases(golden, "hw_to_anchor_tier_precision"):
+        i = c["inputs"]
+        got = ratchet.hw_to_anchor_tier_precision(hw(i["hw"]), i["capability_key"])
+        want = None if c["output"] is None else tuple(c["output"])
+        if got != want:
+            failures.append(f"{c['id']}: {got!r}, want {want!r}")
+    anchored = [c for c in cases(golden, "load_llm_anchor") + cases(golden, "load_cnn_anchor")]
+    for secrets in (None, "anchor_secrets.toml"):
+        ratchet.load(rules="ratchet-0.3.2", anchors=(ROOT / "tests" / "golden" / secrets) if secrets else None)
+        for c in (c for c in anchored if c["inputs"]["secrets"] == secrets):
+            i = c["inputs"]
+            if c["fn"] == "load_llm_anchor":
+                got = ratchet.load_llm_anchor(i["tier"], i["precision"], i["model_key"])
+            else:
+                got = ratchet.load_cnn_anchor(i["tier"], i["precision"], i["cnn_key"])
+            want = c["output"]
+            g = None if got is None else dataclasses.asdict(got)
+            d = same(strip(want), g, c["id"]) if want is not None else (None if g is None else f"{c['id']}: {g}")
+            if d:
+                failures.append(d)
+    ratchet.load(rules="ratchet-0.3.2")
+    assert not failures, f"{len(failures)}: {failures[:10]}"

@@ -1,0 +1,65 @@
+"""Silicon anchors: private measured points per (tier, precision, model), read from the
+anchor file given to ``ratchet.load(anchors=...)`` (or ``RATCHET_ANCHORS``), and the route
+from a tier and capability key to an anchor's (tier, precision)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from . import _core, _types
+from ._types import Hardware
+
+
+@dataclass(frozen=True)
+class LLMAnchor:
+    """A measured LLM point on an anchor tier."""
+
+    tokps: float
+    prefill_tokps: float = 0.0
+    mem_gb: float = 0.0
+    seqlen: int = 0
+    source: str = "measured"
+    measured_date: str = ""
+    peak_bw_gbps: float = 0.0
+    bw_share_frac: float = 1.0
+    bw_efficiency_frac: float = 1.0
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class CNNAnchor:
+    """A measured CNN point on an anchor tier."""
+
+    ms_per_inference: float
+    fps: float = 0.0
+    mem_mb: float = 0.0
+    input_res: str = ""
+    source: str = "measured"
+    measured_date: str = ""
+    peak_bw_gbps: float = 0.0
+    bw_share_frac: float = 1.0
+    bw_efficiency_frac: float = 1.0
+    notes: str = ""
+
+
+def load_llm_anchor(tier: str, precision: str, model_key: str) -> Optional[LLMAnchor]:
+    """The anchor of ``model_key`` at (``tier``, ``precision``), or ``None`` (also when no
+    anchor file is loaded)."""
+    out = _core.result(_core.ask("load_llm_anchor", tier=tier, precision=precision, model_key=model_key))
+    return None if out is None else _types._build(LLMAnchor, out)
+
+
+def load_cnn_anchor(tier: str, precision: str, cnn_key: str) -> Optional[CNNAnchor]:
+    """The anchor of ``cnn_key`` at (``tier``, ``precision``), or ``None``."""
+    out = _core.result(_core.ask("load_cnn_anchor", tier=tier, precision=precision, cnn_key=cnn_key))
+    return None if out is None else _types._build(CNNAnchor, out)
+
+
+def hw_to_anchor_tier_precision(hw: Hardware, capability_key: str) -> Optional[Tuple[str, str]]:
+    """The anchor (tier, precision) a tier's capability key routes to, or ``None``."""
+    out = _core.result(_core.ask("hw_to_anchor_tier_precision", hw=hw, capability_key=capability_key))
+    return None if out is None else tuple(out)
+
+
+__all__ = ["LLMAnchor", "CNNAnchor", "load_llm_anchor", "load_cnn_anchor", "hw_to_anchor_tier_precision"]
