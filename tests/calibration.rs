@@ -226,28 +226,24 @@ fn ingest_writes_a_measured_tier_that_validate_accepts_and_project_uses() {
     let (dir, reg) = common::temp_registry();
     let out = reg.join("tiers/10-npu-high-measured.ron");
     let input = data("h200-llama-8b.json");
-    let (code, _, err) = run(&[
-        "ingest",
-        &input,
-        "--registry",
-        &s(&reg),
-        "--tier",
-        "NPU High",
-        "--model",
-        "qwen25_7b_dense",
-        "--out",
-        &s(&out),
-    ]);
+    let regs = s(&reg);
+    // `ratchet ingest` of the 8B rows onto NPU High, with `extra` arguments
+    let ingest = |extra: &[&str]| {
+        let mut args = vec!["ingest", &input, "--registry", &regs, "--tier", "NPU High", "--model", "qwen25_7b_dense"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let (code, _, err) = ingest(&["--out", &s(&out)]);
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(text.contains("method: \"measured\""), "{text}");
     assert!(text.contains("ratchet ingest of 8 measurements: llama-bench pytorch-2.11.0+cu130"), "{text}");
-    let (code, _, err) = run(&["validate", "--registry", &s(&reg), "--deny-warnings"]);
+    let (code, _, err) = run(&["validate", "--registry", &regs, "--deny-warnings"]);
     assert_eq!(code, 0, "{err}");
     let v = json_of(&[
         "project",
         "--registry",
-        &s(&reg),
+        &regs,
         "--tier",
         "NPU High (measured)",
         "--model",
@@ -260,37 +256,13 @@ fn ingest_writes_a_measured_tier_that_validate_accepts_and_project_uses() {
     assert_eq!(v["decode_tok_s"], 179.39);
     // the same again is refused: the file exists
     let before = std::fs::read(&out).unwrap_or_default();
-    let (code, _, err) = run(&[
-        "ingest",
-        &input,
-        "--registry",
-        &s(&reg),
-        "--tier",
-        "NPU High",
-        "--model",
-        "qwen25_7b_dense",
-        "--out",
-        &s(&out),
-    ]);
+    let (code, _, err) = ingest(&["--out", &s(&out)]);
     assert_eq!(code, 2);
     assert!(err.contains("exists; ingest never writes over a file"), "{err}");
     assert_eq!(std::fs::read(&out).unwrap_or_default(), before);
     // and so is a tier name the registry has
     let other = dir.path().join("other.ron");
-    let (code, _, err) = run(&[
-        "ingest",
-        &input,
-        "--registry",
-        &s(&reg),
-        "--tier",
-        "NPU High",
-        "--model",
-        "qwen25_7b_dense",
-        "--name",
-        "NPU Mid",
-        "--out",
-        &s(&other),
-    ]);
+    let (code, _, err) = ingest(&["--name", "NPU Mid", "--out", &s(&other)]);
     assert_eq!(code, 2);
     assert!(err.contains("the registry already has a tier `NPU Mid`"), "{err}");
     assert!(!other.exists());

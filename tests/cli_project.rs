@@ -42,20 +42,7 @@ fn project_reports_the_reference_numbers_and_provenance() {
     assert_eq!(v["type"], "WontFit");
     assert_eq!(v["required_gb"], 19.6344064);
 
-    let v = project_json(&[
-        "--model",
-        "qwen25_7b_dense",
-        "--tier",
-        "RTX 5090 (reference, measured)",
-        "--npu-share",
-        "0.5",
-        "--compiler-quality",
-        "0.9",
-    ]);
-    assert_eq!(v["source"], "cross_class");
-    // default: the reference's 175.81, less the KV cache read at 500 + 100 tokens of context
-    assert_eq!(v["decode_ceiling_tok_s"], 174.42);
-    let mut reference = vec![
+    let shared = [
         "--model",
         "qwen25_7b_dense",
         "--tier",
@@ -65,6 +52,11 @@ fn project_reports_the_reference_numbers_and_provenance() {
         "--compiler-quality",
         "0.9",
     ];
+    let v = project_json(&shared);
+    assert_eq!(v["source"], "cross_class");
+    // default: the reference's 175.81, less the KV cache read at 500 + 100 tokens of context
+    assert_eq!(v["decode_ceiling_tok_s"], 174.42);
+    let mut reference = shared.to_vec();
     reference.extend(["--rules", "ratchet-0.3.2"]);
     assert_eq!(project_json(&reference)["decode_ceiling_tok_s"], 175.81);
 }
