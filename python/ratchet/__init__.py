@@ -30,7 +30,14 @@ from ._types import (
     ProjectionResult,
     WontFit,
 )
-from .anchors import CNNAnchor, LLMAnchor, hw_to_anchor_tier_precision, load_cnn_anchor, load_llm_anchor
+from .anchors import (
+    CNNAnchor,
+    LLMAnchor,
+    hw_to_anchor_tier_precision,
+    load_cnn_anchor,
+    load_llm_anchor,
+    overlay_llm_anchor,
+)
 from .catalog import REFERENCE_MODELS, lookup_model, resolve_measurement_key
 from .precision import (
     CapabilityLevel,
@@ -119,4 +126,5 @@ __all__ = [
     "load_llm_anchor",
     "load_cnn_anchor",
     "hw_to_anchor_tier_precision",
+    "overlay_llm_anchor",
 ]

@@ -62,4 +62,46 @@ def hw_to_anchor_tier_precision(hw: Hardware, capability_key: str) -> Optional[T
     return None if out is None else tuple(out)
 
 
-__all__ = ["LLMAnchor", "CNNAnchor", "load_llm_anchor", "load_cnn_anchor", "hw_to_anchor_tier_precision"]
+
+
+def overlay_llm_anchor(
+    result,
+    hw: Hardware,
+    model,
+    catalog_to_spec_key=None,
+    decode_mult: float = 1.0,
+    ttft_mult: float = 1.0,
+):
+    """``result`` (a ``Projected``) with the private silicon anchor of its model on ``hw``
+    applied, when the loaded anchor file has one; otherwise ``result`` itself.
+    ``catalog_to_spec_key`` maps the catalog key to the anchor file's key: ``None`` (the same
+    key), a dict (absent keys: no anchor) or a callable returning a key or ``None``."""
+    from ._types import Projected
+
+    if not isinstance(result, Projected):
+        return result
+    d = _core.to_json(result)
+    d["type"] = "Projected"
+    key = result.model_key
+    if catalog_to_spec_key is None:
+        spec_map = None
+    elif isinstance(catalog_to_spec_key, dict):
+        spec_map = catalog_to_spec_key
+    else:
+        k = catalog_to_spec_key(key)
+        spec_map = {key: k} if k is not None else {}
+    out = _core.ask(
+        "overlay_llm_anchor",
+        result=d,
+        hw=hw,
+        model=model,
+        spec_key_map=spec_map,
+        decode_mult=decode_mult,
+        ttft_mult=ttft_mult,
+    )
+    if out == d:
+        return result
+    return _types.projection(out)
+
+
+__all__ = ["LLMAnchor", "CNNAnchor", "load_llm_anchor", "load_cnn_anchor", "hw_to_anchor_tier_precision", "overlay_llm_anchor"]

@@ -331,3 +331,43 @@ def test_anchors(reference, golden):
                 failures.append(d)
     ratchet.load(rules="ratchet-0.3.2")
     assert not failures, f"{len(failures)}: {failures[:10]}"
+
+
+def test_overlay_llm_anchor(reference, golden):
+    from conftest import ROOT
+
+    hw = Hw(golden)
+    ms = models(golden)
+    failures = []
+    cs = cases(golden, "overlay_llm_anchor")
+    assert len(cs) == 2112
+    for secrets in (None, "anchor_secrets.toml"):
+        ratchet.load(rules="ratchet-0.3.2", anchors=(ROOT / "tests" / "golden" / secrets) if secrets else None)
+        for c in (c for c in cs if c["inputs"]["secrets"] == secrets):
+            i = c["inputs"]
+            base = _types.projection(dict(i["base_result"]))
+            spec = i["catalog_to_spec_key"]
+            mapping = {"identity": None, "none": {}, "map": spec.get("map")}[spec["kind"]]
+            got = ratchet.overlay_llm_anchor(base, hw(i["hw"]), ms[i["model"]], mapping, i["decode_mult"], i["ttft_mult"])
+            want = dict(c["output"])
+            unchanged = want.pop("unchanged_identity", False)
+            want.pop("type", None)
+            if unchanged and got is not base:
+                failures.append(f"{c['id']}: should be the input result itself")
+            d = same(want, fields(got), c["id"])
+            if d:
+                failures.append(d)
+    ratchet.load(rules="ratchet-0.3.2")
+    assert not failures, f"{len(failures)}: {failures[:10]}"
+
+
+def test_perception_anchors(reference, golden):
+    hw = Hw(golden)
+    failures = []
+    for c in cases(golden, "Hardware.get_perception_anchor"):
+        i = c["inputs"]
+        got = hw(i["hw"]).get_perception_anchor(i["workload_class"])
+        d = same(strip(c["output"]), got, c["id"]) if c["output"] is not None else (None if got is None else c["id"])
+        if d:
+            failures.append(d)
+    assert not failures, failures[:10]
