@@ -3,6 +3,7 @@ form, memory feasibility and KV-cache size."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any, Iterable, List, Optional, Union
 
 from . import _core, _types
@@ -62,6 +63,19 @@ def project_llm_many(requests: Iterable[dict]) -> List[Any]:
     wire = _core.wire
     build = _types.projection
     out: List[Any] = []
+    # the results are kept, so the cyclic collector would rescan them again and again as the
+    # list grows (none of them can form a cycle): paused for the loop
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _many(requests, eng, wire, build, out)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return out
+
+
+def _many(requests, eng, wire, build, out) -> None:
     for r in requests:
         unknown = r.keys() - _MANY_KEYS
         if unknown:
@@ -75,7 +89,6 @@ def project_llm_many(requests: Iterable[dict]) -> List[Any]:
             )))
         except (KeyError, ValueError) as e:
             out.append(e)
-    return out
 
 
 _MANY_KEYS = frozenset(
