@@ -72,11 +72,26 @@ from .tiers import TIERS, hw_with_memory, make_custom_tier, tier
 __version__ = "0.3.2"
 ENGINE_VERSION = _native.__version__
 
-from . import tiers as _tiers  # noqa: E402
+from . import _tables  # noqa: E402
 from . import catalog as _catalog  # noqa: E402
+from . import tiers as _tiers  # noqa: E402
+from ._tables import (  # noqa: E402
+    BADGE_FOR_SOURCE,
+    BYTES_PER_PARAM,
+    CAPABILITY_TABLES,
+    DTYPE_ATTR_MAP,
+    GGUF_SIZE_GB,
+    MEMORY_UPGRADE_OPTIONS,
+    PRECISION_SET_CAPABILITY,
+    PRECISION_SET_COMPUTE_DTYPE,
+    PRECISION_SET_ZEROED_PEAK_TOPS,
+    QUANT_SCHEME_CAPABILITY_KEY,
+    SILICON_CLASS_DEFAULTS,
+)
 
 _tiers._refresh()
 _catalog._refresh()
+_tables._refresh()
 
 __all__ = [
     "__version__",
@@ -127,4 +142,20 @@ __all__ = [
     "load_cnn_anchor",
     "hw_to_anchor_tier_precision",
     "overlay_llm_anchor",
+    "DTYPE_ATTR_MAP",
+    "QUANT_SCHEME_CAPABILITY_KEY",
+    "BYTES_PER_PARAM",
+    "GGUF_SIZE_GB",
+    "ACTIVE_PARAMS",
+    "PRECISION_SET_CAPABILITY",
+    "PRECISION_SET_COMPUTE_DTYPE",
+    "PRECISION_SET_ZEROED_PEAK_TOPS",
+    "MEMORY_UPGRADE_OPTIONS",
+    "SILICON_CLASS_DEFAULTS",
+    "BADGE_FOR_SOURCE",
+    "CAPABILITY_TABLES",
+    "NEUTRON_INT8_ONLY_CAPABILITY",
+    "NPU_FULL_DTYPE_CAPABILITY",
+    "SM120_BLACKWELL_CAPABILITY",
+    "NPU_FP4_CAPABILITY",
 ]

@@ -51,11 +51,13 @@ def load(
         anchors=os.fspath(anchors) if anchors is not None else None,
     )
     _CONFIG = {"registry": registry, "rules": rules_list, "packs": packs, "anchors": anchors}
+    from . import _tables
     from . import catalog as _catalog
     from . import tiers as _tiers  # the constants follow the engine
 
     _tiers._refresh()
     _catalog._refresh()
+    _tables._refresh()
     return _ENGINE
 
 

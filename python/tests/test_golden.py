@@ -371,3 +371,50 @@ def test_perception_anchors(reference, golden):
         if d:
             failures.append(d)
     assert not failures, failures[:10]
+
+
+def test_tables_under_the_reference_names(reference, golden):
+    t = golden["tables"]
+    for name in [
+        "DTYPE_ATTR_MAP",
+        "QUANT_SCHEME_CAPABILITY_KEY",
+        "BYTES_PER_PARAM",
+        "GGUF_SIZE_GB",
+        "PRECISION_SET_COMPUTE_DTYPE",
+        "PRECISION_SET_CAPABILITY",
+        "PRECISION_SET_ZEROED_PEAK_TOPS",
+        "SILICON_CLASS_DEFAULTS",
+        "BADGE_FOR_SOURCE",
+    ]:
+        assert same(t[name], getattr(ratchet, name), name) is None, name
+    assert ratchet.ACTIVE_PARAMS == t["ACTIVE_PARAMS"]
+    assert [list(o) for o in ratchet.MEMORY_UPGRADE_OPTIONS] == t["MEMORY_UPGRADE_OPTIONS"]
+    for name, rows in t["capability_tables"].items():
+        got = {k: {"level": v.level, "reason": v.reason} for k, v in getattr(ratchet, name).items()}
+        assert got == rows and list(got) == list(rows), name
+    assert list(ratchet.TIERS) == t["tier_order"]
+    assert list(ratchet.REFERENCE_MODELS) == t["reference_model_order"]
+
+
+# the reference's public names the package does not have yet (docs/python.md); the test
+# fails when one goes missing or when one of these arrives without this list being updated
+NOT_YET = {
+    "SiliconClass",
+    "PerceptionAnchor",
+    "NpuPrecisionSet",
+    "WorkloadRecord",
+    "WORKLOAD_SCHEMA",
+    "Slider",
+    "SubsystemDemand",
+    "KpiResult",
+    "apply_sliders",
+    "default_values",
+    "WhatifRunner",
+}
+
+
+def test_public_api(golden):
+    api = golden["tables"]["public_api"]
+    assert len(api) == 73
+    missing = {n for n in api if not hasattr(ratchet, n)}
+    assert missing == NOT_YET
