@@ -52,6 +52,7 @@ from .precision import (
     resolve_floor_dtype,
 )
 from ._types import (
+    PerceptionAnchor,
     CpuLatencyProjection,
     LatencyDistribution,
     SolverConvergenceAnchor,
@@ -92,6 +93,8 @@ from ._tables import (  # noqa: E402
 _tiers._refresh()
 _catalog._refresh()
 _tables._refresh()
+# the silicon classes and precision rungs of the registry loaded at import
+SiliconClass, NpuPrecisionSet = _tables.enums()
 
 __all__ = [
     "__version__",
@@ -154,6 +157,9 @@ __all__ = [
     "SILICON_CLASS_DEFAULTS",
     "BADGE_FOR_SOURCE",
     "CAPABILITY_TABLES",
+    "SiliconClass",
+    "NpuPrecisionSet",
+    "PerceptionAnchor",
     "NEUTRON_INT8_ONLY_CAPABILITY",
     "NPU_FULL_DTYPE_CAPABILITY",
     "SM120_BLACKWELL_CAPABILITY",

@@ -53,3 +53,15 @@ def _refresh() -> None:
         setattr(ratchet, name, CAPABILITY_TABLES[name])
     g["ACTIVE_PARAMS"] = t["ACTIVE_PARAMS"]
     ratchet.ACTIVE_PARAMS = t["ACTIVE_PARAMS"]
+
+
+def _enum(name: str, values) -> "enum.EnumMeta":
+    import enum
+
+    return enum.Enum(name, {v.upper(): v for v in values}, type=str, module="ratchet")
+
+
+def enums():
+    """``SiliconClass`` and ``NpuPrecisionSet`` from the registry's tables (as loaded at
+    import)."""
+    return _enum("SiliconClass", SILICON_CLASS_DEFAULTS), _enum("NpuPrecisionSet", PRECISION_SET_COMPUTE_DTYPE)

@@ -110,10 +110,10 @@ class Hardware:
         """Peak TOPS for ``dtype`` x compute efficiency."""
         return _core.result(_core.ask("effective_tops", hw=self, dtype=dtype))
 
-    def get_perception_anchor(self, workload_class: str):
-        """The measured perception anchor of ``workload_class`` on this tier, or ``None``
-        (a dict of the reference's ``PerceptionAnchor`` fields)."""
-        return _core.result(_core.ask("get_perception_anchor", hw=self, workload_class=workload_class))
+    def get_perception_anchor(self, workload_class: str) -> "Optional[PerceptionAnchor]":
+        """The measured perception anchor of ``workload_class`` on this tier, or ``None``."""
+        out = _core.result(_core.ask("get_perception_anchor", hw=self, workload_class=workload_class))
+        return None if out is None else _build(PerceptionAnchor, out)
 
 
 @dataclass(frozen=True)
@@ -269,6 +269,21 @@ class SolverConvergenceProjection:
 
 
 @dataclass(frozen=True)
+class PerceptionAnchor:
+    """One perception workload measured on one tier; each metric with its own source."""
+
+    workload_class: str
+    latency: LatencyDistribution
+    latency_source: CalibrationSource
+    solver: Optional[SolverConvergenceAnchor] = None
+    solver_source: Optional[CalibrationSource] = None
+    bw_gbs: Optional[float] = None
+    bw_source: Optional[CalibrationSource] = None
+    cores: Optional[float] = None
+    cores_source: Optional[CalibrationSource] = None
+
+
+@dataclass(frozen=True)
 class WorkloadPatternMultipliers:
     """How a workload pattern scales a projection: decode p50/p95, TTFT p50."""
 
@@ -276,9 +291,25 @@ class WorkloadPatternMultipliers:
     decode_p95_mult: float = 1.0
     ttft_p50_mult: float = 1.0
 
+def _source(v):
+    return CalibrationSource(v["method"], v["reference"], v["confidence"])
+
+
+def _solver(v):
+    return SolverConvergenceAnchor(
+        v["iters_median"], v["iters_p95"], _build(LatencyDistribution, v["solve_ms"]), v.get("iters_max")
+    )
+
+
 _NESTED = {
     ("Hardware", "cpu"): lambda v: _build(CpuComplex, v),
-    ("Hardware", "calibration_source"): lambda v: CalibrationSource(v["method"], v["reference"], v["confidence"]),
+    ("Hardware", "calibration_source"): _source,
+    ("PerceptionAnchor", "latency"): lambda v: _build(LatencyDistribution, v),
+    ("PerceptionAnchor", "latency_source"): _source,
+    ("PerceptionAnchor", "solver"): _solver,
+    ("PerceptionAnchor", "solver_source"): _source,
+    ("PerceptionAnchor", "bw_source"): _source,
+    ("PerceptionAnchor", "cores_source"): _source,
 }
 
 

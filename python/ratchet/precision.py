@@ -15,7 +15,12 @@ class CapabilityLevel(str, enum.Enum):
 
     TENSOR_NATIVE = "tensor_native"
     TENSOR_COMPAT = "tensor_compat"
+    CUDA_CORE = "cuda_core"
     UNSUPPORTED = "unsupported"
+
+    def __bool__(self) -> bool:
+        """Only ``unsupported`` counts as not supported."""
+        return self is not CapabilityLevel.UNSUPPORTED
 
 
 class FP4RuntimeMaturity(str, enum.Enum):

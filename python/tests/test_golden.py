@@ -367,6 +367,7 @@ def test_perception_anchors(reference, golden):
     for c in cases(golden, "Hardware.get_perception_anchor"):
         i = c["inputs"]
         got = hw(i["hw"]).get_perception_anchor(i["workload_class"])
+        got = None if got is None else _core.to_json(got)
         d = same(strip(c["output"]), got, c["id"]) if c["output"] is not None else (None if got is None else c["id"])
         if d:
             failures.append(d)
@@ -394,14 +395,15 @@ def test_tables_under_the_reference_names(reference, golden):
         assert got == rows and list(got) == list(rows), name
     assert list(ratchet.TIERS) == t["tier_order"]
     assert list(ratchet.REFERENCE_MODELS) == t["reference_model_order"]
+    assert [c.value for c in ratchet.SiliconClass] == list(t["SILICON_CLASS_DEFAULTS"])
+    assert [r.value for r in ratchet.NpuPrecisionSet] == list(t["PRECISION_SET_COMPUTE_DTYPE"])
+    for name, lv in t["CapabilityLevel"].items():
+        assert bool(ratchet.CapabilityLevel[name]) is lv["bool"] and ratchet.CapabilityLevel[name].value == lv["value"]
 
 
 # the reference's public names the package does not have yet (docs/python.md); the test
 # fails when one goes missing or when one of these arrives without this list being updated
 NOT_YET = {
-    "SiliconClass",
-    "PerceptionAnchor",
-    "NpuPrecisionSet",
     "WorkloadRecord",
     "WORKLOAD_SCHEMA",
     "Slider",
