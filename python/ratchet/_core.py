@@ -5,6 +5,7 @@ back as JSON and errors as the reference's exception types."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import os
 from typing import Any, Iterable, Optional, Sequence, Union
@@ -12,7 +13,6 @@ from typing import Any, Iterable, Optional, Sequence, Union
 from . import _native
 
 _ENGINE: Optional[_native.Engine] = None
-_CONFIG: dict = {}
 # bumped by every load: what an object was sent as under another engine is sent anew
 _GENERATION = 0
 
@@ -34,7 +34,7 @@ def load(
     diagnostic when the data is invalid. Tier constants and ``TIERS`` are re-read from the new
     engine.
     """
-    global _ENGINE, _CONFIG, _GENERATION
+    global _ENGINE, _GENERATION
     _GENERATION += 1
     if rules is None:
         rules_list = None
@@ -50,7 +50,6 @@ def load(
         packs=list(packs) if packs is not None else None,
         anchors=os.fspath(anchors) if anchors is not None else None,
     )
-    _CONFIG = {"registry": registry, "rules": rules_list, "packs": packs, "anchors": anchors}
     from . import _tables
     from . import catalog as _catalog
     from . import tiers as _tiers  # the constants follow the engine
@@ -84,8 +83,8 @@ def to_json(v: Any) -> Any:
         return {k: to_json(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [to_json(x) for x in v]
-    if hasattr(v, "value") and hasattr(v, "name") and type(v).__module__.startswith("ratchet"):
-        return v.value  # enums
+    if isinstance(v, enum.Enum):
+        return v.value
     return v
 
 

@@ -57,5 +57,3 @@ def make_custom_tier(**kwargs) -> Hardware:
     out = _core.ask("make_custom_tier", **{k: v for k, v in kwargs.items()})
     return _types.hardware(out.get("hw", out) if isinstance(out, dict) else out)
 
-
-_refresh_done = False

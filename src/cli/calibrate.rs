@@ -170,12 +170,15 @@ pub(super) fn ingest(a: IngestArgs) -> i32 {
         Ok(t) => format!("{} (measured)", t.name()),
         Err(_) => a.tier.clone(),
     });
-    let set = match crate::ingest::as_measurement_set(&engine, &rows, &a.tier, &a.model) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+    let set = match &a.set {
+        None => None,
+        Some(_) => match crate::ingest::as_measurement_set(&engine, &rows, &a.tier, &a.model) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        },
     };
     let tier = match &a.out {
         None => None,
@@ -216,8 +219,7 @@ pub(super) fn ingest(a: IngestArgs) -> i32 {
         }
         eprintln!("wrote {} (tier `{name}`)", out.display());
     }
-    if let Some(path) = &a.set {
-        let mut set = set;
+    if let (Some(path), Some(mut set)) = (&a.set, set) {
         set.name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("ingested").to_string();
         set.description = Some(format!("`{}` on `{}`, read by `ratchet ingest`", a.model, a.tier));
         let text = match serde_json::to_string_pretty(&set) {
@@ -236,57 +238,53 @@ pub(super) fn ingest(a: IngestArgs) -> i32 {
     EXIT_OK
 }
 
-/// A registry set by name, or a file.
+/// A registry set by name, or a file: a measurement set, or raw measurements (llama-bench,
+/// workload records) that ran on `--tier` with `--model`. With `--tier`, a measurement set's
+/// devices are projected on that registry tier (a calibrated one, say) rather than on tiers
+/// built from their spec sheets.
 fn resolve_set(
     engine: &Engine,
     set: &str,
     tier: Option<&str>,
     model: Option<&str>,
 ) -> Result<Arc<MeasurementSet>, String> {
-    if let Some(s) = engine.registry().measurements().get(set) {
-        return Ok(s.clone());
-    }
-    let path = PathBuf::from(set);
-    if !path.exists() {
-        let known: Vec<&str> = engine.registry().measurements().keys().map(String::as_str).collect();
-        let help =
-            crate::diagnostic::did_you_mean(set, known.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
-        return Err(format!(
-            "`{set}` is neither a measurement set of the registry ({}) nor a file{help}",
-            known.join(", ")
-        ));
-    }
-    if crate::ingest::is_measurement_input(&path) {
-        let (Some(t), Some(m)) = (tier, model) else {
-            return Err(format!(
-                "`{set}` holds raw measurements: say where they ran and what with `--tier` and `--model`"
-            ));
-        };
-        let rows = crate::ingest::read_measurements(&path).map_err(|e| e.to_string())?;
-        return crate::ingest::as_measurement_set(engine, &rows, t, m).map(Arc::new).map_err(|e| e.to_string());
-    }
-    MeasurementSet::read(&path).map(Arc::new).map_err(|e| e.to_string())
-}
-
-/// A measurement set with `--tier`: its devices ran on that registry tier (a calibrated tier,
-/// say), so project them with it rather than with a tier built from their spec sheets.
-fn on_tier(
-    engine: &Engine,
-    set: Arc<MeasurementSet>,
-    tier: Option<&str>,
-    raw: bool,
-) -> Result<Arc<MeasurementSet>, String> {
-    let Some(t) = tier.filter(|_| !raw) else { return Ok(set) };
+    let found = match engine.registry().measurements().get(set) {
+        Some(s) => s.clone(),
+        None => {
+            let path = PathBuf::from(set);
+            if !path.exists() {
+                let known: Vec<&str> = engine.registry().measurements().keys().map(String::as_str).collect();
+                let help = crate::diagnostic::did_you_mean(set, known.iter().copied())
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "`{set}` is neither a measurement set of the registry ({}) nor a file{help}",
+                    known.join(", ")
+                ));
+            }
+            if crate::ingest::is_measurement_input(&path) {
+                let (Some(t), Some(m)) = (tier, model) else {
+                    return Err(format!(
+                        "`{set}` holds raw measurements: say where they ran and what with `--tier` and `--model`"
+                    ));
+                };
+                let rows = crate::ingest::read_measurements(&path).map_err(|e| e.to_string())?;
+                // raw measurements already ran on `--tier`
+                return crate::ingest::as_measurement_set(engine, &rows, t, m).map(Arc::new).map_err(|e| e.to_string());
+            }
+            MeasurementSet::read(&path).map(Arc::new).map_err(|e| e.to_string())?
+        }
+    };
+    let Some(t) = tier else { return Ok(found) };
     let name = engine.tier(t).map_err(|e| e.to_string())?.name().to_string();
-    let mut s = MeasurementSet::clone(&set);
+    let mut s = MeasurementSet::clone(&found);
     for d in s.devices.values_mut() {
         d.tier = Some(name.clone());
     }
     Ok(Arc::new(s))
 }
 
-/// Every set named, resolved (`--tier` moving measurement sets' devices onto that tier) and
-/// merged into one.
+/// Every set named, resolved and merged into one.
 fn resolve_sets(
     engine: &Engine,
     sets: &[String],
@@ -295,19 +293,13 @@ fn resolve_sets(
 ) -> Result<Arc<MeasurementSet>, String> {
     let mut all = Vec::with_capacity(sets.len());
     for name in sets {
-        let s = resolve_set(engine, name, tier, model)?;
-        all.push(on_tier(engine, s, tier, is_raw(engine, name))?);
+        all.push(resolve_set(engine, name, tier, model)?);
     }
     if all.len() == 1 {
         return Ok(all.remove(0));
     }
     let refs: Vec<&MeasurementSet> = all.iter().map(|s| s.as_ref()).collect();
     MeasurementSet::merge(&refs).map(Arc::new).map_err(|e| e.to_string())
-}
-
-fn is_raw(engine: &Engine, set: &str) -> bool {
-    engine.registry().measurements().get(set).is_none()
-        && crate::ingest::is_measurement_input(std::path::Path::new(set))
 }
 
 fn fmt_err(e: Option<f64>) -> String {
@@ -416,6 +408,12 @@ fn class_of(d: &Device) -> Option<&str> {
     if d.tier.is_some() { None } else { d.silicon_class.as_deref() }
 }
 
+/// Whether a class fit of `class` uses `d`: its spec-sheet devices of that class, never the
+/// held-out ones (they measure the fit).
+fn in_class_fit(d: &Device, class: &str) -> bool {
+    !d.holdout && class_of(d) == Some(class)
+}
+
 pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
     let engine = match load_engine(&a.data) {
         Ok(e) => e,
@@ -450,8 +448,7 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
             if !selected(k, d) {
                 continue;
             }
-            // the other devices of the class that class fits use (held-out ones never are)
-            let others = |k2: &str, d2: &Device| k2 != k && !d2.holdout && class_of(d2) == Some(class);
+            let others = |k2: &str, d2: &Device| k2 != k && in_class_fit(d2, class);
             let src = CalibrationSource {
                 method: "derived_from_measured".into(),
                 reference: format!("leave-one-device-out fit of `{class}` without `{k}`"),
@@ -591,11 +588,7 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
                 return EXIT_USAGE;
             }
             let c2 = c.clone();
-            // held-out devices stay out of class fits: they measure the fit
-            (
-                format!("silicon class `{c}`"),
-                Box::new(move |_: &str, d: &Device| !d.holdout && class_of(d) == Some(c2.as_str())),
-            )
+            (format!("silicon class `{c}`"), Box::new(move |_: &str, d: &Device| in_class_fit(d, &c2)))
         }
         _ => {
             eprintln!(
@@ -616,20 +609,18 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
             return EXIT_USAGE;
         }
     }
-    let points = set.points.iter().filter(|p| set.devices.get(&p.device).is_some_and(|d| only(&p.device, d))).count();
-    let source = CalibrationSource {
+    let provisional = CalibrationSource {
         method: "derived_from_measured".into(),
-        reference: format!("ratchet calibrate: {what}, {points} points of measurement set `{}`", set.name),
-        confidence: if points >= 6 { "high".into() } else { "medium".into() },
+        reference: String::new(),
+        confidence: String::new(),
     };
-    let fit = match calibration::fit(&engine, &set, &*only, source) {
+    let mut fit = match calibration::fit(&engine, &set, &*only, provisional) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_INVALID;
         }
     };
-    let mut fit = fit;
     // the points the fit used (devices without a full spec sheet are skipped)
     let points = fit.residuals.iter().map(|r| r.point).collect::<std::collections::BTreeSet<usize>>().len();
     fit.calibration.source.reference =

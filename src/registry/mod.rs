@@ -771,6 +771,66 @@ impl Registry {
         &self.measurements
     }
 
+    /// The tables under the reference's constant names (`DTYPE_ATTR_MAP`,
+    /// `QUANT_SCHEME_CAPABILITY_KEY`, `BYTES_PER_PARAM`, `GGUF_SIZE_GB`, `ACTIVE_PARAMS`,
+    /// `PRECISION_SET_*`, `capability_tables`, `MEMORY_UPGRADE_OPTIONS`,
+    /// `SILICON_CLASS_DEFAULTS`, `BADGE_FOR_SOURCE`), in the golden file's shapes: what the
+    /// Python package exposes as its table constants.
+    pub fn reference_tables(&self) -> serde_json::Value {
+        use serde_json::{Value, json};
+        let reg = self;
+        let obj = |it: Vec<(String, Value)>| Value::Object(it.into_iter().collect());
+        let q = &reg.quant_schemes().schemes;
+        let sets = &reg.precision_sets().sets;
+        let caps: Vec<(String, Value)> = reg
+            .capability_tables()
+            .iter()
+            .map(|(name, t)| {
+                let rows = t
+                    .entries
+                    .iter()
+                    .map(|(k, i)| (k.clone(), json!({"level": i.level.as_str(), "reason": i.reason})))
+                    .collect();
+                (name.clone(), obj(rows))
+            })
+            .collect();
+        let classes: Vec<(String, Value)> = reg
+            .silicon_classes()
+            .classes
+            .iter()
+            .map(|(k, c)| {
+                (
+                    k.clone(),
+                    json!({
+                        "compute_efficiency": c.compute_efficiency, "bandwidth_efficiency": c.bandwidth_efficiency,
+                        "tier_family": c.tier_family, "compute_util_factor": c.compute_util_factor,
+                        "llm_prefill_util_factor": c.llm_prefill_util_factor,
+                        "llm_decode_bw_realization": c.llm_decode_bw_realization,
+                        "compute_overhead_ms": c.compute_overhead_ms, "npu_share_default": c.npu_share_default,
+                        "capability_levels": c.capability_table,
+                    }),
+                )
+            })
+            .collect();
+        json!({
+            "DTYPE_ATTR_MAP": obj(reg.dtypes().tops_field.iter().map(|(k, f)| (k.clone(), json!(f.name()))).collect()),
+            "QUANT_SCHEME_CAPABILITY_KEY": obj(q.iter().map(|(k, s)| (k.clone(), json!(s.capability_key))).collect()),
+            "BYTES_PER_PARAM": obj(q.iter().filter_map(|(k, s)| s.bytes_per_param.map(|b| (k.clone(), json!(b)))).collect()),
+            "GGUF_SIZE_GB": obj(q.iter().filter_map(|(k, s)| s.gguf_size_gb.map(|b| (k.clone(), json!(b)))).collect()),
+            "ACTIVE_PARAMS": reg.quant_schemes().reference_active_params,
+            "PRECISION_SET_COMPUTE_DTYPE": obj(sets.iter().map(|(k, s)| (k.clone(), json!(s.compute_dtype))).collect()),
+            "PRECISION_SET_CAPABILITY": obj(sets.iter().map(|(k, s)| (k.clone(), json!(s.capability_table))).collect()),
+            "PRECISION_SET_ZEROED_PEAK_TOPS": obj(sets.iter().map(|(k, s)| {
+                (k.clone(), json!(s.zeroed_peaks.iter().map(|f| f.name()).collect::<Vec<_>>()))
+            }).collect()),
+            "capability_tables": obj(caps),
+            "MEMORY_UPGRADE_OPTIONS": reg.memory().upgrade_options.iter()
+                .map(|o| json!([o.label, o.mem_type, o.mem_data_rate_gtps])).collect::<Vec<_>>(),
+            "SILICON_CLASS_DEFAULTS": obj(classes),
+            "BADGE_FOR_SOURCE": obj(reg.badges().anchor_sources.iter().map(|(k, v)| (k.clone(), json!(v))).collect()),
+        })
+    }
+
     /// The catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
