@@ -404,9 +404,12 @@ fn more_ops(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, EngineE
                 };
                 a.map(|a| engine.llm_anchor_derived(&a, share)).transpose()?
             } else {
-                let a = match anchors_required(engine) {
-                    Some(f) => f.cnn(str_arg(o, "tier")?, str_arg(o, "precision")?, str_arg(o, key)?)?,
-                    None => None,
+                let a = match take(o, "anchor") {
+                    Some(v) => Some(parse_anchor_cnn(v)?),
+                    None => match anchors_required(engine) {
+                        Some(f) => f.cnn(str_arg(o, "tier")?, str_arg(o, "precision")?, str_arg(o, key)?)?,
+                        None => None,
+                    },
                 };
                 a.map(|a| engine.cnn_anchor_derived(&a, share)).transpose()?
             };
@@ -478,6 +481,24 @@ fn more_ops(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, EngineE
         _ => return Ok(None),
     };
     Ok(Some(v))
+}
+
+fn parse_anchor_cnn(v: &Value) -> Result<crate::anchors::CnnAnchor, EngineError> {
+    let v = strip_type_tags(v);
+    let g = |k: &str| v.get(k).and_then(Value::as_f64).ok_or_else(|| bad(format!("`anchor.{k}` must be a number")));
+    let t = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    Ok(crate::anchors::CnnAnchor {
+        ms_per_inference: g("ms_per_inference")?,
+        fps: g("fps").unwrap_or(0.0),
+        mem_mb: g("mem_mb").unwrap_or(0.0),
+        input_res: t("input_res"),
+        source: t("source"),
+        measured_date: t("measured_date"),
+        peak_bw_gbps: g("peak_bw_gbps").unwrap_or(0.0),
+        bw_share_frac: g("bw_share_frac").unwrap_or(0.75),
+        bw_efficiency_frac: g("bw_efficiency_frac").unwrap_or(0.70),
+        notes: t("notes"),
+    })
 }
 
 fn parse_anchor_llm(v: &Value) -> Result<crate::anchors::LlmAnchor, EngineError> {

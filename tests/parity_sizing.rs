@@ -110,3 +110,30 @@ fn sizing_primitives_and_whatif_match_the_golden_cases() {
     assert!(failures.is_empty(), "{} of {total} cases differ:\n{}", failures.len(), failures.join("\n"));
     assert_eq!(total, 147);
 }
+
+#[test]
+fn slider_definitions_docs_and_status_marks_come_from_the_pack() {
+    let e = Engine::embedded().unwrap_or_else(|r| panic!("{r:?}"));
+    let pack = pack_dir();
+    let sliders = ask(&e, json!({"op": "sliders", "pack": pack}));
+    let names: Vec<&str> = sliders.as_array().map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect()).unwrap_or_default();
+    let defaults = ask(&e, json!({"op": "default_values", "pack": pack}));
+    let want: Vec<&str> = defaults.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+    assert_eq!(names, want, "sliders in catalog order");
+    assert_eq!(sliders[0]["apply"][0]["op"], "set", "{sliders}");
+    assert_eq!(sliders[0]["min_val"], 10.0);
+    let info = sliders.as_array().and_then(|a| a.iter().find(|s| s["name"] == "info_only")).cloned();
+    assert_eq!(info.map(|s| s["apply"].clone()), Some(json!([])), "an informational slider has no action");
+
+    let small = ask(&e, json!({"op": "sizing_doc", "pack": pack, "kind": "profile", "name": "small"}));
+    assert_eq!(small["npu"]["tops_bf16"], 40.0, "{small}");
+    let err = ask(&e, json!({"op": "sizing_doc", "pack": pack, "kind": "profile", "name": "smal"}));
+    assert_eq!(err["error"]["kind"], "unknown_key", "{err}");
+    assert!(err["error"]["message"].as_str().unwrap_or("").contains("did you mean `small`"), "{err}");
+    let err = ask(&e, json!({"op": "sizing_doc", "pack": pack, "kind": "tier", "name": "small"}));
+    assert_eq!(err["error"]["kind"], "bad_request", "{err}");
+
+    for (status, mark) in [("PASS", "✅"), ("FAIL", "❌"), ("WARN", "⚠️"), ("MAYBE", "·")] {
+        assert_eq!(ask(&e, json!({"op": "kpi_emoji", "status": status})), json!(mark));
+    }
+}

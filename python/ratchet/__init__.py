@@ -69,6 +69,10 @@ from .projection import (
     project_solver_convergence,
 )
 from .tiers import TIERS, hw_with_memory, make_custom_tier, tier
+from .probes import WorkloadRecord
+from .schemas import WORKLOAD_SCHEMA
+from .sizing import KpiResult, SubsystemDemand
+from .whatif import Slider, WhatifRunner, apply_sliders, default_values
 
 __version__ = "0.3.2"
 ENGINE_VERSION = _native.__version__
@@ -164,4 +168,12 @@ __all__ = [
     "NPU_FULL_DTYPE_CAPABILITY",
     "SM120_BLACKWELL_CAPABILITY",
     "NPU_FP4_CAPABILITY",
+    "WorkloadRecord",
+    "WORKLOAD_SCHEMA",
+    "Slider",
+    "SubsystemDemand",
+    "KpiResult",
+    "apply_sliders",
+    "default_values",
+    "WhatifRunner",
 ]

@@ -19,12 +19,25 @@ class LLMAnchor:
     prefill_tokps: float = 0.0
     mem_gb: float = 0.0
     seqlen: int = 0
-    source: str = "measured"
+    source: str = ""
     measured_date: str = ""
     peak_bw_gbps: float = 0.0
-    bw_share_frac: float = 1.0
-    bw_efficiency_frac: float = 1.0
+    bw_share_frac: float = 0.75
+    bw_efficiency_frac: float = 0.70
     notes: str = ""
+
+    @property
+    def badge(self) -> str:
+        """The badge of the anchor's source (``""`` when the registry has none)."""
+        return _derived("llm_anchor_methods", self, None)["badge"]
+
+    def achieved_bw_gbps(self, share_override: Optional[float] = None) -> float:
+        """Peak bandwidth × share (``share_override`` or the anchor's) × efficiency."""
+        return _derived("llm_anchor_methods", self, share_override)["achieved_bw_gbps"]
+
+    def bytes_per_token(self, share_override: Optional[float] = None) -> float:
+        """Bytes read per decoded token at the achieved bandwidth (0 when ``tokps`` ≤ 0)."""
+        return _derived("llm_anchor_methods", self, share_override)["bytes_per_token"]
 
 
 @dataclass(frozen=True)
@@ -35,12 +48,25 @@ class CNNAnchor:
     fps: float = 0.0
     mem_mb: float = 0.0
     input_res: str = ""
-    source: str = "measured"
+    source: str = ""
     measured_date: str = ""
     peak_bw_gbps: float = 0.0
-    bw_share_frac: float = 1.0
-    bw_efficiency_frac: float = 1.0
+    bw_share_frac: float = 0.75
+    bw_efficiency_frac: float = 0.70
     notes: str = ""
+
+    @property
+    def badge(self) -> str:
+        """The badge of the anchor's source (``""`` when the registry has none)."""
+        return _derived("cnn_anchor_methods", self, None)["badge"]
+
+    def achieved_bw_gbps(self, share_override: Optional[float] = None) -> float:
+        """Peak bandwidth × share × efficiency, as the rule set works it out for CNN anchors."""
+        return _derived("cnn_anchor_methods", self, share_override)["achieved_bw_gbps"]
+
+
+def _derived(op: str, anchor, share: Optional[float]) -> dict:
+    return _core.result(_core.ask(op, anchor=anchor, share_override=share))
 
 
 def load_llm_anchor(tier: str, precision: str, model_key: str) -> Optional[LLMAnchor]:

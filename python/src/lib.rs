@@ -4,6 +4,8 @@
 //! Python modules of the package build the requests and turn the answers into the
 //! reference's classes; nothing numeric happens in Python.
 
+mod probes;
+
 use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
@@ -212,6 +214,13 @@ impl Engine {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
+    m.add_class::<probes::PyRecordWriter>()?;
+    m.add_class::<probes::PyEncoderProbe>()?;
+    m.add_class::<probes::PyGlassToGlassProbe>()?;
+    m.add_function(wrap_pyfunction!(probes::read_records, m)?)?;
+    m.add_function(wrap_pyfunction!(probes::workload_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(probes::new_record, m)?)?;
+    m.add_function(wrap_pyfunction!(probes::py_monotonic_ns, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -115,3 +115,125 @@ def test_load_a_registry_directory_and_a_pack(tmp_path):
     finally:
         ratchet.load()
     assert ratchet.NPU_MID.mem_bandwidth_gbs == 134.4
+
+
+def test_probes_write_what_rust_reads_and_record_failures(tmp_path):
+    from ratchet.probes import (
+        EncoderProbe,
+        GlassToGlassProbe,
+        OperationProbe,
+        WorkloadRecord,
+        WorkloadWriter,
+        read_records,
+    )
+
+    r = WorkloadRecord()
+    assert len(r.record_id) == 36 and r.phase == "idle" and r.latency_ns is None and r.extras == {}
+    assert r.t_wall_ns > 1_700_000_000 * 10**9
+
+    w = WorkloadWriter(tmp_path / "run", "perception")
+    probe = OperationProbe(w, run_id="run-7", subsystem="perception", phase=lambda: "cruise")
+    with probe.operation("infer", macs=1000, precision="int8", gpu_util_pct=50.0, note="hello") as op:
+        op.output_bytes = 64
+    with pytest.raises(RuntimeError):
+        with probe.operation("broken"):
+            raise RuntimeError("the work failed")
+    with pytest.raises(ValueError, match="latency_ns"):  # a call-time extra that is not an int64
+        with probe.operation("bad", latency_ns="soon"):
+            pass
+    enc = EncoderProbe(w, run_id="run-7")
+    enc.on_input_frame(t_ns=1)
+    enc.on_encoded_frame(1200, keyframe=True)
+    g2g = GlassToGlassProbe(w, run_id="run-7")
+    assert g2g.stamp(5, "capture", t_ns=1_000_000) is False
+    assert g2g.stamp(5, "display", t_ns=34_000_000) is True
+    with pytest.raises(KeyError, match="did you mean `display`"):
+        g2g.stamp(6, "dispaly")
+    w.close()
+    assert w.rows_written == 4
+
+    rows = read_records(w.path)
+    assert [x.operation for x in rows] == ["infer", "broken", "h265_encode_frame", "glass_to_glass"]
+    infer, broken, frame, glass = rows
+    assert infer.phase == "cruise" and infer.macs == 1000 and infer.output_bytes == 64 and infer.gpu_util_pct == 50.0
+    assert infer.extras == {} and infer.latency_ns is not None and infer.latency_ns >= 0
+    assert broken.latency_ns is not None, "a failed operation still records its latency"
+    assert frame.encode_keyframe is True and frame.encode_frame_size_bytes == 1200 and frame.encode_codec == "h265"
+    assert glass.g2g_total_ms == pytest.approx(33.0)
+
+    with pytest.raises(ValueError, match="t_sim_ns"):
+        WorkloadWriter(tmp_path / "run2", "x").write(WorkloadRecord(t_sim_ns="late"))
+    (tmp_path / "junk.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(ValueError, match="junk.parquet"):
+        read_records(tmp_path / "junk.parquet")
+
+
+def test_workload_schema_matches_the_written_file(tmp_path):
+    from ratchet import WORKLOAD_SCHEMA, WorkloadRecord
+    from ratchet.probes import WorkloadWriter
+
+    assert len(WORKLOAD_SCHEMA) == 65 and WORKLOAD_SCHEMA.names[:3] == ["record_id", "run_id", "t_wall_ns"]
+    assert WORKLOAD_SCHEMA.field("encode_keyframe").type == "bool"
+    assert [f.name for f in dataclasses.fields(WorkloadRecord)] == WORKLOAD_SCHEMA.names + ["extras"]
+    with pytest.raises(KeyError):
+        WORKLOAD_SCHEMA.field("nope")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    with WorkloadWriter(tmp_path, "llm") as w:
+        w.write(WorkloadRecord(operation="decode", llm_tokens_per_sec=37.5))
+    table = pq.read_table(tmp_path / "llm.parquet")
+    assert table.schema.equals(WORKLOAD_SCHEMA.to_arrow()), table.schema
+    assert pa.schema(WORKLOAD_SCHEMA).equals(WORKLOAD_SCHEMA.to_arrow())
+    assert table.column("llm_tokens_per_sec").to_pylist() == [37.5]
+
+
+def test_sizing_and_whatif_surface():
+    from ratchet.engine import chip_summary, evaluate_budget, llm_demand
+    from ratchet.whatif import PackRunner, Slider, WhatifRunner, scale_path, set_path
+
+    k = evaluate_budget("t", "chip", "x", "m", 95.0, 100.0, "u")
+    assert (k.status, k.emoji, k.margin) == ("WARN", "⚠️", 5.0)
+    assert ratchet.KpiResult("n", "chip", "x", "m", 1.0, 0.0, "u", "FAIL", -1.0, 0.0).emoji == "❌"
+    d = llm_demand({}, {"llm": {"active": True, "params_b": 7, "tokens_per_sec": 20, "precision": "int8"}})
+    assert (d.memory_bw_gbps, d.tops_required, d.memory_capacity_mb, d.latency_ms_p99) == (140.0, 0.28, 7000.0, 50.0)
+    d.notes.append("mutable, like the reference's")
+    assert chip_summary([k])["viable"] is True
+
+    # a surface's own sliders: callables and the two data actions
+    seen = []
+    sliders = [
+        Slider("tops", "NPU TOPS", "capability", "TOPS", 50.0, 10.0, 200.0, apply=set_path("profile", "npu.tops")),
+        Slider("bw", "bandwidth scale", "capability", "x", 1.0, 0.5, 2.0, apply=scale_path("profile", "mem.bw")),
+        Slider("log", "a callable", "operating", "-", 0.0, 0.0, 1.0, apply=lambda p, w, v: seen.append(v)),
+    ]
+    profile, workload = {"mem": {"bw": 100.0}}, {}
+    ratchet.apply_sliders(sliders, profile, workload, {"bw": 9.0, "tops": 5.0, "log": 0.5, "other": 1.0})
+    assert profile == {"mem": {"bw": 200.0}, "npu": {"tops": 10.0}} and seen == [0.5]
+
+    def evaluate(p, w):
+        return [evaluate_budget("npu", "chip", "npu", "TOPS", 60.0, p["npu"]["tops"], "TOPS")]
+
+    r = WhatifRunner(sliders, evaluate, dict, lambda name: {"mem": {"bw": 100.0}})
+    s = r.sweep("any", "tops", steps=3)
+    assert [row.value for row in s.rows] == [10.0, 105.0, 200.0]
+    assert [row.summary["viable"] for row in s.rows] == [False, True, True]
+    with pytest.raises(KeyError, match="Unknown slider: nope"):
+        r.sweep("any", "nope")
+
+    # the same questions over a pack, evaluated in the engine
+    pack = str(ROOT / "tests" / "data" / "packs" / "whatif-golden")
+    pr = PackRunner(pack)
+    point = pr.point("small")
+    assert point.summary["viable"] is False and isinstance(point.kpis[0], ratchet.KpiResult)
+    names = [x.name for x in pr.sliders]
+    assert names == list(pr.default_values())
+    prof, wl = pr.profile("small"), pr.workload_doc("default")
+    ratchet.apply_sliders(pr.sliders, prof, wl, {"npu_tops": 75.0})
+    assert prof["npu"]["tops_bf16"] == 75.0
+    grid = pr.pareto("small", "npu_tops", "llm_tps", 4, 3)
+    assert grid.xs == [10.0, 73.33333333333334, 136.66666666666669, 200.0] and len(grid.cells) == 3
+    with pytest.raises(KeyError, match="Unknown slider: nope"):
+        pr.sweep("small", "nope", 3)
+    drone = PackRunner("drone-soc")
+    sweep = drone.sweep(None, drone.sliders[0].name, 5)
+    assert len(sweep.rows) == 5

@@ -25,6 +25,9 @@ pub const OPS: &[&str] = &[
     "memory_bw_kpi",
     "memory_capacity_kpi",
     "kpi_group",
+    "kpi_emoji",
+    "sliders",
+    "sizing_doc",
     "slider_clamp",
     "default_values",
     "slider_categories",
@@ -282,6 +285,32 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
                 v["notes"] = json!(n);
             }
             v
+        }
+        "kpi_emoji" => {
+            let status = str_arg(o, "status")?;
+            Value::String(
+                m.budget
+                    .as_ref()
+                    .map(|b| b.emoji.get(status).cloned().unwrap_or_else(|| b.other_emoji.clone()))
+                    .unwrap_or_default(),
+            )
+        }
+        "sliders" => Value::Array(
+            m.sliders
+                .iter()
+                .map(|s| serde_json::to_value(&s.def).map_err(|e| bad(format!("slider `{}`: {e}", s.def.name))))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        "sizing_doc" => {
+            let k = match str_arg(o, "kind")? {
+                "profile" => "profile",
+                "workload" => "workload",
+                other => return Err(bad(format!("`kind` must be `profile` or `workload`, got `{other}`"))),
+            };
+            let name = str_arg(o, "name")?;
+            let mut q = Obj::new();
+            q.insert(k.into(), Value::String(name.into()));
+            doc_arg(&pack, &q, k)?
         }
         "slider_clamp" => {
             let name = str_arg(o, "slider")?;
