@@ -116,7 +116,8 @@ fn slider_definitions_docs_and_status_marks_come_from_the_pack() {
     let e = Engine::embedded().unwrap_or_else(|r| panic!("{r:?}"));
     let pack = pack_dir();
     let sliders = ask(&e, json!({"op": "sliders", "pack": pack}));
-    let names: Vec<&str> = sliders.as_array().map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect()).unwrap_or_default();
+    let names: Vec<&str> =
+        sliders.as_array().map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect()).unwrap_or_default();
     let defaults = ask(&e, json!({"op": "default_values", "pack": pack}));
     let want: Vec<&str> = defaults.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
     assert_eq!(names, want, "sliders in catalog order");

@@ -54,8 +54,20 @@ def main():
     def batch_named():
         ratchet.project_llm_many(named)
 
+    keys = ("model", "hw", "workload_id", "prompt_tokens", "decode_tokens", "host_ms", "compiler_quality",
+            "npu_share", "fp4_runtime_maturity")
+    cols = {k: [r.get(k) for r in reqs] for k in keys}
+    cols_named = {k: [r.get(k) for r in named] for k in keys}
+
+    def columns():
+        ratchet.project_llm_columns(**cols)
+
+    def columns_named():
+        ratchet.project_llm_columns(**cols_named)
+
     for name, fn in [("project_llm, one call each", single), ("project_llm_many (objects)", batch),
-                     ("project_llm_many (names)", batch_named)]:
+                     ("project_llm_many (names)", batch_named), ("project_llm_columns (objects)", columns),
+                     ("project_llm_columns (names)", columns_named)]:
         runs = [rate(fn, len(reqs)) for _ in range(5)]
         print(f"{name}: {statistics.median(runs):,.0f} calls/s (median of 5, {len(reqs)} calls each)")
 

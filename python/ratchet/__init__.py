@@ -65,6 +65,7 @@ from .projection import (
     memory_feasibility,
     project_frame_latency,
     project_llm,
+    project_llm_columns,
     project_llm_many,
     project_solver_convergence,
 )
@@ -123,6 +124,7 @@ __all__ = [
     "resolve_floor_dtype",
     "project_llm",
     "project_llm_many",
+    "project_llm_columns",
     "Projected",
     "WontFit",
     "DtypeMismatch",

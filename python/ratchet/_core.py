@@ -44,11 +44,13 @@ def load(
         rules_list = [os.fspath(r) for r in rules]
     if isinstance(packs, str):
         packs = [packs]
-    _ENGINE = _native.Engine(
-        registry=os.fspath(registry) if registry is not None else None,
-        rules=rules_list,
-        packs=list(packs) if packs is not None else None,
-        anchors=os.fspath(anchors) if anchors is not None else None,
+    _ENGINE = _registered(
+        _native.Engine(
+            registry=os.fspath(registry) if registry is not None else None,
+            rules=rules_list,
+            packs=list(packs) if packs is not None else None,
+            anchors=os.fspath(anchors) if anchors is not None else None,
+        )
     )
     from . import _tables
     from . import catalog as _catalog
@@ -65,8 +67,18 @@ def engine() -> "_native.Engine":
     global _ENGINE
     if _ENGINE is None:
         env_rules = os.environ.get("RATCHET_RULES")
-        _ENGINE = _native.Engine(rules=[env_rules] if env_rules else None, anchors=os.environ.get("RATCHET_ANCHORS"))
+        _ENGINE = _registered(
+            _native.Engine(rules=[env_rules] if env_rules else None, anchors=os.environ.get("RATCHET_ANCHORS"))
+        )
     return _ENGINE
+
+
+def _registered(eng: "_native.Engine") -> "_native.Engine":
+    """``eng`` answering ``project_llm`` with the package's result objects."""
+    from . import _types
+
+    eng.register_results(_types.Projected, _types.WontFit, _types.DtypeMismatch)
+    return eng
 
 
 def to_json(v: Any) -> Any:

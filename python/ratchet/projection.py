@@ -4,7 +4,7 @@ form, memory feasibility and KV-cache size."""
 from __future__ import annotations
 
 import gc
-from typing import Any, Iterable, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Union
 
 from . import _core, _types
 from ._types import (
@@ -41,7 +41,8 @@ def project_llm(
     """Projects ``model`` on ``hw`` under ``workload_id``: ``Projected``, ``WontFit`` or
     ``DtypeMismatch``. ``model`` and ``hw`` may be objects or registry names. Raises
     ``ValueError`` for invalid values and ``KeyError`` for unknown names."""
-    d = _core.engine().project_llm(
+    # the engine answers with the result object itself (registered in _core)
+    return _core.engine().project_llm(
         _core.wire(model),
         _core.wire(hw),
         workload_id,
@@ -52,7 +53,6 @@ def project_llm(
         npu_share,
         getattr(fp4_runtime_maturity, "value", fp4_runtime_maturity),
     )
-    return _types.projection(d)
 
 
 def project_llm_many(requests: Iterable[dict]) -> List[Any]:
@@ -61,21 +61,20 @@ def project_llm_many(requests: Iterable[dict]) -> List[Any]:
     result object, or the exception it would raise (not raised)."""
     eng = _core.engine()
     wire = _core.wire
-    build = _types.projection
     out: List[Any] = []
     # the results are kept, so the cyclic collector would rescan them again and again as the
     # list grows (none of them can form a cycle): paused for the loop
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _many(requests, eng, wire, build, out)
+        _many(requests, eng, wire, out)
     finally:
         if was_enabled:
             gc.enable()
     return out
 
 
-def _many(requests, eng, wire, build, out) -> None:
+def _many(requests, eng, wire, out) -> None:
     for r in requests:
         unknown = r.keys() - _MANY_KEYS
         if unknown:
@@ -83,12 +82,57 @@ def _many(requests, eng, wire, build, out) -> None:
         try:
             g = r.get
             m = g("fp4_runtime_maturity")
-            out.append(build(eng.project_llm(
+            out.append(eng.project_llm(
                 wire(r["model"]), wire(r["hw"]), g("workload_id", "default"), g("prompt_tokens"), g("decode_tokens"),
                 g("host_ms"), g("compiler_quality"), g("npu_share"), getattr(m, "value", m),
-            )))
+            ))
         except (KeyError, ValueError) as e:
             out.append(e)
+
+
+def project_llm_columns(
+    model: Any,
+    hw: Any,
+    workload_id: Any = "default",
+    prompt_tokens: Any = None,
+    decode_tokens: Any = None,
+    *,
+    host_ms: Any = None,
+    compiler_quality: Any = None,
+    npu_share: Any = None,
+    fp4_runtime_maturity: Any = None,
+) -> Dict[str, List[Any]]:
+    """``project_llm`` over columns: each argument is a list (one value per row; lists share
+    one length) or one value for every row. Returns result columns, a list each: ``type``
+    (``Projected``, ``WontFit``, ``DtypeMismatch``, or the error kind of a bad row),
+    ``decode_tok_s``, ``prefill_tok_s``, ``ttft_s``, ``decode_s``, ``prefill_s``, ``total_s``,
+    ``host_ms``, ``source``, ``regime``, ``decode_ceiling_tok_s`` (``None`` where not
+    projected), ``required_gb`` / ``available_gb`` (``WontFit`` rows), ``required_dtype`` /
+    ``retargeting_hint`` (``DtypeMismatch`` rows) and ``error`` (a bad row's message).
+    The same numbers as ``project_llm``, without an object per row: the fast path for grids
+    (``pandas.DataFrame(project_llm_columns(...))``)."""
+
+    def col(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [_core.wire(x) for x in v]
+        return _core.wire(v)
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [getattr(x, "value", x) for x in v]
+        return getattr(v, "value", v)
+
+    return _core.engine().project_columns(
+        col(model),
+        col(hw),
+        workload_id,
+        prompt_tokens,
+        decode_tokens,
+        host_ms,
+        compiler_quality,
+        npu_share,
+        plain(fp4_runtime_maturity),
+    )
 
 
 _MANY_KEYS = frozenset(

@@ -4,17 +4,19 @@
 //! Python modules of the package build the requests and turn the answers into the
 //! reference's classes; nothing numeric happens in Python.
 
+mod columns;
 mod probes;
 
 use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use ratchet::{EngineError, LlmModel, Tier};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Resolved tiers and models by the text the package sends for them (a registry name or
 /// the JSON of an object), so a tier object projected many times is parsed once.
@@ -26,6 +28,16 @@ struct Engine {
     inner: ratchet::Engine,
     tiers: Mutex<HashMap<String, Arc<Tier>>>,
     models: Mutex<HashMap<String, Arc<LlmModel>>>,
+    results: OnceLock<Results>,
+    provenance: OnceLock<Py<PyDict>>,
+}
+
+/// The package's result classes, registered once by `ratchet._types`.
+struct Results {
+    projected: Py<PyAny>,
+    wont_fit: Py<PyAny>,
+    mismatch: Py<PyAny>,
+    object_new: Py<PyAny>,
 }
 
 fn py_err(e: EngineError) -> PyErr {
@@ -90,6 +102,125 @@ fn to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
     })
 }
 
+impl Engine {
+    /// A tier argument: a registry name (the registry's own tier, whose specialised
+    /// projection programs apply) or the JSON of a tier, parsed once.
+    fn resolve_tier(&self, hw: &str) -> Result<Arc<Tier>, EngineError> {
+        let e = &self.inner;
+        if hw.starts_with('{') {
+            cached(&self.tiers, hw, || Ok(Tier::clone(e.tier_from_json(&arg(hw)?)?.get())))
+        } else {
+            Ok(e.tier(hw)?.clone())
+        }
+    }
+
+    /// A model argument: a catalog key or the JSON of a model, parsed once.
+    fn resolve_model(&self, model: &str) -> Result<Arc<LlmModel>, EngineError> {
+        let e = &self.inner;
+        if model.starts_with('{') {
+            cached(&self.models, model, || Ok(LlmModel::clone(ratchet::batch::model_arg(e, Some(&arg(model)?))?.get())))
+        } else {
+            Ok(e.model(model)?.clone())
+        }
+    }
+
+    /// A projection as the package's result object, filled field by field (the hot path: no
+    /// JSON, no Python-level constructor; the reference's fields, then `extensions` with the
+    /// badge, calibration source and provenance); a dict when no classes are registered.
+    fn result_object(&self, py: Python<'_>, r: &ratchet::Projection<'_>) -> PyResult<Py<PyAny>> {
+        use ratchet::Projection as P;
+        let Some(reg) = self.results.get() else {
+            let v = serde_json::to_value(r).map_err(|e| PyValueError::new_err(e.to_string()))?;
+            return to_py(py, &v);
+        };
+        let cls = match r {
+            P::Projected(_) => &reg.projected,
+            P::WontFit(_) => &reg.wont_fit,
+            P::DtypeMismatch(_) => &reg.mismatch,
+        };
+        let obj = reg.object_new.call1(py, (cls.clone_ref(py),))?;
+        let d = obj.getattr(py, intern!(py, "__dict__"))?;
+        let d = d.cast_bound::<PyDict>(py)?;
+        let ext = PyDict::new(py);
+        let (calibration, provenance) = match r {
+            P::Projected(x) => {
+                d.set_item(intern!(py, "decode_tok_s"), x.decode_tok_s)?;
+                d.set_item(intern!(py, "prefill_tok_s"), x.prefill_tok_s)?;
+                d.set_item(intern!(py, "ttft_s"), x.ttft_s)?;
+                d.set_item(intern!(py, "decode_tokens"), x.decode_tokens)?;
+                d.set_item(intern!(py, "prompt_tokens"), x.prompt_tokens)?;
+                d.set_item(intern!(py, "decode_s"), x.decode_s)?;
+                d.set_item(intern!(py, "prefill_s"), x.prefill_s)?;
+                d.set_item(intern!(py, "total_s"), x.total_s)?;
+                d.set_item(intern!(py, "host_ms"), x.host_ms)?;
+                d.set_item(intern!(py, "source"), x.source.as_ref())?;
+                d.set_item(intern!(py, "regime"), x.regime.as_ref())?;
+                d.set_item(intern!(py, "hw_name"), x.hw_name)?;
+                d.set_item(intern!(py, "model_key"), x.model_key)?;
+                d.set_item(intern!(py, "workload_id"), x.workload_id)?;
+                d.set_item(intern!(py, "decode_ceiling_tok_s"), x.decode_ceiling_tok_s)?;
+                d.set_item(intern!(py, "base_decode_pre_multiplier"), x.base_decode_pre_multiplier)?;
+                match &x.silicon_anchor_meta {
+                    None => d.set_item(intern!(py, "silicon_anchor_meta"), py.None())?,
+                    Some(m) => {
+                        let v = serde_json::to_value(m).map_err(|e| PyValueError::new_err(e.to_string()))?;
+                        d.set_item(intern!(py, "silicon_anchor_meta"), to_py(py, &v)?)?
+                    }
+                }
+                ext.set_item(intern!(py, "badge"), x.badge.as_ref())?;
+                (x.calibration_source, x.provenance)
+            }
+            P::WontFit(x) => {
+                d.set_item(intern!(py, "hw_name"), x.hw_name)?;
+                d.set_item(intern!(py, "model_key"), x.model_key)?;
+                d.set_item(intern!(py, "workload_id"), x.workload_id)?;
+                d.set_item(intern!(py, "required_gb"), x.required_gb)?;
+                d.set_item(intern!(py, "available_gb"), x.available_gb)?;
+                d.set_item(intern!(py, "headroom_gb"), x.headroom_gb)?;
+                let b = PyDict::new(py);
+                b.set_item(intern!(py, "weights_gb"), x.breakdown.weights_gb)?;
+                b.set_item(intern!(py, "kv_cache_gb"), x.breakdown.kv_cache_gb)?;
+                b.set_item(intern!(py, "overhead_gb"), x.breakdown.overhead_gb)?;
+                d.set_item(intern!(py, "breakdown"), b)?;
+                d.set_item(intern!(py, "prompt_tokens"), x.prompt_tokens)?;
+                d.set_item(intern!(py, "decode_tokens"), x.decode_tokens)?;
+                (x.calibration_source, x.provenance)
+            }
+            P::DtypeMismatch(x) => {
+                d.set_item(intern!(py, "hw_name"), x.hw_name)?;
+                d.set_item(intern!(py, "model_key"), x.model_key)?;
+                d.set_item(intern!(py, "workload_id"), x.workload_id)?;
+                d.set_item(intern!(py, "required_dtype"), x.required_dtype.as_ref())?;
+                d.set_item(intern!(py, "tier_capability"), x.tier_capability.as_ref())?;
+                d.set_item(intern!(py, "retargeting_hint"), x.retargeting_hint.as_deref())?;
+                (x.calibration_source, x.provenance)
+            }
+        };
+        match calibration {
+            None => ext.set_item(intern!(py, "calibration_source"), py.None())?,
+            Some(c) => {
+                let cs = PyDict::new(py);
+                cs.set_item(intern!(py, "method"), &c.method)?;
+                cs.set_item(intern!(py, "reference"), &c.reference)?;
+                cs.set_item(intern!(py, "confidence"), &c.confidence)?;
+                ext.set_item(intern!(py, "calibration_source"), cs)?
+            }
+        }
+        let prov = match self.provenance.get() {
+            Some(p) => p.bind(py).copy()?,
+            None => {
+                let v = serde_json::to_value(provenance).map_err(|e| PyValueError::new_err(e.to_string()))?;
+                let p = to_py(py, &v)?.cast_bound::<PyDict>(py)?.clone();
+                let _ = self.provenance.set(p.clone().unbind());
+                p.copy()?
+            }
+        };
+        ext.set_item(intern!(py, "provenance"), prov)?;
+        d.set_item(intern!(py, "extensions"), ext)?;
+        Ok(obj)
+    }
+}
+
 #[pymethods]
 impl Engine {
     /// Loads the engine: the embedded registry and rules unless directories are given;
@@ -109,7 +240,13 @@ impl Engine {
         cfg.packs = packs.unwrap_or_default().iter().map(|p| ratchet::pack::PackRef::from_arg(p)).collect();
         let out = ratchet::Engine::load(&cfg);
         match out.engine {
-            Some(inner) => Ok(Engine { inner, tiers: Mutex::default(), models: Mutex::default() }),
+            Some(inner) => Ok(Engine {
+                inner,
+                tiers: Mutex::default(),
+                models: Mutex::default(),
+                results: OnceLock::new(),
+                provenance: OnceLock::new(),
+            }),
             None => {
                 let text: Vec<String> =
                     out.report.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.one_line()).collect();
@@ -156,37 +293,80 @@ impl Engine {
         fp4_runtime_maturity: Option<String>,
     ) -> PyResult<Py<PyAny>> {
         let e = &self.inner;
-        // registry tiers and catalog models by name are the registry's own objects: the
-        // engine's projection programs specialised for them apply
-        let tier = if hw.starts_with('{') {
-            cached(&self.tiers, hw, || Ok(Tier::clone(e.tier_from_json(&arg(hw)?)?.get()))).map_err(py_err)?
-        } else {
-            e.tier(hw).map_err(py_err)?.clone()
-        };
-        let m = if model.starts_with('{') {
-            cached(&self.models, model, || Ok(LlmModel::clone(ratchet::batch::model_arg(e, Some(&arg(model)?))?.get())))
-                .map_err(py_err)?
-        } else {
-            e.model(model).map_err(py_err)?.clone()
-        };
-        let mut o = Map::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                o.insert(k.to_string(), v);
-            }
-        };
-        put("prompt_tokens", prompt_tokens.map(Value::from));
-        put("decode_tokens", decode_tokens.map(Value::from));
-        put("host_ms", host_ms.map(Value::from));
-        put("compiler_quality", compiler_quality.map(Value::from));
-        put("npu_share", npu_share.map(Value::from));
-        put("fp4_runtime_maturity", fp4_runtime_maturity.map(Value::from));
-        let p = ratchet::batch::project_params(&o).map_err(py_err)?;
+        let tier = self.resolve_tier(hw).map_err(py_err)?;
+        let m = self.resolve_model(model).map_err(py_err)?;
+        let p = ratchet::batch::checked_params(ratchet::ProjectParams {
+            prompt_tokens,
+            decode_tokens,
+            host_ms,
+            compiler_quality,
+            npu_share,
+            fp4_runtime_maturity,
+        })
+        .map_err(py_err)?;
         let r = e.project_llm(&m, &tier, workload_id, &p).map_err(py_err)?;
-        let v = serde_json::to_value(&r).map_err(|x| PyValueError::new_err(x.to_string()))?;
-        to_py(py, &v)
+        self.result_object(py, &r)
     }
 
+    /// The columnar batch: each argument a list (one value per row) or one value for every
+    /// row; `model` and `hw` as for `project_llm`. Returns a dict of result columns
+    /// (`columns.rs`); a bad row is reported in its `type` and `error`, not raised.
+    #[pyo3(signature = (model, hw, workload_id=None, prompt_tokens=None, decode_tokens=None, host_ms=None, compiler_quality=None, npu_share=None, fp4_runtime_maturity=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn project_columns(
+        &self,
+        py: Python<'_>,
+        model: &Bound<'_, PyAny>,
+        hw: &Bound<'_, PyAny>,
+        workload_id: Option<&Bound<'_, PyAny>>,
+        prompt_tokens: Option<&Bound<'_, PyAny>>,
+        decode_tokens: Option<&Bound<'_, PyAny>>,
+        host_ms: Option<&Bound<'_, PyAny>>,
+        compiler_quality: Option<&Bound<'_, PyAny>>,
+        npu_share: Option<&Bound<'_, PyAny>>,
+        fp4_runtime_maturity: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        use columns::{Col, col};
+        fn opt<'py, T: FromPyObjectOwned<'py>>(v: Option<&Bound<'py, PyAny>>, name: &str) -> PyResult<Col<Option<T>>> {
+            match v {
+                None => Ok(Col::One(None)),
+                Some(v) => col::<Option<T>>(v, name),
+            }
+        }
+        let a = columns::Args {
+            model: col(model, "model")?,
+            hw: col(hw, "hw")?,
+            workload_id: match workload_id {
+                None => Col::One("default".to_string()),
+                Some(v) => col(v, "workload_id")?,
+            },
+            prompt_tokens: opt(prompt_tokens, "prompt_tokens")?,
+            decode_tokens: opt(decode_tokens, "decode_tokens")?,
+            host_ms: opt(host_ms, "host_ms")?,
+            compiler_quality: opt(compiler_quality, "compiler_quality")?,
+            npu_share: opt(npu_share, "npu_share")?,
+            fp4_runtime_maturity: opt(fp4_runtime_maturity, "fp4_runtime_maturity")?,
+        };
+        let n = a.rows()?;
+        let rows = py.detach(|| {
+            columns::project_rows(&self.inner, &a, n, &|h| self.resolve_tier(h), &|m| self.resolve_model(m))
+        });
+        columns::columns(py, &rows)
+    }
+
+    /// Registers the package's result classes (`Projected`, `WontFit`, `DtypeMismatch`):
+    /// `project_llm` then answers with instances filled field by field.
+    fn register_results(
+        &self,
+        py: Python<'_>,
+        projected: Py<PyAny>,
+        wont_fit: Py<PyAny>,
+        mismatch: Py<PyAny>,
+    ) -> PyResult<()> {
+        let object_new = py.import("builtins")?.getattr("object")?.getattr("__new__")?.unbind();
+        let _ = self.results.set(Results { projected, wont_fit, mismatch, object_new });
+        Ok(())
+    }
     /// The registry's tables under the reference's constant names (`DTYPE_ATTR_MAP`,
     /// `QUANT_SCHEME_CAPABILITY_KEY`, `BYTES_PER_PARAM`, `GGUF_SIZE_GB`, `ACTIVE_PARAMS`,
     /// `PRECISION_SET_*`, the capability tables, `MEMORY_UPGRADE_OPTIONS`,

@@ -17,9 +17,7 @@ fn probe_err(e: ProbeError) -> PyErr {
 
 /// A phase provider: the Python callable's text, `idle` when it fails or returns no text.
 fn phase_fn(phase: Py<PyAny>) -> impl Fn() -> String + Send + Sync + 'static {
-    move || {
-        Python::attach(|py| phase.call0(py).and_then(|v| v.extract::<String>(py)).unwrap_or_else(|_| "idle".into()))
-    }
+    move || Python::attach(|py| phase.call0(py).and_then(|v| v.extract::<String>(py)).unwrap_or_else(|_| "idle".into()))
 }
 
 /// A record from a JSON object of column values (unknown names become extras, which are not
@@ -175,7 +173,13 @@ impl PyEncoderProbe {
 
     /// A frame of `size_bytes` came out: writes one `<codec>_encode_frame` record.
     #[pyo3(signature = (size_bytes, keyframe=false, input_shape=None))]
-    fn on_encoded_frame(&self, py: Python<'_>, size_bytes: i64, keyframe: bool, input_shape: Option<&str>) -> PyResult<()> {
+    fn on_encoded_frame(
+        &self,
+        py: Python<'_>,
+        size_bytes: i64,
+        keyframe: bool,
+        input_shape: Option<&str>,
+    ) -> PyResult<()> {
         py.detach(|| self.inner.on_encoded_frame(size_bytes, keyframe, input_shape)).map_err(probe_err)
     }
 }

@@ -634,3 +634,54 @@ def test_every_golden_case_is_replayed(golden):
         fn for fn in {c["fn"] for c in golden["cases"]} if f'"{fn}"' in text
     })
     assert not missing, missing
+
+
+def test_project_llm_columns_matches_project_llm(reference, golden):
+    """The columnar batch answers every golden project_llm case as project_llm does."""
+    ms = models(golden)
+    hw = Hw(golden)
+    cs = cases(golden, "project_llm")
+    args = {k: [] for k in ("model", "hw", "workload_id", "prompt_tokens", "decode_tokens", "host_ms",
+                            "compiler_quality", "npu_share", "fp4_runtime_maturity")}
+    for c in cs:
+        i = c["inputs"]
+        args["model"].append(ms[i["model"]])
+        args["hw"].append(hw(i["hw"]))
+        args["workload_id"].append(i["workload_id"])
+        args["prompt_tokens"].append(i["prompt_tokens"])
+        args["decode_tokens"].append(i["decode_tokens"])
+        for k in ("host_ms", "compiler_quality", "npu_share", "fp4_runtime_maturity"):
+            args[k].append(i["options"].get(k))
+    cols = ratchet.project_llm_columns(**args)
+    assert all(len(v) == len(cs) for v in cols.values())
+    failures = []
+    for j, c in enumerate(cs):
+        want = c["output"]
+        err = want.get("error")
+        if err:
+            kind = {"ValueError": "invalid_value", "KeyError": "unknown_key"}[err["type"]]
+            if cols["type"][j] != kind:
+                failures.append(f"{c['id']}: {cols['type'][j]}, want {kind}")
+            continue
+        want_type = want["type"]
+        if cols["type"][j] != want_type:
+            failures.append(f"{c['id']}: {cols['type'][j]}, want {want_type}")
+        elif want_type == "Projected":
+            for k in ("decode_tok_s", "prefill_tok_s", "ttft_s", "decode_s", "prefill_s", "total_s", "host_ms",
+                      "source", "regime", "decode_ceiling_tok_s"):
+                if cols[k][j] != want[k]:
+                    failures.append(f"{c['id']}.{k}: {cols[k][j]!r}, want {want[k]!r}")
+        elif want_type == "WontFit":
+            if (cols["required_gb"][j], cols["available_gb"][j]) != (want["required_gb"], want["available_gb"]):
+                failures.append(f"{c['id']}: memory figures differ")
+        elif cols["required_dtype"][j] != want["required_dtype"] or cols["retargeting_hint"][j] != want["retargeting_hint"]:
+            failures.append(f"{c['id']}: dtype figures differ")
+    assert not failures, f"{len(failures)} of {len(cs)}: {failures[:5]}"
+    # one value for every row, and lists that do not agree
+    one = ratchet.project_llm_columns("qwen25_7b_dense", ["NPU Mid", "NPU High"], "chat", 500, 200)
+    assert one["type"] == ["Projected", "Projected"] and one["error"] == [None, None]
+    bad = ratchet.project_llm_columns("qwen25_7b_dense", ["NPU Mid", "NPU Mdi"], host_ms=[float("nan"), 1.0])
+    assert bad["type"] == ["invalid_value", "unknown_key"], bad["type"]
+    assert "did you mean" in bad["error"][1]
+    with pytest.raises(ValueError, match="differ in length"):
+        ratchet.project_llm_columns(["qwen25_7b_dense"], ["NPU Mid", "NPU High"])

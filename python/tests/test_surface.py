@@ -237,3 +237,20 @@ def test_sizing_and_whatif_surface():
     drone = PackRunner("drone-soc")
     sweep = drone.sweep(None, drone.sliders[0].name, 5)
     assert len(sweep.rows) == 5
+
+
+def test_result_objects_are_ordinary_dataclass_instances():
+    r = project_llm("qwen25_7b_dense", "NPU Mid", "chat", 500, 200)
+    w = project_llm("qwen25_32b_dense", "NPU Low-LP4", "chat", 500, 200)
+    assert isinstance(r, Projected) and isinstance(w, WontFit)
+    for x in (r, w):
+        d = dataclasses.asdict(x)
+        assert dataclasses.replace(x) == x and type(x)(**d) == x
+        assert x.extensions["provenance"]["registry_version"] == "0.3.2"
+    assert r.extensions["badge"] and set(w.breakdown) == {"weights_gb", "kv_cache_gb", "overhead_gb"}
+    assert dataclasses.replace(r, decode_tok_s=1.0).decode_tok_s == 1.0
+    # each result owns its extension maps
+    r.extensions["provenance"]["registry"] = "changed"
+    assert project_llm("qwen25_7b_dense", "NPU Mid", "chat", 500, 200).extensions["provenance"]["registry"] != "changed"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.decode_tok_s = 2.0
