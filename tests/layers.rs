@@ -1,0 +1,193 @@
+//! The module graph of `src/` (who names `crate::<module>` outside its tests) and its import
+//! cycles. The cycles that exist today are listed edge by edge in
+//! `tests/data/layers-baseline.txt` (docs/architecture.md says why and where they go); this
+//! test fails when a cycle uses an edge that is not listed — a new cycle, or an old one grown —
+//! and when a listed edge is no longer in a cycle, so the list only ever shrinks.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+type Graph = BTreeMap<String, BTreeSet<String>>;
+
+/// The top-level modules: `src/<name>.rs` and `src/<name>/`.
+fn modules(src: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for e in std::fs::read_dir(src).unwrap_or_else(|e| panic!("{e}")).flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if e.path().is_dir() {
+            out.insert(name);
+        } else if let Some(stem) = name.strip_suffix(".rs") {
+            if stem != "lib" && stem != "main" {
+                out.insert(stem.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{e}")).flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The code of a file without its `#[cfg(test)]` tail and without comments.
+fn code(text: &str) -> String {
+    let text = text.split("#[cfg(test)]").next().unwrap_or("");
+    text.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+}
+
+/// `crate::<ident>` names in `text`.
+fn crate_refs(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("crate::") {
+        let after = &rest[i + "crate::".len()..];
+        let ident: String = after.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        // `$crate::` in a macro names the crate from outside; `crate::` must start a path
+        let before = rest[..i].chars().last();
+        if !ident.is_empty() && before != Some('$') && !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            out.insert(ident);
+        }
+        rest = after;
+    }
+    out
+}
+
+fn graph(src: &Path) -> Graph {
+    let mods = modules(src);
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut g: Graph = mods.iter().map(|m| (m.clone(), BTreeSet::new())).collect();
+    for f in files {
+        let rel = f.strip_prefix(src).unwrap_or(&f);
+        let first = rel.components().next().map(|c| c.as_os_str().to_string_lossy().to_string()).unwrap_or_default();
+        let from = first.strip_suffix(".rs").unwrap_or(&first).to_string();
+        if !mods.contains(&from) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        for to in crate_refs(&code(&text)) {
+            if to != from && mods.contains(&to) {
+                g.entry(from.clone()).or_default().insert(to);
+            }
+        }
+    }
+    g
+}
+
+/// Strongly connected components (Tarjan), each with more than one module.
+fn cycles(g: &Graph) -> Vec<BTreeSet<String>> {
+    struct S<'g> {
+        g: &'g Graph,
+        index: BTreeMap<&'g str, usize>,
+        low: BTreeMap<&'g str, usize>,
+        stack: Vec<&'g str>,
+        on: BTreeSet<&'g str>,
+        out: Vec<BTreeSet<String>>,
+    }
+    fn visit<'g>(s: &mut S<'g>, v: &'g str) {
+        let n = s.index.len();
+        s.index.insert(v, n);
+        s.low.insert(v, n);
+        s.stack.push(v);
+        s.on.insert(v);
+        let g = s.g;
+        for w in g.get(v).into_iter().flatten() {
+            let w = w.as_str();
+            if !s.index.contains_key(w) {
+                visit(s, w);
+                let lw = s.low[w];
+                let lv = s.low[v];
+                s.low.insert(v, lv.min(lw));
+            } else if s.on.contains(w) {
+                let iw = s.index[w];
+                let lv = s.low[v];
+                s.low.insert(v, lv.min(iw));
+            }
+        }
+        if s.low[v] == s.index[v] {
+            let mut comp = BTreeSet::new();
+            while let Some(w) = s.stack.pop() {
+                s.on.remove(w);
+                comp.insert(w.to_string());
+                if w == v {
+                    break;
+                }
+            }
+            if comp.len() > 1 {
+                s.out.push(comp);
+            }
+        }
+    }
+    let mut s =
+        S { g, index: BTreeMap::new(), low: BTreeMap::new(), stack: Vec::new(), on: BTreeSet::new(), out: Vec::new() };
+    for v in g.keys() {
+        if !s.index.contains_key(v.as_str()) {
+            visit(&mut s, v.as_str());
+        }
+    }
+    s.out
+}
+
+/// The edges that lie on a cycle: both ends in the same component.
+fn cycle_edges(g: &Graph) -> BTreeSet<(String, String)> {
+    let comps = cycles(g);
+    let mut out = BTreeSet::new();
+    for c in &comps {
+        for a in c {
+            for b in g.get(a).into_iter().flatten() {
+                if c.contains(b) {
+                    out.insert((a.clone(), b.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_import_cycle_beyond_the_baseline() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let g = graph(&root.join("src"));
+    let got = cycle_edges(&g);
+    let base_text = std::fs::read_to_string(root.join("tests/data/layers-baseline.txt")).unwrap_or_default();
+    let base: BTreeSet<(String, String)> = base_text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once("->").map(|(a, b)| (a.trim().to_string(), b.trim().to_string())))
+        .collect();
+    let new: Vec<String> = got.difference(&base).map(|(a, b)| format!("{a} -> {b}")).collect();
+    let gone: Vec<String> = base.difference(&got).map(|(a, b)| format!("{a} -> {b}")).collect();
+    assert!(
+        new.is_empty(),
+        "import cycles through edges that are not in tests/data/layers-baseline.txt (a new cycle, or an old one \
+         grown): {new:?}; cycles now: {:?}",
+        cycles(&g)
+    );
+    assert!(
+        gone.is_empty(),
+        "these baseline edges are no longer on a cycle — take them out of tests/data/layers-baseline.txt: {gone:?}"
+    );
+}
+
+#[test]
+fn the_checker_sees_a_cycle_and_ignores_tests_comments_and_macros() {
+    assert_eq!(crate_refs("use crate::engine::Engine; $crate::x; my_crate::y"), BTreeSet::from(["engine".to_string()]));
+    assert_eq!(code("use crate::a; // crate::b\n#[cfg(test)]\nmod t { use crate::c; }"), "use crate::a; ");
+    let mut g = Graph::new();
+    for (a, b) in [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")] {
+        g.entry(a.into()).or_default().insert(b.into());
+        g.entry(b.into()).or_default();
+    }
+    g.entry("d".into()).or_default();
+    let e = cycle_edges(&g);
+    assert_eq!(e.len(), 3);
+    assert!(!e.contains(&("c".to_string(), "d".to_string())));
+}
