@@ -32,3 +32,10 @@ pub fn pack(name: &'static str) -> Option<EmbeddedLoader> {
 pub fn pack_files() -> &'static [(&'static str, &'static [u8])] {
     files::PACKS
 }
+
+impl crate::registry::Registry {
+    /// Loads the registry embedded in the binary.
+    pub fn embedded() -> crate::registry::LoadOutcome {
+        crate::registry::load(&registry())
+    }
+}

@@ -2,7 +2,6 @@
 //! precision-set rungs (reference spec §1.3, §2.3–2.9). Only the types and lookups live here;
 //! the tables themselves are registry data.
 
-use crate::tier::TopsField;
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -196,4 +195,30 @@ pub struct PrecisionSetTable {
     pub schema_version: u32,
     /// Rung name → rung.
     pub sets: IndexMap<String, PrecisionSet>,
+}
+
+/// The peak-TOPS fields a dtype can map to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TopsField {
+    /// `peak_tops_bf16` (BF16 and FP16).
+    PeakTopsBf16,
+    /// `peak_tops_int8`.
+    PeakTopsInt8,
+    /// `peak_tops_fp8`.
+    PeakTopsFp8,
+    /// `peak_tops_fp4` (NVFP4, MXFP4).
+    PeakTopsFp4,
+}
+
+impl TopsField {
+    /// The field name as written in tier files.
+    pub fn name(self) -> &'static str {
+        match self {
+            TopsField::PeakTopsBf16 => "peak_tops_bf16",
+            TopsField::PeakTopsInt8 => "peak_tops_int8",
+            TopsField::PeakTopsFp8 => "peak_tops_fp8",
+            TopsField::PeakTopsFp4 => "peak_tops_fp4",
+        }
+    }
 }

@@ -2,14 +2,13 @@
 //! for editors, and compiled once for the validator's schema layer.
 
 use crate::catalog::CatalogFile;
+use crate::formats::registry::{BadgeTable, Manifest, MemoryTable, SiliconClassTable};
 use crate::precision::{CapabilityTableFile, DtypeTable, PrecisionSetTable, QuantSchemeTable};
-use crate::registry::files::{BadgeTable, Manifest, MemoryTable, SiliconClassTable};
 use crate::tier::TierSpec;
 use crate::tier::custom::CustomTierParams;
 use schemars::JsonSchema;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::OnceLock;
 
 /// Every kind of data file ratchet reads, plus the wire formats it documents.
@@ -126,16 +125,16 @@ impl FileKind {
             FileKind::SiliconClasses => (schema_of::<SiliconClassTable>(), &[]),
             FileKind::Memory => (schema_of::<MemoryTable>(), &[]),
             FileKind::Badges => (schema_of::<BadgeTable>(), &[]),
-            FileKind::AnchorRoutes => (schema_of::<crate::registry::files::AnchorRouteTable>(), &[]),
+            FileKind::AnchorRoutes => (schema_of::<crate::formats::registry::AnchorRouteTable>(), &[]),
             FileKind::Catalog => (schema_of::<CatalogFile>(), &[]),
-            FileKind::RuleSet => (schema_of::<crate::rules::file::RuleSetFile>(), &[]),
-            FileKind::Pack => (schema_of::<crate::pack::PackManifest>(), &[]),
-            FileKind::Ladder => (schema_of::<crate::sizing::file::LadderFile>(), &[]),
-            FileKind::Sizing => (schema_of::<crate::sizing::file::SizingFile>(), &[]),
-            FileKind::Sliders => (schema_of::<crate::sizing::file::SliderFile>(), &[]),
-            FileKind::Profile => (schema_of::<crate::sizing::file::ProfileFile>(), &[]),
-            FileKind::Workload => (schema_of::<crate::sizing::file::WorkloadFile>(), &[]),
-            FileKind::Measurements => (schema_of::<crate::calibration::MeasurementSet>(), &[]),
+            FileKind::RuleSet => (schema_of::<crate::formats::rules::RuleSetFile>(), &[]),
+            FileKind::Pack => (schema_of::<crate::formats::pack::PackManifest>(), &[]),
+            FileKind::Ladder => (schema_of::<crate::formats::sizing::LadderFile>(), &[]),
+            FileKind::Sizing => (schema_of::<crate::formats::sizing::SizingFile>(), &[]),
+            FileKind::Sliders => (schema_of::<crate::formats::sizing::SliderFile>(), &[]),
+            FileKind::Profile => (schema_of::<crate::formats::sizing::ProfileFile>(), &[]),
+            FileKind::Workload => (schema_of::<crate::formats::sizing::WorkloadFile>(), &[]),
+            FileKind::Measurements => (schema_of::<crate::measurement::MeasurementSet>(), &[]),
         };
         if let Some(req) = v.get_mut("required").and_then(Value::as_array_mut) {
             for r in required {
@@ -176,36 +175,4 @@ pub fn cached_schema(kind: FileKind) -> Value {
         .get(&kind)
         .cloned()
         .unwrap_or(Value::Null)
-}
-
-/// Every schema file as (file name, pretty JSON text with a trailing newline).
-pub fn all_schema_files() -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = FileKind::ALL.iter().map(|k| (k.schema_file(), pretty(&k.schema()))).collect();
-    out.extend(crate::wire::wire_schemas().into_iter().map(|(name, v)| (name, pretty(&v))));
-    out
-}
-
-fn pretty(v: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
-    s.push('\n');
-    s
-}
-
-/// Writes every schema into `dir`.
-pub fn write_schemas(dir: &Path) -> std::io::Result<usize> {
-    std::fs::create_dir_all(dir)?;
-    let files = all_schema_files();
-    for (name, text) in &files {
-        std::fs::write(dir.join(name), text)?;
-    }
-    Ok(files.len())
-}
-
-/// The schema files in `dir` that are missing or differ from the generated ones.
-pub fn stale_schemas(dir: &Path) -> Vec<String> {
-    all_schema_files()
-        .into_iter()
-        .filter(|(name, text)| std::fs::read_to_string(dir.join(name)).map(|t| &t != text).unwrap_or(true))
-        .map(|(name, _)| name)
-        .collect()
 }

@@ -210,3 +210,36 @@ pub fn wire_schemas() -> Vec<(String, serde_json::Value)> {
         ("batch-result.schema.json".into(), schemars::schema_for!(BatchResult<'static>).to_value()),
     ]
 }
+
+/// Every schema file as (file name, pretty JSON text with a trailing newline).
+pub fn all_schema_files() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> =
+        crate::schema::FileKind::ALL.iter().map(|k| (k.schema_file(), pretty(&k.schema()))).collect();
+    out.extend(wire_schemas().into_iter().map(|(name, v)| (name, pretty(&v))));
+    out
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Writes every schema into `dir`.
+pub fn write_schemas(dir: &std::path::Path) -> std::io::Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let files = all_schema_files();
+    for (name, text) in &files {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(files.len())
+}
+
+/// The schema files in `dir` that are missing or differ from the generated ones.
+pub fn stale_schemas(dir: &std::path::Path) -> Vec<String> {
+    all_schema_files()
+        .into_iter()
+        .filter(|(name, text)| std::fs::read_to_string(dir.join(name)).map(|t| &t != text).unwrap_or(true))
+        .map(|(name, _)| name)
+        .collect()
+}

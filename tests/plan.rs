@@ -152,7 +152,7 @@ fn bad_targets_and_names_are_clear_errors() {
     let e = engine();
     let ask = |v: Value| {
         let o = v.as_object().cloned().unwrap_or_default();
-        ratchet::plan::answer(&e, &o).map_err(|e| (e.kind(), e.to_string()))
+        ratchet::batch::plan_ops::answer(&e, &o).map_err(|e| (e.kind(), e.to_string()))
     };
     let base = |extra: Value| {
         let mut v = json!({"question": "cheapest_tier", "model": "qwen3_30b_a3b_moe"});

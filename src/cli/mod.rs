@@ -951,7 +951,7 @@ fn show(a: ShowArgs) -> i32 {
 
 fn schema(a: SchemaArgs) -> i32 {
     if let Some(dir) = &a.out {
-        return match crate::schema::write_schemas(dir) {
+        return match crate::wire::write_schemas(dir) {
             Ok(n) => {
                 eprintln!("wrote {n} schemas to {}", dir.display());
                 EXIT_OK
@@ -963,7 +963,7 @@ fn schema(a: SchemaArgs) -> i32 {
         };
     }
     if a.check {
-        let stale = crate::schema::stale_schemas(&a.dir);
+        let stale = crate::wire::stale_schemas(&a.dir);
         if stale.is_empty() {
             eprintln!("schemas in {} are up to date", a.dir.display());
             return EXIT_OK;
@@ -977,7 +977,7 @@ fn schema(a: SchemaArgs) -> i32 {
         }
         return EXIT_INVALID;
     }
-    for (name, text) in crate::schema::all_schema_files() {
+    for (name, text) in crate::wire::all_schema_files() {
         println!("// {name}\n{text}");
     }
     EXIT_OK

@@ -128,7 +128,7 @@ pub(super) fn run(a: PlanArgs) -> i32 {
         Ok(e) => e,
         Err(c) => return c,
     };
-    let v = match crate::plan::answer(&engine, &o) {
+    let v = match crate::batch::plan_ops::answer(&engine, &o) {
         Ok(v) => v,
         Err(e) => {
             // every error here is about the question asked (names, targets), not the data

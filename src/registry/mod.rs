@@ -49,7 +49,7 @@ pub struct Registry {
     badges: BadgeTable,
     anchor_routes: AnchorRouteTable,
     catalog: Catalog,
-    measurements: IndexMap<String, Arc<crate::calibration::MeasurementSet>>,
+    measurements: IndexMap<String, Arc<crate::measurement::MeasurementSet>>,
     content_hash: String,
     description: String,
 }
@@ -99,7 +99,7 @@ struct Parts {
     custom_tiers: Vec<(ParsedFile, CustomTierParams)>,
     capabilities: Vec<(ParsedFile, CapabilityTableFile)>,
     catalogs: Vec<(ParsedFile, CatalogFile)>,
-    measurements: Vec<(ParsedFile, crate::calibration::MeasurementSet)>,
+    measurements: Vec<(ParsedFile, crate::measurement::MeasurementSet)>,
     dtypes: Option<(ParsedFile, DtypeTable)>,
     quant: Option<(ParsedFile, QuantSchemeTable)>,
     precision_sets: Option<(ParsedFile, PrecisionSetTable)>,
@@ -190,7 +190,7 @@ fn read_tree(loader: &dyn Loader, report: &mut Report) -> Option<Parts> {
                 }
             }
             FileKind::Measurements => {
-                if let Some(v) = typed::<crate::calibration::MeasurementSet>(&pf, report) {
+                if let Some(v) = typed::<crate::measurement::MeasurementSet>(&pf, report) {
                     parts.measurements.push((pf, v));
                 }
             }
@@ -604,7 +604,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
     }
 
     // Measurement sets: every reference resolves, every rate is positive; unique by name.
-    let mut measurements: IndexMap<String, Arc<crate::calibration::MeasurementSet>> = IndexMap::new();
+    let mut measurements: IndexMap<String, Arc<crate::measurement::MeasurementSet>> = IndexMap::new();
     for (pf, set) in measurement_files {
         let problems = set.problems();
         for (path, msg) in &problems {
@@ -679,11 +679,6 @@ impl Registry {
             "calibration_source": s.calibration_source,
             "calibration_badge": s.calibration_source.as_ref().and_then(|c| self.badges().anchor_sources.get(&c.method)),
         })
-    }
-
-    /// Loads the registry embedded in the binary.
-    pub fn embedded() -> LoadOutcome {
-        load(&crate::embedded::registry())
     }
 
     /// The manifest (name, version).
@@ -767,7 +762,7 @@ impl Registry {
     }
 
     /// The measurement sets (`measurements/*`), by name.
-    pub fn measurements(&self) -> &IndexMap<String, Arc<crate::calibration::MeasurementSet>> {
+    pub fn measurements(&self) -> &IndexMap<String, Arc<crate::measurement::MeasurementSet>> {
         &self.measurements
     }
 

@@ -6,7 +6,6 @@
 //! budget by the pack's budget rules (reference `evaluate_budget`), and a chip summary counts
 //! the verdicts. The reference's built-in KPIs ship as the `reference` pack.
 
-pub mod api;
 pub mod file;
 pub mod formula;
 

@@ -4,8 +4,8 @@
 use crate::error::EngineError;
 use crate::numeric::{py_list_repr, py_str_repr};
 use crate::precision::PrecisionSetTable;
-use crate::registry::files::SiliconClassTable;
 use crate::tier::{CalibrationSource, TierSpec};
+use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -129,4 +129,44 @@ pub fn make_custom_tier(
     }
     spec.capability_table = capability;
     Ok(spec)
+}
+
+/// Defaults for a custom tier of one silicon class (reference spec §2.8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiliconClass {
+    /// Effective / peak TOPS, fraction (overridable per custom tier).
+    pub compute_efficiency: f64,
+    /// Effective / peak bandwidth, fraction (overridable per custom tier).
+    pub bandwidth_efficiency: f64,
+    /// Tier family of custom tiers of this class.
+    pub tier_family: String,
+    /// Vision compute-floor utilisation, fraction.
+    pub compute_util_factor: f64,
+    /// LLM compute-floor utilisation, fraction.
+    pub llm_prefill_util_factor: f64,
+    /// Decode bandwidth realisation, fraction.
+    pub llm_decode_bw_realization: f64,
+    /// Fixed per-request overhead, ms.
+    pub compute_overhead_ms: f64,
+    /// NPU bandwidth share, fraction.
+    pub npu_share_default: f64,
+    /// Capability table name; null means the peak-TOPS heuristic.
+    pub capability_table: Option<String>,
+    /// The LLM cost model fitted to measured devices of this class; custom tiers carry it
+    /// (the default rule set reads it, the reference rule set does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibrated: Option<crate::tier::LlmCalibration>,
+}
+
+/// `registry/tables/silicon_classes.ron`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiliconClassTable {
+    /// File format version.
+    pub schema_version: u32,
+    /// Calibration source given to custom tiers; `{class}` is replaced by the class name.
+    pub custom_calibration: CalibrationSource,
+    /// Class name → defaults.
+    pub classes: IndexMap<String, SiliconClass>,
 }

@@ -8,6 +8,7 @@
 pub mod custom;
 pub mod variants;
 
+pub use crate::precision::TopsField;
 use crate::precision::{CapabilityInfo, CapabilityLevel, CapabilityTable};
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -283,31 +284,8 @@ pub struct LlmCalibration {
     pub source: CalibrationSource,
 }
 
-/// The peak-TOPS fields a dtype can map to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TopsField {
-    /// `peak_tops_bf16` (BF16 and FP16).
-    PeakTopsBf16,
-    /// `peak_tops_int8`.
-    PeakTopsInt8,
-    /// `peak_tops_fp8`.
-    PeakTopsFp8,
-    /// `peak_tops_fp4` (NVFP4, MXFP4).
-    PeakTopsFp4,
-}
-
+/// The peak-TOPS fields of a tier, read and written (the field names are precision's).
 impl TopsField {
-    /// The field name as written in tier files.
-    pub fn name(self) -> &'static str {
-        match self {
-            TopsField::PeakTopsBf16 => "peak_tops_bf16",
-            TopsField::PeakTopsInt8 => "peak_tops_int8",
-            TopsField::PeakTopsFp8 => "peak_tops_fp8",
-            TopsField::PeakTopsFp4 => "peak_tops_fp4",
-        }
-    }
-
     /// Reads the field from a tier.
     pub fn get(self, t: &TierSpec) -> f64 {
         match self {

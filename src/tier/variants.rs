@@ -3,10 +3,8 @@
 //! set, or every field inline. Bases nest.
 
 use crate::diagnostic::did_you_mean;
-use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::rules::inputs::{Inputs, RecVal};
-use crate::tier::custom::{CustomTierParams, make_custom_tier};
+use crate::tier::custom::CustomTierParams;
 use crate::tier::{Tier, TierSpec};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -92,7 +90,7 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn serde_msg(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+pub(crate) fn serde_msg(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
     let s = e.inner().to_string();
     let s = s.split(" at line ").next().unwrap_or(&s).to_string();
     if e.path().to_string() == "." { s } else { format!("`{}`: {s}", e.path()) }
@@ -163,107 +161,5 @@ impl TierForm {
             EngineError::InvalidValue(format!("the data rate `{r}` in `{s}` must be a positive number of GT/s"))
         })?;
         Ok(MemorySpec { mem_type: t.trim().to_string(), mem_data_rate_gtps: rate, name_suffix: suffix })
-    }
-}
-
-impl Engine {
-    /// Checks a tier built for a request and resolves its capability table.
-    fn finish_tier(&self, spec: TierSpec) -> Result<Tier, EngineError> {
-        if let Some(d) = self.registry().check_tier(&spec).into_iter().find(|d| d.is_error()) {
-            return Err(EngineError::InvalidValue(format!("tier `{}`: {}", spec.name, d.message)));
-        }
-        Ok(self.registry().resolve_tier(spec))
-    }
-
-    /// Resolves any tier form.
-    pub fn resolve_tier_form(&self, form: &TierForm) -> Result<TierArg<'_>, EngineError> {
-        match form {
-            TierForm::Name(n) => self.tier(n).map(TierArg::Registry),
-            TierForm::Inline(spec) => Ok(TierArg::Inline(Box::new(self.finish_tier((**spec).clone())?))),
-            TierForm::Custom { custom } => {
-                let spec =
-                    make_custom_tier(custom, self.registry().silicon_classes(), self.registry().precision_sets())?;
-                Ok(TierArg::Inline(Box::new(self.finish_tier(spec)?)))
-            }
-            TierForm::Memory { base, memory } => {
-                let b = self.resolve_tier_form(base)?;
-                Ok(TierArg::Inline(Box::new(self.with_memory(b.get(), memory)?)))
-            }
-            TierForm::Set { base, set } => {
-                let b = self.resolve_tier_form(base)?;
-                let mut v = serde_json::to_value(b.get().to_full_spec())
-                    .map_err(|e| EngineError::InvalidValue(format!("cannot copy the base tier: {e}")))?;
-                if let Value::Object(m) = &mut v {
-                    if set.contains_key("capability_table") {
-                        m.remove("capability_levels");
-                    }
-                    for (k, x) in set {
-                        m.insert(k.clone(), x.clone());
-                    }
-                }
-                let spec: TierSpec = serde_path_to_error::deserialize(v).map_err(|e| {
-                    let help = match e.inner().to_string().split('`').nth(1) {
-                        Some(field) => {
-                            let fields = crate::schema::cached_schema(crate::schema::FileKind::Tier);
-                            let names: Vec<String> = fields["properties"]
-                                .as_object()
-                                .map(|p| p.keys().cloned().collect())
-                                .unwrap_or_default();
-                            did_you_mean(field, names.iter().map(String::as_str))
-                                .map(|h| format!(" ({h})"))
-                                .unwrap_or_default()
-                        }
-                        None => String::new(),
-                    };
-                    EngineError::BadRequest(format!("`set`: {}{help}", serde_msg(&e)))
-                })?;
-                Ok(TierArg::Inline(Box::new(self.finish_tier(spec)?)))
-            }
-        }
-    }
-
-    /// Resolves a tier form given as JSON.
-    pub fn tier_from_json(&self, v: &Value) -> Result<TierArg<'_>, EngineError> {
-        self.resolve_tier_form(&TierForm::from_json(v)?)
-    }
-
-    /// `hw_with_memory`: a memory-upgrade clone. Bandwidth, name and the decode-override
-    /// scale come from the rule set's `memory_upgrade` step; the clone keeps its stock
-    /// identity (name and bandwidth of the original stock tier), scales decode overrides,
-    /// holds prefill overrides, and is marked `bw_projected`.
-    pub fn with_memory(&self, base: &Tier, m: &MemorySpec) -> Result<Tier, EngineError> {
-        if !m.mem_data_rate_gtps.is_finite() {
-            return Err(EngineError::InvalidValue("`mem_data_rate_gtps` must be a finite number".into()));
-        }
-        let rec = [
-            RecVal::Str(&m.mem_type),
-            RecVal::Num(m.mem_data_rate_gtps),
-            m.name_suffix.as_deref().map_or(RecVal::Absent, RecVal::Str),
-        ];
-        let inp = Inputs { hw: Some(base), record: &rec, ..Default::default() };
-        let out = self.run_entry("memory_upgrade", &inp)?;
-        let (name, bw, scale) = (out[0].str().to_string(), out[1].num(), out[2].num());
-        if !bw.is_finite() || !scale.is_finite() {
-            return Err(EngineError::InvalidValue(format!(
-                "the memory upgrade of `{}` gives a bandwidth or scale that is not finite",
-                base.name()
-            )));
-        }
-        let b = &base.spec;
-        let mut spec = b.clone();
-        spec.schema_version = None;
-        spec.name = name;
-        spec.mem_type = m.mem_type.clone();
-        spec.mem_data_rate_gtps = m.mem_data_rate_gtps;
-        spec.mem_bandwidth_gbs = bw;
-        spec.bw_projected = true;
-        spec.stock_name = Some(b.stock_name.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| b.name.clone()));
-        spec.stock_mem_bandwidth_gbs = Some(b.stock_mem_bandwidth_gbs.unwrap_or(b.mem_bandwidth_gbs));
-        spec.measured_decode_overrides = b
-            .measured_decode_overrides
-            .as_ref()
-            .filter(|o| !o.is_empty())
-            .map(|o| o.iter().map(|(k, v)| (k.clone(), v * scale)).collect());
-        Ok(Tier { spec, capability: base.capability.clone(), registry_slot: None })
     }
 }

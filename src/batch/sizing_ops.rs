@@ -1,12 +1,13 @@
-//! The sizing operations of the reference API over JSON (batch requests, the service):
+//! The sizing operations of the reference API over JSON (batch requests, the service, the
+//! Python package) — a surface over `sizing`, `pack` and `whatif`:
 //! `evaluate_budget`, `chip_summary`, `llm_demand`, `eff_tops`, the built-in KPI groups,
 //! slider helpers and the what-if runner. Arguments take the reference parameter names.
 
-use super::formula::{JsonEnv, Strings, Val};
-use super::{RowTexts, SizingModel, num};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::pack::PackState;
+use crate::sizing::formula::{JsonEnv, Strings, Val};
+use crate::sizing::{RowTexts, SizingModel, num};
 use crate::whatif::{Runner, WhatifError, overrides_from_json, overrides_json};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -209,16 +210,16 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
             let d = &m.demands[di];
             m.run_globals(0, &env, &mut sc);
             let (globals, poison) = (std::mem::take(&mut sc.globals), std::mem::take(&mut sc.poison));
-            let frame = super::formula::Frame {
+            let frame = crate::sizing::formula::Frame {
                 layout: &m.layout,
                 tables: &m.tables,
-                demands: super::formula::DemandView::EMPTY,
+                demands: crate::sizing::formula::DemandView::EMPTY,
                 row: 0,
                 params: &[],
                 globals: &globals,
                 poison: &poison,
             };
-            let active = super::formula::run(&d.program, &env, &frame, &mut sc.regs, &mut sc.strings)
+            let active = crate::sizing::formula::run(&d.program, &env, &frame, &mut sc.regs, &mut sc.strings)
                 .map_err(|e| EngineError::InvalidValue(e.message(&m.layout)))?;
             sc.engines.push(d.engine);
             sc.active.push(active);
@@ -344,14 +345,14 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
         "set_path" => {
             let mut d = strip(object(o, "d")?);
             let path = str_arg(o, "path")?;
-            super::set_path(&mut d, path, req(o, "value")?.clone()).map_err(EngineError::InvalidValue)?;
+            crate::sizing::set_path(&mut d, path, req(o, "value")?.clone()).map_err(EngineError::InvalidValue)?;
             d
         }
         "scale_path" => {
             let mut d = strip(object(o, "d")?);
             let path = str_arg(o, "path")?;
             let f = f64_arg(o, "factor")?;
-            super::scale_path(&mut d, path, f).map_err(|(k, msg)| {
+            crate::sizing::scale_path(&mut d, path, f).map_err(|(k, msg)| {
                 if k == "KeyError" { EngineError::UnknownKey(msg) } else { EngineError::InvalidValue(msg) }
             })?;
             d
@@ -441,10 +442,10 @@ pub fn apply_json(
         for (op, pid, prog) in &s.actions {
             let x = {
                 let env = JsonEnv { profile, workload };
-                let frame = super::formula::Frame {
+                let frame = crate::sizing::formula::Frame {
                     layout: &m.layout,
                     tables: &m.tables,
-                    demands: super::formula::DemandView::EMPTY,
+                    demands: crate::sizing::formula::DemandView::EMPTY,
                     row: 0,
                     params: &[clamped],
                     globals: &[],
@@ -452,26 +453,28 @@ pub fn apply_json(
                 };
                 let mut regs = Vec::new();
                 let mut strings = Strings::new(&m.strings);
-                super::formula::run(prog, &env, &frame, &mut regs, &mut strings)
+                crate::sizing::formula::run(prog, &env, &frame, &mut regs, &mut strings)
                     .map_err(|e| EngineError::InvalidValue(e.message(&m.layout)))?;
                 let (r, ty) = prog.outputs[0];
                 let x = regs[r as usize];
                 match ty {
-                    super::formula::Ty::Num => num(x),
-                    super::formula::Ty::Bool => Value::Bool(x != 0.0),
-                    super::formula::Ty::Str => Value::String(strings.text(x as u32).to_string()),
+                    crate::sizing::formula::Ty::Num => num(x),
+                    crate::sizing::formula::Ty::Bool => Value::Bool(x != 0.0),
+                    crate::sizing::formula::Ty::Str => Value::String(strings.text(x as u32).to_string()),
                 }
             };
             let info = &m.layout.paths[*pid as usize];
             let doc = match info.root {
-                super::formula::Root::Profile => &mut *profile,
-                super::formula::Root::Workload => &mut *workload,
+                crate::sizing::formula::Root::Profile => &mut *profile,
+                crate::sizing::formula::Root::Workload => &mut *workload,
             };
             let rest = info.segs.join(".");
             match op {
-                super::file::ActionOp::Set => super::set_path(doc, &rest, x).map_err(EngineError::InvalidValue)?,
-                super::file::ActionOp::Scale => {
-                    super::scale_path(doc, &rest, x.as_f64().unwrap_or(f64::NAN)).map_err(|(k, msg)| {
+                crate::sizing::file::ActionOp::Set => {
+                    crate::sizing::set_path(doc, &rest, x).map_err(EngineError::InvalidValue)?
+                }
+                crate::sizing::file::ActionOp::Scale => {
+                    crate::sizing::scale_path(doc, &rest, x.as_f64().unwrap_or(f64::NAN)).map_err(|(k, msg)| {
                         if k == "KeyError" { EngineError::UnknownKey(msg) } else { EngineError::InvalidValue(msg) }
                     })?
                 }

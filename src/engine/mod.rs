@@ -1,6 +1,10 @@
 //! The engine: one immutable generation of registry + compiled rules (+ packs and anchors
 //! as they are configured), and the operations of the reference API on top of it.
 
+mod anchor_ops;
+mod tier_forms;
+mod workload_ops;
+
 use crate::catalog::LlmModel;
 use crate::diagnostic::{Diagnostic, Report, did_you_mean};
 use crate::error::EngineError;

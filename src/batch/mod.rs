@@ -2,6 +2,9 @@
 //! request is `{"op": OP, ...inputs}` with the reference API's function and parameter
 //! names; a bad line yields `{"error": {"kind", "message"}}` and the batch goes on.
 
+pub mod plan_ops;
+pub mod sizing_ops;
+
 use crate::catalog::LlmModel;
 use crate::diagnostic::did_you_mean;
 use crate::engine::Engine;
@@ -284,8 +287,8 @@ pub fn answer(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
             let v = engine.kv_cache_bytes_per_token(model.get(), b)?;
             Ok(serde_json::json!({ "result": v }))
         }
-        other if crate::sizing::api::OPS.contains(&other) => {
-            crate::sizing::api::answer(engine, other, o)?.ok_or_else(|| bad(format!("unknown op `{other}`")))
+        other if sizing_ops::OPS.contains(&other) => {
+            sizing_ops::answer(engine, other, o)?.ok_or_else(|| bad(format!("unknown op `{other}`")))
         }
         other => match more_ops(engine, other, o)? {
             Some(v) => Ok(v),
@@ -349,7 +352,7 @@ fn anchors_required(engine: &Engine) -> Option<&crate::anchors::AnchorFile> {
 fn more_ops(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, EngineError> {
     use crate::anchors::ResultNums;
     let v = match op {
-        "plan" => crate::plan::answer(engine, o)?,
+        "plan" => plan_ops::answer(engine, o)?,
         "ladder" => ladder(engine, o)?,
         "resolve_tier" => {
             check_fields(o, &["op", "id", "hw"], op)?;
@@ -534,7 +537,7 @@ fn parse_anchor_llm(v: &Value) -> Result<crate::anchors::LlmAnchor, EngineError>
 fn rule_operation(engine: &Engine, name: &str, o: &Obj) -> Result<Value, EngineError> {
     let op = engine.operation(name).map_err(|_| {
         let mut known: Vec<&str> = OPS.to_vec();
-        known.extend(crate::sizing::api::OPS.iter().copied());
+        known.extend(sizing_ops::OPS.iter().copied());
         known.extend(engine.rule_set().operations.keys().map(String::as_str));
         let help = did_you_mean(name, known.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
         EngineError::UnknownKey(format!("unknown op `{name}`{help}"))

@@ -1,0 +1,95 @@
+//! File types of the registry that are not tiers, capability tables or catalogs: the
+//! manifest, memory options and badges (the silicon-class defaults are custom-tier data and
+//! live in `tier::custom`; they are re-exported here).
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// `registry/registry.ron`: names the registry and its version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// File format version.
+    pub schema_version: u32,
+    /// Registry name.
+    pub name: String,
+    /// Registry version (semver), reported with every result.
+    pub version: String,
+    /// What this registry describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+pub use crate::tier::custom::{SiliconClass, SiliconClassTable};
+
+/// One memory-upgrade option (reference spec §2.10).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryUpgrade {
+    /// Display label, e.g. `LPDDR6 @ 14 GT/s`.
+    pub label: String,
+    /// Memory technology.
+    pub mem_type: String,
+    /// Data rate, GT/s.
+    pub mem_data_rate_gtps: f64,
+}
+
+/// `registry/tables/memory.ron`: known memory technologies and upgrade options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryTable {
+    /// File format version.
+    pub schema_version: u32,
+    /// Memory technologies the validator knows (others draw a warning).
+    pub known_types: Vec<String>,
+    /// Upgrade options offered to surfaces, in display order.
+    pub upgrade_options: Vec<MemoryUpgrade>,
+}
+
+/// `registry/tables/badges.ron`: badges shown next to numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BadgeTable {
+    /// File format version.
+    pub schema_version: u32,
+    /// Anchor / calibration source → badge (unknown sources get none).
+    pub anchor_sources: IndexMap<String, String>,
+    /// Projection source label → badge.
+    pub projection_sources: IndexMap<String, String>,
+}
+
+/// One routing rule: a tier and capability keys served by an anchor-file cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorRoute {
+    /// Tier lookup name (the stock name for memory clones).
+    pub tier: String,
+    /// Capability keys (lower-case) this cell serves.
+    pub capability_keys: Vec<String>,
+    /// Cell tier part (`mid`, `high`).
+    pub cell_tier: String,
+    /// Cell precision part (`int8`, `fp`).
+    pub cell_precision: String,
+}
+
+/// `registry/tables/anchor_routes.ron`: which anchor cell serves which tier and key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorRouteTable {
+    /// File format version.
+    pub schema_version: u32,
+    /// Routes, first match wins.
+    pub routes: Vec<AnchorRoute>,
+}
+
+impl AnchorRouteTable {
+    /// The `(tier, precision)` cell for a tier lookup name and capability key.
+    pub fn route(&self, lookup_name: &str, capability_key: &str) -> Option<(&str, &str)> {
+        let key = capability_key.to_lowercase();
+        self.routes
+            .iter()
+            .find(|r| r.tier == lookup_name && r.capability_keys.contains(&key))
+            .map(|r| (r.cell_tier.as_str(), r.cell_precision.as_str()))
+    }
+}
