@@ -19,6 +19,7 @@ pub mod document;
 pub mod embedded;
 pub mod engine;
 pub mod error;
+pub mod expr;
 pub mod formats;
 pub mod ingest;
 pub mod ladder;

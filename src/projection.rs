@@ -563,7 +563,7 @@ pub(crate) fn explain(c: &Compiled, rules: &crate::rules::model::RuleSet, t: &Tr
         let substituted = if n.text.is_empty() {
             String::new()
         } else {
-            crate::rules::expr::parse(&n.text).map(|e| substitute(&e, &known)).unwrap_or_default()
+            crate::expr::parse(&n.text).map(|e| substitute(&e, &known)).unwrap_or_default()
         };
         let value = match v {
             TraceValue::Num(x) => {
@@ -578,8 +578,8 @@ pub(crate) fn explain(c: &Compiled, rules: &crate::rules::model::RuleSet, t: &Tr
     Explanation { rule_set: rule_set.to_string(), gates, paths, values }
 }
 
-fn substitute(e: &crate::rules::expr::Expr, known: &std::collections::HashMap<String, TraceValue>) -> String {
-    use crate::rules::expr::{Expr, UnOp};
+fn substitute(e: &crate::expr::Expr, known: &std::collections::HashMap<String, TraceValue>) -> String {
+    use crate::expr::{Expr, UnOp};
     match e {
         Expr::Var { name, .. } => match known.get(name) {
             Some(TraceValue::Num(x)) => crate::numeric::py_float_repr(*x),
@@ -593,6 +593,6 @@ fn substitute(e: &crate::rules::expr::Expr, known: &std::collections::HashMap<St
         Expr::Unary(UnOp::Neg, a) => format!("-{}", substitute(a, known)),
         Expr::Unary(UnOp::Not, a) => format!("!{}", substitute(a, known)),
         Expr::Binary(op, a, b) => format!("({} {} {})", substitute(a, known), op.text(), substitute(b, known)),
-        other => crate::rules::expr::render(other),
+        other => crate::expr::render(other),
     }
 }

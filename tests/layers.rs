@@ -154,6 +154,7 @@ fn cycle_edges(g: &Graph) -> BTreeSet<(String, String)> {
 const LAYERS: &[(&str, &[&str])] = &[
     ("foundation", &["error", "limits", "numeric", "document", "diagnostic"]),
     ("data", &["formats", "registry", "tier", "catalog", "precision", "measurement", "schema", "embedded"]),
+    ("expr", &["expr"]),
     ("rules", &["rules", "sizing"]),
     (
         "engine",

@@ -13,7 +13,7 @@ use ratchet::rules::inputs::RecVal;
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
     let Ok(text) = std::str::from_utf8(rest) else { return };
-    let _ = ratchet::rules::expr::parse(text);
+    let _ = ratchet::expr::parse(text);
     if mode % 2 == 0 {
         rules(text, mode / 2 % 4);
     } else {

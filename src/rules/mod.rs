@@ -4,7 +4,7 @@
 
 pub mod compile;
 pub mod entries;
-pub mod expr;
+pub use crate::expr;
 pub mod file;
 pub mod inputs;
 pub mod lookups;

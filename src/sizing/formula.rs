@@ -7,8 +7,8 @@
 //! Evaluation allocates nothing unless a formula builds a new string at run time.
 
 use crate::diagnostic::closest;
+use crate::expr::{BinOp, Expr, UnOp};
 use crate::numeric::{py_max, py_min, py_round};
-use crate::rules::expr::{BinOp, Expr, UnOp};
 use indexmap::IndexMap;
 use std::collections::HashMap;
 
@@ -1388,7 +1388,7 @@ impl<'a> Compiler<'a> {
             Ok(())
         } else {
             Err(err(
-                format!("expected {}, found {} in `{}`", want.name(), got.name(), crate::rules::expr::render(e)),
+                format!("expected {}, found {} in `{}`", want.name(), got.name(), crate::expr::render(e)),
                 expr_at(e),
             ))
         }
@@ -1701,11 +1701,7 @@ impl<'a> Compiler<'a> {
                                     "cannot compare {} with {} in `{}`",
                                     tx.name(),
                                     ty.name(),
-                                    crate::rules::expr::render(&Expr::Binary(
-                                        op,
-                                        Box::new(a.clone()),
-                                        Box::new(b.clone())
-                                    ))
+                                    crate::expr::render(&Expr::Binary(op, Box::new(a.clone()), Box::new(b.clone())))
                                 ),
                                 expr_at(a),
                             ));

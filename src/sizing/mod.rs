@@ -10,7 +10,7 @@ pub mod file;
 pub mod formula;
 
 use crate::diagnostic::{Diagnostic, Report, did_you_mean};
-use crate::rules::expr;
+use crate::expr;
 use crate::rules::model::Src;
 use file::{ActionOp, BudgetRules, DemandDef, KpiDef, ProfileFile, Scalar, SliderDef, StudyDef, WorkloadFile};
 use formula::{

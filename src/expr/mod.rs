@@ -1,5 +1,7 @@
-//! Formula syntax: evalexpr parses the text once; the tree is converted to a small AST that
-//! keeps the source offset of every name, so load-time errors point at `file:line:col`.
+//! The expression layer: formula syntax shared by the rule-set compiler (`crate::rules`) and
+//! the pack-formula compiler (`crate::sizing`). evalexpr parses the text once; the tree is
+//! converted to a small AST that keeps the source offset of every name, so load-time errors
+//! point at `file:line:col`.
 
 use evalexpr::{Node, Operator, Value};
 
