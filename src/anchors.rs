@@ -8,6 +8,7 @@
 
 use crate::diagnostic::{Diagnostic, Report, did_you_mean};
 use crate::error::EngineError;
+use crate::formats::registry::AnchorFieldDefaults;
 use schemars::JsonSchema;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -313,8 +314,14 @@ impl AnchorFile {
     }
 
     /// `load_llm_anchor`: the cell, or `None` when any level is missing or the rate is
-    /// missing or not positive.
-    pub fn llm(&self, tier: &str, precision: &str, model_key: &str) -> Result<Option<LlmAnchor>, EngineError> {
+    /// missing or not positive; fields it leaves out take `defaults` (the registry's).
+    pub fn llm(
+        &self,
+        tier: &str,
+        precision: &str,
+        model_key: &str,
+        defaults: &AnchorFieldDefaults,
+    ) -> Result<Option<LlmAnchor>, EngineError> {
         let Some(c) = self.cell(LLM_SECTION, tier, precision, model_key) else { return Ok(None) };
         let cell = format!("{tier}_{precision}");
         let tokps = match c.get("tokps") {
@@ -347,15 +354,22 @@ impl AnchorFile {
             source: t("source"),
             measured_date: t("measured_date"),
             peak_bw_gbps: f("peak_bw_gbps", 0.0)?,
-            bw_share_frac: f("bw_share_frac", 0.75)?,
-            bw_efficiency_frac: f("bw_efficiency_frac", 0.70)?,
+            bw_share_frac: f("bw_share_frac", defaults.bw_share_frac)?,
+            bw_efficiency_frac: f("bw_efficiency_frac", defaults.bw_efficiency_frac)?,
             notes: t("notes"),
         }))
     }
 
     /// `load_cnn_anchor`: the cell, or `None` when any level is missing or the latency is
-    /// missing or not positive; `fps` is derived from the latency when absent or ≤ 0.
-    pub fn cnn(&self, tier: &str, precision: &str, cnn_key: &str) -> Result<Option<CnnAnchor>, EngineError> {
+    /// missing or not positive; `fps` is derived from the latency when absent or ≤ 0; fields
+    /// it leaves out take `defaults` (the registry's).
+    pub fn cnn(
+        &self,
+        tier: &str,
+        precision: &str,
+        cnn_key: &str,
+        defaults: &AnchorFieldDefaults,
+    ) -> Result<Option<CnnAnchor>, EngineError> {
         let Some(c) = self.cell(CNN_SECTION, tier, precision, cnn_key) else { return Ok(None) };
         let at = format!("{tier}_{precision}.{cnn_key}");
         let ms = match c.get("ms_per_inference") {
@@ -384,8 +398,8 @@ impl AnchorFile {
             source: t("source"),
             measured_date: t("measured_date"),
             peak_bw_gbps: f("peak_bw_gbps", 0.0)?,
-            bw_share_frac: f("bw_share_frac", 0.75)?,
-            bw_efficiency_frac: f("bw_efficiency_frac", 0.70)?,
+            bw_share_frac: f("bw_share_frac", defaults.bw_share_frac)?,
+            bw_efficiency_frac: f("bw_efficiency_frac", defaults.bw_efficiency_frac)?,
             notes: t("notes"),
         }))
     }
@@ -561,7 +575,8 @@ mod tests {
         let f = f.unwrap_or_else(|| panic!("{r:?}"));
         assert_eq!(r.errors(), 0);
         assert_eq!(r.warnings(), 3, "{r:?}");
-        assert_eq!(f.llm("mid", "int8", "m").ok().flatten(), None);
+        let d = AnchorFieldDefaults { bw_share_frac: 0.75, bw_efficiency_frac: 0.70 };
+        assert_eq!(f.llm("mid", "int8", "m", &d).ok().flatten(), None);
         assert!(r.diagnostics.iter().any(|d| d.help.as_deref() == Some("did you mean `tokps`?")));
     }
 }

@@ -9,6 +9,7 @@ use crate::catalog::LlmModel;
 use crate::diagnostic::did_you_mean;
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::formats::registry::AnchorFieldDefaults;
 use crate::projection::ProjectParams;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -394,34 +395,36 @@ fn more_ops(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, EngineE
             scalar(to_json(&engine.registry().model(str_arg(o, "key")?).map(|m| m.as_ref()))?)
         }
         "load_llm_anchor" | "load_cnn_anchor" => {
+            let defaults = &engine.registry().anchor_routes().field_defaults;
             let key = if op == "load_llm_anchor" { "model_key" } else { "cnn_key" };
             check_fields(o, &["op", "id", "tier", "precision", key], op)?;
             let (t, p, k) = (str_arg(o, "tier")?, str_arg(o, "precision")?, str_arg(o, key)?);
             scalar(match anchors_required(engine) {
                 None => Value::Null,
-                Some(f) if op == "load_llm_anchor" => to_json(&f.llm(t, p, k)?)?,
-                Some(f) => to_json(&f.cnn(t, p, k)?)?,
+                Some(f) if op == "load_llm_anchor" => to_json(&f.llm(t, p, k, defaults)?)?,
+                Some(f) => to_json(&f.cnn(t, p, k, defaults)?)?,
             })
         }
         "llm_anchor_methods" | "cnn_anchor_methods" => {
+            let defaults = &engine.registry().anchor_routes().field_defaults;
             let llm = op == "llm_anchor_methods";
             let key = if llm { "model_key" } else { "cnn_key" };
             check_fields(o, &["op", "id", "tier", "precision", key, "anchor", "share_override"], op)?;
             let share = number(take(o, "share_override"), "share_override")?;
             let derived = if llm {
                 let a: Option<crate::anchors::LlmAnchor> = match take(o, "anchor") {
-                    Some(v) => Some(parse_anchor_llm(v)?),
+                    Some(v) => Some(parse_anchor_llm(v, defaults)?),
                     None => match anchors_required(engine) {
-                        Some(f) => f.llm(str_arg(o, "tier")?, str_arg(o, "precision")?, str_arg(o, key)?)?,
+                        Some(f) => f.llm(str_arg(o, "tier")?, str_arg(o, "precision")?, str_arg(o, key)?, defaults)?,
                         None => None,
                     },
                 };
                 a.map(|a| engine.llm_anchor_derived(&a, share)).transpose()?
             } else {
                 let a = match take(o, "anchor") {
-                    Some(v) => Some(parse_anchor_cnn(v)?),
+                    Some(v) => Some(parse_anchor_cnn(v, defaults)?),
                     None => match anchors_required(engine) {
-                        Some(f) => f.cnn(str_arg(o, "tier")?, str_arg(o, "precision")?, str_arg(o, key)?)?,
+                        Some(f) => f.cnn(str_arg(o, "tier")?, str_arg(o, "precision")?, str_arg(o, key)?, defaults)?,
                         None => None,
                     },
                 };
@@ -497,39 +500,63 @@ fn more_ops(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, EngineE
     Ok(Some(v))
 }
 
-fn parse_anchor_cnn(v: &Value) -> Result<crate::anchors::CnnAnchor, EngineError> {
-    let v = strip_type_tags(v);
-    let g = |k: &str| v.get(k).and_then(Value::as_f64).ok_or_else(|| bad(format!("`anchor.{k}` must be a number")));
-    let t = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+/// The fields of an anchor given in a request, read with the registry's defaults.
+struct AnchorFields<'v> {
+    v: Value,
+    defaults: &'v AnchorFieldDefaults,
+}
+
+impl AnchorFields<'_> {
+    fn num(&self, k: &str) -> Result<f64, EngineError> {
+        self.v.get(k).and_then(Value::as_f64).ok_or_else(|| bad(format!("`anchor.{k}` must be a number")))
+    }
+
+    fn num_or(&self, k: &str, d: f64) -> f64 {
+        self.num(k).unwrap_or(d)
+    }
+
+    fn text(&self, k: &str) -> String {
+        self.v.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+    }
+
+    fn share(&self) -> f64 {
+        self.num_or("bw_share_frac", self.defaults.bw_share_frac)
+    }
+
+    fn efficiency(&self) -> f64 {
+        self.num_or("bw_efficiency_frac", self.defaults.bw_efficiency_frac)
+    }
+}
+
+fn parse_anchor_cnn(v: &Value, defaults: &AnchorFieldDefaults) -> Result<crate::anchors::CnnAnchor, EngineError> {
+    let a = AnchorFields { v: strip_type_tags(v), defaults };
     Ok(crate::anchors::CnnAnchor {
-        ms_per_inference: g("ms_per_inference")?,
-        fps: g("fps").unwrap_or(0.0),
-        mem_mb: g("mem_mb").unwrap_or(0.0),
-        input_res: t("input_res"),
-        source: t("source"),
-        measured_date: t("measured_date"),
-        peak_bw_gbps: g("peak_bw_gbps").unwrap_or(0.0),
-        bw_share_frac: g("bw_share_frac").unwrap_or(0.75),
-        bw_efficiency_frac: g("bw_efficiency_frac").unwrap_or(0.70),
-        notes: t("notes"),
+        ms_per_inference: a.num("ms_per_inference")?,
+        fps: a.num_or("fps", 0.0),
+        mem_mb: a.num_or("mem_mb", 0.0),
+        input_res: a.text("input_res"),
+        source: a.text("source"),
+        measured_date: a.text("measured_date"),
+        peak_bw_gbps: a.num_or("peak_bw_gbps", 0.0),
+        bw_share_frac: a.share(),
+        bw_efficiency_frac: a.efficiency(),
+        notes: a.text("notes"),
     })
 }
 
-fn parse_anchor_llm(v: &Value) -> Result<crate::anchors::LlmAnchor, EngineError> {
-    let v = strip_type_tags(v);
-    let g = |k: &str| v.get(k).and_then(Value::as_f64).ok_or_else(|| bad(format!("`anchor.{k}` must be a number")));
-    let t = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+fn parse_anchor_llm(v: &Value, defaults: &AnchorFieldDefaults) -> Result<crate::anchors::LlmAnchor, EngineError> {
+    let a = AnchorFields { v: strip_type_tags(v), defaults };
     Ok(crate::anchors::LlmAnchor {
-        tokps: g("tokps")?,
-        prefill_tokps: g("prefill_tokps").unwrap_or(0.0),
-        mem_gb: g("mem_gb").unwrap_or(0.0),
-        seqlen: v.get("seqlen").and_then(Value::as_i64).unwrap_or(0),
-        source: t("source"),
-        measured_date: t("measured_date"),
-        peak_bw_gbps: g("peak_bw_gbps").unwrap_or(0.0),
-        bw_share_frac: g("bw_share_frac").unwrap_or(0.75),
-        bw_efficiency_frac: g("bw_efficiency_frac").unwrap_or(0.70),
-        notes: t("notes"),
+        tokps: a.num("tokps")?,
+        prefill_tokps: a.num_or("prefill_tokps", 0.0),
+        mem_gb: a.num_or("mem_gb", 0.0),
+        seqlen: a.v.get("seqlen").and_then(Value::as_i64).unwrap_or(0),
+        source: a.text("source"),
+        measured_date: a.text("measured_date"),
+        peak_bw_gbps: a.num_or("peak_bw_gbps", 0.0),
+        bw_share_frac: a.share(),
+        bw_efficiency_frac: a.efficiency(),
+        notes: a.text("notes"),
     })
 }
 

@@ -73,7 +73,19 @@ pub struct AnchorRoute {
     pub cell_precision: String,
 }
 
-/// `registry/tables/anchor_routes.ron`: which anchor cell serves which tier and key.
+/// What an anchor cell that leaves out its bandwidth share or efficiency is taken to have
+/// (reference spec §1.10).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorFieldDefaults {
+    /// `bw_share_frac` of a cell without one.
+    pub bw_share_frac: f64,
+    /// `bw_efficiency_frac` of a cell without one.
+    pub bw_efficiency_frac: f64,
+}
+
+/// `registry/tables/anchor_routes.ron`: which anchor cell serves which tier and key, and the
+/// defaults of fields an anchor cell leaves out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnchorRouteTable {
@@ -81,6 +93,8 @@ pub struct AnchorRouteTable {
     pub schema_version: u32,
     /// Routes, first match wins.
     pub routes: Vec<AnchorRoute>,
+    /// Defaults of the anchor cells' optional bandwidth fields.
+    pub field_defaults: AnchorFieldDefaults,
 }
 
 impl AnchorRouteTable {
