@@ -86,7 +86,9 @@ impl Engine {
         let Some(file) = self.anchors() else { return Ok(None) };
         let Some((tier, precision)) = self.anchor_cell(hw, model)? else { return Ok(None) };
         let Some(spec_key) = spec_key else { return Ok(None) };
-        let Some(a) = file.llm(&tier, &precision, spec_key, &self.registry().anchor_routes().field_defaults)? else { return Ok(None) };
+        let Some(a) = file.llm(&tier, &precision, spec_key, &self.registry().anchor_routes().field_defaults)? else {
+            return Ok(None);
+        };
         use crate::rules::inputs::RecVal::{Num, Str};
         let r = result.record();
         let rec = [
