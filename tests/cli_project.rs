@@ -310,3 +310,22 @@ fn batch_traffic_matches_the_published_schemas() {
     assert!(!req.is_valid(&json!({"op": "project_llm", "model": "m"})), "missing hw must be invalid");
     assert!(!req.is_valid(&json!({"op": "nope"})));
 }
+
+#[test]
+fn editing_the_anchor_field_defaults_in_a_registry_copy_changes_the_answer() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let reg = dir.path().join("registry");
+    common::copy_dir(&common::root().join("registry"), &reg);
+    // an inline anchor without a bandwidth share or efficiency takes the registry's defaults
+    let line = r#"{"op": "llm_anchor_methods", "anchor": {"tokps": 50.0, "peak_bw_gbps": 100.0}}"#;
+    let before = batch(line, &[]);
+    assert_eq!(before[0]["result"]["achieved_bw_gbps"], 52.5, "{before:?}"); // 100 x 0.75 x 0.70
+    let path = reg.join("tables/anchor_routes.ron");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let from = "field_defaults: (bw_share_frac: 0.75, bw_efficiency_frac: 0.70)";
+    assert!(text.contains(from), "{text}");
+    std::fs::write(&path, text.replace(from, "field_defaults: (bw_share_frac: 0.5, bw_efficiency_frac: 0.8)"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after = batch(line, &["--registry", &reg.to_string_lossy()]);
+    assert_eq!(after[0]["result"]["achieved_bw_gbps"], 40.0, "{after:?}");
+}
