@@ -21,6 +21,13 @@ pub enum EngineError {
     /// A computation produced a number that is not finite.
     #[error("{0}")]
     NonFinite(String),
+    /// A formula divided by zero where the reference raises `ZeroDivisionError`.
+    #[error("{0}")]
+    DivisionByZero(String),
+    /// A value of the wrong type where the reference raises `TypeError` (a pack formula
+    /// reading a map as a number, a path through a value).
+    #[error("{0}")]
+    WrongType(String),
 }
 
 impl EngineError {
@@ -31,6 +38,8 @@ impl EngineError {
             EngineError::UnknownKey(_) => "unknown_key",
             EngineError::BadRequest(_) => "bad_request",
             EngineError::NonFinite(_) => "non_finite",
+            EngineError::DivisionByZero(_) => "division_by_zero",
+            EngineError::WrongType(_) => "type_error",
         }
     }
 

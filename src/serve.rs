@@ -105,7 +105,10 @@ fn engine_error(e: &EngineError) -> Response {
     let status = match e {
         EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
         EngineError::UnknownKey(_) => StatusCode::NOT_FOUND,
-        EngineError::InvalidValue(_) | EngineError::NonFinite(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        EngineError::InvalidValue(_)
+        | EngineError::NonFinite(_)
+        | EngineError::DivisionByZero(_)
+        | EngineError::WrongType(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
     error(status, e.kind(), e.to_string())
 }

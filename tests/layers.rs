@@ -35,27 +35,95 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-/// The code of a file without its `#[cfg(test)]` tail and without comments.
+/// The code of a file without comments and without its `#[cfg(test)] mod … { … }` blocks
+/// (what only tests use does not make a layer depend on anything).
 fn code(text: &str) -> String {
-    let text = text.split("#[cfg(test)]").next().unwrap_or("");
-    text.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+    let text: String = text.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "#[cfg(test)]".len()..];
+        let is_mod = after.trim_start().starts_with("mod ");
+        let open = after.find('{');
+        let semi = after.find(';');
+        match (is_mod, open) {
+            (true, Some(o)) if semi.is_none_or(|s| s > o) => {
+                let mut depth = 0usize;
+                let mut end = after.len();
+                for (k, c) in after[o..].char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = o + k + 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                rest = &after[end..];
+            }
+            // a test-only item that is not a module: skip the attribute, keep the rest
+            _ => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
-/// `crate::<ident>` names in `text`.
+/// `crate::<ident>` names in `text`, grouped imports (`crate::{a, b::c}`) included.
 fn crate_refs(text: &str) -> BTreeSet<String> {
+    let ident =
+        |s: &str| -> String { s.trim_start().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect() };
     let mut out = BTreeSet::new();
     let mut rest = text;
     while let Some(i) = rest.find("crate::") {
         let after = &rest[i + "crate::".len()..];
-        let ident: String = after.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
         // `$crate::` in a macro names the crate from outside; `crate::` must start a path
         let before = rest[..i].chars().last();
-        if !ident.is_empty() && before != Some('$') && !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-            out.insert(ident);
+        if before != Some('$') && !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            if let Some(group) = after.strip_prefix('{') {
+                for item in split_top(group) {
+                    let id = ident(&item);
+                    if !id.is_empty() {
+                        out.insert(id);
+                    }
+                }
+            } else {
+                let id = ident(after);
+                if !id.is_empty() {
+                    out.insert(id);
+                }
+            }
         }
         rest = after;
     }
     out
+}
+
+/// The items of a `{ … }` group up to its closing brace, split at top-level commas.
+fn split_top(group: &str) -> Vec<String> {
+    let mut items = vec![String::new()];
+    let mut depth = 0usize;
+    for c in group.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(last) = items.last_mut() {
+            last.push(c);
+        }
+    }
+    items
 }
 
 fn graph(src: &Path) -> Graph {
@@ -224,7 +292,15 @@ fn no_import_cycle() {
 #[test]
 fn the_checker_sees_a_cycle_and_ignores_tests_comments_and_macros() {
     assert_eq!(crate_refs("use crate::engine::Engine; $crate::x; my_crate::y"), BTreeSet::from(["engine".to_string()]));
-    assert_eq!(code("use crate::a; // crate::b\n#[cfg(test)]\nmod t { use crate::c; }"), "use crate::a; ");
+    assert_eq!(
+        crate_refs("use crate::{tier::{Tier, TierSpec}, engine, numeric::py_round};"),
+        BTreeSet::from(["tier".to_string(), "engine".to_string(), "numeric".to_string()])
+    );
+    let c = code("use crate::a; // crate::b\n#[cfg(test)]\nmod t { fn f() { crate::c::x(); } }\nuse crate::d;");
+    assert_eq!(crate_refs(&c), BTreeSet::from(["a".to_string(), "d".to_string()]), "{c}");
+    // a test-only item that is not a module does not hide what follows it
+    let c = code("#[cfg(test)]\nuse crate::t;\nfn g() { crate::e::y(); }");
+    assert!(crate_refs(&c).contains("e"), "{c}");
     let mut g = Graph::new();
     for (a, b) in [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")] {
         g.entry(a.into()).or_default().insert(b.into());

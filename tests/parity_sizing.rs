@@ -138,3 +138,17 @@ fn slider_definitions_docs_and_status_marks_come_from_the_pack() {
         assert_eq!(ask(&e, json!({"op": "kpi_emoji", "status": status})), json!(mark));
     }
 }
+
+#[test]
+fn sizing_errors_carry_the_reference_exception_class() {
+    let e = Engine::embedded().unwrap_or_else(|r| panic!("{r:?}"));
+    let kind = |req: Value| ask(&e, req)["error"]["kind"].as_str().unwrap_or("none").to_string();
+    let d = json!([{"name": "a", "target_engine": "npu", "tops_required": 1.0}]);
+    assert_eq!(kind(json!({"op": "npu_kpis", "profile": {}, "demands": d})), "unknown_key");
+    assert_eq!(kind(json!({"op": "llm_demand", "workload": {}})), "unknown_key");
+    let zero = json!({"llm": {"active": true, "params_b": 7, "tokens_per_sec": 0, "precision": "int8"}});
+    assert_eq!(kind(json!({"op": "llm_demand", "workload": zero})), "division_by_zero");
+    assert_eq!(kind(json!({"op": "set_path", "d": {"a": 1}, "path": "a.b", "value": 2})), "type_error");
+    let inactive = json!({"llm": {"active": false}});
+    assert_eq!(kind(json!({"op": "llm_demand", "workload": inactive})), "none", "an inactive llm is all zero");
+}

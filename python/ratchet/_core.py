@@ -128,6 +128,10 @@ def _raise(err: dict) -> None:
     msg = err.get("message", "")
     if kind == "unknown_key":
         raise KeyError(msg)
+    if kind == "division_by_zero":
+        raise ZeroDivisionError(msg)
+    if kind == "type_error":
+        raise TypeError(msg)
     raise ValueError(msg)
 
 

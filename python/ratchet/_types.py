@@ -337,7 +337,9 @@ _RESULTS = {
 
 
 def projection(data: Dict[str, Any]):
-    """The result class the answer's ``type`` names (the hot path of ``project_llm``).
+    """The result class the answer's ``type`` names, for answers that come back as JSON
+    (``apply_workload_pattern``, the anchor overlay); ``project_llm``'s results are built by
+    the extension itself.
 
     The engine's answer carries every field, already checked, so the instance is filled
     directly rather than through the frozen dataclass ``__init__`` (a third of a call's time);

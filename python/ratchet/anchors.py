@@ -7,8 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+import json
+
 from . import _core, _types
 from ._types import Hardware
+
+# what a cell leaves out takes the registry's defaults (`anchor_routes.ron`
+# `field_defaults`), as loaded at import
+_FIELD_DEFAULTS = json.loads(_core.engine().reference_tables())["ANCHOR_FIELD_DEFAULTS"]
 
 
 @dataclass(frozen=True)
@@ -22,8 +28,8 @@ class LLMAnchor:
     source: str = ""
     measured_date: str = ""
     peak_bw_gbps: float = 0.0
-    bw_share_frac: float = 0.75
-    bw_efficiency_frac: float = 0.70
+    bw_share_frac: float = _FIELD_DEFAULTS["bw_share_frac"]
+    bw_efficiency_frac: float = _FIELD_DEFAULTS["bw_efficiency_frac"]
     notes: str = ""
 
     @property
@@ -51,8 +57,8 @@ class CNNAnchor:
     source: str = ""
     measured_date: str = ""
     peak_bw_gbps: float = 0.0
-    bw_share_frac: float = 0.75
-    bw_efficiency_frac: float = 0.70
+    bw_share_frac: float = _FIELD_DEFAULTS["bw_share_frac"]
+    bw_efficiency_frac: float = _FIELD_DEFAULTS["bw_efficiency_frac"]
     notes: str = ""
 
     @property

@@ -146,7 +146,8 @@ class OperationScope:
 
 class OperationProbe:
     """Times units of work of one subsystem; one record per unit, written also when the work
-    raises (the exception propagates)."""
+    raises (the exception propagates). ``phase()`` names the run phase at the start of each
+    operation; when it raises or returns no text the phase is ``idle``."""
 
     def __init__(
         self,
@@ -159,6 +160,15 @@ class OperationProbe:
         self.run_id = run_id
         self.subsystem = subsystem
         self.phase = phase or (lambda: "idle")
+
+    def _phase(self) -> str:
+        # a failing phase provider must not fail the work it observes: `idle`, as the Rust
+        # probes do
+        try:
+            p = self.phase()
+        except Exception:
+            return "idle"
+        return p if isinstance(p, str) else "idle"
 
     @contextlib.contextmanager
     def operation(
@@ -178,9 +188,22 @@ class OperationProbe:
     ) -> Iterator[OperationScope]:
         """Runs the ``with`` block as ``operation``. Extra values whose names are columns set
         those columns (checked before the work runs); others go to the record's ``extras``."""
-        for k, v in extras.items():
-            _native.RecordWriter.check(k, json.dumps(v))
-        rec = WorkloadRecord(run_id=self.run_id, subsystem=self.subsystem, operation=operation, phase=self.phase())
+        named = {
+            "macs": macs,
+            "flops": flops,
+            "precision": precision,
+            "input_shape": input_shape,
+            "input_bytes": input_bytes,
+            "output_shape": output_shape,
+            "output_bytes": output_bytes,
+            "src_subsystem": src_subsystem,
+            "dst_subsystem": dst_subsystem,
+        }
+        # values for columns are checked before the work runs (other extras are not written)
+        for k, v in {**named, **extras}.items():
+            if k in _COLUMN_NAMES and v is not None:
+                _native.RecordWriter.check(k, json.dumps(v))
+        rec = WorkloadRecord(run_id=self.run_id, subsystem=self.subsystem, operation=operation, phase=self._phase())
         scope = OperationScope()
         start = time.perf_counter_ns()
         try:

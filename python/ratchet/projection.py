@@ -102,8 +102,9 @@ def project_llm_columns(
     npu_share: Any = None,
     fp4_runtime_maturity: Any = None,
 ) -> Dict[str, List[Any]]:
-    """``project_llm`` over columns: each argument is a list (one value per row; lists share
-    one length) or one value for every row. Returns result columns, a list each: ``type``
+    """``project_llm`` over columns: each argument is an iterable — a list, a tuple, a numpy
+    array, a pandas series — (one value per row; they share one length) or one value for
+    every row. Returns result columns, a list each: ``type``
     (``Projected``, ``WontFit``, ``DtypeMismatch``, or the error kind of a bad row),
     ``decode_tok_s``, ``prefill_tok_s``, ``ttft_s``, ``decode_s``, ``prefill_s``, ``total_s``,
     ``host_ms``, ``source``, ``regime``, ``decode_ceiling_tok_s`` (``None`` where not
@@ -112,15 +113,14 @@ def project_llm_columns(
     The same numbers as ``project_llm``, without an object per row: the fast path for grids
     (``pandas.DataFrame(project_llm_columns(...))``)."""
 
+    def many(v: Any) -> bool:  # a column: any iterable but a text or a tier/model object
+        return not isinstance(v, (str, bytes)) and not hasattr(v, "__dataclass_fields__") and hasattr(v, "__iter__")
+
     def col(v: Any) -> Any:
-        if isinstance(v, (list, tuple)):
-            return [_core.wire(x) for x in v]
-        return _core.wire(v)
+        return [_core.wire(x) for x in v] if many(v) else _core.wire(v)
 
     def plain(v: Any) -> Any:
-        if isinstance(v, (list, tuple)):
-            return [getattr(x, "value", x) for x in v]
-        return getattr(v, "value", v)
+        return [getattr(x, "value", x) for x in v] if many(v) else getattr(v, "value", v)
 
     return _core.engine().project_columns(
         col(model),

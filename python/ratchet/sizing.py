@@ -63,7 +63,8 @@ class KpiResult:
 
     @property
     def emoji(self) -> str:
-        """The status as the pack shows it (reference: PASS ✅, FAIL ❌, WARN ⚠️, else ``·``)."""
+        """The status's mark in the loaded engine's sizing pack (the shipped ``reference``
+        pack: PASS ✅, FAIL ❌, WARN ⚠️, anything else ``·``)."""
         return _emoji(self.status)
 
 
@@ -84,10 +85,7 @@ _DEMAND_FIELDS = tuple(f.name for f in dataclasses.fields(SubsystemDemand))
 
 
 def _kpi(d: Mapping[str, Any]) -> KpiResult:
-    k = KpiResult(**{n: d[n] for n in _KPI_FIELDS if n in d})
-    if "emoji" in d:
-        _EMOJI.setdefault((_core._GENERATION, k.status), d["emoji"])
-    return k
+    return KpiResult(**{n: d[n] for n in _KPI_FIELDS if n in d})
 
 
 def _kpis(out: Iterable[Mapping[str, Any]]) -> List[KpiResult]:

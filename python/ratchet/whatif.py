@@ -264,7 +264,9 @@ class WhatifRunner:
 
 @dataclass(frozen=True)
 class _PackAction:
-    """A pack slider's actions (formulas of the pack), run by the engine on the maps."""
+    """A pack slider's actions (formulas of the pack), run by the engine on the maps. The
+    maps travel as JSON and their contents are replaced by the engine's answer (so values
+    must be JSON values; nested maps are new objects afterwards)."""
 
     pack: str
     slider: str
@@ -340,7 +342,7 @@ class PackRunner:
             workload=self.workload,
             profile=profile,
             slider=slider,
-            steps=steps,
+            steps=max(2, steps),
             base_overrides=dict(base_overrides or {}),
         )
         rows = [SweepRow(value=r["value"], summary=r["summary"], kpis=_kpis(r["kpis"])) for r in out["rows"]]
@@ -363,8 +365,8 @@ class PackRunner:
             profile=profile,
             x=x,
             y=y,
-            steps_x=steps_x,
-            steps_y=steps_y,
+            steps_x=max(2, steps_x),
+            steps_y=max(2, steps_y),
             base_overrides=dict(base_overrides or {}),
         )
         return ParetoResult(

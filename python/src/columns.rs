@@ -4,7 +4,7 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use ratchet::{EngineError, LlmModel, Projection, Tier};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,22 +31,28 @@ impl<T: Clone> Col<T> {
     }
 }
 
-/// A column from a list (or tuple) of values, or one value.
+/// `e` with `context` in front of its message, of the same exception class.
+fn located(py: Python<'_>, e: PyErr, context: &str) -> PyErr {
+    PyErr::from_type(e.get_type(py), format!("{context}: {}", e.value(py)))
+}
+
+/// A column from any iterable but a string (a list, a tuple, a numpy array, a pandas
+/// series, ...), or one value for every row.
 pub fn col<'py, T: FromPyObjectOwned<'py>>(v: &Bound<'py, PyAny>, name: &str) -> PyResult<Col<T>> {
-    if v.is_instance_of::<PyList>() || v.is_instance_of::<pyo3::types::PyTuple>() {
-        let mut out = Vec::new();
-        for (i, x) in v.try_iter()?.enumerate() {
-            out.push(x?.extract::<T>().map_err(|e| {
-                let e: PyErr = e.into();
-                PyValueError::new_err(format!("`{name}[{i}]`: {e}"))
-            })?);
+    let py = v.py();
+    let one = |x: &Bound<'py, PyAny>, at: &str| x.extract::<T>().map_err(|e| located(py, e.into(), at));
+    if v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>() || v.is_none() {
+        return Ok(Col::One(one(v, &format!("`{name}`"))?));
+    }
+    match v.try_iter() {
+        Ok(it) => {
+            let mut out = Vec::new();
+            for (i, x) in it.enumerate() {
+                out.push(one(&x?, &format!("`{name}[{i}]`"))?);
+            }
+            Ok(Col::Many(out))
         }
-        Ok(Col::Many(out))
-    } else {
-        Ok(Col::One(v.extract::<T>().map_err(|e| {
-            let e: PyErr = e.into();
-            PyValueError::new_err(format!("`{name}`: {e}"))
-        })?))
+        Err(_) => Ok(Col::One(one(v, &format!("`{name}`"))?)),
     }
 }
 

@@ -275,8 +275,9 @@ impl Engine {
     }
 
     /// One projection, the fast path of `ratchet.project_llm`: `model` and `hw` are a catalog
-    /// key / registry tier name or the JSON of an object; the answer is a dict (the batch
-    /// protocol's `project_llm` answer). Bad input raises `ValueError` / `KeyError`.
+    /// key / registry tier name or the JSON of an object; the answer is the registered result
+    /// class's instance (`register_results`; a dict before registration). Bad input raises
+    /// `ValueError` / `KeyError`.
     #[pyo3(signature = (model, hw, workload_id="default", prompt_tokens=None, decode_tokens=None, host_ms=None, compiler_quality=None, npu_share=None, fp4_runtime_maturity=None))]
     #[allow(clippy::too_many_arguments)]
     fn project_llm(
@@ -308,9 +309,10 @@ impl Engine {
         self.result_object(py, &r)
     }
 
-    /// The columnar batch: each argument a list (one value per row) or one value for every
-    /// row; `model` and `hw` as for `project_llm`. Returns a dict of result columns
-    /// (`columns.rs`); a bad row is reported in its `type` and `error`, not raised.
+    /// The columnar batch: each argument an iterable (one value per row) or one value for
+    /// every row; `model` and `hw` as for `project_llm`. Returns a dict of result columns
+    /// (`columns.rs`); a row the engine cannot answer is reported in its `type` and `error`,
+    /// not raised (arguments of the wrong type, or lists of different lengths, raise).
     #[pyo3(signature = (model, hw, workload_id=None, prompt_tokens=None, decode_tokens=None, host_ms=None, compiler_quality=None, npu_share=None, fp4_runtime_maturity=None))]
     #[allow(clippy::too_many_arguments)]
     fn project_columns(

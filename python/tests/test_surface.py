@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 import ratchet
+import ratchet.engine
 from ratchet import (
     NPU_HIGH,
     NPU_LOW_LP4,
@@ -254,3 +255,66 @@ def test_result_objects_are_ordinary_dataclass_instances():
     assert project_llm("qwen25_7b_dense", "NPU Mid", "chat", 500, 200).extensions["provenance"]["registry"] != "changed"
     with pytest.raises(dataclasses.FrozenInstanceError):
         r.decode_tok_s = 2.0
+
+
+def test_sizing_errors_are_the_reference_exception_types():
+    from ratchet.engine import cpu_kpis, llm_demand, npu_kpis
+
+    d = ratchet.SubsystemDemand("a", "npu", tops_required=1.0)
+    with pytest.raises(KeyError):
+        npu_kpis({}, [d])  # no npu.tops_bf16
+    with pytest.raises(KeyError):
+        cpu_kpis({"cpu": {}}, [d])  # no cpu.cores
+    with pytest.raises(KeyError, match="llm"):
+        llm_demand({}, {})  # no llm block at all
+    with pytest.raises(ZeroDivisionError):
+        llm_demand({}, {"llm": {"active": True, "params_b": 7, "tokens_per_sec": 0, "precision": "int8"}})
+    with pytest.raises(TypeError):
+        ratchet.engine.ask("set_path", d={"a": 1}, path="a.b", value=2)
+
+
+def test_anchor_defaults_and_inline_anchor_checks():
+    a = ratchet.LLMAnchor(tokps=50.0, peak_bw_gbps=100.0)
+    assert (a.bw_share_frac, a.bw_efficiency_frac) == (0.75, 0.70)  # the registry's field_defaults
+    assert a.achieved_bw_gbps() == 52.5 and a.achieved_bw_gbps(0.5) == 35.0
+    with pytest.raises(ValueError, match="bw_share_frac"):  # present but not a number
+        ratchet.engine.ask("llm_anchor_methods", anchor={"tokps": 50.0, "bw_share_frac": "x"})
+    c = ratchet.CNNAnchor(ms_per_inference=10.0, peak_bw_gbps=100.0)
+    assert c.achieved_bw_gbps() == 52.5
+
+
+def test_columns_take_any_iterable_and_keep_exception_classes():
+    tiers = ("NPU Mid", "NPU High")
+    got = ratchet.project_llm_columns("qwen25_7b_dense", iter(tiers), "chat", range(500, 502), 200)
+    assert got["type"] == ["Projected", "Projected"]
+    with pytest.raises(TypeError, match=r"`prompt_tokens\[1\]`"):
+        ratchet.project_llm_columns("qwen25_7b_dense", "NPU Mid", prompt_tokens=[1, "x"])
+    with pytest.raises(OverflowError):
+        ratchet.project_llm_columns("qwen25_7b_dense", "NPU Mid", prompt_tokens=[-1])
+
+
+def test_probe_extras_and_phase_failures(tmp_path):
+    from ratchet.probes import OperationProbe, WorkloadWriter, read_records
+
+    w = WorkloadWriter(tmp_path, "s")
+
+    def broken_phase():
+        raise RuntimeError("no phase")
+
+    probe = OperationProbe(w, phase=broken_phase)
+    with probe.operation("op", blob=object()):  # not a column: kept in memory, never checked or written
+        pass
+    with pytest.raises(ValueError, match="macs"):  # a column value is checked before the work
+        with probe.operation("op", macs="many"):
+            raise AssertionError("the work must not run")
+    w.close()
+    (r,) = read_records(w.path)
+    assert r.phase == "idle" and r.operation == "op"
+
+
+def test_pack_runner_steps_like_the_reference():
+    from ratchet.whatif import PackRunner
+
+    pr = PackRunner(str(ROOT / "tests" / "data" / "packs" / "whatif-golden"))
+    assert len(pr.sweep("small", "npu_tops", -3).rows) == 2
+    assert len(pr.pareto("small", "npu_tops", "llm_tps", 0, 1).xs) == 2

@@ -511,19 +511,23 @@ impl AnchorFields<'_> {
         self.v.get(k).and_then(Value::as_f64).ok_or_else(|| bad(format!("`anchor.{k}` must be a number")))
     }
 
-    fn num_or(&self, k: &str, d: f64) -> f64 {
-        self.num(k).unwrap_or(d)
+    /// A field that may be left out (then `d`); present, it must be a number.
+    fn num_or(&self, k: &str, d: f64) -> Result<f64, EngineError> {
+        match self.v.get(k) {
+            None | Some(Value::Null) => Ok(d),
+            Some(_) => self.num(k),
+        }
     }
 
     fn text(&self, k: &str) -> String {
         self.v.get(k).and_then(Value::as_str).unwrap_or("").to_string()
     }
 
-    fn share(&self) -> f64 {
+    fn share(&self) -> Result<f64, EngineError> {
         self.num_or("bw_share_frac", self.defaults.bw_share_frac)
     }
 
-    fn efficiency(&self) -> f64 {
+    fn efficiency(&self) -> Result<f64, EngineError> {
         self.num_or("bw_efficiency_frac", self.defaults.bw_efficiency_frac)
     }
 }
@@ -532,14 +536,14 @@ fn parse_anchor_cnn(v: &Value, defaults: &AnchorFieldDefaults) -> Result<crate::
     let a = AnchorFields { v: strip_type_tags(v), defaults };
     Ok(crate::anchors::CnnAnchor {
         ms_per_inference: a.num("ms_per_inference")?,
-        fps: a.num_or("fps", 0.0),
-        mem_mb: a.num_or("mem_mb", 0.0),
+        fps: a.num_or("fps", 0.0)?,
+        mem_mb: a.num_or("mem_mb", 0.0)?,
         input_res: a.text("input_res"),
         source: a.text("source"),
         measured_date: a.text("measured_date"),
-        peak_bw_gbps: a.num_or("peak_bw_gbps", 0.0),
-        bw_share_frac: a.share(),
-        bw_efficiency_frac: a.efficiency(),
+        peak_bw_gbps: a.num_or("peak_bw_gbps", 0.0)?,
+        bw_share_frac: a.share()?,
+        bw_efficiency_frac: a.efficiency()?,
         notes: a.text("notes"),
     })
 }
@@ -548,14 +552,15 @@ fn parse_anchor_llm(v: &Value, defaults: &AnchorFieldDefaults) -> Result<crate::
     let a = AnchorFields { v: strip_type_tags(v), defaults };
     Ok(crate::anchors::LlmAnchor {
         tokps: a.num("tokps")?,
-        prefill_tokps: a.num_or("prefill_tokps", 0.0),
-        mem_gb: a.num_or("mem_gb", 0.0),
-        seqlen: a.v.get("seqlen").and_then(Value::as_i64).unwrap_or(0),
+        prefill_tokps: a.num_or("prefill_tokps", 0.0)?,
+        mem_gb: a.num_or("mem_gb", 0.0)?,
+        // a whole number of tokens; a float is truncated, as the reference's `int()` does
+        seqlen: a.num_or("seqlen", 0.0)?.trunc() as i64,
         source: a.text("source"),
         measured_date: a.text("measured_date"),
-        peak_bw_gbps: a.num_or("peak_bw_gbps", 0.0),
-        bw_share_frac: a.share(),
-        bw_efficiency_frac: a.efficiency(),
+        peak_bw_gbps: a.num_or("peak_bw_gbps", 0.0)?,
+        bw_share_frac: a.share()?,
+        bw_efficiency_frac: a.efficiency()?,
         notes: a.text("notes"),
     })
 }

@@ -44,12 +44,23 @@ fn bad(m: impl Into<String>) -> EngineError {
     EngineError::BadRequest(m.into())
 }
 
-fn from_whatif(e: WhatifError) -> EngineError {
-    match e.kind {
-        "KeyError" => EngineError::UnknownKey(e.message),
-        "TypeError" => EngineError::BadRequest(e.message),
-        _ => EngineError::InvalidValue(e.message),
+/// An error of the reference's exception class `kind` as the engine's error.
+fn by_kind(kind: &str, message: String) -> EngineError {
+    match kind {
+        "KeyError" => EngineError::UnknownKey(message),
+        "TypeError" => EngineError::WrongType(message),
+        "ZeroDivisionError" => EngineError::DivisionByZero(message),
+        _ => EngineError::InvalidValue(message),
     }
+}
+
+fn from_whatif(e: WhatifError) -> EngineError {
+    by_kind(e.kind, e.message)
+}
+
+/// A formula's evaluation error, of the exception class the reference raises.
+fn from_eval(e: &crate::sizing::formula::EvalError, layout: &crate::sizing::formula::Layout) -> EngineError {
+    by_kind(e.kind(), e.message(layout))
 }
 
 fn get<'v>(o: &'v Obj, k: &str) -> Option<&'v Value> {
@@ -124,7 +135,7 @@ fn group(m: &SizingModel, name: &str, profile: &Value, demands: &[Value]) -> Res
     let texts = m.load_demands(demands, &mut sc).map_err(bad)?;
     let empty = Value::Object(Map::new());
     let env = JsonEnv { profile, workload: &empty };
-    m.run_kpis(which, &env, &mut sc).map_err(|e| EngineError::InvalidValue(e.message(&m.layout)))?;
+    m.run_kpis(which, &env, &mut sc).map_err(|e| from_eval(&e, &m.layout))?;
     Ok(sc.kpis.iter().map(|k| m.kpi_json(k, &texts, &sc.strings)).collect())
 }
 
@@ -167,9 +178,8 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
                 Some(_) => Some(f64_arg(o, "warn_at_pct")?),
             };
             let mut sc = m.scratch();
-            let (margin, margin_pct, status) = m
-                .evaluate_budget(required, budget, warn, &mut sc)
-                .map_err(|e| EngineError::InvalidValue(e.message(&m.layout)))?;
+            let (margin, margin_pct, status) =
+                m.evaluate_budget(required, budget, warn, &mut sc).map_err(|e| from_eval(&e, &m.layout))?;
             let emoji = m
                 .budget
                 .as_ref()
@@ -200,6 +210,11 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
                 None => Value::Object(Map::new()),
             };
             let workload = doc_arg(&pack, o, "workload")?;
+            // the reference reads `workload["llm"]` before anything else: without it, a
+            // `KeyError`, not an inactive demand
+            if workload.get("llm").is_none() {
+                return Err(EngineError::UnknownKey("llm".into()));
+            }
             let di = m
                 .demands
                 .iter()
@@ -220,7 +235,7 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
                 poison: &poison,
             };
             let active = crate::sizing::formula::run(&d.program, &env, &frame, &mut sc.regs, &mut sc.strings)
-                .map_err(|e| EngineError::InvalidValue(e.message(&m.layout)))?;
+                .map_err(|e| from_eval(&e, &m.layout))?;
             sc.engines.push(d.engine);
             sc.active.push(active);
             for i in 0..m.fields.len() {
@@ -345,16 +360,14 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
         "set_path" => {
             let mut d = strip(object(o, "d")?);
             let path = str_arg(o, "path")?;
-            crate::sizing::set_path(&mut d, path, req(o, "value")?.clone()).map_err(EngineError::InvalidValue)?;
+            crate::sizing::set_path(&mut d, path, req(o, "value")?.clone()).map_err(EngineError::WrongType)?;
             d
         }
         "scale_path" => {
             let mut d = strip(object(o, "d")?);
             let path = str_arg(o, "path")?;
             let f = f64_arg(o, "factor")?;
-            crate::sizing::scale_path(&mut d, path, f).map_err(|(k, msg)| {
-                if k == "KeyError" { EngineError::UnknownKey(msg) } else { EngineError::InvalidValue(msg) }
-            })?;
+            crate::sizing::scale_path(&mut d, path, f).map_err(|(k, msg)| by_kind(k, msg))?;
             d
         }
         "whatif_point" | "whatif_sweep" | "whatif_pareto" => whatif(&pack, op, o)?,
@@ -454,7 +467,7 @@ pub fn apply_json(
                 let mut regs = Vec::new();
                 let mut strings = Strings::new(&m.strings);
                 crate::sizing::formula::run(prog, &env, &frame, &mut regs, &mut strings)
-                    .map_err(|e| EngineError::InvalidValue(e.message(&m.layout)))?;
+                    .map_err(|e| from_eval(&e, &m.layout))?;
                 let (r, ty) = prog.outputs[0];
                 let x = regs[r as usize];
                 match ty {
@@ -474,9 +487,8 @@ pub fn apply_json(
                     crate::sizing::set_path(doc, &rest, x).map_err(EngineError::InvalidValue)?
                 }
                 crate::sizing::file::ActionOp::Scale => {
-                    crate::sizing::scale_path(doc, &rest, x.as_f64().unwrap_or(f64::NAN)).map_err(|(k, msg)| {
-                        if k == "KeyError" { EngineError::UnknownKey(msg) } else { EngineError::InvalidValue(msg) }
-                    })?
+                    crate::sizing::scale_path(doc, &rest, x.as_f64().unwrap_or(f64::NAN))
+                        .map_err(|(k, msg)| by_kind(k, msg))?
                 }
             }
         }

@@ -823,6 +823,7 @@ impl Registry {
                 .map(|o| json!([o.label, o.mem_type, o.mem_data_rate_gtps])).collect::<Vec<_>>(),
             "SILICON_CLASS_DEFAULTS": obj(classes),
             "BADGE_FOR_SOURCE": obj(reg.badges().anchor_sources.iter().map(|(k, v)| (k.clone(), json!(v))).collect()),
+            "ANCHOR_FIELD_DEFAULTS": reg.anchor_routes().field_defaults,
         })
     }
 
