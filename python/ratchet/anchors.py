@@ -17,9 +17,28 @@ from ._types import Hardware
 _FIELD_DEFAULTS = json.loads(_core.engine().reference_tables())["ANCHOR_FIELD_DEFAULTS"]
 
 
+class _Derived:
+    """The derived quantities both anchor kinds have, worked out by the rule set (``_OP``
+    names its batch operation)."""
+
+    _OP = ""
+
+    @property
+    def badge(self) -> str:
+        """The badge of the anchor's source (``""`` when the registry has none)."""
+        return _derived(self._OP, self, None)["badge"]
+
+    def achieved_bw_gbps(self, share_override: Optional[float] = None) -> float:
+        """Peak bandwidth × share (``share_override`` or the anchor's) × efficiency, as the
+        rule set works it out for this kind of anchor."""
+        return _derived(self._OP, self, share_override)["achieved_bw_gbps"]
+
+
 @dataclass(frozen=True)
-class LLMAnchor:
+class LLMAnchor(_Derived):
     """A measured LLM point on an anchor tier."""
+
+    _OP = "llm_anchor_methods"
 
     tokps: float
     prefill_tokps: float = 0.0
@@ -32,23 +51,16 @@ class LLMAnchor:
     bw_efficiency_frac: float = _FIELD_DEFAULTS["bw_efficiency_frac"]
     notes: str = ""
 
-    @property
-    def badge(self) -> str:
-        """The badge of the anchor's source (``""`` when the registry has none)."""
-        return _derived("llm_anchor_methods", self, None)["badge"]
-
-    def achieved_bw_gbps(self, share_override: Optional[float] = None) -> float:
-        """Peak bandwidth × share (``share_override`` or the anchor's) × efficiency."""
-        return _derived("llm_anchor_methods", self, share_override)["achieved_bw_gbps"]
-
     def bytes_per_token(self, share_override: Optional[float] = None) -> float:
         """Bytes read per decoded token at the achieved bandwidth (0 when ``tokps`` ≤ 0)."""
         return _derived("llm_anchor_methods", self, share_override)["bytes_per_token"]
 
 
 @dataclass(frozen=True)
-class CNNAnchor:
+class CNNAnchor(_Derived):
     """A measured CNN point on an anchor tier."""
+
+    _OP = "cnn_anchor_methods"
 
     ms_per_inference: float
     fps: float = 0.0
@@ -60,15 +72,6 @@ class CNNAnchor:
     bw_share_frac: float = _FIELD_DEFAULTS["bw_share_frac"]
     bw_efficiency_frac: float = _FIELD_DEFAULTS["bw_efficiency_frac"]
     notes: str = ""
-
-    @property
-    def badge(self) -> str:
-        """The badge of the anchor's source (``""`` when the registry has none)."""
-        return _derived("cnn_anchor_methods", self, None)["badge"]
-
-    def achieved_bw_gbps(self, share_override: Optional[float] = None) -> float:
-        """Peak bandwidth × share × efficiency, as the rule set works it out for CNN anchors."""
-        return _derived("cnn_anchor_methods", self, share_override)["achieved_bw_gbps"]
 
 
 def _derived(op: str, anchor, share: Optional[float]) -> dict:

@@ -43,14 +43,11 @@ __all__ = [
 WORKLOAD_COLUMNS: Tuple[Tuple[str, str, bool], ...] = tuple(_native.workload_columns())
 _COLUMN_NAMES = frozenset(c[0] for c in WORKLOAD_COLUMNS)
 _PY_TYPE = {"string": str, "int64": int, "float32": float, "bool": bool}
-_DEFAULTS: Dict[str, Any] = {
-    "record_id": field(default_factory=lambda: str(uuid.uuid4())),
-    "run_id": "",
-    "t_wall_ns": field(default_factory=time.time_ns),
-    "subsystem": "",
-    "operation": "",
-    "phase": "idle",
-}
+# a fresh record's defaults are the Rust record's (spec §1.13); the id and the wall-clock
+# time are drawn anew for every record
+_DEFAULTS: Dict[str, Any] = {k: v for k, v in json.loads(_native.new_record()).items() if v is not None}
+_DEFAULTS["record_id"] = field(default_factory=lambda: str(uuid.uuid4()))
+_DEFAULTS["t_wall_ns"] = field(default_factory=time.time_ns)
 
 
 def _fields():
