@@ -146,17 +146,20 @@ fn one(mut v: Vec<Value>, what: &str) -> Result<Value, EngineError> {
     Ok(v.swap_remove(0))
 }
 
+/// The pack's profile (`k` = `profile`) or workload called `name`, as a map.
+fn named_doc(p: &PackState, k: &str, name: &str) -> Result<Value, EngineError> {
+    let list = if k == "profile" { &p.sizing.profiles } else { &p.sizing.workloads };
+    list.iter().find(|d| d.name == name).map(|d| d.json.clone()).ok_or_else(|| {
+        let help = crate::diagnostic::did_you_mean(name, list.iter().map(|d| d.name.as_str()))
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        EngineError::UnknownKey(format!("unknown {k} `{name}`{help}"))
+    })
+}
+
 fn doc_arg(p: &PackState, o: &Obj, k: &str) -> Result<Value, EngineError> {
     match req(o, k)? {
-        Value::String(name) => {
-            let list = if k == "profile" { &p.sizing.profiles } else { &p.sizing.workloads };
-            list.iter().find(|d| d.name == *name).map(|d| d.json.clone()).ok_or_else(|| {
-                let help = crate::diagnostic::did_you_mean(name, list.iter().map(|d| d.name.as_str()))
-                    .map(|h| format!(" ({h})"))
-                    .unwrap_or_default();
-                EngineError::UnknownKey(format!("unknown {k} `{name}`{help}"))
-            })
-        }
+        Value::String(name) => named_doc(p, k, name),
         v @ Value::Object(_) => Ok(strip(v)),
         _ => Err(bad(format!("`{k}` must be a name or an object"))),
     }
@@ -323,10 +326,7 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
                 "workload" => "workload",
                 other => return Err(bad(format!("`kind` must be `profile` or `workload`, got `{other}`"))),
             };
-            let name = str_arg(o, "name")?;
-            let mut q = Obj::new();
-            q.insert(k.into(), Value::String(name.into()));
-            doc_arg(&pack, &q, k)?
+            named_doc(&pack, k, str_arg(o, "name")?)?
         }
         "slider_clamp" => {
             let name = str_arg(o, "slider")?;
