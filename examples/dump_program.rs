@@ -20,8 +20,5 @@ fn main() {
     } else {
         e.rule_set().project.program.clone()
     };
-    println!("{} instructions, {} num slots, {} str slots", p.code.len(), p.n_num, p.n_str);
-    for (i, ins) in p.code.iter().enumerate() {
-        println!("{i:4} {ins:?}");
-    }
+    print!("{}", p.dump());
 }

@@ -3,9 +3,11 @@
 
 use crate::catalog::LlmModel;
 use crate::error::EngineError;
+use crate::expr::Reg;
+use crate::expr::vm::{self, Regs, Trace, TraceValue};
 use crate::rules::compile::{Compiled, Event, FeasSlots, Outcome};
+use crate::rules::host::{Env, RulesHost};
 use crate::rules::inputs::Inputs;
-use crate::rules::vm::{self, Ctx, Env, SRef, Scratch, Trace, TraceValue};
 use crate::tier::Tier;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -199,6 +201,14 @@ impl Projection<'_> {
     }
 }
 
+/// Reusable evaluation memory of one thread: the register file and the arena of strings
+/// computed during a run.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    regs: Regs<1>,
+    arena: Vec<String>,
+}
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
@@ -209,43 +219,6 @@ pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
         Ok(mut v) => f(&mut v),
         Err(_) => f(&mut Scratch::default()),
     })
-}
-
-/// Turns a string handle into an owned-or-borrowed string for a result.
-fn cow<'a>(cx: &Ctx<'a, '_>, r: SRef, arena: &mut [String]) -> Cow<'a, str> {
-    match r {
-        SRef::Arena(i) => Cow::Owned(arena.get_mut(i as usize).map(std::mem::take).unwrap_or_default()),
-        SRef::Empty => Cow::Borrowed(""),
-        SRef::Pool(k) => Cow::Borrowed(cx.program.pool.get(k as usize).map(String::as_str).unwrap_or("")),
-        SRef::Input(i) => Cow::Borrowed(cx.inp.str(i).0),
-        SRef::CapLevel(i) => Cow::Borrowed(
-            cx.inp
-                .hw
-                .and_then(|h| h.capability.as_ref())
-                .and_then(|t| t.entries.get_index(i as usize))
-                .map(|(_, info)| info.level.as_str())
-                .unwrap_or(""),
-        ),
-        SRef::CapVia(i) => Cow::Borrowed(
-            cx.inp
-                .hw
-                .and_then(|h| h.capability.as_ref())
-                .and_then(|t| t.entries.get_index(i as usize))
-                .and_then(|(_, info)| info.via_dtype.as_deref())
-                .unwrap_or(""),
-        ),
-        SRef::Map(t, i) => Cow::Borrowed(
-            cx.env
-                .tables
-                .maps
-                .get(t as usize)
-                .and_then(|(_, m)| m.get_index(i as usize))
-                .map(|(_, v)| v.as_str())
-                .unwrap_or(""),
-        ),
-        SRef::TierName(i) => Cow::Borrowed(cx.env.registry.tiers().get(i as usize).map(|t| t.name()).unwrap_or("")),
-        SRef::Rec(i) => Cow::Borrowed(cx.inp.rec_str(i).0),
-    }
 }
 
 #[inline(always)]
@@ -264,12 +237,16 @@ fn not_finite(name: &str, v: f64, model: Option<&LlmModel>, hw: Option<&Tier>) -
     ))
 }
 
-fn feasibility<'a>(f: &FeasSlots, cx: &Ctx<'a, '_>, sc: &mut Scratch) -> Result<Feasibility<'a>, EngineError> {
-    let (model, hw) = (cx.inp.model, cx.inp.hw);
-    let nums = &sc.nums;
-    let g = |i: usize, name: &str| check_finite(name, nums[f.nums[i] as usize], model, hw);
+fn feasibility<'a>(
+    f: &FeasSlots,
+    h: &mut RulesHost<'a, '_>,
+    regs: &Regs<1>,
+    inp: &Inputs<'a>,
+) -> Result<Feasibility<'a>, EngineError> {
+    let (model, hw) = (inp.model, inp.hw);
+    let g = |i: usize, name: &str| check_finite(name, regs.at(f.nums[i]), model, hw);
     Ok(Feasibility {
-        verdict: cow(cx, sc.strs[f.verdict as usize], &mut sc.arena),
+        verdict: h.cow(0, regs.at(f.verdict)),
         required_gb: g(0, "required_gb")?,
         available_gb: g(1, "available_gb")?,
         headroom_gb: g(2, "headroom_gb")?,
@@ -306,20 +283,20 @@ pub(crate) fn run<'a>(
 ) -> Result<RunResult<'a>, EngineError> {
     let p = &c.program;
     with_scratch(|sc| {
-        sc.prepare(p);
-        let vcx = Ctx { program: p, inp, env: &cx.env };
-        let o = vm::run(&vcx, sc, trace)
-            .ok_or_else(|| EngineError::InvalidValue("the rules ended without an outcome".into()))?;
-        let nums = &sc.nums;
+        sc.arena.clear();
+        let Scratch { regs, arena } = sc;
+        let mut h = RulesHost { program: p, env: &cx.env, inp: std::slice::from_ref(inp), arena };
+        let o = vm::run(p, &mut h, regs, trace)
+            .map_err(|_| EngineError::InvalidValue("the rules ended without an outcome".into()))?;
+        let regs = &*regs;
+        let num = |r: Reg| regs.at(r);
         let model = inp.model;
         let hw_name = inp.hw.map(|h| h.name()).unwrap_or("");
         match c.outcomes.get(o as usize) {
-            Some(Outcome::Scalar(s)) => {
-                Ok(RunResult::Scalar(check_finite("result", nums[*s as usize], model, inp.hw)?))
-            }
-            Some(Outcome::Feasibility(f)) => Ok(RunResult::Feasibility(feasibility(f, &vcx, sc)?)),
+            Some(Outcome::Scalar(s)) => Ok(RunResult::Scalar(check_finite("result", num(*s), model, inp.hw)?)),
+            Some(Outcome::Feasibility(f)) => Ok(RunResult::Feasibility(feasibility(f, &mut h, regs, inp)?)),
             Some(Outcome::WontFit(_, f)) => {
-                let f = feasibility(f, &vcx, sc)?;
+                let f = feasibility(f, &mut h, regs, inp)?;
                 Ok(RunResult::Projection(Projection::WontFit(WontFit {
                     hw_name,
                     model_key: model.map(|m| m.key.as_str()).unwrap_or(""),
@@ -338,9 +315,9 @@ pub(crate) fn run<'a>(
                 hw_name,
                 model_key: model.map(|m| m.key.as_str()).unwrap_or(""),
                 workload_id: inp.workload_id,
-                required_dtype: cow(&vcx, sc.strs[s[0] as usize], &mut sc.arena),
-                tier_capability: cow(&vcx, sc.strs[s[1] as usize], &mut sc.arena),
-                retargeting_hint: Some(cow(&vcx, sc.strs[s[2] as usize], &mut sc.arena)),
+                required_dtype: h.cow(0, num(s[0])),
+                tier_capability: h.cow(0, num(s[1])),
+                retargeting_hint: Some(h.cow(0, num(s[2]))),
                 calibration_source: inp.hw.and_then(|h| h.spec.calibration_source.as_ref()),
                 provenance: cx.provenance,
             }))),
@@ -348,10 +325,10 @@ pub(crate) fn run<'a>(
                 let names = ["decode_tok_s", "prefill_tok_s", "ttft_s", "decode_s", "prefill_s", "total_s", "host_ms"];
                 let mut v = [0.0; 7];
                 for i in 0..7 {
-                    v[i] = check_finite(names[i], nums[s.nums[i] as usize], model, inp.hw)?;
+                    v[i] = check_finite(names[i], num(s.nums[i]), model, inp.hw)?;
                 }
                 let ceiling = match s.ceiling {
-                    Some(sl) => Some(check_finite("decode_ceiling_tok_s", nums[sl as usize], model, inp.hw)?),
+                    Some(sl) => Some(check_finite("decode_ceiling_tok_s", num(sl), model, inp.hw)?),
                     None => None,
                 };
                 let source: &'a str = c.paths.get(*pi as usize).map(|m| m.source.as_str()).unwrap_or("");
@@ -372,7 +349,7 @@ pub(crate) fn run<'a>(
                     total_s: v[5],
                     host_ms: v[6],
                     source: Cow::Borrowed(source),
-                    regime: cow(&vcx, sc.strs[s.regime as usize], &mut sc.arena),
+                    regime: h.cow(0, num(s.regime)),
                     hw_name,
                     model_key: model.map(|m| m.key.as_str()).unwrap_or(""),
                     workload_id: inp.workload_id,
@@ -445,21 +422,25 @@ impl OutVal {
 pub(crate) fn run_record(c: &Compiled, inp: &Inputs<'_>, env: &Env<'_>) -> Result<Vec<OutVal>, EngineError> {
     let p = &c.program;
     with_scratch(|sc| {
-        sc.prepare(p);
-        let vcx = Ctx { program: p, inp, env };
-        let o = vm::run(&vcx, sc, None)
-            .ok_or_else(|| EngineError::InvalidValue("the rules ended without an outcome".into()))?;
+        sc.arena.clear();
+        let Scratch { regs, arena } = sc;
+        let mut h = RulesHost { program: p, env, inp: std::slice::from_ref(inp), arena };
+        let o = vm::run(p, &mut h, regs, None)
+            .map_err(|_| EngineError::InvalidValue("the rules ended without an outcome".into()))?;
         match c.outcomes.get(o as usize) {
             Some(Outcome::Record(slots)) => Ok(slots
                 .iter()
-                .map(|(ty, s)| match ty {
-                    crate::rules::inputs::Ty::Num => OutVal::Num(sc.nums[*s as usize]),
-                    crate::rules::inputs::Ty::Bool => OutVal::Bool(sc.nums[*s as usize] != 0.0),
-                    crate::rules::inputs::Ty::Str => OutVal::Str(vcx.text(sc.strs[*s as usize], &sc.arena).to_string()),
+                .map(|(ty, s)| {
+                    let x = regs.at(*s);
+                    match ty {
+                        crate::expr::Ty::Num => OutVal::Num(x),
+                        crate::expr::Ty::Bool => OutVal::Bool(x != 0.0),
+                        crate::expr::Ty::Str => OutVal::Str(h.cow(0, x).into_owned()),
+                    }
                 })
                 .collect()),
             Some(Outcome::Failed(kind, m)) => {
-                let msg = vcx.text(sc.strs[*m as usize], &sc.arena).to_string();
+                let msg = h.cow(0, regs.at(*m)).into_owned();
                 Err(if *kind == 1 { EngineError::UnknownKey(msg) } else { EngineError::InvalidValue(msg) })
             }
             _ => Err(EngineError::InvalidValue("a projection program was run as a record".into())),
@@ -559,7 +540,7 @@ pub(crate) fn explain(c: &Compiled, rules: &crate::rules::model::RuleSet, t: &Tr
         .collect();
     let mut values = Vec::new();
     for (idx, v) in &t.values {
-        let Some(n) = c.trace_names.get(*idx as usize) else { continue };
+        let Some(n) = c.trace_names().get(*idx as usize) else { continue };
         let substituted = if n.text.is_empty() {
             String::new()
         } else {

@@ -5,27 +5,8 @@
 use crate::catalog::LlmModel;
 use crate::tier::Tier;
 
-/// The type of a value in a formula.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ty {
-    /// A binary64 number.
-    Num,
-    /// A boolean.
-    Bool,
-    /// A string.
-    Str,
-}
-
-impl Ty {
-    /// The type's name in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Ty::Num => "number",
-            Ty::Bool => "boolean",
-            Ty::Str => "string",
-        }
-    }
-}
+/// The type of a value in a formula (the expression core's).
+pub use crate::expr::Ty;
 
 /// Which namespaces an entry point provides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +100,13 @@ inputs! {
     OptCompilerQuality = "opt.compiler_quality": Num;
     OptNpuShare = "opt.npu_share": Num, optional;
     OptFp4RuntimeMaturity = "opt.fp4_runtime_maturity": Str;
+}
+
+impl Input {
+    /// Its index in [`INPUTS`] (the key of a `Load` of it).
+    pub fn index(self) -> u16 {
+        self as u16
+    }
 }
 
 /// The input with this name.

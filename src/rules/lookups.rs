@@ -1,8 +1,8 @@
 //! The lookups the cascade may use, exposed to the rules as named built-ins: a per-cell
 //! measurement, a tier-level anchor, and a same-family sibling's anchor. Each writes a
-//! block of slots: a found flag, then (value, present) pairs, then strings.
+//! block of registers: a found flag, then (value, present) pairs, then strings.
 
-use super::vm::{Ctx, LookupSite, SRef};
+use super::host::SRef;
 use indexmap::IndexMap;
 
 /// A map lookup that scans small maps (cheaper than hashing a key) and hashes large ones.
@@ -77,19 +77,39 @@ impl LookupKind {
         self.entry().4
     }
 
-    /// Numeric slots the block needs: found flag + (value, present) per field.
+    /// Numeric registers the block needs: found flag + (value, present) per field.
     pub fn num_slots(self) -> usize {
         1 + 2 * self.num_fields().len()
     }
+
+    /// Registers of the whole block: the numeric part, then one per string field.
+    pub fn block_len(self) -> usize {
+        self.num_slots() + self.str_fields().len()
+    }
 }
 
-fn put(nums: &mut [f64], base: usize, field: usize, v: Option<f64>) {
-    let (x, h) = match v {
-        Some(x) => (x, 1.0),
-        None => (0.0, 0.0),
-    };
-    nums[base + 1 + 2 * field] = x;
-    nums[base + 2 + 2 * field] = h;
+/// Writes a lookup's block: the found flag, (value, present) per numeric field, then the
+/// string fields (the sibling tier's name).
+pub fn write_block(kind: LookupKind, found: Option<&Found>, out: &mut [f64]) {
+    let b = |x: bool| if x { 1.0 } else { 0.0 };
+    if let Some(o) = out.first_mut() {
+        *o = b(found.is_some());
+    }
+    for i in 0..kind.num_fields().len() {
+        let v = found.and_then(|f| f.nums.get(i).copied().flatten());
+        if let Some(o) = out.get_mut(1 + 2 * i) {
+            *o = v.unwrap_or(0.0);
+        }
+        if let Some(o) = out.get_mut(2 + 2 * i) {
+            *o = b(v.is_some());
+        }
+    }
+    let name = found.and_then(|f| f.tier).map_or(SRef::Empty, SRef::TierName);
+    for j in 0..kind.str_fields().len() {
+        if let Some(o) = out.get_mut(kind.num_slots() + j) {
+            *o = name.encode();
+        }
+    }
 }
 
 /// What a lookup found: numeric fields in slot order (absent = `None`) and the registry
@@ -164,67 +184,4 @@ pub fn search(
 /// `measured_cell` on a tier without measured cells always finds nothing.
 pub fn workload_free(kind: LookupKind, hw: &crate::tier::Tier) -> bool {
     kind != LookupKind::MeasuredCell || hw.spec.measured_llm.as_ref().is_none_or(|c| c.is_empty())
-}
-
-/// Runs one lookup site, writing its block.
-pub fn run(site: &LookupSite, cx: &Ctx<'_, '_>, nums: &mut [f64], strs: &mut [SRef], arena: &[String]) {
-    let base = site.base as usize;
-    let Some(hw) = cx.inp.hw else {
-        nums[base] = 0.0;
-        return;
-    };
-    let keys: smallkeys::Keys<'_> = site.keys.iter().map(|k| cx.text(strs[*k as usize], arena)).collect();
-    let text = |s: Option<u16>| s.map(|w| cx.text(strs[w as usize], arena)).unwrap_or("");
-    let found = search(
-        site.kind,
-        keys.as_slice(),
-        text(site.workload),
-        text(site.family),
-        text(site.skip),
-        hw,
-        cx.env.registry,
-    );
-    match found {
-        Some(f) => {
-            nums[base] = 1.0;
-            for i in 0..site.kind.num_fields().len() {
-                put(nums, base, i, f.nums[i]);
-            }
-            if let Some(t) = f.tier {
-                strs[site.sbase as usize] = SRef::TierName(t);
-            }
-        }
-        None => {
-            nums[base] = 0.0;
-            for i in 0..site.kind.num_fields().len() {
-                put(nums, base, i, None);
-            }
-        }
-    }
-}
-
-mod smallkeys {
-    //! Up to four candidate keys without a heap allocation.
-
-    pub struct Keys<'a> {
-        items: [&'a str; 4],
-        len: usize,
-    }
-
-    impl<'a> Keys<'a> {
-        pub fn as_slice(&self) -> &[&'a str] {
-            &self.items[..self.len]
-        }
-    }
-
-    impl<'a> FromIterator<&'a str> for Keys<'a> {
-        fn from_iter<T: IntoIterator<Item = &'a str>>(iter: T) -> Self {
-            let mut k = Keys { items: [""; 4], len: 0 };
-            for v in iter.into_iter().take(4) {
-                k.items[k.len] = v;
-                k.len += 1;
-            }
-            k
-        }
-    }
 }

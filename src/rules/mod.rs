@@ -6,10 +6,10 @@ pub mod compile;
 pub mod entries;
 pub use crate::expr;
 pub mod file;
+pub mod host;
 pub mod inputs;
 pub mod lookups;
 pub mod model;
-pub mod vm;
 
 use crate::diagnostic::{Diagnostic, Report};
 use crate::registry::loader::Loader;
@@ -17,11 +17,11 @@ use crate::registry::read::{read_file, typed};
 use crate::schema::FileKind;
 use compile::{CompileError, Compiled, EntryKind};
 use file::{Constant, RuleSetFile};
+use host::Tables;
 use indexmap::IndexMap;
 use model::{RuleSet, SetFile};
 use std::collections::HashSet;
 use std::sync::Arc;
-use vm::Tables;
 
 /// Request defaults of a rule set.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,7 +122,7 @@ fn compile_records(
             errors.push(CompileError {
                 message: format!("rule set `{}` has no entry `{}` (the engine runs it)", rs.name, sig.name),
                 help: None,
-                src: rs.root_src.clone(),
+                site: rs.root_src.clone(),
                 at: 0,
             });
             continue;
@@ -148,7 +148,7 @@ fn compile_records(
                 help: crate::diagnostic::closest(name, known.iter().copied())
                     .map(|c| format!("did you mean `{c}`?"))
                     .or_else(|| Some(format!("entries: {}", known.join(", ")))),
-                src: def.src.clone(),
+                site: def.src.clone(),
                 at: 0,
             });
         }
@@ -166,7 +166,7 @@ pub struct RulesOutcome {
 }
 
 fn compile_error(e: &CompileError) -> Diagnostic {
-    e.src.diag(Diagnostic::error("rules", e.message.clone()), e.at).with_help(e.help.clone())
+    e.site.diag(Diagnostic::error("rules", e.message.clone()), e.at).with_help(e.help.clone())
 }
 
 fn defaults(rs: &RuleSet, report: &mut Report) -> Option<Defaults> {

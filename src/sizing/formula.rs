@@ -1018,7 +1018,7 @@ fn bin(op: Op2, x: f64, y: f64) -> Result<f64, EvalError> {
             if y == 0.0 {
                 return Err(EvalError::DivZero);
             }
-            crate::rules::vm::py_rem(x, y)
+            crate::expr::code::py_rem(x, y)
         }
         Op2::Pow => {
             if x == 0.0 && y < 0.0 {

@@ -1,0 +1,334 @@
+//! What a rule-set program reads while it runs: the request's inputs, the tier's capability
+//! table, the registry's dtype and string tables, and the cascade's lookups — the rules
+//! dialect's [`Host`]. Strings are handles ([`SRef`]) to text owned by the program, the
+//! request, the registry or the run's arena, so the numeric path allocates nothing.
+
+use super::inputs::{INPUTS, Inputs};
+use super::lookups::{self, LookupKind};
+use crate::expr::code::{Program, Ty, VmError};
+use crate::expr::vm::Host;
+use std::borrow::Cow;
+
+/// A string value: a copyable handle to text owned elsewhere. Stored in a register as the
+/// bits of an `f64` (always a finite, non-negative number, so handles compare with `==`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SRef {
+    /// The empty string.
+    #[default]
+    Empty,
+    /// A program string constant.
+    Pool(u32),
+    /// A request input (index in [`INPUTS`]).
+    Input(u16),
+    /// The level of the tier's capability row `i`.
+    CapLevel(u32),
+    /// The `via_dtype` of the tier's capability row `i`.
+    CapVia(u32),
+    /// Value `i` of string table `t`.
+    Map(u16, u32),
+    /// The name of registry tier `i`.
+    TierName(u32),
+    /// Arena string `i` of this evaluation.
+    Arena(u32),
+    /// Record input `i`.
+    Rec(u16),
+}
+
+impl SRef {
+    /// The handle as register bits.
+    #[inline]
+    pub fn encode(self) -> f64 {
+        let (tag, a, b): (u64, u64, u64) = match self {
+            SRef::Empty => return 0.0,
+            SRef::Pool(k) => (1, 0, u64::from(k)),
+            SRef::Input(i) => (2, u64::from(i), 0),
+            SRef::CapLevel(i) => (3, 0, u64::from(i)),
+            SRef::CapVia(i) => (4, 0, u64::from(i)),
+            SRef::Map(t, i) => (5, u64::from(t), u64::from(i)),
+            SRef::TierName(i) => (6, 0, u64::from(i)),
+            SRef::Arena(i) => (7, 0, u64::from(i)),
+            SRef::Rec(i) => (8, u64::from(i), 0),
+        };
+        f64::from_bits((tag << 56) | (a << 32) | b)
+    }
+
+    /// The handle behind register bits.
+    #[inline]
+    pub fn decode(x: f64) -> SRef {
+        let bits = x.to_bits();
+        let (tag, a, b) = (bits >> 56, ((bits >> 32) & 0xffff) as u16, (bits & 0xffff_ffff) as u32);
+        match tag {
+            1 => SRef::Pool(b),
+            2 => SRef::Input(a),
+            3 => SRef::CapLevel(b),
+            4 => SRef::CapVia(b),
+            5 => SRef::Map(a, b),
+            6 => SRef::TierName(b),
+            7 => SRef::Arena(b),
+            8 => SRef::Rec(a),
+            _ => SRef::Empty,
+        }
+    }
+}
+
+/// String tables and sets the `lookup_or` / `member` built-ins read (from the registry).
+#[derive(Debug, Clone, Default)]
+pub struct Tables {
+    /// Named string maps.
+    pub maps: Vec<(String, indexmap::IndexMap<String, String>)>,
+    /// Named string sets.
+    pub sets: Vec<(String, Vec<String>)>,
+}
+
+/// What the evaluation environment provides besides the request.
+pub struct Env<'a> {
+    /// The registry (dtype table for `peak_tops`, tiers for `family_sibling`).
+    pub registry: &'a crate::registry::Registry,
+    /// Tables for `lookup_or` / `member`.
+    pub tables: &'a Tables,
+}
+
+/// Input keys of `Load`/`Has`: an index in [`INPUTS`], or a record input with this bit.
+pub const REC: u32 = 1 << 31;
+/// `Has` of a string input (presence of a string, not of a number).
+pub const STR: u32 = 1 << 30;
+
+/// Host operations of rule-set programs.
+pub mod op {
+    /// `peak_tops(dtype)`: in [dtype], out [number].
+    pub const PEAK_TOPS: u8 = 0;
+    /// `has_tops_field(dtype)`: in [dtype], out [boolean].
+    pub const HAS_TOPS_FIELD: u8 = 1;
+    /// `capability(key)`: in [key], out [string].
+    pub const CAPABILITY: u8 = 2;
+    /// `capability_via(key)`: in [key], out [string].
+    pub const CAPABILITY_VIA: u8 = 3;
+    /// `lookup_or` of table `x`: in [key], out [value, found].
+    pub const LOOKUP_OR: u8 = 4;
+    /// `member` of set `x`: in [key], out [boolean].
+    pub const MEMBER: u8 = 5;
+    /// A cascade lookup (`x`: kind | keys << 4; `k`: 1 workload, 2 family, 4 skip given):
+    /// in [keys…, workload, family, skip], out [found, (value, present)…, strings…].
+    pub const LOOKUP: u8 = 6;
+}
+
+/// The index of a lookup kind in [`LookupKind::ALL`] (the `x` of a `LOOKUP`).
+pub fn kind_index(k: LookupKind) -> u16 {
+    LookupKind::ALL.iter().position(|e| e.0 == k).unwrap_or(0) as u16
+}
+
+/// A rule-set program's host: one request per lane.
+pub struct RulesHost<'a, 'r> {
+    /// The program (its string pool).
+    pub program: &'a Program,
+    /// Registry and tables.
+    pub env: &'r Env<'a>,
+    /// The request of each lane.
+    pub inp: &'r [Inputs<'a>],
+    /// Strings computed during the run (every lane's).
+    pub arena: &'r mut Vec<String>,
+}
+
+#[inline(always)]
+fn b2f(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+impl<'a> RulesHost<'a, '_> {
+    #[inline]
+    fn inputs(&self, lane: usize) -> &Inputs<'a> {
+        // a host always has at least one request; lanes past the end read the last
+        &self.inp[lane.min(self.inp.len().saturating_sub(1))]
+    }
+
+    /// The text of a handle, borrowed from data that outlives the run where it can be.
+    pub fn cow(&mut self, lane: usize, h: f64) -> Cow<'a, str> {
+        match SRef::decode(h) {
+            SRef::Arena(i) => Cow::Owned(self.arena.get_mut(i as usize).map(std::mem::take).unwrap_or_default()),
+            r => Cow::Borrowed(self.text_a(lane, r)),
+        }
+    }
+
+    /// Text of a non-arena handle, with the data's lifetime.
+    fn text_a(&self, lane: usize, r: SRef) -> &'a str {
+        let inp = *self.inputs(lane);
+        match r {
+            SRef::Empty | SRef::Arena(_) => "",
+            SRef::Pool(k) => self.program.pool.get(k as usize).map(String::as_str).unwrap_or(""),
+            SRef::Input(i) => INPUTS.get(i as usize).map_or("", |e| inp.str(e.0).0),
+            SRef::CapLevel(i) => inp
+                .hw
+                .and_then(|h| h.capability.as_ref())
+                .and_then(|t| t.entries.get_index(i as usize))
+                .map(|(_, info)| info.level.as_str())
+                .unwrap_or(""),
+            SRef::CapVia(i) => inp
+                .hw
+                .and_then(|h| h.capability.as_ref())
+                .and_then(|t| t.entries.get_index(i as usize))
+                .and_then(|(_, info)| info.via_dtype.as_deref())
+                .unwrap_or(""),
+            SRef::Map(t, i) => self
+                .env
+                .tables
+                .maps
+                .get(t as usize)
+                .and_then(|(_, m)| m.get_index(i as usize))
+                .map(|(_, v)| v.as_str())
+                .unwrap_or(""),
+            SRef::TierName(i) => self.env.registry.tiers().get(i as usize).map(|t| t.name()).unwrap_or(""),
+            SRef::Rec(i) => inp.rec_str(i).0,
+        }
+    }
+}
+
+impl Host for RulesHost<'_, '_> {
+    #[inline]
+    fn load(&mut self, lane: usize, k: u32, ty: Ty) -> Result<f64, VmError> {
+        let inp = self.inputs(lane);
+        if k & REC != 0 {
+            let i = (k & 0xffff) as u16;
+            return Ok(if ty == Ty::Str { SRef::Rec(i).encode() } else { inp.rec_num(i).0 });
+        }
+        if ty == Ty::Str {
+            return Ok(SRef::Input(k as u16).encode());
+        }
+        Ok(INPUTS.get(k as usize).map_or(0.0, |e| inp.num(e.0).0))
+    }
+
+    #[inline]
+    fn has(&mut self, lane: usize, k: u32) -> bool {
+        let inp = self.inputs(lane);
+        if k & REC != 0 {
+            return inp.rec_num((k & 0xffff) as u16).1;
+        }
+        let Some(e) = INPUTS.get((k & 0xffff) as usize) else { return false };
+        if k & STR != 0 { inp.str(e.0).1 } else { inp.num(e.0).1 }
+    }
+
+    fn param(&self, _: usize, _: u16) -> f64 {
+        0.0
+    }
+
+    fn ext(&mut self, lane: usize, op: u8, x: u16, k: u32, inp: &[f64], out: &mut [f64]) -> Result<(), VmError> {
+        let arg = |i: usize| inp.get(i).copied().unwrap_or(0.0);
+        let request = *self.inputs(lane);
+        match op {
+            op::PEAK_TOPS | op::HAS_TOPS_FIELD => {
+                let key = self.text(lane, arg(0));
+                let field = self.env.registry.dtypes().tops_field(key);
+                let v = if op == op::HAS_TOPS_FIELD {
+                    b2f(field.is_some())
+                } else {
+                    match (request.hw, field) {
+                        (Some(h), Some(f)) => f.get(&h.spec),
+                        _ => 0.0,
+                    }
+                };
+                if let Some(o) = out.first_mut() {
+                    *o = v;
+                }
+            }
+            op::CAPABILITY | op::CAPABILITY_VIA => {
+                let key = self.text(lane, arg(0));
+                let row = request
+                    .hw
+                    .and_then(|h| h.capability.as_ref())
+                    .and_then(|t| t.entries.iter().enumerate().find(|(_, (k, _))| k.as_str() == key));
+                let v = match row {
+                    Some((i, _)) if op == op::CAPABILITY => SRef::CapLevel(i as u32),
+                    Some((i, (_, info))) if info.via_dtype.is_some() => SRef::CapVia(i as u32),
+                    _ => SRef::Empty,
+                };
+                if let Some(o) = out.first_mut() {
+                    *o = v.encode();
+                }
+            }
+            op::LOOKUP_OR => {
+                let key = self.text(lane, arg(0));
+                let found =
+                    self.env.tables.maps.get(x as usize).and_then(|(_, m)| m.iter().position(|(k, _)| k == key));
+                let (v, f) = match found {
+                    Some(i) => (SRef::Map(x, i as u32), 1.0),
+                    None => (SRef::Empty, 0.0),
+                };
+                if let [a, b, ..] = out {
+                    *a = v.encode();
+                    *b = f;
+                }
+            }
+            op::MEMBER => {
+                let key = self.text(lane, arg(0));
+                let hit = self.env.tables.sets.get(x as usize).is_some_and(|(_, s)| s.iter().any(|v| v == key));
+                if let Some(o) = out.first_mut() {
+                    *o = b2f(hit);
+                }
+            }
+            op::LOOKUP => {
+                let kind = LookupKind::ALL.get((x & 0xf) as usize).map_or(LookupKind::MeasuredCell, |e| e.0);
+                let nkeys = (x >> 4) as usize;
+                let mut keys = [""; 4];
+                for (i, key) in keys.iter_mut().enumerate().take(nkeys.min(4)) {
+                    *key = self.text(lane, arg(i));
+                }
+                let mut next = nkeys;
+                let mut opt = |bit: u32| {
+                    if k & bit != 0 {
+                        next += 1;
+                        Some(next - 1)
+                    } else {
+                        None
+                    }
+                };
+                let (w, f, s) = (opt(1), opt(2), opt(4));
+                let text = |i: Option<usize>| i.map_or("", |i| self.text(lane, arg(i)));
+                let found = match request.hw {
+                    Some(hw) => {
+                        lookups::search(kind, &keys[..nkeys.min(4)], text(w), text(f), text(s), hw, self.env.registry)
+                    }
+                    None => None,
+                };
+                lookups::write_block(kind, found.as_ref(), out);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn text(&self, lane: usize, h: f64) -> &str {
+        match SRef::decode(h) {
+            SRef::Arena(i) => self.arena.get(i as usize).map(String::as_str).unwrap_or(""),
+            r => self.text_a(lane, r),
+        }
+    }
+
+    fn make_str(&mut self, _: usize, s: String) -> f64 {
+        self.arena.push(s);
+        SRef::Arena((self.arena.len() - 1) as u32).encode()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_round_trip_and_stay_finite() {
+        for r in [
+            SRef::Empty,
+            SRef::Pool(7),
+            SRef::Input(3),
+            SRef::CapLevel(2),
+            SRef::CapVia(9),
+            SRef::Map(2, 40),
+            SRef::TierName(12),
+            SRef::Arena(u32::MAX),
+            SRef::Rec(u16::MAX),
+        ] {
+            let x = r.encode();
+            assert!(x.is_finite() && x >= 0.0, "{r:?}");
+            assert_eq!(SRef::decode(x), r);
+        }
+    }
+}
