@@ -7,7 +7,7 @@
 //! applies the sliders in catalog order and runs the compiled demand and KPI programs — no
 //! maps, no allocation beyond the result rows.
 
-use crate::sizing::formula::{EvalError, Val};
+use crate::sizing::formula::{Describe, EvalError, Val};
 use crate::sizing::{Base, Counts, KpiOut, Plan, RowTexts, Scratch, SizingModel};
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};

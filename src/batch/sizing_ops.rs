@@ -5,8 +5,9 @@
 
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::expr::vm::Regs;
 use crate::pack::PackState;
-use crate::sizing::formula::{JsonEnv, Strings, Val};
+use crate::sizing::formula::{Describe, JsonEnv, Strings, Val};
 use crate::sizing::{RowTexts, SizingModel, num};
 use crate::whatif::{Runner, WhatifError, overrides_from_json, overrides_json};
 use serde_json::{Map, Value, json};
@@ -242,7 +243,7 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
             sc.engines.push(d.engine);
             sc.active.push(active);
             for i in 0..m.fields.len() {
-                let x = if active { sc.regs[d.program.outputs[i].0 as usize] } else { 0.0 };
+                let x = if active { d.program.out(&sc.regs, i) } else { 0.0 };
                 sc.rows.push(x);
             }
             let texts = RowTexts {
@@ -464,12 +465,12 @@ pub fn apply_json(
                     globals: &[],
                     poison: &[],
                 };
-                let mut regs = Vec::new();
+                let mut regs = Regs::new();
                 let mut strings = Strings::new(&m.strings);
                 crate::sizing::formula::run(prog, &env, &frame, &mut regs, &mut strings)
                     .map_err(|e| from_eval(&e, &m.layout))?;
-                let (r, ty) = prog.outputs[0];
-                let x = regs[r as usize];
+                let ty = prog.outputs[0].1;
+                let x = prog.out(&regs, 0);
                 match ty {
                     crate::sizing::formula::Ty::Num => num(x),
                     crate::sizing::formula::Ty::Bool => Value::Bool(x != 0.0),

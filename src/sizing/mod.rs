@@ -11,8 +11,10 @@ pub mod formula;
 
 use crate::diagnostic::{Diagnostic, Report, did_you_mean};
 use crate::expr;
+use crate::expr::vm::Regs;
 use crate::rules::model::Src;
 use file::{ActionOp, BudgetRules, DemandDef, KpiDef, ProfileFile, Scalar, SliderDef, StudyDef, WorkloadFile};
+pub use formula::Describe;
 use formula::{
     CompileError, Compiler, DEMAND_FIELDS, Defs, DemandView, Env, EvalError, Frame, Interner, Layout, NamedFormula,
     Program, Scope, Strings, Table, Ty, Val,
@@ -171,9 +173,9 @@ pub struct RowTexts {
 #[derive(Debug)]
 pub struct Scratch<'m> {
     /// Registers of one-off programs.
-    pub regs: Vec<f64>,
+    pub regs: Regs<1>,
     /// One register file per program of the model.
-    pub bank: Vec<Vec<f64>>,
+    pub bank: Vec<Regs<1>>,
     /// Run-time strings.
     pub strings: Strings<'m>,
     /// Demand numbers, row-major.
@@ -400,7 +402,7 @@ fn ty_name(t: Ty) -> &'static str {
 /// formula the error is in).
 fn compile_diag(e: CompileError, src: &Src, formulas: &IndexMap<String, (Src, String)>) -> Diagnostic {
     let d = Diagnostic::error("formula", e.message).with_help(e.help);
-    match e.formula.as_ref().and_then(|f| formulas.get(f)) {
+    match e.site.as_ref().and_then(|f| formulas.get(f)) {
         Some((fsrc, _)) => fsrc.diag(d, e.at),
         None => src.diag(d, e.at),
     }
@@ -415,7 +417,7 @@ fn push_compile(
     formulas: &IndexMap<String, (Src, String)>,
     bad: &std::collections::HashSet<String>,
 ) {
-    if e.formula.as_ref().is_some_and(|f| bad.contains(f)) {
+    if e.site.as_ref().is_some_and(|f| bad.contains(f)) {
         return;
     }
     report.push(compile_diag(e, src, formulas));
@@ -763,11 +765,10 @@ impl SizingModel {
             let phase = u8::from(agg);
             let mut c =
                 Compiler::new(defs, &mut layout, &mut strings, Scope { params: &[], demand: false, aggregates: agg });
-            c.globals = Some(&globals);
-            match c.named_output(&name) {
-                Ok(ty) => {
-                    let refs = std::mem::take(&mut c.path_refs);
-                    let program = c.finish();
+            c.set_globals(&globals);
+            let r = c.named_output(&name).map(|ty| (ty, c.take_refs()));
+            match r.and_then(|(ty, refs)| c.finish().map(|p| (ty, refs, p))) {
+                Ok((ty, refs, program)) => {
                     let slot = global_programs.len() as u16;
                     global_programs.push((program, phase));
                     globals.insert(name.clone(), formula::GlobalDef { slot, ty, refs });
@@ -797,12 +798,12 @@ impl SizingModel {
             }
             let engine = strings.intern(&d.target_engine);
             let mut c = Compiler::new(defs, &mut layout, &mut strings, Scope::default());
-            c.globals = Some(&globals);
+            c.set_globals(&globals);
             let mut ok = true;
             let mut tags: Vec<Src> = Vec::new();
             let mut step = |c: &mut Compiler<'_>, text: Option<&String>, key: &str, gate: bool, report: &mut Report| {
                 let src = e.src.child(key);
-                c.ref_tag = tags.len();
+                c.set_tag(tags.len());
                 tags.push(src.clone());
                 match text {
                     None => {
@@ -833,7 +834,7 @@ impl SizingModel {
                 let text = d.metrics.get(m);
                 let src_key = if text.is_some() { "metrics" } else { "name" };
                 let src = if text.is_some() { e.src.child(src_key).child(m.as_str()) } else { e.src.child(src_key) };
-                c.ref_tag = tags.len();
+                c.set_tag(tags.len());
                 tags.push(src.clone());
                 match text {
                     None => {
@@ -851,8 +852,16 @@ impl SizingModel {
                     }
                 }
             }
-            let refs = std::mem::take(&mut c.path_refs);
-            let program = c.finish();
+            let refs = c.take_refs();
+            // a program with an error is not finished (its jumps may be unpatched)
+            let program = match ok.then(|| c.finish()) {
+                Some(Ok(p)) => Some(p),
+                Some(Err(er)) => {
+                    push_compile(report, er, &e.src, &formula_src, &bad);
+                    None
+                }
+                None => None,
+            };
             // a demand whose `active` gate reads only data no document has is statically
             // inactive in this pack: its figures are never read
             let gate_reads: Vec<&formula::PathRef> = refs.iter().filter(|r| r.tag == 0).collect();
@@ -862,7 +871,7 @@ impl SizingModel {
             if !dead {
                 check_paths(&refs, &layout, &tags, &profiles, &workloads, &formula_src, report);
             }
-            if ok {
+            if let Some(program) = program {
                 demands.push(Demand { def: d.clone(), engine, program });
             }
         }
@@ -887,9 +896,9 @@ impl SizingModel {
                     c.output(&st, Ty::Str).map_err(|e| (e, "status"))?;
                     Ok(())
                 })();
-                match r {
-                    Ok(()) => {
-                        budget_program = Some(c.finish());
+                match r.and_then(|()| c.finish().map_err(|e| (e, "margin"))) {
+                    Ok(p) => {
+                        budget_program = Some(p);
                         budget_exprs = Some((m, mp, st));
                     }
                     Err((e, key)) => push_compile(report, e, &b.src.child(key), &formula_src, &bad),
@@ -928,7 +937,7 @@ impl SizingModel {
             let for_each = k.for_each.as_ref().map(|f| if f == "*" { u32::MAX } else { strings.intern(f) });
             let scope = Scope { params: &[], demand: for_each.is_some(), aggregates: true };
             let mut c = Compiler::new(defs, &mut layout, &mut strings, scope);
-            c.globals = Some(&globals);
+            c.set_globals(&globals);
             let kpi_tags: Vec<Src> = vec![
                 e.src.child("when"),
                 e.src.child("required"),
@@ -941,21 +950,21 @@ impl SizingModel {
             let r = (|| -> Result<(), (CompileError, Src)> {
                 let parse = |text: &str, key: &str| -> Result<expr::Expr, (CompileError, Src)> {
                     expr::parse(text).map_err(|pe| {
-                        (CompileError { message: pe.message, help: None, at: pe.at, formula: None }, e.src.child(key))
+                        (CompileError { message: pe.message, help: None, at: pe.at, site: None }, e.src.child(key))
                     })
                 };
-                c.ref_tag = 0;
+                c.set_tag(0);
                 if let Some(w) = &k.when {
                     let x = parse(w, "when")?;
                     c.gate(&x).map_err(|er| (er, e.src.child("when")))?;
                 }
-                c.ref_tag = 1;
+                c.set_tag(1);
                 let req = parse(&k.required, "required")?;
                 let rr = c.value(&req, Ty::Num).map_err(|er| (er, e.src.child("required")))?;
-                c.ref_tag = 2;
+                c.set_tag(2);
                 let bud = parse(&k.budget, "budget")?;
                 let br = c.value(&bud, Ty::Num).map_err(|er| (er, e.src.child("budget")))?;
-                c.ref_tag = 3;
+                c.set_tag(3);
                 let wr = match &k.warn_at_pct {
                     Some(w) => {
                         let x = parse(w, "warn_at_pct")?;
@@ -973,22 +982,21 @@ impl SizingModel {
                     None => c.bind_const("warn_at_pct", b.value.warn_at_pct, Ty::Num),
                     Some(_) => c.bind("warn_at_pct", wr, Ty::Num),
                 }
-                c.ref_tag = 4;
+                c.set_tag(4);
                 let mr = c.value(m, Ty::Num).map_err(|er| (er, b.src.child("margin")))?;
                 c.bind("margin", mr, Ty::Num);
                 c.push_output(mr, Ty::Num);
-                c.ref_tag = 5;
+                c.set_tag(5);
                 let mpr = c.value(mp, Ty::Num).map_err(|er| (er, b.src.child("margin_pct")))?;
                 c.bind("margin_pct", mpr, Ty::Num);
                 c.push_output(mpr, Ty::Num);
-                c.ref_tag = 6;
+                c.set_tag(6);
                 c.output(st, Ty::Str).map_err(|er| (er, b.src.child("status")))?;
                 Ok(())
             })();
-            let refs = std::mem::take(&mut c.path_refs);
-            let program = c.finish();
-            match r {
-                Ok(()) => {
+            let refs = c.take_refs();
+            match r.and_then(|()| c.finish().map_err(|er| (er, e.src.clone()))) {
+                Ok(program) => {
                     if evaluate_groups.contains(&k.group) {
                         check_paths(&refs, &layout, &kpi_tags, &profiles, &workloads, &formula_src, report);
                     }
@@ -1069,10 +1077,9 @@ impl SizingModel {
                 let params: &[&str] = &["value"];
                 let mut c = Compiler::new(defs, &mut layout, &mut strings, Scope { params, ..Scope::default() });
                 let want = if a.op == ActionOp::Scale { Ty::Num } else { layout_ty(&c, pid).unwrap_or(Ty::Num) };
-                match c.output(&x, want) {
-                    Ok(_) => {
-                        let refs = std::mem::take(&mut c.path_refs);
-                        let p = c.finish();
+                let r = c.output(&x, want).map(|_| c.take_refs());
+                match r.and_then(|refs| c.finish().map(|p| (refs, p))) {
+                    Ok((refs, p)) => {
                         check_paths(
                             &refs,
                             &layout,
@@ -1252,8 +1259,8 @@ impl SizingModel {
     /// Fresh buffers for this model.
     pub fn scratch(&self) -> Scratch<'_> {
         Scratch {
-            regs: Vec::with_capacity(64),
-            bank: vec![Vec::new(); self.programs],
+            regs: Regs::new(),
+            bank: vec![Regs::new(); self.programs],
             strings: Strings::new(&self.strings),
             rows: Vec::new(),
             engines: Vec::new(),
@@ -1279,23 +1286,14 @@ impl SizingModel {
     ) -> Result<bool, EvalError> {
         let id = p.id as usize;
         if sc.bank.len() <= id {
-            sc.bank.resize_with(id + 1, Vec::new);
+            sc.bank.resize_with(id + 1, Regs::new);
         }
-        let regs = &mut sc.bank[id];
-        if regs.len() != p.init.len() {
-            regs.clear();
-            regs.extend_from_slice(&p.init);
-        }
-        formula::run_with(p, env, frame, regs, &mut sc.strings)
+        formula::run(p, env, frame, &mut sc.bank[id], &mut sc.strings)
     }
 
     #[inline]
     fn out(sc: &Scratch<'_>, p: &Program, i: usize) -> f64 {
-        sc.bank
-            .get(p.id as usize)
-            .and_then(|b| p.outputs.get(i).and_then(|o| b.get(o.0 as usize)))
-            .copied()
-            .unwrap_or(0.0)
+        sc.bank.get(p.id as usize).map_or(0.0, |b| p.out(b, i))
     }
 
     /// Computes the named formulas of `phase` (0: document-only, 1: demand aggregates);
@@ -1773,7 +1771,7 @@ impl SizingModel {
         };
         let empty: [Val; 0] = [];
         formula::run(p, &empty[..], &frame, &mut sc.regs, &mut sc.strings)?;
-        let g = |i: usize| sc.regs[p.outputs[i].0 as usize];
+        let g = |i: usize| p.out(&sc.regs, i);
         let status = sc.strings.text(g(2) as u32).to_string();
         Ok((g(0), g(1), status))
     }
@@ -1823,7 +1821,7 @@ impl SizingModel {
             regs.push(r);
         }
         let out_ty = c.infer_output(&f.expr).map_err(|e| e.message)?;
-        let program = c.finish();
+        let program = c.finish().map_err(|e| e.message)?;
         let values: Vec<f64> = regs_vals.iter().map(|(x, _)| *x).collect();
         let frame = Frame {
             layout: &layout,
@@ -1834,10 +1832,10 @@ impl SizingModel {
             globals: &[],
             poison: &[],
         };
-        let mut sregs = Vec::new();
+        let mut sregs = Regs::new();
         let mut s = Strings::new(&strings);
         formula::run(&program, env, &frame, &mut sregs, &mut s).map_err(|e| e.message(&layout))?;
-        let x = sregs[program.outputs[0].0 as usize];
+        let x = program.out(&sregs, 0);
         Ok(match out_ty {
             Ty::Num => Val::Num(x),
             Ty::Bool => Val::Bool(x != 0.0),
@@ -1990,7 +1988,7 @@ pub fn num(x: f64) -> Value {
 }
 
 fn layout_ty(c: &Compiler<'_>, pid: u32) -> Option<Ty> {
-    c.layout.paths.get(pid as usize).and_then(|p| p.ty)
+    c.layout().paths.get(pid as usize).and_then(|p| p.ty)
 }
 
 /// Paths a formula reads without a default must be provided by some profile, workload,
