@@ -96,6 +96,28 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The same grid in lanes: per (tier, model), the token pairs as one block (one dispatch
+    // of each instruction for the block).
+    let block: Vec<(&str, &ProjectParams)> = params.iter().map(|p| ("rag_qa", p)).collect();
+    g.bench_function("lanes_cascade_all_tiers_models_tokens", |b| {
+        let mut out = Vec::with_capacity(block.len());
+        b.iter(|| {
+            let mut acc = 0.0;
+            for t in &tiers {
+                for m in &models {
+                    out.clear();
+                    engine.project_llm_block(m, t, black_box(&block), &mut out);
+                    for r in &out {
+                        if let Ok(ratchet::Projection::Projected(r)) = r {
+                            acc += r.total_s;
+                        }
+                    }
+                }
+            }
+            black_box(acc)
+        })
+    });
+
     // The cross-class path alone, interpreted vs native, on the tiers where it answers.
     let cross: Vec<(&ratchet::Tier, &ratchet::LlmModel)> = tiers
         .iter()
@@ -112,6 +134,22 @@ fn bench(c: &mut Criterion) {
             for (t, m) in &cross {
                 for p in &params {
                     if let Ok(ratchet::Projection::Projected(r)) = engine.project_llm(m, t, "rag_qa", black_box(p)) {
+                        acc += r.total_s;
+                    }
+                }
+            }
+            black_box(acc)
+        })
+    });
+    g.bench_function("lanes_cross_class", |b| {
+        let mut out = Vec::with_capacity(block.len());
+        b.iter(|| {
+            let mut acc = 0.0;
+            for (t, m) in &cross {
+                out.clear();
+                engine.project_llm_block(m, t, black_box(&block), &mut out);
+                for r in &out {
+                    if let Ok(ratchet::Projection::Projected(r)) = r {
                         acc += r.total_s;
                     }
                 }

@@ -11,31 +11,55 @@ const POW10: [f64; 23] = [
 /// binary64 `x` is rounded to `n` fractional digits with ties to even, and the decimal result
 /// is converted back to the nearest binary64.
 ///
-/// Fast path: `y = x·10ⁿ` is computed with one rounding error of at most half an ulp. When `y`
-/// is further than two ulps from a half-integer, the exact product lies on the same side, so
-/// `round(y)` is the correct digit string and `k / 10ⁿ` (both exact, one correctly rounded
-/// division) is the nearest binary64 to it. Near ties, and for huge values, the exact decimal
-/// expansion is used instead.
+/// Fast path, exact for `|x·10ⁿ| < 4·10¹⁵`: `y = x·10ⁿ` carries one rounding error of at most
+/// half an ulp, and below 2⁵² every half-integer `h` is a multiple of `ulp(y)`. So when
+/// `|y| ≠ h` the exact product lies on the same side of `h` as `y` (they are at least one ulp
+/// apart), and only `|y| = h` needs the product's exact error, which Dekker's two-product
+/// gives without a wider type. `k / 10ⁿ` (both exact, one correctly rounded division) is then
+/// the nearest binary64 to the decimal `k·10⁻ⁿ`. Larger values and NaN take the exact
+/// decimal expansion.
 #[inline]
 pub fn py_round(x: f64, n: u32) -> f64 {
-    let p = POW10[(n as usize).min(POW10.len() - 1)];
-    let y = x * p;
-    let ay = y.abs();
-    // false for NaN and infinities too, which take the exact path
-    if ay < 4.0e15 && (n as usize) < POW10.len() {
-        // integer part by conversion (exact below 2^52; no libm call)
-        let fl = (ay as i64) as f64;
-        let frac = ay - fl;
-        // ulp(ay) ≤ ay · 2^-52: further than that from the half, the exact product rounds the
-        // same way as `y`
-        if (frac - 0.5).abs() > ay * 4.5e-16 + f64::MIN_POSITIVE {
-            let k = if frac > 0.5 { fl + 1.0 } else { fl };
-            // k and p are exact, so one correctly rounded division gives the nearest binary64
-            // to the decimal k·10⁻ⁿ; the sign is restored exactly (−0.0 included)
+    if let Some(&p) = POW10.get(n as usize) {
+        let y = x * p;
+        let ay = y.abs();
+        // false for NaN and infinities too, which take the exact path
+        if ay < 4.0e15 {
+            // integer part by conversion (exact below 2^52; no libm call)
+            // SAFETY: `0 <= ay < 4e15` is finite and fits an i64
+            let fl = unsafe { ay.to_int_unchecked::<i64>() } as f64;
+            let frac = ay - fl;
+            let up = if frac != 0.5 { frac > 0.5 } else { tie_rounds_up(x, p, y, fl) };
+            let k = if up { fl + 1.0 } else { fl };
+            // the sign is restored exactly (−0.0 included)
             return (k / p).copysign(x);
         }
     }
     py_round_exact(x, n)
+}
+
+/// `|y| = fl + ½` exactly: whether the exact `|x·p|` rounds up — above the half by the
+/// product's error, or a true tie, which goes to the even digit.
+#[cold]
+#[inline(never)]
+fn tie_rounds_up(x: f64, p: f64, y: f64, fl: f64) -> bool {
+    let e = two_product_error(x, p, y);
+    let above = if y < 0.0 { -e } else { e };
+    if above != 0.0 { above > 0.0 } else { (fl as i64) % 2 == 1 }
+}
+
+/// The exact error `a·b − fl(a·b)` (Dekker's two-product with Veltkamp's split; exact while
+/// nothing overflows, which holds for the operands of [`py_round`]'s fast path).
+fn two_product_error(a: f64, b: f64, p: f64) -> f64 {
+    const SPLIT: f64 = 134_217_729.0; // 2^27 + 1
+    let split = |v: f64| {
+        let c = SPLIT * v;
+        let h = c - (c - v);
+        (h, v - h)
+    };
+    let (ah, al) = split(a);
+    let (bh, bl) = split(b);
+    ((ah * bh - p) + ah * bl + al * bh) + al * bl
 }
 
 /// The slow, always-exact path of [`py_round`]: Rust's fixed-precision formatting rounds the
@@ -142,6 +166,11 @@ mod tests {
         assert_eq!(py_round(37.85, 2), 37.85);
         assert_eq!(py_round(2.5, 0), 2.0);
         assert_eq!(py_round(3.5, 0), 4.0);
+        // exact ties of binary fractions, to even, and their neighbours
+        assert_eq!(py_round(1.0625, 3), 1.062);
+        assert_eq!(py_round(1.1875, 3), 1.188);
+        assert_eq!(py_round(-0.125, 2), -0.12);
+        assert_eq!(py_round(f64::from_bits(1.0625f64.to_bits() + 1), 3), 1.063);
     }
 
     #[test]
@@ -182,6 +211,21 @@ mod tests {
             // values written with d decimals, the common case in this domain (e.g. 2.675)
             let x = k as f64 / 10f64.powi(d as i32);
             prop_assert_eq!(py_round(x, n).to_bits(), py_round_exact(x, n).to_bits());
+        }
+
+        #[test]
+        fn fast_round_equals_exact_at_ties(k in -4_000_000_000i64..4_000_000_000, n in 0u32..9, e in -3i32..4) {
+            // binary fractions that are exact decimal ties, and their neighbours
+            let x = (k as f64 + 0.5) / 10f64.powi(n as i32) * 2f64.powi(e);
+            for v in [x, f64::from_bits(x.to_bits() + 1), f64::from_bits(x.to_bits().saturating_sub(1))] {
+                prop_assert_eq!(py_round(v, n).to_bits(), py_round_exact(v, n).to_bits(), "{}", v);
+            }
+        }
+
+        #[test]
+        fn fast_round_equals_exact_everywhere(bits in any::<u64>(), n in 0u32..16) {
+            let x = f64::from_bits(bits);
+            prop_assert_eq!(py_round(x, n).to_bits(), py_round_exact(x, n).to_bits(), "{}", x);
         }
 
         #[test]

@@ -3,7 +3,6 @@
 
 use crate::catalog::LlmModel;
 use crate::error::EngineError;
-use crate::expr::Reg;
 use crate::expr::vm::{self, Regs, Trace, TraceValue};
 use crate::rules::compile::{Compiled, Event, FeasSlots, Outcome};
 use crate::rules::host::{Env, RulesHost};
@@ -258,117 +257,286 @@ fn feasibility<'a>(
     })
 }
 
-/// What one run produced (short-lived; never stored, so the size difference is harmless).
-#[allow(clippy::large_enum_variant)]
+/// What one run of a scalar or feasibility program produced.
 pub(crate) enum RunResult<'a> {
     Scalar(f64),
     Feasibility(Feasibility<'a>),
-    Projection(Projection<'a>),
 }
 
 /// Context a run needs besides the inputs.
 pub(crate) struct RunCx<'a> {
     pub env: Env<'a>,
     pub provenance: &'a Provenance,
-    pub badges: &'a indexmap::IndexMap<String, String>,
+    /// The badge of each cascade path of the active rule set, by path index.
+    pub path_badges: &'a [String],
 }
 
-/// Runs a compiled entry point and builds its result.
-pub(crate) fn run<'a>(
+/// Runs a scalar (`kv_cache_bytes_per_token`) or feasibility program.
+pub(crate) fn run<'a>(c: &'a Compiled, inp: &Inputs<'a>, cx: &RunCx<'a>) -> Result<RunResult<'a>, EngineError> {
+    let p = &c.program;
+    with_scratch(|sc| {
+        sc.arena.clear();
+        let Scratch { regs, arena, .. } = sc;
+        let mut h = RulesHost { program: p, env: &cx.env, inp: std::slice::from_ref(inp), arena };
+        let o = vm::run(p, &mut h, regs, None)
+            .map_err(|_| EngineError::InvalidValue("the rules ended without an outcome".into()))?;
+        match c.outcomes.get(o as usize) {
+            Some(Outcome::Scalar(s)) => Ok(RunResult::Scalar(check_finite("result", regs.at(*s), inp.model, inp.hw)?)),
+            Some(Outcome::Feasibility(f)) => Ok(RunResult::Feasibility(feasibility(f, &mut h, regs, inp)?)),
+            _ => Err(EngineError::InvalidValue("the program produced no number or check".into())),
+        }
+    })
+}
+
+/// What a projection run left in its registers, copied out of the thread's scratch.
+struct Raw<'a> {
+    outcome: u16,
+    nums: [f64; 8],
+    strs: [Cow<'a, str>; 3],
+}
+
+impl<'a> Raw<'a> {
+    fn new() -> Self {
+        Raw { outcome: u16::MAX, nums: [0.0; 8], strs: [Cow::Borrowed(""), Cow::Borrowed(""), Cow::Borrowed("")] }
+    }
+
+    /// Copies the outcome's fields: `reg` reads a register, `text` turns a handle into text.
+    #[inline(always)]
+    fn fill(
+        &mut self,
+        c: &Compiled,
+        o: u16,
+        reg: impl Fn(crate::expr::Reg) -> f64,
+        mut text: impl FnMut(f64) -> Cow<'a, str>,
+    ) {
+        self.outcome = o;
+        match c.outcomes.get(o as usize) {
+            Some(Outcome::WontFit(_, f)) => {
+                for (x, r) in self.nums.iter_mut().zip(f.nums) {
+                    *x = reg(r);
+                }
+            }
+            Some(Outcome::DtypeMismatch(_, s)) => {
+                for (x, r) in self.strs.iter_mut().zip(s) {
+                    *x = text(reg(*r));
+                }
+            }
+            Some(Outcome::Projected(_, s)) => {
+                for (x, r) in self.nums.iter_mut().zip(s.nums) {
+                    *x = reg(r);
+                }
+                self.nums[7] = s.ceiling.map_or(f64::NAN, &reg);
+                self.strs[0] = text(reg(s.regime));
+            }
+            _ => {}
+        }
+    }
+}
+
+const FIELD_NAMES: [&str; 8] =
+    ["decode_tok_s", "prefill_tok_s", "ttft_s", "decode_s", "prefill_s", "total_s", "host_ms", "decode_ceiling_tok_s"];
+
+const FEAS_NAMES: [&str; 6] =
+    ["required_gb", "available_gb", "headroom_gb", "weights_gb", "kv_cache_gb", "overhead_gb"];
+
+/// Runs a projection program (`trace`: record for `--explain`) and builds its result.
+pub(crate) fn project<'a>(
     c: &'a Compiled,
     inp: &Inputs<'a>,
     cx: &RunCx<'a>,
     tokens: (u64, u64),
     trace: Option<&mut Trace>,
-) -> Result<RunResult<'a>, EngineError> {
+) -> Result<Projection<'a>, EngineError> {
     let p = &c.program;
+    let mut raw = Raw::new();
     with_scratch(|sc| {
         sc.arena.clear();
-        let Scratch { regs, arena } = sc;
+        let Scratch { regs, arena, .. } = sc;
         let mut h = RulesHost { program: p, env: &cx.env, inp: std::slice::from_ref(inp), arena };
         let o = vm::run(p, &mut h, regs, trace)
             .map_err(|_| EngineError::InvalidValue("the rules ended without an outcome".into()))?;
-        let regs = &*regs;
-        let num = |r: Reg| regs.at(r);
-        let model = inp.model;
-        let hw_name = inp.hw.map(|h| h.name()).unwrap_or("");
-        match c.outcomes.get(o as usize) {
-            Some(Outcome::Scalar(s)) => Ok(RunResult::Scalar(check_finite("result", num(*s), model, inp.hw)?)),
-            Some(Outcome::Feasibility(f)) => Ok(RunResult::Feasibility(feasibility(f, &mut h, regs, inp)?)),
-            Some(Outcome::WontFit(_, f)) => {
-                let f = feasibility(f, &mut h, regs, inp)?;
-                Ok(RunResult::Projection(Projection::WontFit(WontFit {
-                    hw_name,
-                    model_key: model.map(|m| m.key.as_str()).unwrap_or(""),
-                    workload_id: inp.workload_id,
-                    required_gb: f.required_gb,
-                    available_gb: f.available_gb,
-                    headroom_gb: f.headroom_gb,
-                    breakdown: f.breakdown,
-                    prompt_tokens: tokens.0,
-                    decode_tokens: tokens.1,
-                    calibration_source: inp.hw.and_then(|h| h.spec.calibration_source.as_ref()),
-                    provenance: cx.provenance,
-                })))
+        raw.fill(c, o, |r| regs.at(r), |x| h.cow(0, x));
+        Ok::<(), EngineError>(())
+    })?;
+    build(c, raw, inp, cx, tokens)
+}
+
+/// Runs a projection program over a block of requests in lanes (one dispatch of each
+/// instruction for up to `L` requests); results go to `out` in request order.
+fn project_lanes<'a, const L: usize>(
+    c: &'a Compiled,
+    inps: &[Inputs<'a>],
+    cx: &RunCx<'a>,
+    tokens: &[(u64, u64)],
+    sc: &mut LaneScratch<L>,
+    out: &mut Vec<Result<Projection<'a>, EngineError>>,
+) {
+    let p = &c.program;
+    sc.arena.clear();
+    let mut outcomes: [Result<u16, crate::expr::VmError>; L] = std::array::from_fn(|_| Ok(0));
+    let LaneScratch { regs, spill, arena } = sc;
+    let mut h = RulesHost { program: p, env: &cx.env, inp: inps, arena };
+    vm::run_lanes(p, &mut h, regs, spill, &mut outcomes);
+    for (l, (inp, t)) in inps.iter().zip(tokens).enumerate().take(L) {
+        let r = match &outcomes[l] {
+            Ok(o) => {
+                let mut raw = Raw::new();
+                raw.fill(c, *o, |r| regs.lane(r, l), |x| h.cow(l, x));
+                build(c, raw, inp, cx, *t)
             }
-            Some(Outcome::DtypeMismatch(_, s)) => Ok(RunResult::Projection(Projection::DtypeMismatch(DtypeMismatch {
-                hw_name,
-                model_key: model.map(|m| m.key.as_str()).unwrap_or(""),
-                workload_id: inp.workload_id,
-                required_dtype: h.cow(0, num(s[0])),
-                tier_capability: h.cow(0, num(s[1])),
-                retargeting_hint: Some(h.cow(0, num(s[2]))),
-                calibration_source: inp.hw.and_then(|h| h.spec.calibration_source.as_ref()),
-                provenance: cx.provenance,
-            }))),
-            Some(Outcome::Projected(pi, s)) => {
-                let names = ["decode_tok_s", "prefill_tok_s", "ttft_s", "decode_s", "prefill_s", "total_s", "host_ms"];
-                let mut v = [0.0; 7];
-                for i in 0..7 {
-                    v[i] = check_finite(names[i], num(s.nums[i]), model, inp.hw)?;
+            Err(_) => Err(EngineError::InvalidValue("the rules ended without an outcome".into())),
+        };
+        out.push(r);
+    }
+}
+
+/// Register files for lane runs of one thread.
+#[derive(Debug, Default)]
+struct LaneScratch<const L: usize> {
+    regs: Regs<L>,
+    spill: Regs<1>,
+    arena: Vec<String>,
+}
+
+thread_local! {
+    static LANES4: RefCell<LaneScratch<4>> = RefCell::new(LaneScratch::default());
+    static LANES8: RefCell<LaneScratch<8>> = RefCell::new(LaneScratch::default());
+}
+
+/// Requests at least this many go through lanes; fewer run one by one.
+const MIN_LANES: usize = 3;
+
+/// Runs a projection program over many requests of one tier and model: blocks of 8 (or 4)
+/// requests share each instruction dispatch; results go to `out` in request order, exactly
+/// what one call per request gives.
+pub(crate) fn project_block<'a>(
+    c: &'a Compiled,
+    inps: &[Inputs<'a>],
+    cx: &RunCx<'a>,
+    tokens: &[(u64, u64)],
+    out: &mut Vec<Result<Projection<'a>, EngineError>>,
+) {
+    let mut i = 0;
+    let n = inps.len().min(tokens.len());
+    while i < n {
+        let rest = n - i;
+        if rest >= 8 {
+            let done = LANES8.with(|s| match s.try_borrow_mut() {
+                Ok(mut sc) => {
+                    project_lanes::<8>(c, &inps[i..i + 8], cx, &tokens[i..i + 8], &mut sc, out);
+                    true
                 }
-                let ceiling = match s.ceiling {
-                    Some(sl) => Some(check_finite("decode_ceiling_tok_s", num(sl), model, inp.hw)?),
-                    None => None,
-                };
-                let source: &'a str = c.paths.get(*pi as usize).map(|m| m.source.as_str()).unwrap_or("");
-                let badge = cx
-                    .badges
-                    .iter()
-                    .find(|(k, _)| k.as_str() == source)
-                    .map(|(_, b)| Cow::Borrowed(b.as_str()))
-                    .unwrap_or(Cow::Borrowed(""));
-                Ok(RunResult::Projection(Projection::Projected(Projected {
-                    decode_tok_s: v[0],
-                    prefill_tok_s: v[1],
-                    ttft_s: v[2],
-                    decode_tokens: tokens.1,
-                    prompt_tokens: tokens.0,
-                    decode_s: v[3],
-                    prefill_s: v[4],
-                    total_s: v[5],
-                    host_ms: v[6],
-                    source: Cow::Borrowed(source),
-                    regime: h.cow(0, num(s.regime)),
-                    hw_name,
-                    model_key: model.map(|m| m.key.as_str()).unwrap_or(""),
-                    workload_id: inp.workload_id,
-                    decode_ceiling_tok_s: ceiling,
-                    base_decode_pre_multiplier: None,
-                    silicon_anchor_meta: None,
-                    badge,
-                    calibration_source: inp.hw.and_then(|h| h.spec.calibration_source.as_ref()),
-                    provenance: cx.provenance,
-                })))
+                Err(_) => false,
+            });
+            if done {
+                i += 8;
+                continue;
             }
-            Some(Outcome::Record(_)) | Some(Outcome::Failed(..)) => {
-                Err(EngineError::InvalidValue("a record program was run as a projection".into()))
+        } else if rest >= MIN_LANES {
+            let k = rest.min(4);
+            let done = LANES4.with(|s| match s.try_borrow_mut() {
+                Ok(mut sc) => {
+                    project_lanes::<4>(c, &inps[i..i + k], cx, &tokens[i..i + k], &mut sc, out);
+                    true
+                }
+                Err(_) => false,
+            });
+            if done {
+                i += k;
+                continue;
             }
-            Some(Outcome::NoAnswer) | None => Err(EngineError::InvalidValue(
-                "no path of the cascade answered; the rule set's last path must always answer".into(),
-            )),
         }
-    })
+        out.push(project(c, &inps[i], cx, tokens[i], None));
+        i += 1;
+    }
+}
+
+/// The result of a projection from what its run left.
+#[inline(always)]
+fn build<'a>(
+    c: &'a Compiled,
+    raw: Raw<'a>,
+    inp: &Inputs<'a>,
+    cx: &RunCx<'a>,
+    tokens: (u64, u64),
+) -> Result<Projection<'a>, EngineError> {
+    let model = inp.model;
+    let hw_name = inp.hw.map(|h| h.name()).unwrap_or("");
+    let model_key = model.map(|m| m.key.as_str()).unwrap_or("");
+    let calibration_source = inp.hw.and_then(|h| h.spec.calibration_source.as_ref());
+    let v = &raw.nums;
+    // every field finite, or the first that is not, named
+    let finite = |n: usize, names: &[&str]| -> Result<(), EngineError> {
+        if v[..n].iter().all(|x| x.is_finite()) {
+            return Ok(());
+        }
+        for i in 0..n {
+            check_finite(names[i], v[i], model, inp.hw)?;
+        }
+        Ok(())
+    };
+    match c.outcomes.get(raw.outcome as usize) {
+        Some(Outcome::Projected(pi, s)) => {
+            finite(if s.ceiling.is_some() { 8 } else { 7 }, &FIELD_NAMES)?;
+            let ceiling = s.ceiling.map(|_| v[7]);
+            let [regime, _, _] = raw.strs;
+            Ok(Projection::Projected(Projected {
+                decode_tok_s: v[0],
+                prefill_tok_s: v[1],
+                ttft_s: v[2],
+                decode_tokens: tokens.1,
+                prompt_tokens: tokens.0,
+                decode_s: v[3],
+                prefill_s: v[4],
+                total_s: v[5],
+                host_ms: v[6],
+                source: Cow::Borrowed(c.paths.get(*pi as usize).map(|m| m.source.as_str()).unwrap_or("")),
+                regime,
+                hw_name,
+                model_key,
+                workload_id: inp.workload_id,
+                decode_ceiling_tok_s: ceiling,
+                base_decode_pre_multiplier: None,
+                silicon_anchor_meta: None,
+                badge: Cow::Borrowed(cx.path_badges.get(*pi as usize).map(String::as_str).unwrap_or("")),
+                calibration_source,
+                provenance: cx.provenance,
+            }))
+        }
+        Some(Outcome::WontFit(..)) => {
+            finite(6, &FEAS_NAMES)?;
+            Ok(Projection::WontFit(WontFit {
+                hw_name,
+                model_key,
+                workload_id: inp.workload_id,
+                required_gb: v[0],
+                available_gb: v[1],
+                headroom_gb: v[2],
+                breakdown: Breakdown { weights_gb: v[3], kv_cache_gb: v[4], overhead_gb: v[5] },
+                prompt_tokens: tokens.0,
+                decode_tokens: tokens.1,
+                calibration_source,
+                provenance: cx.provenance,
+            }))
+        }
+        Some(Outcome::DtypeMismatch(..)) => {
+            let [required_dtype, tier_capability, hint] = raw.strs;
+            Ok(Projection::DtypeMismatch(DtypeMismatch {
+                hw_name,
+                model_key,
+                workload_id: inp.workload_id,
+                required_dtype,
+                tier_capability,
+                retargeting_hint: Some(hint),
+                calibration_source,
+                provenance: cx.provenance,
+            }))
+        }
+        Some(Outcome::NoAnswer) | None => Err(EngineError::InvalidValue(
+            "no path of the cascade answered; the rule set's last path must always answer".into(),
+        )),
+        Some(_) => Err(EngineError::InvalidValue("a record program was run as a projection".into())),
+    }
 }
 
 /// A value a record program produced.

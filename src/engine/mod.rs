@@ -57,6 +57,8 @@ struct PairCache {
     /// may have been edited).
     model_ptrs: Vec<usize>,
     model_index: std::collections::HashMap<usize, u32>,
+    /// The badge of each cascade path of the active rule set (by path index).
+    path_badges: Vec<String>,
 }
 
 impl PairCache {
@@ -71,12 +73,21 @@ impl PairCache {
 }
 
 impl PairCache {
-    fn new(reg: &Registry) -> Self {
+    fn new(reg: &Registry, active: &CompiledRuleSet) -> Self {
         let models = reg.catalog().len();
         let n = reg.tiers().len() * models;
         let model_ptrs: Vec<usize> = reg.catalog().iter().map(|m| Arc::as_ptr(m) as usize).collect();
         let model_index = model_ptrs.iter().enumerate().map(|(i, p)| (*p, i as u32)).collect();
-        PairCache { models, slots: (0..n).map(|_| std::sync::OnceLock::new()).collect(), model_ptrs, model_index }
+        let badges = &reg.badges().projection_sources;
+        let path_badges =
+            active.project.paths.iter().map(|m| badges.get(&m.source).cloned().unwrap_or_default()).collect();
+        PairCache {
+            models,
+            slots: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
+            model_ptrs,
+            model_index,
+            path_badges,
+        }
     }
 }
 
@@ -292,7 +303,7 @@ impl Engine {
             content_hash,
             generation,
         };
-        let pairs = Arc::new(PairCache::new(&reg));
+        let pairs = Arc::new(PairCache::new(&reg, &active));
         let engine = Engine {
             registry: Arc::new(reg),
             tables: Arc::new(tables),
@@ -341,7 +352,7 @@ impl Engine {
         e.provenance.rule_set = active.name.clone();
         e.active = active;
         e.sets = r.sets;
-        e.pairs = Arc::new(PairCache::new(&self.registry));
+        e.pairs = Arc::new(PairCache::new(&self.registry, &e.active));
         EngineOutcome { engine: Some(e), report }
     }
 
@@ -355,7 +366,7 @@ impl Engine {
         let mut e = self.clone();
         e.provenance.rule_set = active.name.clone();
         e.active = active;
-        e.pairs = Arc::new(PairCache::new(&self.registry));
+        e.pairs = Arc::new(PairCache::new(&self.registry, &e.active));
         Ok(e)
     }
 
@@ -388,7 +399,7 @@ impl Engine {
         RunCx {
             env: Env { registry: &self.registry, tables: &self.tables },
             provenance: &self.provenance,
-            badges: &self.registry.badges().projection_sources,
+            path_badges: &self.pairs.path_badges,
         }
     }
 
@@ -438,10 +449,45 @@ impl Engine {
     ) -> Result<Projection<'a>, EngineError> {
         let (inp, tokens) = self.inputs(model, Some(hw), workload_id, p)?;
         let program = self.specialised(model, hw).unwrap_or(&self.active.project);
-        match projection::run(program, &inp, &self.cx(), tokens, None)? {
-            RunResult::Projection(pr) => Ok(pr),
-            _ => Err(EngineError::InvalidValue("the projection program produced no projection".into())),
+        projection::project(program, &inp, &self.cx(), tokens, None)
+    }
+
+    /// `project_llm` for many requests (workload id, parameters) of one tier and model. The
+    /// pair's program runs in lanes — each instruction dispatched once for a block of up to
+    /// eight requests — and every result, in request order, is exactly what `project_llm`
+    /// gives for that request.
+    pub fn project_llm_block<'a>(
+        &'a self,
+        model: &'a LlmModel,
+        hw: &'a Tier,
+        requests: &[(&'a str, &'a ProjectParams)],
+        out: &mut Vec<Result<Projection<'a>, EngineError>>,
+    ) {
+        let program = self.specialised(model, hw).unwrap_or(&self.active.project);
+        let cx = self.cx();
+        // blocks of up to eight valid requests, on the stack; an invalid one ends a block
+        let mut inps: [Inputs<'a>; 8] = [Inputs::default(); 8];
+        let mut tokens = [(0u64, 0u64); 8];
+        let mut n = 0;
+        for (workload_id, p) in requests {
+            match self.inputs(model, Some(hw), workload_id, p) {
+                Ok((inp, t)) => {
+                    inps[n] = inp;
+                    tokens[n] = t;
+                    n += 1;
+                    if n == inps.len() {
+                        projection::project_block(program, &inps, &cx, &tokens, out);
+                        n = 0;
+                    }
+                }
+                Err(e) => {
+                    projection::project_block(program, &inps[..n], &cx, &tokens[..n], out);
+                    n = 0;
+                    out.push(Err(e));
+                }
+            }
         }
+        projection::project_block(program, &inps[..n], &cx, &tokens[..n], out);
     }
 
     /// `project_llm`, then the steps a surface applies after it: the workload pattern (for
@@ -523,12 +569,9 @@ impl Engine {
     ) -> (Result<Projection<'a>, EngineError>, Explanation) {
         let c = &self.active.project_traced;
         let mut trace = Trace::default();
-        let r = self.inputs(model, Some(hw), workload_id, p).and_then(|(inp, tokens)| {
-            match projection::run(c, &inp, &self.cx(), tokens, Some(&mut trace))? {
-                RunResult::Projection(pr) => Ok(pr),
-                _ => Err(EngineError::InvalidValue("the projection program produced no projection".into())),
-            }
-        });
+        let r = self
+            .inputs(model, Some(hw), workload_id, p)
+            .and_then(|(inp, tokens)| projection::project(c, &inp, &self.cx(), tokens, Some(&mut trace)));
         let ex = projection::explain(c, &self.active.rules, &trace);
         (r, ex)
     }
@@ -543,7 +586,7 @@ impl Engine {
         let p = ProjectParams::default();
         let (mut inp, _) = self.inputs(model, Some(hw), "", &p)?;
         inp.context_tokens = context_tokens as f64;
-        match projection::run(&self.active.feasibility, &inp, &self.cx(), (0, 0), None)? {
+        match projection::run(&self.active.feasibility, &inp, &self.cx())? {
             RunResult::Feasibility(f) => Ok(f.into_owned()),
             _ => Err(EngineError::InvalidValue("the feasibility program produced no check".into())),
         }
@@ -560,7 +603,7 @@ impl Engine {
             }
             inp.dtype_bytes = b;
         }
-        match projection::run(&self.active.kv, &inp, &self.cx(), (0, 0), None)? {
+        match projection::run(&self.active.kv, &inp, &self.cx())? {
             RunResult::Scalar(v) => Ok(v),
             _ => Err(EngineError::InvalidValue("the kv program produced no number".into())),
         }

@@ -232,6 +232,8 @@ pub enum Ins {
     Mul { d: Reg, a: Reg, b: Reg },
     /// `d = a / b` (IEEE)
     Div { d: Reg, a: Reg, b: Reg },
+    /// `d = a / b`, failing on a zero divisor
+    DivC { d: Reg, a: Reg, b: Reg },
     /// `d = max(a, b)` (Python argument order)
     Max { d: Reg, a: Reg, b: Reg },
     /// `d = min(a, b)`
@@ -293,6 +295,7 @@ impl Ins {
             | Sub { a, b, .. }
             | Mul { a, b, .. }
             | Div { a, b, .. }
+            | DivC { a, b, .. }
             | Max { a, b, .. }
             | Min { a, b, .. }
             | Bin { a, b, .. }
@@ -324,6 +327,7 @@ impl Ins {
             | Sub { d, .. }
             | Mul { d, .. }
             | Div { d, .. }
+            | DivC { d, .. }
             | Max { d, .. }
             | Min { d, .. }
             | DivMax { d, .. }
@@ -355,6 +359,7 @@ impl Ins {
             | Sub { d, .. }
             | Mul { d, .. }
             | Div { d, .. }
+            | DivC { d, .. }
             | Max { d, .. }
             | Min { d, .. }
             | DivMax { d, .. }
@@ -399,7 +404,9 @@ impl Ins {
             Jmp { .. } | Jz { .. } | JmpUnless { .. } | Exit { .. } | ExitIfNot { .. } | Trace { .. } | Note { .. } => {
                 false
             }
-            Load { .. } | Has { .. } | Ext { .. } | Concat { .. } | Lower { .. } | Repr { .. } => host_pure,
+            Load { .. } | Has { .. } | Ext { .. } | Concat { .. } | Lower { .. } | Repr { .. } | DivC { .. } => {
+                host_pure
+            }
             Bin { op, .. } => host_pure || matches!(op, Op2::Rem | Op2::Pow),
             Un { op, .. } => host_pure || !op.checked(),
             _ => true,
@@ -442,13 +449,17 @@ pub fn next_program_id() -> u64 {
 pub const EXT_MAX: u8 = 16;
 
 impl Program {
-    /// A program from its parts, verified.
+    /// A program from its parts (an `Exit` appended when the code does not end with one),
+    /// verified.
     pub fn new(
-        code: Vec<Ins>,
+        mut code: Vec<Ins>,
         init: Vec<f64>,
         pool: Vec<String>,
         trace_names: Vec<TraceName>,
     ) -> Result<Program, String> {
+        if !matches!(code.last(), Some(Ins::Exit { .. })) {
+            code.push(Ins::Exit { o: END });
+        }
         let p = Program { id: next_program_id(), code, init, pool, trace_names };
         p.verify()?;
         Ok(p)
@@ -470,10 +481,14 @@ impl Program {
     }
 
     /// Checks that every register, jump target and trace name an instruction names is in
-    /// range and every jump goes forward. Compilers run this on every program; the VM relies
-    /// on it for unchecked register access.
+    /// range, every jump goes forward, and the code ends with an `Exit` (so the VM fetches
+    /// without a bounds check). Compilers run this on every program; the VM relies on it for
+    /// unchecked access.
     pub fn verify(&self) -> Result<(), String> {
         let n = self.init.len();
+        if !matches!(self.code.last(), Some(Ins::Exit { .. })) {
+            return Err("the code does not end with an exit".into());
+        }
         if n > Reg::MAX as usize {
             return Err(format!("{n} registers (at most {})", Reg::MAX));
         }
@@ -492,7 +507,7 @@ impl Program {
                 return Err(format!("instruction {pc} uses register {r} of {n}"));
             }
             if let Some(to) = ins.target() {
-                if to as usize <= pc || to as usize > self.code.len() {
+                if to as usize <= pc || to as usize >= self.code.len() {
                     return Err(format!("instruction {pc} jumps to {to}"));
                 }
             }

@@ -620,7 +620,7 @@ impl<D: Dialect> Lower<D> {
             (Sub, _) => (Ins::Sub { d, a: ra, b: rb }, Ty::Num),
             (Mul, _) => (Ins::Mul { d, a: ra, b: rb }, Ty::Num),
             (Div, _) if !checked => (Ins::Div { d, a: ra, b: rb }, Ty::Num),
-            (Div, _) => (Ins::Bin { op: Op2::DivChecked, d, a: ra, b: rb }, Ty::Num),
+            (Div, _) => (Ins::DivC { d, a: ra, b: rb }, Ty::Num),
             (Rem, _) => (Ins::Bin { op: if checked { Op2::RemChecked } else { Op2::Rem }, d, a: ra, b: rb }, Ty::Num),
             (Pow, _) => (Ins::Bin { op: if checked { Op2::PowChecked } else { Op2::Pow }, d, a: ra, b: rb }, Ty::Num),
             (Eq, _) => (Ins::Cmp { op: Cmp::Eq, d, a: ra, b: rb }, Ty::Bool),
@@ -805,6 +805,8 @@ impl<D: Dialect> Lower<D> {
             }
             code.push(i);
         }
+        // the end is an exit (jumps to the end land on it; the VM needs no bounds check)
+        code.push(Ins::Exit { o: super::code::END });
         let mut p = Program {
             id: super::code::next_program_id(),
             code,

@@ -9,7 +9,7 @@
 //! lane), each lane finishes on its own from that instruction, with the scalar loop, so
 //! every lane's result — value or error — is exactly what a scalar run gives.
 
-use super::code::{END, Ins, Op2, Program, Reg, Ty, VmError, minmax, py_rem};
+use super::code::{Ins, Op2, Program, Reg, Ty, VmError, minmax, py_rem};
 use crate::numeric::{py_float_repr, py_round};
 
 /// What an evaluation reads besides its registers. `lane` is the lane of the value asked for
@@ -170,8 +170,17 @@ fn b2f(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
 
+/// What a rare instruction asks the loop to do next.
+enum Next {
+    Go,
+    Jump(usize),
+    Stop(Flow),
+}
+
+#[inline(always)]
 /// The interpreter loop. `lane0` is the host lane of lane 0 (a split lane runs with `L = 1`).
-#[allow(clippy::too_many_lines)]
+/// The common instructions are handled inline; the rare ones (strings, host operations,
+/// checked math, traces) in [`rare`], which keeps the loop's registers for the hot path.
 fn exec<H: Host, const L: usize>(
     p: &Program,
     h: &mut H,
@@ -180,15 +189,17 @@ fn exec<H: Host, const L: usize>(
     lane0: usize,
     mut trace: Option<&mut Trace>,
 ) -> Flow {
-    let code = &p.code[..];
-    if r.len() < p.init.len() {
+    if r.len() < p.init.len() || pc >= p.code.len() {
         return Flow::Fail(VmError::Domain("register file"));
     }
+    let code = p.code.as_ptr();
     let rp = r.as_mut_ptr();
-    // SAFETY (rd/wr): `Program::verify` ran when the program was built (every register an
-    // instruction names is below `init.len()`, and only the crate changes a program), and the
-    // file holds at least `init.len()` registers (checked above). No reference into `r` lives
-    // across these accesses.
+    // SAFETY (fetch): `Program::verify` ran when the program was built (only the crate
+    // changes a program): every jump target is below `code.len()` and the last instruction is
+    // an `Exit`, so `pc` stays in bounds from any start below `len` (checked above).
+    // SAFETY (rd/wr): verification also bounds every register an instruction names by
+    // `init.len()`, and the file holds at least that many (checked above). No reference into
+    // `r` lives across these accesses.
     macro_rules! rd {
         ($i:expr) => {
             unsafe { *rp.add($i as usize) }
@@ -224,48 +235,31 @@ fn exec<H: Host, const L: usize>(
             }
         }};
     }
-    while let Some(&ins) = code.get(pc) {
+    loop {
         let here = pc;
+        let ins = unsafe { &*code.add(pc) };
         pc += 1;
-        match ins {
+        match *ins {
             Ins::Mov { d, a } => wr!(d, rd!(a)),
             Ins::Add { d, a, b } => wr!(d, map2!(a, b, |x, y| x + y)),
             Ins::Sub { d, a, b } => wr!(d, map2!(a, b, |x, y| x - y)),
             Ins::Mul { d, a, b } => wr!(d, map2!(a, b, |x, y| x * y)),
             Ins::Div { d, a, b } => wr!(d, map2!(a, b, |x, y| x / y)),
+            Ins::DivC { d, a, b } => {
+                let (xa, xb) = (rd!(a), rd!(b));
+                if xb.contains(&0.0) {
+                    if L == 1 {
+                        return Flow::Fail(VmError::DivZero);
+                    }
+                    return Flow::Split(here);
+                }
+                wr!(d, std::array::from_fn(|l| xa[l] / xb[l]))
+            }
             Ins::Max { d, a, b } => wr!(d, map2!(a, b, |x, y| minmax(true, x, y))),
             Ins::Min { d, a, b } => wr!(d, map2!(a, b, |x, y| minmax(false, x, y))),
             Ins::DivMax { d, a, b, c } => {
                 let (xa, xb, xc) = (rd!(a), rd!(b), rd!(c));
                 wr!(d, std::array::from_fn(|l| xa[l] / minmax(true, xb[l], xc[l])))
-            }
-            Ins::Bin { op, d, a, b } => match op {
-                Op2::Rem => wr!(d, map2!(a, b, |x, y| py_rem(x, y))),
-                Op2::Pow => wr!(d, map2!(a, b, |x, y| x.powf(y))),
-                _ => {
-                    let (xa, xb) = (rd!(a), rd!(b));
-                    let mut v = [0.0; L];
-                    for l in 0..L {
-                        match op.eval(xa[l], xb[l]) {
-                            Ok(x) => v[l] = x,
-                            Err(e) if L == 1 => return Flow::Fail(e),
-                            Err(_) => return Flow::Split(here),
-                        }
-                    }
-                    wr!(d, v)
-                }
-            },
-            Ins::Un { op, d, a } => {
-                let xa = rd!(a);
-                let mut v = [0.0; L];
-                for l in 0..L {
-                    match op.eval(xa[l]) {
-                        Ok(x) => v[l] = x,
-                        Err(e) if L == 1 => return Flow::Fail(e),
-                        Err(_) => return Flow::Split(here),
-                    }
-                }
-                wr!(d, v)
             }
             Ins::Round { d, a, n } => {
                 let xa = rd!(a);
@@ -275,44 +269,6 @@ fn exec<H: Host, const L: usize>(
             Ins::Sel { d, c, a, b } => {
                 let (xc, xa, xb) = (rd!(c), rd!(a), rd!(b));
                 wr!(d, std::array::from_fn(|l| if xc[l] != 0.0 { xa[l] } else { xb[l] }))
-            }
-            Ins::StrEq { d, a, b, ne } => {
-                let (xa, xb) = (rd!(a), rd!(b));
-                let v = std::array::from_fn(|l| {
-                    let eq = xa[l].to_bits() == xb[l].to_bits()
-                        || (!H::CANONICAL_STRINGS && h.text(lane0 + l, xa[l]) == h.text(lane0 + l, xb[l]));
-                    b2f(eq != ne)
-                });
-                wr!(d, v)
-            }
-            Ins::Concat { d, a, b } => {
-                let (xa, xb) = (rd!(a), rd!(b));
-                let mut v = [0.0; L];
-                for (l, out) in v.iter_mut().enumerate() {
-                    let s = format!("{}{}", h.text(lane0 + l, xa[l]), h.text(lane0 + l, xb[l]));
-                    *out = h.make_str(lane0 + l, s);
-                }
-                wr!(d, v)
-            }
-            Ins::Lower { d, a } => {
-                let xa = rd!(a);
-                let mut v = xa;
-                for (l, out) in v.iter_mut().enumerate() {
-                    let t = h.text(lane0 + l, xa[l]);
-                    if t.bytes().any(|c| c.is_ascii_uppercase()) || !t.is_ascii() {
-                        let s = t.to_lowercase();
-                        *out = h.make_str(lane0 + l, s);
-                    }
-                }
-                wr!(d, v)
-            }
-            Ins::Repr { d, a } => {
-                let xa = rd!(a);
-                let mut v = [0.0; L];
-                for (l, out) in v.iter_mut().enumerate() {
-                    *out = h.make_str(lane0 + l, py_float_repr(xa[l]));
-                }
-                wr!(d, v)
             }
             Ins::Load { d, ty, k } => {
                 let mut v = [0.0; L];
@@ -332,27 +288,6 @@ fn exec<H: Host, const L: usize>(
             Ins::Param { d, i } => {
                 let v = std::array::from_fn(|l| h.param(lane0 + l, i));
                 wr!(d, v)
-            }
-            Ins::Ext { op, n_in, n_out, d, a, x, k } => {
-                let (ni, no) = (usize::from(n_in).min(16), usize::from(n_out).min(16));
-                let mut inp = [0.0f64; 16];
-                let mut o = [0.0f64; 16];
-                for l in 0..L {
-                    for (i, slot) in inp.iter_mut().enumerate().take(ni) {
-                        *slot = rd!(a as usize + i)[l];
-                    }
-                    match h.ext(lane0 + l, op, x, k, &inp[..ni], &mut o[..no]) {
-                        // the outputs never overlap the inputs (verified), so a lane that
-                        // restarts after a later lane's failure still reads its own inputs
-                        Ok(()) => {
-                            for (i, v) in o.iter().enumerate().take(no) {
-                                unsafe { (*rp.add(d as usize + i))[l] = *v }
-                            }
-                        }
-                        Err(e) if L == 1 => return Flow::Fail(e),
-                        Err(_) => return Flow::Split(here),
-                    }
-                }
             }
             Ins::Jmp { to } => pc = to as usize,
             Ins::Jz { c, to } => {
@@ -380,31 +315,154 @@ fn exec<H: Host, const L: usize>(
                     None => return Flow::Split(here),
                 }
             }
-            Ins::Trace { name, r: reg, ty } => {
-                if let Some(t) = trace.as_deref_mut() {
-                    let x = rd!(reg)[0];
-                    let v = match ty {
-                        Ty::Num => TraceValue::Num(x),
-                        Ty::Bool => TraceValue::Bool(x != 0.0),
-                        Ty::Str => TraceValue::Str(h.text(lane0, x).to_string()),
-                    };
-                    t.values.push((name, v));
+            _ => match rare::<H, L>(ins, h, r, here, lane0, trace.as_deref_mut()) {
+                Next::Go => {}
+                Next::Jump(to) => pc = to,
+                Next::Stop(f) => return f,
+            },
+        }
+    }
+}
+
+/// The instructions [`exec`] keeps out of its loop.
+#[inline(never)]
+fn rare<H: Host, const L: usize>(
+    ins: &Ins,
+    h: &mut H,
+    r: &mut [[f64; L]],
+    here: usize,
+    lane0: usize,
+    trace: Option<&mut Trace>,
+) -> Next {
+    // registers were bounds-checked by `Program::verify`; these accesses use checked
+    // indexing anyway (this path is not hot), falling back to a split-free failure
+    let rd = |r: &[[f64; L]], i: Reg| r.get(i as usize).copied().unwrap_or([0.0; L]);
+    let fail = |e: VmError| if L == 1 { Next::Stop(Flow::Fail(e)) } else { Next::Stop(Flow::Split(here)) };
+    macro_rules! put {
+        ($d:expr, $v:expr) => {{
+            if let Some(x) = r.get_mut($d as usize) {
+                *x = $v;
+            }
+        }};
+    }
+    match *ins {
+        Ins::Bin { op, d, a, b } => {
+            let (xa, xb) = (rd(r, a), rd(r, b));
+            let mut v = [0.0; L];
+            for l in 0..L {
+                match op {
+                    Op2::Rem => v[l] = py_rem(xa[l], xb[l]),
+                    Op2::Pow => v[l] = xa[l].powf(xb[l]),
+                    _ => match op.eval(xa[l], xb[l]) {
+                        Ok(x) => v[l] = x,
+                        Err(e) => return fail(e),
+                    },
                 }
             }
-            Ins::Note { ev } => {
-                if let Some(t) = trace.as_deref_mut() {
-                    t.events.push(ev);
+            put!(d, v)
+        }
+        Ins::Un { op, d, a } => {
+            let xa = rd(r, a);
+            let mut v = [0.0; L];
+            for l in 0..L {
+                match op.eval(xa[l]) {
+                    Ok(x) => v[l] = x,
+                    Err(e) => return fail(e),
+                }
+            }
+            put!(d, v)
+        }
+        Ins::StrEq { d, a, b, ne } => {
+            let (xa, xb) = (rd(r, a), rd(r, b));
+            let v = std::array::from_fn(|l| {
+                let eq = xa[l].to_bits() == xb[l].to_bits()
+                    || (!H::CANONICAL_STRINGS && h.text(lane0 + l, xa[l]) == h.text(lane0 + l, xb[l]));
+                b2f(eq != ne)
+            });
+            put!(d, v)
+        }
+        Ins::Concat { d, a, b } => {
+            let (xa, xb) = (rd(r, a), rd(r, b));
+            let mut v = [0.0; L];
+            for (l, out) in v.iter_mut().enumerate() {
+                let s = format!("{}{}", h.text(lane0 + l, xa[l]), h.text(lane0 + l, xb[l]));
+                *out = h.make_str(lane0 + l, s);
+            }
+            put!(d, v)
+        }
+        Ins::Lower { d, a } => {
+            let xa = rd(r, a);
+            let mut v = xa;
+            for (l, out) in v.iter_mut().enumerate() {
+                let t = h.text(lane0 + l, xa[l]);
+                if t.bytes().any(|c| c.is_ascii_uppercase()) || !t.is_ascii() {
+                    let s = t.to_lowercase();
+                    *out = h.make_str(lane0 + l, s);
+                }
+            }
+            put!(d, v)
+        }
+        Ins::Repr { d, a } => {
+            let xa = rd(r, a);
+            let mut v = [0.0; L];
+            for (l, out) in v.iter_mut().enumerate() {
+                *out = h.make_str(lane0 + l, py_float_repr(xa[l]));
+            }
+            put!(d, v)
+        }
+        Ins::Ext { op, n_in, n_out, d, a, x, k } => {
+            let (ni, no) = (usize::from(n_in).min(16), usize::from(n_out).min(16));
+            let (a, d) = (a as usize, d as usize);
+            if r.len() < a + ni || r.len() < d + no {
+                return Next::Stop(Flow::Fail(VmError::Domain("register file")));
+            }
+            let mut inp = [0.0f64; 16];
+            let mut o = [0.0f64; 16];
+            // lane `l` of registers `a..a+ni` in, of `d..d+no` out: the lane indexes the columns
+            #[allow(clippy::needless_range_loop)]
+            for l in 0..L {
+                for (i, slot) in inp.iter_mut().enumerate().take(ni) {
+                    *slot = r[a + i][l];
+                }
+                match h.ext(lane0 + l, op, x, k, &inp[..ni], &mut o[..no]) {
+                    // the outputs never overlap the inputs (verified), so a lane that
+                    // restarts after a later lane's failure still reads its own inputs
+                    Ok(()) => {
+                        for (i, v) in o.iter().enumerate().take(no) {
+                            r[d + i][l] = *v;
+                        }
+                    }
+                    Err(e) => return fail(e),
                 }
             }
         }
+        Ins::Trace { name, r: reg, ty } => {
+            if let Some(t) = trace {
+                let x = rd(r, reg)[0];
+                let v = match ty {
+                    Ty::Num => TraceValue::Num(x),
+                    Ty::Bool => TraceValue::Bool(x != 0.0),
+                    Ty::Str => TraceValue::Str(h.text(lane0, x).to_string()),
+                };
+                t.values.push((name, v));
+            }
+        }
+        Ins::Note { ev } => {
+            if let Some(t) = trace {
+                t.events.push(ev);
+            }
+        }
+        // the loop handles every other instruction itself
+        _ => return Next::Jump(here + 1),
     }
-    Flow::Done(END)
+    Next::Go
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::expr::Cmp;
+    use crate::expr::code::END;
 
     /// A host with numeric inputs per lane and interned strings.
     struct TestHost {

@@ -129,16 +129,35 @@ pub struct RulesHost<'a, 'r> {
     pub arena: &'r mut Vec<String>,
 }
 
+static NO_INPUTS: Inputs<'static> = Inputs {
+    hw: None,
+    model: None,
+    workload_id: "",
+    prompt_tokens: 0.0,
+    decode_tokens: 0.0,
+    context_tokens: 0.0,
+    dtype_bytes: 0.0,
+    host_ms: 0.0,
+    compiler_quality: 0.0,
+    npu_share: None,
+    fp4_runtime_maturity: "",
+    record: &[],
+};
+
 #[inline(always)]
 fn b2f(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
 
 impl<'a> RulesHost<'a, '_> {
-    #[inline]
+    #[inline(always)]
     fn inputs(&self, lane: usize) -> &Inputs<'a> {
-        // a host always has at least one request; lanes past the end read the last
-        &self.inp[lane.min(self.inp.len().saturating_sub(1))]
+        // lanes past the end of a short block read the last request (their results are
+        // dropped); a host without requests reads an empty one
+        match self.inp.get(lane) {
+            Some(i) => i,
+            None => self.inp.last().unwrap_or(&NO_INPUTS),
+        }
     }
 
     /// The text of a handle, borrowed from data that outlives the run where it can be.
@@ -182,10 +201,30 @@ impl<'a> RulesHost<'a, '_> {
     }
 }
 
+/// Keys of the request's own numeric inputs: what a specialised program still loads.
+mod key {
+    use super::super::inputs::Input;
+    pub const PROMPT: u32 = Input::ReqPromptTokens as u32;
+    pub const DECODE: u32 = Input::ReqDecodeTokens as u32;
+    pub const HOST_MS: u32 = Input::OptHostMs as u32;
+    pub const QUALITY: u32 = Input::OptCompilerQuality as u32;
+    pub const NPU_SHARE: u32 = Input::OptNpuShare as u32;
+    pub const CONTEXT: u32 = Input::ReqContextTokens as u32;
+}
+
 impl Host for RulesHost<'_, '_> {
     #[inline]
     fn load(&mut self, lane: usize, k: u32, ty: Ty) -> Result<f64, VmError> {
         let inp = self.inputs(lane);
+        match k {
+            key::PROMPT => return Ok(inp.prompt_tokens),
+            key::DECODE => return Ok(inp.decode_tokens),
+            key::HOST_MS => return Ok(inp.host_ms),
+            key::QUALITY => return Ok(inp.compiler_quality),
+            key::NPU_SHARE => return Ok(inp.npu_share.unwrap_or(0.0)),
+            key::CONTEXT => return Ok(inp.context_tokens),
+            _ => {}
+        }
         if k & REC != 0 {
             let i = (k & 0xffff) as u16;
             return Ok(if ty == Ty::Str { SRef::Rec(i).encode() } else { inp.rec_num(i).0 });
@@ -199,6 +238,9 @@ impl Host for RulesHost<'_, '_> {
     #[inline]
     fn has(&mut self, lane: usize, k: u32) -> bool {
         let inp = self.inputs(lane);
+        if k == key::NPU_SHARE {
+            return inp.npu_share.is_some();
+        }
         if k & REC != 0 {
             return inp.rec_num((k & 0xffff) as u16).1;
         }
