@@ -5,9 +5,12 @@
 //! Points are independent, so sweeps and grids run on every core (rayon) and come back in
 //! input order. Each point starts from the profile's and workload's flattened state vector,
 //! applies the sliders in catalog order and runs the compiled demand and KPI programs — no
-//! maps, no allocation beyond the result rows.
+//! maps, no allocation beyond the result rows. A sweep or grid re-runs only what its sliders
+//! can change (an incremental base), for blocks of [`LANES`] points at once in the expression
+//! core's lanes.
 
 use crate::sizing::formula::{Describe, EvalError, Val};
+use crate::sizing::lanes::LaneScratch;
 use crate::sizing::{Base, Counts, KpiOut, Plan, RowTexts, Scratch, SizingModel};
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
@@ -115,6 +118,17 @@ pub fn sweep_values(min: f64, max: f64, steps: usize) -> Vec<f64> {
     (0..n).map(|i| min + ((span * i as f64) / (n - 1) as f64)).collect()
 }
 
+/// Points evaluated together in lanes (one dispatch per instruction for the block).
+pub const LANES: usize = 8;
+
+/// One evaluated point, as [`Runner::eval_range`] hands it over.
+enum PointResult<'s, 'm> {
+    /// A point evaluated on its own.
+    Full(&'s Scratch<'m>),
+    /// Lane `lane` of a block evaluated from `base`.
+    Lane { base: &'s Base, sc: &'s LaneScratch<'m, LANES>, lane: usize },
+}
+
 /// A progress callback: called with the number of points just finished.
 pub type Progress<'a> = Option<&'a (dyn Fn(usize) + Sync)>;
 
@@ -176,22 +190,74 @@ impl<'m> Runner<'m> {
         Some((plan, base))
     }
 
-    fn eval_point(
+    /// Evaluates the points `k` in `range` (their slider values set by `set`) into `out`:
+    /// blocks of [`LANES`] points in lanes from the incremental base, or one by one when there
+    /// is none. `done` turns a point's results into the caller's item.
+    #[allow(clippy::too_many_arguments)] // the shared engine of sweep, counts and pareto
+    fn eval_range<T: Send>(
         &self,
         inc: Option<&(Plan, Base)>,
-        vs: &[Option<f64>],
-        sc: &mut Scratch<'m>,
-    ) -> Result<(), EvalError> {
-        match inc {
-            Some((plan, base)) => self.model.eval_incremental(base, plan, vs, sc),
-            None => self.eval(vs, sc),
+        vals: &[Option<f64>],
+        n: usize,
+        min_block: usize,
+        set: &(dyn Fn(usize, &mut [Option<f64>]) + Sync),
+        keep: bool,
+        done: &(dyn Fn(PointResult<'_, 'm>) -> Result<T, WhatifError> + Sync),
+    ) -> Result<Vec<T>, WhatifError> {
+        let blocks = n.div_ceil(LANES);
+        let per: Vec<Result<Vec<T>, WhatifError>> = (0..blocks)
+            .into_par_iter()
+            .with_min_len(min_block.div_ceil(LANES).max(1))
+            .map_init(
+                || {
+                    (
+                        self.model.lane_scratch::<LANES>(),
+                        std::array::from_fn::<_, LANES, _>(|_| vals.to_vec()),
+                        self.model.scratch(),
+                    )
+                },
+                |(lsc, vs, sc), b| {
+                    let lo = b * LANES;
+                    let hi = (lo + LANES).min(n);
+                    let mut items = Vec::with_capacity(hi - lo);
+                    match inc {
+                        Some((plan, base)) => {
+                            // lanes past the end repeat the last point (their results are dropped)
+                            for (l, v) in vs.iter_mut().enumerate() {
+                                set((lo + l).min(hi - 1), v);
+                            }
+                            let refs: [&[Option<f64>]; LANES] = std::array::from_fn(|l| &vs[l][..]);
+                            self.model.eval_lanes(base, plan, &refs, lsc, keep);
+                            for l in 0..hi - lo {
+                                let r = match &lsc.errors[l] {
+                                    Some(e) => Err(WhatifError::eval(e.clone(), self.model)),
+                                    None => done(PointResult::Lane { base, sc: lsc, lane: l }),
+                                };
+                                items.push(r?);
+                            }
+                        }
+                        None => {
+                            for k in lo..hi {
+                                set(k, &mut vs[0]);
+                                self.eval(&vs[0], sc).map_err(|e| WhatifError::eval(e, self.model))?;
+                                items.push(done(PointResult::Full(sc))?);
+                            }
+                        }
+                    }
+                    Ok(items)
+                },
+            )
+            .collect();
+        let mut out = Vec::with_capacity(n);
+        for r in per {
+            out.extend(r?);
         }
+        Ok(out)
     }
 
     /// Evaluates one point into `sc.kpis`.
     pub fn eval(&self, values: &[Option<f64>], sc: &mut Scratch<'m>) -> Result<(), EvalError> {
         sc.reset();
-        sc.forget_base();
         let mut state = std::mem::take(&mut sc.state);
         state.clear();
         state.extend_from_slice(&self.base);
@@ -244,50 +310,37 @@ impl<'m> Runner<'m> {
         base: &[(String, f64)],
         progress: Progress<'_>,
     ) -> Result<Sweep, WhatifError> {
-        let (si, values, mut vals, inc) = self.sweep_setup(slider, steps, base, crate::limits::MAX_WHATIF_POINTS)?;
-        let points: Result<Vec<Point>, WhatifError> = values
-            .par_iter()
-            .with_min_len(256)
-            .map_init(
-                || (self.model.scratch(), vals.clone()),
-                |(sc, vs), &v| {
-                    vs[si] = Some(v);
-                    self.eval_point(inc.as_ref(), vs, sc).map_err(|e| WhatifError::eval(e, self.model))?;
-                    if let Some(p) = progress {
-                        p(1);
-                    }
-                    Ok(Point { counts: self.model.counts(&sc.kpis), kpis: sc.kpis.clone(), active: sc.active.clone() })
+        let (si, values, vals, inc) = self.sweep_setup(slider, steps, base, crate::limits::MAX_WHATIF_POINTS)?;
+        let set = |k: usize, v: &mut [Option<f64>]| v[si] = values.get(k).copied();
+        let points = self.eval_range(inc.as_ref(), &vals, values.len(), 256, &set, true, &|r| {
+            if let Some(p) = progress {
+                p(1);
+            }
+            Ok(match r {
+                PointResult::Full(sc) => {
+                    Point { counts: self.model.counts(&sc.kpis), kpis: sc.kpis.clone(), active: sc.active.clone() }
+                }
+                PointResult::Lane { sc, lane, .. } => Point {
+                    counts: self.model.counts(&sc.kpis[lane]),
+                    kpis: sc.kpis[lane].clone(),
+                    active: sc.active[lane].clone(),
                 },
-            )
-            .collect();
-        vals.clear();
-        Ok(Sweep { values, points: points? })
+            })
+        })?;
+        Ok(Sweep { values, points })
     }
 
     /// Counts only, for every sweep point (the throughput path: nothing is kept per point
     /// but four integers).
     pub fn sweep_counts(&self, slider: &str, steps: usize, base: &[(String, f64)]) -> Result<Vec<Counts>, WhatifError> {
         let (si, values, vals, inc) = self.sweep_setup(slider, steps, base, crate::limits::MAX_WHATIF_COUNT_POINTS)?;
-        values
-            .par_iter()
-            .with_min_len(1024)
-            .map_init(
-                || (self.model.scratch(), vals.clone()),
-                |(sc, vs), &v| {
-                    vs[si] = Some(v);
-                    match inc.as_ref() {
-                        Some((plan, base)) => self
-                            .model
-                            .counts_incremental(base, plan, vs, sc)
-                            .map_err(|e| WhatifError::eval(e, self.model)),
-                        None => {
-                            self.eval(vs, sc).map_err(|e| WhatifError::eval(e, self.model))?;
-                            Ok(self.model.counts(&sc.kpis))
-                        }
-                    }
-                },
-            )
-            .collect()
+        let set = |k: usize, v: &mut [Option<f64>]| v[si] = values.get(k).copied();
+        self.eval_range(inc.as_ref(), &vals, values.len(), 1024, &set, false, &|r| {
+            Ok(match r {
+                PointResult::Full(sc) => self.model.counts(&sc.kpis),
+                PointResult::Lane { base, sc, lane } => self.model.lane_counts(base, sc, lane),
+            })
+        })
     }
 
     /// Reference `pareto`: `cells[y][x]` over `max(2, steps_x)` × `max(2, steps_y)` points.
@@ -311,28 +364,24 @@ impl<'m> Runner<'m> {
         vals[yi] = ys.first().copied();
         let inc = self.incremental(&[xi, yi], &vals);
         let nx = xs.len();
-        let flat: Result<Vec<Cell>, WhatifError> = (0..xs.len() * ys.len())
-            .into_par_iter()
-            .with_min_len(256)
-            .map_init(
-                || (self.model.scratch(), vals.clone()),
-                |(sc, vs), k| {
-                    let (j, i) = (k / nx, k % nx);
-                    vs[xi] = Some(xs[i]);
-                    vs[yi] = Some(ys[j]);
-                    self.eval_point(inc.as_ref(), vs, sc).map_err(|e| WhatifError::eval(e, self.model))?;
-                    if let Some(p) = progress {
-                        p(1);
-                    }
-                    let fail = self.model.status_ids[2];
-                    Ok(Cell {
-                        counts: self.model.counts(&sc.kpis),
-                        failures: sc.kpis.iter().filter(|k| k.status == fail).copied().collect(),
-                    })
-                },
-            )
-            .collect();
-        let flat = flat?;
+        let set = |k: usize, v: &mut [Option<f64>]| {
+            v[xi] = xs.get(k % nx).copied();
+            v[yi] = ys.get(k / nx).copied();
+        };
+        let fail = self.model.status_ids[2];
+        let flat = self.eval_range(inc.as_ref(), &vals, xs.len() * ys.len(), 256, &set, true, &|r| {
+            if let Some(p) = progress {
+                p(1);
+            }
+            let kpis = match &r {
+                PointResult::Full(sc) => &sc.kpis,
+                PointResult::Lane { sc, lane, .. } => &sc.kpis[*lane],
+            };
+            Ok(Cell {
+                counts: self.model.counts(kpis),
+                failures: kpis.iter().filter(|k| k.status == fail).copied().collect(),
+            })
+        })?;
         let cells = flat.chunks(nx).map(<[Cell]>::to_vec).collect();
         Ok(Pareto { xs, ys, cells })
     }

@@ -34,7 +34,7 @@ proptest! {
         slider in 0usize..64,
         other in 0usize..64,
         other_value in 0.0f64..1.0,
-        steps in 2usize..7,
+        steps in 2usize..40,
         defaults in any::<bool>(),
     ) {
         let p = pack();

@@ -230,13 +230,9 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
             m.run_globals(0, &env, &mut sc);
             let (globals, poison) = (std::mem::take(&mut sc.globals), std::mem::take(&mut sc.poison));
             let frame = crate::sizing::formula::Frame {
-                layout: &m.layout,
-                tables: &m.tables,
-                demands: crate::sizing::formula::DemandView::EMPTY,
-                row: 0,
-                params: &[],
                 globals: &globals,
                 poison: &poison,
+                ..crate::sizing::formula::Frame::bare(&m.layout, &m.tables)
             };
             let active = crate::sizing::formula::run(&d.program, &env, &frame, &mut sc.regs, &mut sc.strings)
                 .map_err(|e| from_eval(&e, &m.layout))?;
@@ -457,13 +453,8 @@ pub fn apply_json(
             let x = {
                 let env = JsonEnv { profile, workload };
                 let frame = crate::sizing::formula::Frame {
-                    layout: &m.layout,
-                    tables: &m.tables,
-                    demands: crate::sizing::formula::DemandView::EMPTY,
-                    row: 0,
                     params: &[clamped],
-                    globals: &[],
-                    poison: &[],
+                    ..crate::sizing::formula::Frame::bare(&m.layout, &m.tables)
                 };
                 let mut regs = Regs::new();
                 let mut strings = Strings::new(&m.strings);

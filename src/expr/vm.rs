@@ -36,6 +36,13 @@ pub trait Host {
 
     /// A handle for text computed during the run (concatenation, lower-casing, `str`).
     fn make_str(&mut self, lane: usize, s: String) -> f64;
+
+    /// `text(a) + text(b)` as a handle (a host with interned strings can answer without
+    /// building the text each time).
+    fn concat(&mut self, lane: usize, a: f64, b: f64) -> f64 {
+        let s = format!("{}{}", self.text(lane, a), self.text(lane, b));
+        self.make_str(lane, s)
+    }
 }
 
 /// A register file for `L` lanes; it remembers which program's constants it holds, so a run
@@ -385,8 +392,7 @@ fn rare<H: Host, const L: usize>(
             let (xa, xb) = (rd(r, a), rd(r, b));
             let mut v = [0.0; L];
             for (l, out) in v.iter_mut().enumerate() {
-                let s = format!("{}{}", h.text(lane0 + l, xa[l]), h.text(lane0 + l, xb[l]));
-                *out = h.make_str(lane0 + l, s);
+                *out = h.concat(lane0 + l, xa[l], xb[l]);
             }
             put!(d, v)
         }

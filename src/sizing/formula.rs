@@ -122,12 +122,15 @@ pub struct Strings<'a> {
     base: &'a Interner,
     extra: Vec<String>,
     buf: String,
+    /// Concatenations of interned strings already made, `(a, b)` → id (interned results
+    /// only, so they stay valid across runs).
+    pairs: FxMap<(u32, u32), u32>,
 }
 
 impl<'a> Strings<'a> {
     /// Run-time strings over `base`.
     pub fn new(base: &'a Interner) -> Self {
-        Strings { base, extra: Vec::new(), buf: String::new() }
+        Strings { base, extra: Vec::new(), buf: String::new(), pairs: FxMap::default() }
     }
 
     /// The id of `s` (new text gets an id past the interned ones).
@@ -145,12 +148,19 @@ impl<'a> Strings<'a> {
 
     /// The id of the concatenation of two strings (no allocation when it is known).
     pub fn concat(&mut self, a: u32, b: u32) -> u32 {
+        if let Some(id) = self.pairs.get(&(a, b)) {
+            return *id;
+        }
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         buf.push_str(self.text(a));
         buf.push_str(self.text(b));
         let id = self.id(&buf);
         self.buf = buf;
+        let n = self.base.len() as u32;
+        if a < n && b < n && id < n {
+            self.pairs.insert((a, b), id);
+        }
         id
     }
 
@@ -440,8 +450,8 @@ pub mod op {
     pub const ENGINE: u8 = 2;
     /// A named formula computed once per evaluation (`k`: global): out [value].
     pub const GLOBAL: u8 = 3;
-    /// An aggregate over demand rows (`x`: kind | field << 2; `k`: engine or every row):
-    /// out [value].
+    /// An aggregate over demand rows, precomputed once its rows are final (`k`: its entry in
+    /// the model's aggregate table; `x`: kind | field << 2, for listings): out [value].
     pub const AGG: u8 = 4;
     /// A table lookup (`x`: table; `k`: 1 when a missing key is an error): in [key],
     /// out [value, found].
@@ -461,14 +471,6 @@ fn code_ty(x: u16) -> Ty {
         1 => Ty::Bool,
         2 => Ty::Str,
         _ => Ty::Num,
-    }
-}
-
-fn agg_kind(x: u16) -> Agg {
-    match x & 3 {
-        1 => Agg::Max,
-        2 => Agg::Count,
-        _ => Agg::Sum,
     }
 }
 
@@ -528,6 +530,8 @@ pub struct Dirty<'a> {
     pub stride: usize,
     /// Every path whose text starts with a prefix (for `field(…)` reads).
     pub prefix_dirty: &'a dyn Fn(u32) -> bool,
+    /// The model's aggregate table.
+    pub aggs: &'a [AggKey],
 }
 
 impl Program {
@@ -547,7 +551,10 @@ impl Program {
             Ins::Ext { op: op::FIELD, k, .. } => field_dirty(k as u16, None),
             Ins::Ext { op: op::GLOBAL, k, .. } => dirty.globals.get(k as usize).copied().unwrap_or(true),
             // a count only changes with the rows themselves, which are fixed
-            Ins::Ext { op: op::AGG, x, k, .. } => agg_kind(x) != Agg::Count && field_dirty(x >> 2, Some(k)),
+            Ins::Ext { op: op::AGG, k, .. } => match dirty.aggs.get(k as usize) {
+                Some(&(kind, f, engine)) => kind != Agg::Count && field_dirty(f, Some(engine)),
+                None => true,
+            },
             _ => false,
         });
         let mut out: Vec<bool> = self.outputs.iter().map(|(r, _)| t.reg(*r) || t.exits).collect();
@@ -573,6 +580,15 @@ pub struct Frame<'a> {
     pub globals: &'a [f64],
     /// Their errors, raised when read.
     pub poison: &'a [Option<EvalError>],
+    /// The aggregates of the demand rows, by the model's aggregate table.
+    pub aggs: &'a [f64],
+}
+
+impl<'a> Frame<'a> {
+    /// A frame with no demand rows, parameters, named-formula values or aggregates.
+    pub fn bare(layout: &'a Layout, tables: &'a [Table]) -> Self {
+        Frame { layout, tables, demands: DemandView::EMPTY, row: 0, params: &[], globals: &[], poison: &[], aggs: &[] }
+    }
 }
 
 #[inline]
@@ -664,25 +680,7 @@ impl<E: Env + ?Sized> Host for SizingHost<'_, '_, '_, E> {
                 }
                 f.globals.get(k as usize).copied().unwrap_or(0.0)
             }
-            op::AGG => {
-                let (kind, fi) = (agg_kind(x), usize::from(x >> 2));
-                let dv = &f.demands;
-                let mut acc = 0.0f64;
-                let mut first = true;
-                for (row, &e) in dv.engines.iter().enumerate() {
-                    if k != u32::MAX && e != k {
-                        continue;
-                    }
-                    let v = dv.values.get(row * dv.stride + fi).copied().unwrap_or(0.0);
-                    match kind {
-                        Agg::Sum => acc += v,
-                        Agg::Count => acc += 1.0,
-                        Agg::Max => acc = if first { v } else { crate::numeric::py_max(acc, v) },
-                    }
-                    first = false;
-                }
-                acc
-            }
+            op::AGG => f.aggs.get(k as usize).copied().unwrap_or(0.0),
             op::LOOKUP => {
                 let key = inp.first().copied().unwrap_or(0.0) as u32;
                 let table = f.tables.get(x as usize);
@@ -721,6 +719,10 @@ impl<E: Env + ?Sized> Host for SizingHost<'_, '_, '_, E> {
     #[inline]
     fn text(&self, _: usize, h: f64) -> &str {
         self.strings.text(h as u32)
+    }
+
+    fn concat(&mut self, _: usize, a: f64, b: f64) -> f64 {
+        f64::from(self.strings.concat(a as u32, b as u32))
     }
 
     fn make_str(&mut self, _: usize, s: String) -> f64 {
@@ -772,6 +774,39 @@ pub struct Defs<'a> {
     pub formulas: &'a IndexMap<String, NamedFormula>,
     /// Demand fields by name (index = field id).
     pub fields: &'a IndexMap<String, ()>,
+    /// The aggregates formulas read (`AGG` reads entry `k`), collected as they compile.
+    pub aggs: &'a std::cell::RefCell<Vec<AggKey>>,
+}
+
+/// An aggregate over demand rows: which, of which field, over which engine's rows
+/// (`u32::MAX`: every row).
+pub type AggKey = (Agg, u16, u32);
+
+/// The value of every aggregate in `keys` over the demand rows `values` (`stride` numbers a
+/// row, `engines` their engines), in row order: Python's `sum` from 0, the first value then
+/// `max`, the row count.
+pub fn aggregate_values(keys: &[AggKey], stride: usize, engines: &[u32], values: &[f64], out: &mut Vec<f64>) {
+    out.clear();
+    out.extend(keys.iter().map(|k| aggregate_value(*k, stride, engines, values)));
+}
+
+/// One aggregate of [`aggregate_values`].
+pub fn aggregate_value((kind, fi, engine): AggKey, stride: usize, engines: &[u32], values: &[f64]) -> f64 {
+    let mut acc = 0.0f64;
+    let mut first = true;
+    for (row, &e) in engines.iter().enumerate() {
+        if engine != u32::MAX && e != engine {
+            continue;
+        }
+        let v = values.get(row * stride + fi as usize).copied().unwrap_or(0.0);
+        match kind {
+            Agg::Sum => acc += v,
+            Agg::Count => acc += 1.0,
+            Agg::Max => acc = if first { v } else { crate::numeric::py_max(acc, v) },
+        }
+        first = false;
+    }
+    acc
 }
 
 /// The five standard demand fields, in record order.
@@ -1249,8 +1284,18 @@ fn call<'a>(cx: &mut Cx<'a>, name: &str, args: &[Expr], at: usize, want: Option<
                 Agg::Max => 1,
                 Agg::Count => 2,
             };
+            let index = {
+                let mut t = cx.d.defs.aggs.borrow_mut();
+                match t.iter().position(|a| *a == (kind, f, engine)) {
+                    Some(i) => i,
+                    None => {
+                        t.push((kind, f, engine));
+                        t.len() - 1
+                    }
+                }
+            };
             let d = cx.reg()?;
-            cx.emit(Ins::Ext { op: op::AGG, n_in: 0, n_out: 1, d, a: 0, x: code | (f << 2), k: engine });
+            cx.emit(Ins::Ext { op: op::AGG, n_in: 0, n_out: 1, d, a: 0, x: code | (f << 2), k: index as u32 });
             Ok(V::R(d, Ty::Num))
         }
         _ => {

@@ -8,6 +8,7 @@
 
 pub mod file;
 pub mod formula;
+pub mod lanes;
 
 use crate::diagnostic::{Diagnostic, Report, did_you_mean};
 use crate::expr;
@@ -192,10 +193,10 @@ pub struct Scratch<'m> {
     pub globals: Vec<f64>,
     /// Their errors.
     pub poison: Vec<Option<EvalError>>,
+    /// The aggregates of the demand rows (the model's aggregate table).
+    pub aggs: Vec<f64>,
     /// Phases of globals computed so far in this evaluation (0, 1 or 2).
     pub phase: u8,
-    /// The incremental base these buffers hold (0: none).
-    pub base_id: u64,
 }
 
 impl Scratch<'_> {
@@ -203,11 +204,6 @@ impl Scratch<'_> {
     pub fn reset(&mut self) {
         self.phase = 0;
         self.strings.reset();
-    }
-
-    /// Forgets any incremental base (after a full evaluation reused the buffers).
-    pub fn forget_base(&mut self) {
-        self.base_id = 0;
     }
 }
 
@@ -224,6 +220,12 @@ pub struct Plan {
     pub kpis: Vec<bool>,
     /// Paths the plan's sliders write (restored from the base before each point).
     pub paths: Vec<u32>,
+    /// The named formulas recomputed, by phase (0: before the demands, 1: after).
+    pub global_list: [Vec<usize>; 2],
+    /// The demand calculators re-run.
+    pub demand_list: Vec<usize>,
+    /// The aggregates over demand rows whose value may change (the model's table).
+    pub agg_list: Vec<usize>,
 }
 
 /// The shared part of a sweep's points.
@@ -290,6 +292,8 @@ pub struct SizingModel {
     pub status_ids: [u32; 3],
     /// See [`SizingParts::apply_slider_defaults`].
     pub apply_slider_defaults: bool,
+    /// The aggregates over demand rows the formulas read (computed once per evaluation).
+    pub aggregates: Vec<formula::AggKey>,
 }
 
 fn scalar_val(s: &Scalar, strings: &mut Interner) -> Val {
@@ -745,7 +749,9 @@ impl SizingModel {
         }
 
         let field_map = fields.clone();
-        let defs = Defs { constants: &constants, tables: &tables, formulas: &formulas, fields: &field_map };
+        let agg_table = std::cell::RefCell::new(Vec::new());
+        let defs =
+            Defs { constants: &constants, tables: &tables, formulas: &formulas, fields: &field_map, aggs: &agg_table };
 
         // named formulas without parameters are computed once per evaluation: before the
         // demands (phase 0) when they read only the documents, after them (phase 1) when they
@@ -1222,6 +1228,7 @@ impl SizingModel {
             programs,
             status_ids,
             apply_slider_defaults: parts.apply_slider_defaults,
+            aggregates: agg_table.into_inner(),
         })
     }
 
@@ -1269,8 +1276,8 @@ impl SizingModel {
             state: Vec::new(),
             globals: vec![0.0; self.global_programs.len()],
             poison: vec![None; self.global_programs.len()],
+            aggs: Vec::new(),
             phase: 0,
-            base_id: 0,
         }
     }
 
@@ -1296,33 +1303,29 @@ impl SizingModel {
         sc.bank.get(p.id as usize).map_or(0.0, |b| p.out(b, i))
     }
 
-    /// Computes the named formulas of `phase` (0: document-only, 1: demand aggregates);
-    /// with `only`, just those marked (the others keep their values).
+    /// Computes the named formulas of `phase` (0: document-only, 1: demand aggregates).
     pub fn run_globals<E: Env + ?Sized>(&self, phase: u8, env: &E, sc: &mut Scratch<'_>) {
-        self.run_globals_only(phase, env, sc, None);
-    }
-
-    fn run_globals_only<E: Env + ?Sized>(&self, phase: u8, env: &E, sc: &mut Scratch<'_>, only: Option<&[bool]>) {
         let stride = self.fields.len();
         let mut globals = std::mem::take(&mut sc.globals);
         let mut poison = std::mem::take(&mut sc.poison);
         let rows = std::mem::take(&mut sc.rows);
         let engines = std::mem::take(&mut sc.engines);
+        let mut aggs = std::mem::take(&mut sc.aggs);
+        if phase == 1 {
+            formula::aggregate_values(&self.aggregates, stride, &engines, &rows, &mut aggs);
+        }
         globals.resize(self.global_programs.len(), 0.0);
         poison.resize(self.global_programs.len(), None);
         for (g, (p, ph)) in self.global_programs.iter().enumerate() {
-            if *ph != phase || only.is_some_and(|o| !o[g]) {
+            if *ph != phase {
                 continue;
             }
-            let view = DemandView { stride, engines: &engines, values: &rows };
             let frame = Frame {
-                layout: &self.layout,
-                tables: &self.tables,
-                demands: view,
-                row: 0,
-                params: &[],
+                demands: DemandView { stride, engines: &engines, values: &rows },
                 globals: &globals,
                 poison: &poison,
+                aggs: &aggs,
+                ..Frame::bare(&self.layout, &self.tables)
             };
             match self.exec(p, env, &frame, sc) {
                 Ok(_) => {
@@ -1336,6 +1339,7 @@ impl SizingModel {
         sc.engines = engines;
         sc.globals = globals;
         sc.poison = poison;
+        sc.aggs = aggs;
         sc.phase = phase + 1;
     }
 
@@ -1344,15 +1348,7 @@ impl SizingModel {
         let Some(s) = self.sliders.get(i) else { return Ok(()) };
         let v = s.clamp(value);
         for (op, pid, prog) in &s.actions {
-            let frame = Frame {
-                layout: &self.layout,
-                tables: &self.tables,
-                demands: DemandView::EMPTY,
-                row: 0,
-                params: &[v],
-                globals: &[],
-                poison: &[],
-            };
+            let frame = Frame { params: &[v], ..Frame::bare(&self.layout, &self.tables) };
             self.exec(prog, &*state, &frame, sc)?;
             let ty = prog.outputs[0].1;
             let x = Self::out(sc, prog, 0);
@@ -1387,32 +1383,10 @@ impl SizingModel {
         sc.engines.extend(self.demands.iter().map(|d| d.engine));
         sc.active.clear();
         sc.active.resize(self.demands.len(), false);
-        self.run_demands_only(env, sc, None)
-    }
-
-    /// Recomputes the demand rows marked in `only` (all when `None`); rows must be sized.
-    fn run_demands_only<E: Env + ?Sized>(
-        &self,
-        env: &E,
-        sc: &mut Scratch<'_>,
-        only: Option<&[bool]>,
-    ) -> Result<(), EvalError> {
-        let stride = self.fields.len();
         let (globals, poison) = (std::mem::take(&mut sc.globals), std::mem::take(&mut sc.poison));
         let mut r = Ok(());
         for (i, d) in self.demands.iter().enumerate() {
-            if only.is_some_and(|o| !o[i]) {
-                continue;
-            }
-            let frame = Frame {
-                layout: &self.layout,
-                tables: &self.tables,
-                demands: DemandView::EMPTY,
-                row: 0,
-                params: &[],
-                globals: &globals,
-                poison: &poison,
-            };
+            let frame = Frame { globals: &globals, poison: &poison, ..Frame::bare(&self.layout, &self.tables) };
             let active = match self.exec(&d.program, env, &frame, sc) {
                 Ok(a) => a,
                 Err(e) => {
@@ -1440,34 +1414,16 @@ impl SizingModel {
         if sc.phase == 1 {
             self.run_globals(1, env, sc);
         }
-        self.run_kpis_only(which, env, sc, None)
-    }
-
-    /// Appends to `sc.kpis` the KPIs `which`; with `reuse`, KPIs not marked dirty are copied
-    /// from a base evaluation (`reuse.1[ki]` = the base results of KPI `ki`).
-    fn run_kpis_only<E: Env + ?Sized>(
-        &self,
-        which: &[usize],
-        env: &E,
-        sc: &mut Scratch<'_>,
-        reuse: Option<(&[bool], &[Vec<KpiOut>])>,
-    ) -> Result<(), EvalError> {
         let stride = self.fields.len();
         let (globals, poison) = (std::mem::take(&mut sc.globals), std::mem::take(&mut sc.poison));
         let rows = std::mem::take(&mut sc.rows);
         let engines = std::mem::take(&mut sc.engines);
+        let mut aggs = std::mem::take(&mut sc.aggs);
+        // the rows may have been set since the named formulas ran (loaded demands)
+        formula::aggregate_values(&self.aggregates, stride, &engines, &rows, &mut aggs);
         let mut r = Ok(());
         'kpis: for &ki in which {
             let Some(k) = self.kpis.get(ki) else { continue };
-            if let Some((dirty, base)) = reuse {
-                if !dirty[ki] {
-                    // an empty base list means "counts only": clean KPIs are not copied
-                    if let Some(b) = base.get(ki) {
-                        sc.kpis.extend_from_slice(b);
-                    }
-                    continue;
-                }
-            }
             let n = if k.for_each.is_some() { engines.len() } else { 1 };
             for row in 0..n {
                 if let Some(engine) = k.for_each {
@@ -1475,29 +1431,17 @@ impl SizingModel {
                         continue;
                     }
                 }
-                let view = DemandView { stride, engines: &engines, values: &rows };
                 let frame = Frame {
-                    layout: &self.layout,
-                    tables: &self.tables,
-                    demands: view,
+                    demands: DemandView { stride, engines: &engines, values: &rows },
                     row,
-                    params: &[],
                     globals: &globals,
                     poison: &poison,
+                    aggs: &aggs,
+                    ..Frame::bare(&self.layout, &self.tables)
                 };
                 match self.exec(&k.program, env, &frame, sc) {
                     Ok(true) => {
-                        let g = |i: usize| Self::out(sc, &k.program, i);
-                        let out = KpiOut {
-                            kpi: ki as u16,
-                            row: if k.for_each.is_some() { row as u16 } else { u16::MAX },
-                            required: g(0),
-                            budget: g(1),
-                            warn_at_pct: g(2),
-                            margin: g(3),
-                            margin_pct: g(4),
-                            status: g(5) as u32,
-                        };
+                        let out = self.kpi_out(ki, k, row, |i| Self::out(sc, &k.program, i));
                         sc.kpis.push(out);
                     }
                     Ok(false) => {}
@@ -1512,7 +1456,22 @@ impl SizingModel {
         sc.engines = engines;
         sc.globals = globals;
         sc.poison = poison;
+        sc.aggs = aggs;
         r
+    }
+
+    /// A KPI's result from its program's outputs (`out(i)`).
+    pub(crate) fn kpi_out(&self, ki: usize, k: &Kpi, row: usize, out: impl Fn(usize) -> f64) -> KpiOut {
+        KpiOut {
+            kpi: ki as u16,
+            row: if k.for_each.is_some() { row as u16 } else { u16::MAX },
+            required: out(0),
+            budget: out(1),
+            warn_at_pct: out(2),
+            margin: out(3),
+            margin_pct: out(4),
+            status: out(5) as u32,
+        }
     }
 
     /// What a change of the paths `dirty` (and the sliders `varying`) invalidates, for
@@ -1574,6 +1533,7 @@ impl SizingModel {
                         engines: &engines,
                         stride,
                         prefix_dirty: &prefix_dirty,
+                        aggs: &self.aggregates,
                     };
                     let t = d.program.tainted_outputs(&dirty);
                     for j in 0..stride {
@@ -1593,6 +1553,7 @@ impl SizingModel {
                     engines: &engines,
                     stride,
                     prefix_dirty: &prefix_dirty,
+                    aggs: &self.aggregates,
                 };
                 globals[i] = p.tainted_outputs(&dirty).iter().any(|x| *x);
             }
@@ -1604,6 +1565,7 @@ impl SizingModel {
             engines: &engines,
             stride,
             prefix_dirty: &prefix_dirty,
+            aggs: &self.aggregates,
         };
         let kpis = self.kpis.iter().map(|k| k.program.tainted_outputs(&dirty).iter().any(|x| *x)).collect();
         let paths = self
@@ -1613,79 +1575,22 @@ impl SizingModel {
             .filter(|(i, _)| dirty_sliders[*i])
             .flat_map(|(_, s)| s.actions.iter().map(|a| a.1))
             .collect();
-        Plan { sliders: dirty_sliders, globals, demands, kpis, paths }
-    }
-
-    /// Evaluates a point incrementally from a base evaluation: only what `plan` marks is run.
-    pub fn eval_incremental(
-        &self,
-        base: &Base,
-        plan: &Plan,
-        values: &[Option<f64>],
-        sc: &mut Scratch<'_>,
-    ) -> Result<(), EvalError> {
-        self.eval_incremental_with(base, plan, values, sc, true)
-    }
-
-    /// Verdict counts of a point evaluated incrementally: only the dirty KPIs are run and
-    /// kept; the clean ones count as in the base.
-    pub fn counts_incremental(
-        &self,
-        base: &Base,
-        plan: &Plan,
-        values: &[Option<f64>],
-        sc: &mut Scratch<'_>,
-    ) -> Result<Counts, EvalError> {
-        self.eval_incremental_with(base, plan, values, sc, false)?;
-        let c = self.counts(&sc.kpis);
-        let b = base.clean_counts;
-        Ok(Counts { total: c.total + b.total, pass: c.pass + b.pass, warn: c.warn + b.warn, fail: c.fail + b.fail })
-    }
-
-    fn eval_incremental_with(
-        &self,
-        base: &Base,
-        plan: &Plan,
-        values: &[Option<f64>],
-        sc: &mut Scratch<'_>,
-        all: bool,
-    ) -> Result<(), EvalError> {
-        sc.reset();
-        let mut state = std::mem::take(&mut sc.state);
-        if sc.base_id == base.id {
-            // the scratch already holds this base: only what the plan touches changed since
-            for &p in &plan.paths {
-                state[p as usize] = base.state[p as usize];
-            }
-        } else {
-            state.clear();
-            state.extend_from_slice(&base.state);
-            sc.globals.clone_from(&base.globals);
-            sc.poison.clone_from(&base.poison);
-            sc.rows.clone_from(&base.rows);
-            sc.engines.clone_from(&base.engines);
-            sc.active.clone_from(&base.active);
-            sc.base_id = base.id;
-        }
-        let r = (|| {
-            for (i, v) in values.iter().enumerate() {
-                if let (Some(v), true) = (v, plan.sliders[i]) {
-                    self.apply_slider(i, *v, &mut state, sc)?;
-                }
-            }
-            self.run_globals_only(0, &state[..], sc, Some(&plan.globals));
-            self.run_demands_only(&state[..], sc, Some(&plan.demands))?;
-            self.run_globals_only(1, &state[..], sc, Some(&plan.globals));
-            sc.kpis.clear();
-            let clean: &[Vec<KpiOut>] = if all { &base.kpis } else { &[] };
-            self.run_kpis_only(&self.evaluation, &state[..], sc, Some((&plan.kpis, clean)))
-        })();
-        if r.is_err() {
-            // a failed point may leave partial results: start the next one from the base
-            sc.base_id = 0;
-        }
-        sc.state = state;
-        r
+        let global_list =
+            [0u8, 1].map(|ph| (0..globals.len()).filter(|g| globals[*g] && self.global_programs[*g].1 == ph).collect());
+        let demand_list = (0..demands.len()).filter(|d| demands[*d]).collect();
+        let field_dirty = |f: u16, engine: u32| {
+            (0..engines.len()).any(|row| {
+                (engine == u32::MAX || engines[row] == engine)
+                    && fields.get(row * stride + f as usize).copied().unwrap_or(false)
+            })
+        };
+        let agg_list = (0..self.aggregates.len())
+            .filter(|a| {
+                let (kind, f, engine) = self.aggregates[*a];
+                kind != formula::Agg::Count && field_dirty(f, engine)
+            })
+            .collect();
+        Plan { sliders: dirty_sliders, globals, demands, kpis, paths, global_list, demand_list, agg_list }
     }
 
     /// A base evaluation for incremental points: the state with every slider not in the plan
@@ -1719,7 +1624,6 @@ impl SizingModel {
         let clean: Vec<KpiOut> = sc.kpis.iter().filter(|k| !plan.kpis[k.kpi as usize]).copied().collect();
         let clean_counts = self.counts(&clean);
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        sc.base_id = 0;
         Ok(Base {
             id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             state: base_state,
@@ -1760,15 +1664,7 @@ impl SizingModel {
             return Err(EvalError::MissingKey("budget rules".into()));
         };
         let params = [required, budget, warn_at_pct.unwrap_or(b.warn_at_pct)];
-        let frame = Frame {
-            layout: &self.layout,
-            tables: &self.tables,
-            demands: DemandView::EMPTY,
-            row: 0,
-            params: &params,
-            globals: &[],
-            poison: &[],
-        };
+        let frame = Frame { params: &params, ..Frame::bare(&self.layout, &self.tables) };
         let empty: [Val; 0] = [];
         formula::run(p, &empty[..], &frame, &mut sc.regs, &mut sc.strings)?;
         let g = |i: usize| p.out(&sc.regs, i);
@@ -1801,8 +1697,14 @@ impl SizingModel {
         let mut regs_vals = Vec::new();
         let params: Vec<&str> = f.params.iter().map(String::as_str).collect();
         let fields = self.fields.clone();
-        let defs =
-            Defs { constants: &self.constants, tables: &self.table_defs, formulas: &self.formulas, fields: &fields };
+        let aggs = std::cell::RefCell::new(self.aggregates.clone());
+        let defs = Defs {
+            constants: &self.constants,
+            tables: &self.table_defs,
+            formulas: &self.formulas,
+            fields: &fields,
+            aggs: &aggs,
+        };
         // arguments are interned into the compiled strings so the program sees stable ids
         for a in args {
             regs_vals.push(match a {
@@ -1823,15 +1725,7 @@ impl SizingModel {
         let out_ty = c.infer_output(&f.expr).map_err(|e| e.message)?;
         let program = c.finish().map_err(|e| e.message)?;
         let values: Vec<f64> = regs_vals.iter().map(|(x, _)| *x).collect();
-        let frame = Frame {
-            layout: &layout,
-            tables: &self.tables,
-            demands: DemandView::EMPTY,
-            row: 0,
-            params: &values,
-            globals: &[],
-            poison: &[],
-        };
+        let frame = Frame { params: &values, ..Frame::bare(&layout, &self.tables) };
         let mut sregs = Regs::new();
         let mut s = Strings::new(&strings);
         formula::run(&program, env, &frame, &mut sregs, &mut s).map_err(|e| e.message(&layout))?;
