@@ -706,13 +706,25 @@ pub(crate) fn explain(c: &Compiled, rules: &crate::rules::model::RuleSet, t: &Tr
             (k.clone(), tv)
         })
         .collect();
+    let values = traced_values(c.trace_names(), t, &mut known);
+    Explanation { rule_set: rule_set.to_string(), gates, paths, values }
+}
+
+/// The values a traced run recorded, in evaluation order: each formula's text, the text with
+/// the values of its names substituted (from `known`, which grows as values come), and its
+/// value.
+pub(crate) fn traced_values(
+    names: &[crate::expr::code::TraceName],
+    t: &Trace,
+    known: &mut std::collections::HashMap<String, TraceValue>,
+) -> Vec<ExplainedValue> {
     let mut values = Vec::new();
     for (idx, v) in &t.values {
-        let Some(n) = c.trace_names().get(*idx as usize) else { continue };
+        let Some(n) = names.get(*idx as usize) else { continue };
         let substituted = if n.text.is_empty() {
             String::new()
         } else {
-            crate::expr::parse(&n.text).map(|e| substitute(&e, &known)).unwrap_or_default()
+            crate::expr::parse(&n.text).map(|e| substitute(&e, known)).unwrap_or_default()
         };
         let value = match v {
             TraceValue::Num(x) => {
@@ -724,7 +736,7 @@ pub(crate) fn explain(c: &Compiled, rules: &crate::rules::model::RuleSet, t: &Tr
         known.insert(n.name.clone(), v.clone());
         values.push(ExplainedValue { name: n.name.clone(), formula: n.text.clone(), substituted, value });
     }
-    Explanation { rule_set: rule_set.to_string(), gates, paths, values }
+    values
 }
 
 fn substitute(e: &crate::expr::Expr, known: &std::collections::HashMap<String, TraceValue>) -> String {

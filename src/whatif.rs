@@ -129,6 +129,26 @@ enum PointResult<'s, 'm> {
     Lane { base: &'s Base, sc: &'s LaneScratch<'m, LANES>, lane: usize },
 }
 
+/// One KPI of an explained point: its result and every value its formulas computed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExplainedKpi {
+    /// KPI name.
+    pub name: String,
+    /// The demand it is about (per-demand KPIs).
+    pub demand: Option<String>,
+    /// `PASS`, `WARN` or `FAIL`.
+    pub status: String,
+    /// Required figure.
+    pub required: f64,
+    /// Budget figure.
+    pub budget: f64,
+    /// Margin in percent of the budget.
+    pub margin_pct: f64,
+    /// Formula values in evaluation order: paths read, named formulas with their arguments,
+    /// the KPI's fields and the budget rules.
+    pub values: Vec<crate::projection::ExplainedValue>,
+}
+
 /// A progress callback: called with the number of points just finished.
 pub type Progress<'a> = Option<&'a (dyn Fn(usize) + Sync)>;
 
@@ -280,6 +300,56 @@ impl<'m> Runner<'m> {
         let values = self.values(overrides);
         self.eval(&values, &mut sc).map_err(|e| WhatifError::eval(e, self.model))?;
         Ok(Point { counts: self.model.counts(&sc.kpis), kpis: sc.kpis.clone(), active: sc.active.clone() })
+    }
+
+    /// Reference `point`, explained: every evaluated KPI with the values behind it — the
+    /// paths it read, each named formula with its arguments and value, and the budget rules.
+    pub fn explain(&self, overrides: &[(String, f64)]) -> Result<Vec<ExplainedKpi>, WhatifError> {
+        let m = self.model;
+        let mut sc = m.scratch();
+        let mut state = self.base.clone();
+        for (i, v) in self.values(overrides).iter().enumerate() {
+            if let Some(v) = v {
+                m.apply_slider(i, *v, &mut state, &mut sc).map_err(|e| WhatifError::eval(e, m))?;
+            }
+        }
+        let traces = m.explain(&state).map_err(|message| WhatifError { kind: "ValueError", message })?;
+        let text = |id: u32| m.strings.text(id).unwrap_or("").to_string();
+        let constants: std::collections::HashMap<String, crate::expr::TraceValue> = m
+            .constant_values()
+            .filter_map(|(k, v)| {
+                let tv = match v {
+                    Val::Num(x) => crate::expr::TraceValue::Num(x),
+                    Val::Bool(b) => crate::expr::TraceValue::Bool(b),
+                    Val::Str(i) => crate::expr::TraceValue::Str(text(i)),
+                    _ => return None,
+                };
+                Some((k.to_string(), tv))
+            })
+            .collect();
+        Ok(traces
+            .into_iter()
+            .map(|t| {
+                let mut known = constants.clone();
+                let demand = (t.out.row != u16::MAX)
+                    .then(|| m.demands.get(t.out.row as usize).map(|d| d.def.name.clone()))
+                    .flatten();
+                // per-demand KPIs are named after their demand, as in the point's KPIs
+                let name = m.kpis.get(t.out.kpi as usize).map(|k| k.def.name.clone()).unwrap_or_default();
+                ExplainedKpi {
+                    name: match &demand {
+                        Some(d) => name.replace("{demand.name}", d),
+                        None => name,
+                    },
+                    demand,
+                    status: text(t.out.status),
+                    required: t.out.required,
+                    budget: t.out.budget,
+                    margin_pct: t.out.margin_pct,
+                    values: crate::projection::traced_values(&t.names, &t.trace, &mut known),
+                }
+            })
+            .collect())
     }
 
     /// What every sweep needs: the slider's index, its values, the state at the first value,

@@ -315,3 +315,52 @@ fn pack_layers_add_to_the_registry_and_conflicts_need_an_override() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(json(&out)["mem_bandwidth_gbs"], 150.0);
 }
+
+/// `whatif point --explain`: every KPI of the point, each with the paths it read and the
+/// named formulas behind it, their arguments substituted; the traced value of the formula a
+/// KPI's `required` names is the KPI's required figure, bit for bit.
+#[test]
+fn an_explained_point_shows_every_kpi_and_the_values_behind_it() {
+    let args = ["whatif", "point", "--pack", "drone-soc", "--set", "npu_tops=4", "--explain"];
+    let (code, out, err) = run(&[&args[..], &["--format", "json"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    let kpis = v["kpis"].as_array().unwrap_or_else(|| panic!("{v}"));
+    let explained = v["explain"].as_array().unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(kpis.len(), explained.len());
+    for (k, x) in kpis.iter().zip(explained) {
+        assert_eq!(k["name"], x["name"]);
+        assert_eq!(k["status"], x["status"], "{}", x["name"]);
+        assert_eq!(k["required"].as_f64(), x["required"].as_f64(), "{}", x["name"]);
+        let values = x["values"].as_array().unwrap_or_else(|| panic!("{x}"));
+        assert!(!values.is_empty(), "{}: nothing traced", x["name"]);
+        for val in values {
+            let name = val["name"].as_str().unwrap_or("");
+            let formula = val["formula"].as_str().unwrap_or("");
+            // a path read (no formula), a parameter, or a named formula with its text
+            assert!(
+                name.starts_with("profile.")
+                    || name.starts_with("workload.")
+                    || !formula.is_empty()
+                    || !name.contains('.'),
+                "{}: {val}",
+                x["name"]
+            );
+        }
+    }
+    // the capture stage's required figure is the named formula it names
+    let capture = explained.iter().find(|x| x["name"] == "g2g_capture_isp_ms").unwrap_or_else(|| panic!("{v}"));
+    let traced = capture["values"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["name"] == "capture_isp_ms"))
+        .unwrap_or_else(|| panic!("{capture}"));
+    assert_eq!(traced["value"].as_f64(), capture["required"].as_f64());
+    assert!(traced["substituted"].as_str().is_some_and(|s| s.contains("2.0 / 2.0")), "{traced}");
+
+    // the table shows the same, after the KPI table
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("explain (every KPI, in evaluation order)"), "{out}");
+    assert!(out.contains("g2g_capture_isp_ms: PASS"), "{out}");
+    assert!(out.contains("  capture_isp_ms = workload.camera.exposure_ms / 2.0"), "{out}");
+}

@@ -136,39 +136,49 @@ pub fn project_rows(
     tier_of: &Resolve<'_, Tier>,
     model_of: &Resolve<'_, LlmModel>,
 ) -> Vec<Row> {
-    {
-        let mut tiers: HashMap<&str, Result<Arc<Tier>, EngineError>> = HashMap::new();
-        let mut models: HashMap<&str, Result<Arc<LlmModel>, EngineError>> = HashMap::new();
-        (0..n)
-            .map(|i| {
-                let t = tiers.entry(a.hw.get(i).as_str()).or_insert_with_key(|k| tier_of(k));
-                let t = match t {
-                    Ok(t) => t.clone(),
-                    Err(e) => return Row::Error(e.clone()),
-                };
-                let m = models.entry(a.model.get(i).as_str()).or_insert_with_key(|k| model_of(k));
-                let m = match m {
-                    Ok(m) => m.clone(),
-                    Err(e) => return Row::Error(e.clone()),
-                };
-                let p = match ratchet::batch::checked_params(ratchet::ProjectParams {
-                    prompt_tokens: *a.prompt_tokens.get(i),
-                    decode_tokens: *a.decode_tokens.get(i),
-                    host_ms: *a.host_ms.get(i),
-                    compiler_quality: *a.compiler_quality.get(i),
-                    npu_share: *a.npu_share.get(i),
-                    fp4_runtime_maturity: a.fp4_runtime_maturity.get(i).clone(),
-                }) {
-                    Ok(p) => p,
-                    Err(e) => return Row::Error(e),
-                };
-                match engine.project_llm(&m, &t, a.workload_id.get(i), &p) {
-                    Ok(r) => row(r),
-                    Err(e) => Row::Error(e),
-                }
+    let mut tiers: HashMap<&str, Result<Arc<Tier>, EngineError>> = HashMap::new();
+    let mut models: HashMap<&str, Result<Arc<LlmModel>, EngineError>> = HashMap::new();
+    // each row's tier, model and parameters, or its error
+    let resolved: Vec<Result<(Arc<Tier>, Arc<LlmModel>, ratchet::ProjectParams), EngineError>> = (0..n)
+        .map(|i| {
+            let t = tiers.entry(a.hw.get(i).as_str()).or_insert_with_key(|k| tier_of(k)).clone()?;
+            let m = models.entry(a.model.get(i).as_str()).or_insert_with_key(|k| model_of(k)).clone()?;
+            let p = ratchet::batch::checked_params(ratchet::ProjectParams {
+                prompt_tokens: *a.prompt_tokens.get(i),
+                decode_tokens: *a.decode_tokens.get(i),
+                host_ms: *a.host_ms.get(i),
+                compiler_quality: *a.compiler_quality.get(i),
+                npu_share: *a.npu_share.get(i),
+                fp4_runtime_maturity: a.fp4_runtime_maturity.get(i).clone(),
+            })?;
+            Ok((t, m, p))
+        })
+        .collect();
+    // the valid rows in one call: rows of the same tier and model are projected in lanes
+    let rows: Vec<ratchet::engine::ProjectRow<'_>> = resolved
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            r.as_ref().ok().map(|(t, m, p)| ratchet::engine::ProjectRow {
+                model: m,
+                hw: t,
+                workload_id: a.workload_id.get(i),
+                params: p,
             })
-            .collect()
-    }
+        })
+        .collect();
+    let mut projected = engine.project_llm_rows(&rows).into_iter();
+    resolved
+        .iter()
+        .map(|r| match r {
+            Err(e) => Row::Error(e.clone()),
+            Ok(_) => match projected.next() {
+                Some(Ok(p)) => row(p),
+                Some(Err(e)) => Row::Error(e),
+                None => Row::Error(EngineError::InvalidValue("a row was not projected".into())),
+            },
+        })
+        .collect()
 }
 
 /// The result columns: `type` (`Projected`, `WontFit`, `DtypeMismatch`, or the error kind),

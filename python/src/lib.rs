@@ -263,15 +263,12 @@ impl Engine {
 
     /// Answers many requests in order (one call: the batch APIs of the package).
     fn ask_many(&self, requests: Vec<String>) -> Vec<String> {
-        let mut out = Vec::with_capacity(requests.len());
-        let mut buf = Vec::new();
-        for r in &requests {
-            buf.clear();
-            ratchet::batch::answer_line_to(&self.inner, r, &mut buf);
-            let text = String::from_utf8_lossy(&buf);
-            out.push(text.trim_end().to_string());
-        }
-        out
+        // one answer line per request (answers never contain a raw newline); projections of
+        // the same tier and model run together in lanes
+        let lines: Vec<&str> = requests.iter().map(String::as_str).collect();
+        let mut buf = Vec::with_capacity(requests.len() * 400);
+        ratchet::batch::answer_lines_to(&self.inner, &lines, &mut buf);
+        String::from_utf8_lossy(&buf).lines().map(str::to_string).collect()
     }
 
     /// One projection, the fast path of `ratchet.project_llm`: `model` and `hw` are a catalog

@@ -692,49 +692,95 @@ pub fn ladder(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
 
 /// Writes the answer to one line; returns whether it was an error.
 pub fn answer_line_to(engine: &Engine, line: &str, out: &mut Vec<u8>) -> bool {
+    answer_lines_to(engine, &[line], out) > 0
+}
+
+/// A `project_llm` line of the fast path, parsed: its model and tier resolved.
+struct FastLine<'e, 'l> {
+    model: &'e LlmModel,
+    tier: &'e crate::tier::Tier,
+    workload: Cow<'l, str>,
+    params: ProjectParams,
+    id: Option<&'l serde_json::value::RawValue>,
+}
+
+/// A fast-path line: `project_llm` with a catalog model and a registry tier by name and
+/// valid fields, read without building a JSON tree.
+fn fast_line<'e, 'l>(engine: &'e Engine, line: &'l str) -> Option<FastLine<'e, 'l>> {
     if line.len() > crate::limits::MAX_BATCH_LINE_BYTES {
-        write_too_long(out);
-        return true;
+        return None;
     }
-    if let Ok(r) = serde_json::from_str::<FastProject<'_>>(line) {
-        let ok_maturity = r.fp4_runtime_maturity.as_deref().is_none_or(|m| m == "mature" || m == "immature");
-        if r.op == "project_llm" && ok_maturity {
-            if let (Ok(model), Ok(tier)) = (engine.model(&r.model), engine.tier(&r.hw)) {
-                let p = ProjectParams {
-                    prompt_tokens: r.prompt_tokens,
-                    decode_tokens: r.decode_tokens,
-                    host_ms: r.host_ms,
-                    compiler_quality: r.compiler_quality,
-                    npu_share: r.npu_share,
-                    fp4_runtime_maturity: r.fp4_runtime_maturity.map(Cow::into_owned),
-                };
-                let workload = r.workload_id.as_deref().unwrap_or("default");
-                if let Ok(res) = engine.project_llm(model, tier, workload, &p) {
-                    let start = out.len();
-                    if serde_json::to_writer(&mut *out, &res).is_ok() {
-                        if let Some(id) = r.id {
-                            if out.last() == Some(&b'}') {
-                                out.pop();
-                                out.extend_from_slice(b",\"id\":");
-                                out.extend_from_slice(id.get().as_bytes());
-                                out.push(b'}');
-                            }
-                        }
-                        return false;
+    let r = serde_json::from_str::<FastProject<'l>>(line).ok()?;
+    let ok_maturity = r.fp4_runtime_maturity.as_deref().is_none_or(|m| m == "mature" || m == "immature");
+    if r.op != "project_llm" || !ok_maturity {
+        return None;
+    }
+    let (model, tier) = (engine.model(&r.model).ok()?, engine.tier(&r.hw).ok()?);
+    Some(FastLine {
+        model,
+        tier,
+        workload: r.workload_id.unwrap_or(Cow::Borrowed("default")),
+        params: ProjectParams {
+            prompt_tokens: r.prompt_tokens,
+            decode_tokens: r.decode_tokens,
+            host_ms: r.host_ms,
+            compiler_quality: r.compiler_quality,
+            npu_share: r.npu_share,
+            fp4_runtime_maturity: r.fp4_runtime_maturity.map(Cow::into_owned),
+        },
+        id: r.id,
+    })
+}
+
+/// Writes the answers to `lines`, one per line (each followed by a newline), in order;
+/// returns how many were errors. Fast-path lines of the same tier and model are projected
+/// together in lanes.
+pub fn answer_lines_to(engine: &Engine, lines: &[&str], out: &mut Vec<u8>) -> u64 {
+    let fast: Vec<Option<FastLine<'_, '_>>> = lines.iter().map(|l| fast_line(engine, l)).collect();
+    let rows: Vec<crate::engine::ProjectRow<'_>> = fast
+        .iter()
+        .flatten()
+        .map(|f| crate::engine::ProjectRow { model: f.model, hw: f.tier, workload_id: &f.workload, params: &f.params })
+        .collect();
+    let mut projected = engine.project_llm_rows(&rows).into_iter();
+    let mut errors = 0;
+    for (line, f) in lines.iter().zip(&fast) {
+        // a fast line's projection, written straight from the result
+        if let (Some(f), Some(Ok(res))) = (f, f.as_ref().and_then(|_| projected.next())) {
+            let start = out.len();
+            if serde_json::to_writer(&mut *out, &res).is_ok() {
+                if let Some(id) = f.id {
+                    if out.last() == Some(&b'}') {
+                        out.pop();
+                        out.extend_from_slice(b",\"id\":");
+                        out.extend_from_slice(id.get().as_bytes());
+                        out.push(b'}');
                     }
-                    out.truncate(start);
                 }
+                out.push(b'\n');
+                continue;
+            }
+            out.truncate(start);
+        }
+        // everything else (and a fast line whose projection failed: its error message
+        // comes from the general path, with the request's own words)
+        if line.len() > crate::limits::MAX_BATCH_LINE_BYTES {
+            write_too_long(out);
+            errors += 1;
+        } else {
+            let v = answer_line(engine, line);
+            if v.get("error").is_some() {
+                errors += 1;
+            }
+            if serde_json::to_writer(&mut *out, &v).is_err() {
+                out.extend_from_slice(
+                    br#"{"error":{"kind":"invalid_value","message":"the result cannot be written as JSON"}}"#,
+                );
             }
         }
+        out.push(b'\n');
     }
-    let v = answer_line(engine, line);
-    let err = v.get("error").is_some();
-    if serde_json::to_writer(&mut *out, &v).is_err() {
-        out.extend_from_slice(
-            br#"{"error":{"kind":"invalid_value","message":"the result cannot be written as JSON"}}"#,
-        );
-    }
-    err
+    errors
 }
 
 /// Answers one line of JSON text; the result (or error) as a JSON value, with the request's
@@ -825,13 +871,7 @@ pub fn run(engine: &Engine, mut input: impl BufRead, output: impl Write) -> io::
             .par_chunks(CHUNK)
             .map(|chunk| {
                 let mut buf = Vec::with_capacity(chunk.len() * 400);
-                let mut errors = 0;
-                for line in chunk {
-                    if answer_line_to(engine, line, &mut buf) {
-                        errors += 1;
-                    }
-                    buf.push(b'\n');
-                }
+                let errors = answer_lines_to(engine, chunk, &mut buf);
                 (buf, chunk.len() as u64, errors)
             })
             .collect();

@@ -92,7 +92,15 @@ pub fn explanation(e: &Explanation) -> String {
         let _ = writeln!(s, "  {:<12} {:<12} {} ({})", p.name, p.status, p.reason, p.source);
     }
     let _ = writeln!(s, "values, in evaluation order:");
-    for v in &e.values {
+    s.push_str(&values(&e.values));
+    s
+}
+
+/// Traced values, one per line: inputs as `name = value`, formulas as their text, the text
+/// with values substituted, and the value.
+pub fn values(values: &[crate::projection::ExplainedValue]) -> String {
+    let mut s = String::new();
+    for v in values {
         let value = match &v.value {
             serde_json::Value::Number(n) => n.as_f64().map(py_float_repr).unwrap_or_else(|| n.to_string()),
             other => other.to_string(),

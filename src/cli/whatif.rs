@@ -46,7 +46,14 @@ pub(super) struct Common {
 #[derive(Debug, Subcommand)]
 pub(super) enum WhatifCmd {
     /// One point: a profile with slider overrides → KPIs and a chip summary.
-    Point(Common),
+    Point {
+        #[command(flatten)]
+        common: Common,
+        /// Also show, per KPI, every path it read and every formula behind it with its
+        /// inputs and value.
+        #[arg(long)]
+        explain: bool,
+    },
     /// One slider from its minimum to its maximum in N inclusive steps.
     Sweep {
         #[command(flatten)]
@@ -303,6 +310,26 @@ fn point_table(r: &Runner<'_>, p: &Point) -> String {
     s
 }
 
+/// Each KPI of an explained point: its verdict, then the values behind it in evaluation order.
+fn explanation(kpis: &[crate::whatif::ExplainedKpi]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("\nexplain (every KPI, in evaluation order)\n");
+    for k in kpis {
+        let about = k.demand.as_ref().map(|d| format!(" · {d}")).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "\n{}{about}: {} — required {} against budget {} (margin {} %)",
+            k.name,
+            k.status,
+            fmt_num(k.required, 4),
+            fmt_num(k.budget, 4),
+            fmt_num(k.margin_pct, 1)
+        );
+        s.push_str(&super::render::values(&k.values));
+    }
+    s
+}
+
 fn sweep_table(r: &Runner<'_>, slider: &str, s: &Sweep) -> String {
     let mut t = Table::new(
         &[slider, "pass", "warn", "fail", "viable", "tightest KPI", "margin %"],
@@ -366,7 +393,7 @@ fn emit(text: &str) -> i32 {
 pub(super) fn run(cmd: WhatifCmd) -> i32 {
     match cmd {
         WhatifCmd::Sliders { data, format } => sliders(&data, format),
-        WhatifCmd::Point(c) => with_pack(&c, point),
+        WhatifCmd::Point { common, explain } => with_pack(&common, |pack, c| point(pack, c, explain)),
         WhatifCmd::Sweep { common, slider, steps } => with_pack(&common, |pack, c| sweep(pack, c, &slider, steps)),
         WhatifCmd::Pareto { common, x, y, steps_x, steps_y } => {
             with_pack(&common, |pack, c| pareto(pack, c, &x, &y, steps_x, steps_y))
@@ -412,13 +439,20 @@ fn with_pack(c: &Common, f: impl FnOnce(&PackState, &Common) -> i32) -> i32 {
     }
 }
 
-fn point(pack: &PackState, c: &Common) -> i32 {
+fn point(pack: &PackState, c: &Common, explain: bool) -> i32 {
     let (r, sets) = match runner(pack, c) {
         Ok(rs) => rs,
         Err(code) => return code,
     };
     let p = match r.point(&sets) {
         Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let explained = match explain.then(|| r.explain(&sets)).transpose() {
+        Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_INVALID;
@@ -432,21 +466,27 @@ fn point(pack: &PackState, c: &Common) -> i32 {
         eprintln!("note: `--plot` draws sweeps and grids; a point has nothing to plot");
     }
     match c.format {
-        OutFormat::Table => emit(&point_table(&r, &p)),
+        OutFormat::Table => {
+            let mut text = point_table(&r, &p);
+            if let Some(x) = &explained {
+                text.push_str(&explanation(x));
+            }
+            emit(&text)
+        }
         OutFormat::Csv => emit(&frame.csv()),
         OutFormat::Json => {
             let kpis = r.kpis_json(&p);
-            emit(
-                &(serde_json::to_string_pretty(&json!({
-                    "profile": r.model.profiles[r.profile].name,
-                    "workload": r.workload.map(|w| r.model.workloads[w].name.clone()),
-                    "overrides": crate::whatif::overrides_json(&sets),
-                    "summary": SizingModel::summary_json(&kpis),
-                    "kpis": kpis,
-                }))
-                .unwrap_or_default()
-                    + "\n"),
-            )
+            let mut v = json!({
+                "profile": r.model.profiles[r.profile].name,
+                "workload": r.workload.map(|w| r.model.workloads[w].name.clone()),
+                "overrides": crate::whatif::overrides_json(&sets),
+                "summary": SizingModel::summary_json(&kpis),
+                "kpis": kpis,
+            });
+            if let (Some(x), Value::Object(m)) = (&explained, &mut v) {
+                m.insert("explain".into(), serde_json::to_value(x).unwrap_or_default());
+            }
+            emit(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"))
         }
     }
 }

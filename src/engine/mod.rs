@@ -106,6 +106,19 @@ pub struct Engine {
     pack_cache: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<crate::pack::PackState>>>>,
 }
 
+/// One request of [`Engine::project_llm_rows`].
+#[derive(Debug, Clone, Copy)]
+pub struct ProjectRow<'a> {
+    /// The model.
+    pub model: &'a LlmModel,
+    /// The tier.
+    pub hw: &'a Tier,
+    /// Workload id.
+    pub workload_id: &'a str,
+    /// Parameters.
+    pub params: &'a ProjectParams,
+}
+
 /// The name of the rule set used when none is chosen.
 pub const DEFAULT_RULE_SET: &str = "default";
 
@@ -488,6 +501,55 @@ impl Engine {
             }
         }
         projection::project_block(program, &inps[..n], &cx, &tokens[..n], out);
+    }
+
+    /// `project_llm` for many requests over any tiers and models (a batch, a column of a
+    /// data frame): the requests of each tier × model are projected together in lanes, and
+    /// the results come back in request order, each exactly what `project_llm` gives.
+    pub fn project_llm_rows<'a>(&'a self, rows: &[ProjectRow<'a>]) -> Vec<Result<Projection<'a>, EngineError>> {
+        // a group per pair, numbered in order of first appearance (a scan: batches name few)
+        let key = |r: &ProjectRow<'_>| (r.hw as *const Tier as usize, r.model as *const LlmModel as usize);
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        let mut order: Vec<(u32, u32)> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let k = key(r);
+                let g = match pairs.iter().rposition(|p| *p == k) {
+                    Some(g) => g,
+                    None => {
+                        pairs.push(k);
+                        pairs.len() - 1
+                    }
+                };
+                (g as u32, i as u32)
+            })
+            .collect();
+        if pairs.len() == 1 {
+            let mut out = Vec::with_capacity(rows.len());
+            let block: Vec<(&str, &ProjectParams)> = rows.iter().map(|r| (r.workload_id, r.params)).collect();
+            if let Some(r0) = rows.first() {
+                self.project_llm_block(r0.model, r0.hw, &block, &mut out);
+            }
+            return out;
+        }
+        order.sort_unstable();
+        let mut results: Vec<Option<Result<Projection<'a>, EngineError>>> = (0..rows.len()).map(|_| None).collect();
+        let (mut block, mut out) = (Vec::new(), Vec::new());
+        for group in order.chunk_by(|a, b| a.0 == b.0) {
+            let r0 = &rows[group[0].1 as usize];
+            block.clear();
+            block.extend(group.iter().map(|(_, i)| (rows[*i as usize].workload_id, rows[*i as usize].params)));
+            out.clear();
+            self.project_llm_block(r0.model, r0.hw, &block, &mut out);
+            for ((_, i), r) in group.iter().zip(out.drain(..)) {
+                results[*i as usize] = Some(r);
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(EngineError::InvalidValue("a request was not projected".into()))))
+            .collect()
     }
 
     /// `project_llm`, then the steps a surface applies after it: the workload pattern (for

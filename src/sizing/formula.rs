@@ -746,6 +746,21 @@ pub fn run<E: Env + ?Sized>(
     crate::expr::vm::run(&p.code, &mut h, regs, None).map(|o| o == crate::expr::code::END)
 }
 
+/// [`run`], recording the values a traced program computes into `trace`.
+pub fn run_traced<E: Env + ?Sized>(
+    p: &Program,
+    env: &E,
+    f: &Frame<'_>,
+    regs: &mut Regs<1>,
+    s: &mut Strings<'_>,
+    trace: &mut crate::expr::Trace,
+) -> Result<bool, EvalError> {
+    let envs = [env];
+    let frames = [*f];
+    let mut h = SizingHost { envs: &envs, frames: &frames, strings: s };
+    crate::expr::vm::run(&p.code, &mut h, regs, Some(trace)).map(|o| o == crate::expr::code::END)
+}
+
 /// Outcome of a program stopped by its gate.
 const INACTIVE: u16 = 0;
 
@@ -761,6 +776,8 @@ pub struct NamedFormula {
     pub params: Vec<String>,
     /// The expression.
     pub expr: Expr,
+    /// Its text (shown by explanations).
+    pub text: String,
 }
 
 /// The named things formulas may refer to.
@@ -996,6 +1013,7 @@ fn load_path(cx: &mut Cx<'_>, name: &str, at: usize, want: Option<Ty>) -> CR<V> 
     let d = cx.reg()?;
     cx.emit(Ins::Load { d, ty, k: p });
     cx.memo_put(key, V::R(d, ty));
+    cx.trace(name, "", &V::R(d, ty), false)?;
     Ok(V::R(d, ty))
 }
 
@@ -1110,9 +1128,14 @@ fn named<'a>(cx: &mut Cx<'a>, name: &str, args: Vec<V>, at: usize) -> CR<V> {
     } else {
         format!("{name}({})", args.iter().map(V::key).collect::<Vec<_>>().join(","))
     };
+    if cx.traced && cx.memo_get(&key).is_none() {
+        for (p, v) in f.params.iter().zip(&args) {
+            cx.trace(p, "", v, false)?;
+        }
+    }
     // a named formula sees only its own parameters, not the caller's
     let params: HashMap<String, V> = f.params.iter().cloned().zip(args).collect();
-    cx.named(&key, name, "", &f.expr, Some(name.to_string()), params, at)
+    cx.named(&key, name, &f.text, &f.expr, Some(name.to_string()), params, at)
 }
 
 fn str_literal<'e>(cx: &Cx<'_>, e: &'e Expr, what: &str, at: usize) -> CR<&'e str> {
@@ -1372,6 +1395,12 @@ impl<'a> Compiler<'a> {
             outputs: Vec::new(),
         };
         Compiler { cx: Lower::new(d, None) }
+    }
+
+    /// Records every named formula, parameter and path the program computes or reads
+    /// (for explanations; see [`run_traced`]).
+    pub fn set_traced(&mut self) {
+        self.cx.traced = true;
     }
 
     /// Named formulas read from the evaluation's precomputed globals.

@@ -663,7 +663,7 @@ impl SizingModel {
             }
             if let Some(x) = parse_formula(&e.value, &e.src, report) {
                 formula_src.insert(name.clone(), (e.src.clone(), e.value.clone()));
-                formulas.insert(name, NamedFormula { params, expr: x });
+                formulas.insert(name, NamedFormula { params, expr: x, text: e.value.clone() });
             }
         }
 
@@ -953,53 +953,14 @@ impl SizingModel {
                 b.src.child("margin_pct"),
                 b.src.child("status"),
             ];
-            let r = (|| -> Result<(), (CompileError, Src)> {
-                let parse = |text: &str, key: &str| -> Result<expr::Expr, (CompileError, Src)> {
-                    expr::parse(text).map_err(|pe| {
-                        (CompileError { message: pe.message, help: None, at: pe.at, site: None }, e.src.child(key))
-                    })
+            let r = compile_kpi(&mut c, k, b.value.warn_at_pct, (m, mp, st)).map_err(|(er, field)| {
+                let src = match field {
+                    KpiField::Kpi => e.src.clone(),
+                    KpiField::Own(key) => e.src.child(key),
+                    KpiField::Budget(key) => b.src.child(key),
                 };
-                c.set_tag(0);
-                if let Some(w) = &k.when {
-                    let x = parse(w, "when")?;
-                    c.gate(&x).map_err(|er| (er, e.src.child("when")))?;
-                }
-                c.set_tag(1);
-                let req = parse(&k.required, "required")?;
-                let rr = c.value(&req, Ty::Num).map_err(|er| (er, e.src.child("required")))?;
-                c.set_tag(2);
-                let bud = parse(&k.budget, "budget")?;
-                let br = c.value(&bud, Ty::Num).map_err(|er| (er, e.src.child("budget")))?;
-                c.set_tag(3);
-                let wr = match &k.warn_at_pct {
-                    Some(w) => {
-                        let x = parse(w, "warn_at_pct")?;
-                        c.value(&x, Ty::Num).map_err(|er| (er, e.src.child("warn_at_pct")))?
-                    }
-                    None => c.constant(b.value.warn_at_pct).map_err(|er| (er, e.src.clone()))?,
-                };
-                c.push_output(rr, Ty::Num);
-                c.push_output(br, Ty::Num);
-                c.push_output(wr, Ty::Num);
-                c.bind("required", rr, Ty::Num);
-                c.bind("budget", br, Ty::Num);
-                match k.warn_at_pct {
-                    // the default threshold folds into the status rule
-                    None => c.bind_const("warn_at_pct", b.value.warn_at_pct, Ty::Num),
-                    Some(_) => c.bind("warn_at_pct", wr, Ty::Num),
-                }
-                c.set_tag(4);
-                let mr = c.value(m, Ty::Num).map_err(|er| (er, b.src.child("margin")))?;
-                c.bind("margin", mr, Ty::Num);
-                c.push_output(mr, Ty::Num);
-                c.set_tag(5);
-                let mpr = c.value(mp, Ty::Num).map_err(|er| (er, b.src.child("margin_pct")))?;
-                c.bind("margin_pct", mpr, Ty::Num);
-                c.push_output(mpr, Ty::Num);
-                c.set_tag(6);
-                c.output(st, Ty::Str).map_err(|er| (er, b.src.child("status")))?;
-                Ok(())
-            })();
+                (er, src)
+            });
             let refs = c.take_refs();
             match r.and_then(|()| c.finish().map_err(|er| (er, e.src.clone()))) {
                 Ok(program) => {
@@ -1874,6 +1835,140 @@ impl SizingModel {
         }
         Ok(texts)
     }
+}
+
+/// A KPI result and what its formulas computed, in evaluation order (an explanation).
+#[derive(Debug, Clone)]
+pub struct KpiTrace {
+    /// The result.
+    pub out: KpiOut,
+    /// The names the traced program records.
+    pub names: Vec<crate::expr::code::TraceName>,
+    /// What its run recorded.
+    pub trace: crate::expr::Trace,
+}
+
+impl SizingModel {
+    /// The pack's constants (their values are what an explanation substitutes for them).
+    pub fn constant_values(&self) -> impl Iterator<Item = (&str, Val)> {
+        self.constants.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+
+    /// A full evaluation of `state`, with every evaluated KPI run again by a traced program:
+    /// its named formulas inline, each with its arguments and value, and every path it reads.
+    pub fn explain(&self, state: &[Val]) -> Result<Vec<KpiTrace>, String> {
+        let mut sc = self.scratch();
+        sc.reset();
+        let eval = |e: EvalError| e.message(&self.layout);
+        self.run_demands(state, &mut sc).map_err(eval)?;
+        self.run_kpis(&self.evaluation, state, &mut sc).map_err(eval)?;
+        let Some(b) = &self.budget else { return Ok(Vec::new()) };
+        let parse = |t: &str| expr::parse(t).map_err(|e| e.message);
+        let (m, mp, st) = (parse(&b.margin)?, parse(&b.margin_pct)?, parse(&b.status)?);
+        let mut layout = self.layout.clone();
+        let mut strings = self.strings.clone();
+        let fields = self.fields.clone();
+        let aggs = std::cell::RefCell::new(self.aggregates.clone());
+        let defs = Defs {
+            constants: &self.constants,
+            tables: &self.table_defs,
+            formulas: &self.formulas,
+            fields: &fields,
+            aggs: &aggs,
+        };
+        let stride = self.fields.len();
+        let mut out = Vec::new();
+        for k in &sc.kpis {
+            let Some(kpi) = self.kpis.get(k.kpi as usize) else { continue };
+            let scope = Scope { params: &[], demand: kpi.for_each.is_some(), aggregates: true };
+            let mut c = Compiler::new(defs, &mut layout, &mut strings, scope);
+            c.set_traced();
+            compile_kpi(&mut c, &kpi.def, b.warn_at_pct, (&m, &mp, &st)).map_err(|(e, _)| e.message)?;
+            let program = c.finish().map_err(|e| e.message)?;
+            let frame = Frame {
+                demands: DemandView { stride, engines: &sc.engines, values: &sc.rows },
+                row: if k.row == u16::MAX { 0 } else { k.row as usize },
+                globals: &sc.globals,
+                poison: &sc.poison,
+                aggs: &sc.aggs,
+                ..Frame::bare(&layout, &self.tables)
+            };
+            let mut regs = Regs::new();
+            let mut run_strings = Strings::new(&strings);
+            let mut trace = crate::expr::Trace::default();
+            formula::run_traced(&program, state, &frame, &mut regs, &mut run_strings, &mut trace)
+                .map_err(|e| e.message(&layout))?;
+            out.push(KpiTrace { out: *k, names: program.core().trace_names.clone(), trace });
+        }
+        Ok(out)
+    }
+}
+
+/// Where in a KPI (or its budget rules) a compile error is.
+enum KpiField {
+    /// The KPI as a whole.
+    Kpi,
+    /// One of its own fields (`when`, `required`, `budget`, `warn_at_pct`).
+    Own(&'static str),
+    /// One of the budget rules (`margin`, `margin_pct`, `status`).
+    Budget(&'static str),
+}
+
+/// Compiles a KPI's program: its `when` gate, its required figure, budget and warning
+/// threshold (outputs 0–2), then the budget rules over them — margin, margin % and status
+/// (outputs 3–5). Path references are tagged 0–6 in that order.
+fn compile_kpi(
+    c: &mut Compiler<'_>,
+    k: &KpiDef,
+    default_warn: f64,
+    (m, mp, st): (&expr::Expr, &expr::Expr, &expr::Expr),
+) -> Result<(), (CompileError, KpiField)> {
+    let parse = |text: &str, key: &'static str| -> Result<expr::Expr, (CompileError, KpiField)> {
+        expr::parse(text)
+            .map_err(|pe| (CompileError { message: pe.message, help: None, at: pe.at, site: None }, KpiField::Own(key)))
+    };
+    let own = |key: &'static str| move |er: CompileError| (er, KpiField::Own(key));
+    let budget = |key: &'static str| move |er: CompileError| (er, KpiField::Budget(key));
+    c.set_tag(0);
+    if let Some(w) = &k.when {
+        let x = parse(w, "when")?;
+        c.gate(&x).map_err(own("when"))?;
+    }
+    c.set_tag(1);
+    let req = parse(&k.required, "required")?;
+    let rr = c.value(&req, Ty::Num).map_err(own("required"))?;
+    c.set_tag(2);
+    let bud = parse(&k.budget, "budget")?;
+    let br = c.value(&bud, Ty::Num).map_err(own("budget"))?;
+    c.set_tag(3);
+    let wr = match &k.warn_at_pct {
+        Some(w) => {
+            let x = parse(w, "warn_at_pct")?;
+            c.value(&x, Ty::Num).map_err(own("warn_at_pct"))?
+        }
+        None => c.constant(default_warn).map_err(|er| (er, KpiField::Kpi))?,
+    };
+    c.push_output(rr, Ty::Num);
+    c.push_output(br, Ty::Num);
+    c.push_output(wr, Ty::Num);
+    c.bind("required", rr, Ty::Num);
+    c.bind("budget", br, Ty::Num);
+    match k.warn_at_pct {
+        // the default threshold folds into the status rule
+        None => c.bind_const("warn_at_pct", default_warn, Ty::Num),
+        Some(_) => c.bind("warn_at_pct", wr, Ty::Num),
+    }
+    c.set_tag(4);
+    let mr = c.value(m, Ty::Num).map_err(budget("margin"))?;
+    c.bind("margin", mr, Ty::Num);
+    c.push_output(mr, Ty::Num);
+    c.set_tag(5);
+    let mpr = c.value(mp, Ty::Num).map_err(budget("margin_pct"))?;
+    c.bind("margin_pct", mpr, Ty::Num);
+    c.push_output(mpr, Ty::Num);
+    c.set_tag(6);
+    c.output(st, Ty::Str).map_err(budget("status"))?;
+    Ok(())
 }
 
 /// A JSON number (integral values stay floats in text as in the reference's float fields).
