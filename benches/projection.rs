@@ -99,24 +99,23 @@ fn bench(c: &mut Criterion) {
     // The same grid in lanes: per (tier, model), the token pairs as one block (one dispatch
     // of each instruction for the block).
     let block: Vec<(&str, &ProjectParams)> = params.iter().map(|p| ("rag_qa", p)).collect();
-    g.bench_function("lanes_cascade_all_tiers_models_tokens", |b| {
+    let blocks = |pairs: &[(&ratchet::Tier, &ratchet::LlmModel)]| {
         let mut out = Vec::with_capacity(block.len());
-        b.iter(|| {
-            let mut acc = 0.0;
-            for t in &tiers {
-                for m in &models {
-                    out.clear();
-                    engine.project_llm_block(m, t, black_box(&block), &mut out);
-                    for r in &out {
-                        if let Ok(ratchet::Projection::Projected(r)) = r {
-                            acc += r.total_s;
-                        }
-                    }
+        let mut acc = 0.0;
+        for (t, m) in pairs {
+            out.clear();
+            engine.project_llm_block(m, t, black_box(&block), &mut out);
+            for r in &out {
+                if let Ok(ratchet::Projection::Projected(r)) = r {
+                    acc += r.total_s;
                 }
             }
-            black_box(acc)
-        })
-    });
+        }
+        acc
+    };
+    let all: Vec<(&ratchet::Tier, &ratchet::LlmModel)> =
+        tiers.iter().flat_map(|t| models.iter().map(move |m| (t.as_ref(), m.as_ref()))).collect();
+    g.bench_function("lanes_cascade_all_tiers_models_tokens", |b| b.iter(|| black_box(blocks(&all))));
 
     // The cross-class path alone, interpreted vs native, on the tiers where it answers.
     let cross: Vec<(&ratchet::Tier, &ratchet::LlmModel)> = tiers
@@ -141,22 +140,7 @@ fn bench(c: &mut Criterion) {
             black_box(acc)
         })
     });
-    g.bench_function("lanes_cross_class", |b| {
-        let mut out = Vec::with_capacity(block.len());
-        b.iter(|| {
-            let mut acc = 0.0;
-            for (t, m) in &cross {
-                out.clear();
-                engine.project_llm_block(m, t, black_box(&block), &mut out);
-                for r in &out {
-                    if let Ok(ratchet::Projection::Projected(r)) = r {
-                        acc += r.total_s;
-                    }
-                }
-            }
-            black_box(acc)
-        })
-    });
+    g.bench_function("lanes_cross_class", |b| b.iter(|| black_box(blocks(&cross))));
     let peaks: Vec<f64> = cross
         .iter()
         .map(|(t, m)| reg.dtypes().tops_field(&m.compute_dtype).map(|f| f.get(&t.spec)).unwrap_or(0.0))

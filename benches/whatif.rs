@@ -28,6 +28,17 @@ fn benches(c: &mut Criterion) {
             b.iter(|| black_box(r.sweep_counts(slider, N, &[]).unwrap_or_else(|e| panic!("{e}"))))
         });
     }
+    // every slider of the pack, one after another: the rate over all of them (the slowest
+    // ones are listed by `ALL=1 cargo run --release --example sweep_timing`)
+    const EACH: usize = 20_000;
+    g.throughput(Throughput::Elements((EACH * m.sliders.len()) as u64));
+    g.bench_function(format!("sweep_counts/every_slider/{}x20k (all cores)", m.sliders.len()), |b| {
+        b.iter(|| {
+            for s in &m.sliders {
+                black_box(r.sweep_counts(&s.def.name, EACH, &[]).unwrap_or_else(|e| panic!("{e}")));
+            }
+        })
+    });
     g.throughput(Throughput::Elements(20_000));
     g.bench_function("sweep_rows/npu_tops/20k (all cores, every KPI kept)", |b| {
         b.iter(|| black_box(r.sweep("npu_tops", 20_000, &[], None).unwrap_or_else(|e| panic!("{e}"))))

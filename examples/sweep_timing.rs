@@ -1,4 +1,7 @@
-//! Quick timing of a drone-soc sweep (profiling aid): `cargo run --release --example sweep_timing [STEPS]`.
+//! Quick timing of drone-soc sweeps (profiling aid):
+//! `cargo run --release --example sweep_timing [STEPS]` times the NPU-TOPS sweep;
+//! `ALL=1` sweeps every slider (counts only, every core) and lists their rates, slowest first
+//! (`PROFILE`, `WORKLOAD` choose the point).
 fn main() {
     let cfg = ratchet::EngineConfig {
         packs: vec![ratchet::pack::PackRef::Embedded("drone-soc".into())],
@@ -7,8 +10,26 @@ fn main() {
     let out = ratchet::Engine::load(&cfg);
     let e = out.engine.unwrap_or_else(|| panic!("{:#?}", out.report));
     let p = e.packs().unwrap_or_else(|| panic!("no packs"));
-    let r = ratchet::whatif::Runner::new(&p.sizing, "fpv-mid", None, false).unwrap_or_else(|e| panic!("{e}"));
+    let profile = std::env::var("PROFILE").unwrap_or_else(|_| "fpv-mid".into());
+    let workload = std::env::var("WORKLOAD").ok();
+    let r =
+        ratchet::whatif::Runner::new(&p.sizing, &profile, workload.as_deref(), false).unwrap_or_else(|e| panic!("{e}"));
     let steps: usize = std::env::args().nth(1).and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
+    if std::env::var("ALL").is_ok() {
+        let mut rows = Vec::new();
+        for s in &p.sizing.sliders {
+            let name = &s.def.name;
+            let _ = r.sweep_counts(name, steps / 10, &[]);
+            let start = std::time::Instant::now();
+            let c = r.sweep_counts(name, steps, &[]);
+            rows.push((steps as f64 / start.elapsed().as_secs_f64() / 1e6, name.clone(), c.is_ok()));
+        }
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (rate, name, ok) in &rows {
+            println!("{rate:8.2} M points/s  {name}{}", if *ok { "" } else { " (error)" });
+        }
+        return;
+    }
     let only_counts = std::env::var("ONLY").is_ok();
     for _ in 0..3 {
         let start = std::time::Instant::now();

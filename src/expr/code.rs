@@ -285,6 +285,37 @@ pub enum Ins {
 /// The outcome of a program that ran to its end without an `Exit`.
 pub const END: u16 = u16::MAX;
 
+/// `$e` with `$d` bound to the destination of an instruction that writes one register (every
+/// instruction but jumps, exits, traces and host operations), else `$other`.
+macro_rules! one_dest {
+    ($ins:expr, $d:ident => $e:expr, $other:expr) => {
+        match $ins {
+            Ins::Mov { d: $d, .. }
+            | Ins::Add { d: $d, .. }
+            | Ins::Sub { d: $d, .. }
+            | Ins::Mul { d: $d, .. }
+            | Ins::Div { d: $d, .. }
+            | Ins::DivC { d: $d, .. }
+            | Ins::Max { d: $d, .. }
+            | Ins::Min { d: $d, .. }
+            | Ins::DivMax { d: $d, .. }
+            | Ins::Bin { d: $d, .. }
+            | Ins::Un { d: $d, .. }
+            | Ins::Round { d: $d, .. }
+            | Ins::Cmp { d: $d, .. }
+            | Ins::Sel { d: $d, .. }
+            | Ins::StrEq { d: $d, .. }
+            | Ins::Concat { d: $d, .. }
+            | Ins::Lower { d: $d, .. }
+            | Ins::Repr { d: $d, .. }
+            | Ins::Load { d: $d, .. }
+            | Ins::Has { d: $d, .. }
+            | Ins::Param { d: $d, .. } => $e,
+            _ => $other,
+        }
+    };
+}
+
 impl Ins {
     /// Calls `f` with every register the instruction reads.
     pub fn for_each_read(&self, mut f: impl FnMut(Reg)) {
@@ -320,63 +351,15 @@ impl Ins {
 
     /// The registers the instruction writes: a first register and a count.
     pub fn writes(&self) -> (Reg, u16) {
-        use Ins::*;
-        match *self {
-            Mov { d, .. }
-            | Add { d, .. }
-            | Sub { d, .. }
-            | Mul { d, .. }
-            | Div { d, .. }
-            | DivC { d, .. }
-            | Max { d, .. }
-            | Min { d, .. }
-            | DivMax { d, .. }
-            | Bin { d, .. }
-            | Un { d, .. }
-            | Round { d, .. }
-            | Cmp { d, .. }
-            | Sel { d, .. }
-            | StrEq { d, .. }
-            | Concat { d, .. }
-            | Lower { d, .. }
-            | Repr { d, .. }
-            | Load { d, .. }
-            | Has { d, .. }
-            | Param { d, .. } => (d, 1),
-            Ext { d, n_out, .. } => (d, u16::from(n_out)),
-            Jmp { .. } | Jz { .. } | JmpUnless { .. } | Exit { .. } | ExitIfNot { .. } | Trace { .. } | Note { .. } => {
-                (0, 0)
-            }
-        }
+        one_dest!(*self, d => (d, 1), match *self {
+            Ins::Ext { d, n_out, .. } => (d, u16::from(n_out)),
+            _ => (0, 0),
+        })
     }
 
     /// The destination of a one-register write (for retargeting a branch result).
     pub fn dest_mut(&mut self) -> Option<&mut Reg> {
-        use Ins::*;
-        match self {
-            Mov { d, .. }
-            | Add { d, .. }
-            | Sub { d, .. }
-            | Mul { d, .. }
-            | Div { d, .. }
-            | DivC { d, .. }
-            | Max { d, .. }
-            | Min { d, .. }
-            | DivMax { d, .. }
-            | Bin { d, .. }
-            | Un { d, .. }
-            | Round { d, .. }
-            | Cmp { d, .. }
-            | Sel { d, .. }
-            | StrEq { d, .. }
-            | Concat { d, .. }
-            | Lower { d, .. }
-            | Repr { d, .. }
-            | Load { d, .. }
-            | Has { d, .. }
-            | Param { d, .. } => Some(d),
-            _ => None,
-        }
+        one_dest!(self, d => Some(d), None)
     }
 
     /// The jump target, when the instruction jumps.

@@ -129,21 +129,6 @@ pub struct RulesHost<'a, 'r> {
     pub arena: &'r mut Vec<String>,
 }
 
-static NO_INPUTS: Inputs<'static> = Inputs {
-    hw: None,
-    model: None,
-    workload_id: "",
-    prompt_tokens: 0.0,
-    decode_tokens: 0.0,
-    context_tokens: 0.0,
-    dtype_bytes: 0.0,
-    host_ms: 0.0,
-    compiler_quality: 0.0,
-    npu_share: None,
-    fp4_runtime_maturity: "",
-    record: &[],
-};
-
 #[inline(always)]
 fn b2f(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
@@ -156,7 +141,7 @@ impl<'a> RulesHost<'a, '_> {
         // dropped); a host without requests reads an empty one
         match self.inp.get(lane) {
             Some(i) => i,
-            None => self.inp.last().unwrap_or(&NO_INPUTS),
+            None => self.inp.last().unwrap_or(&Inputs::EMPTY),
         }
     }
 

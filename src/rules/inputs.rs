@@ -170,22 +170,27 @@ pub enum RecVal<'a> {
     Absent,
 }
 
+impl Inputs<'_> {
+    /// No tier, no model, every number 0 and every string empty.
+    pub const EMPTY: Inputs<'static> = Inputs {
+        hw: None,
+        model: None,
+        workload_id: "",
+        prompt_tokens: 0.0,
+        decode_tokens: 0.0,
+        context_tokens: 0.0,
+        dtype_bytes: 0.0,
+        host_ms: 0.0,
+        compiler_quality: 0.0,
+        npu_share: None,
+        fp4_runtime_maturity: "",
+        record: &[],
+    };
+}
+
 impl Default for Inputs<'_> {
     fn default() -> Self {
-        Inputs {
-            hw: None,
-            model: None,
-            workload_id: "",
-            prompt_tokens: 0.0,
-            decode_tokens: 0.0,
-            context_tokens: 0.0,
-            dtype_bytes: 0.0,
-            host_ms: 0.0,
-            compiler_quality: 0.0,
-            npu_share: None,
-            fp4_runtime_maturity: "",
-            record: &[],
-        }
+        Inputs::EMPTY
     }
 }
 

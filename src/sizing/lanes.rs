@@ -5,7 +5,6 @@
 //! state vector, named-formula values, demand rows and KPI results. A lane's result, value or
 //! error, is exactly what evaluating its point alone gives.
 
-use super::file::ActionOp;
 use super::formula::{
     DemandView, EvalError, Frame, Program, SizingHost, Strings, Ty, Val, aggregate_value, aggregate_values,
 };
@@ -172,21 +171,8 @@ impl SizingModel {
                         fail(errors, l, e);
                         continue;
                     }
-                    let x = out(bank, prog, 0, l);
-                    let slot = &mut states[l][*pid as usize];
-                    match op {
-                        ActionOp::Set => {
-                            *slot = match ty {
-                                Ty::Num => Val::Num(x),
-                                Ty::Bool => Val::Bool(x != 0.0),
-                                Ty::Str => Val::Str(x as u32),
-                            }
-                        }
-                        ActionOp::Scale => match *slot {
-                            Val::Num(old) => *slot = Val::Num(old * x),
-                            Val::Missing => fail(errors, l, EvalError::Missing(*pid)),
-                            _ => fail(errors, l, EvalError::Type(*pid, Ty::Num)),
-                        },
+                    if let Err(e) = super::act(*op, *pid, ty, out(bank, prog, 0, l), &mut states[l]) {
+                        fail(errors, l, e);
                     }
                 }
             }

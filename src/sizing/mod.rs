@@ -1312,22 +1312,7 @@ impl SizingModel {
             let frame = Frame { params: &[v], ..Frame::bare(&self.layout, &self.tables) };
             self.exec(prog, &*state, &frame, sc)?;
             let ty = prog.outputs[0].1;
-            let x = Self::out(sc, prog, 0);
-            let slot = &mut state[*pid as usize];
-            match op {
-                ActionOp::Set => {
-                    *slot = match ty {
-                        Ty::Num => Val::Num(x),
-                        Ty::Bool => Val::Bool(x != 0.0),
-                        Ty::Str => Val::Str(x as u32),
-                    }
-                }
-                ActionOp::Scale => match *slot {
-                    Val::Num(old) => *slot = Val::Num(old * x),
-                    Val::Missing => return Err(EvalError::Missing(*pid)),
-                    _ => return Err(EvalError::Type(*pid, Ty::Num)),
-                },
-            }
+            act(*op, *pid, ty, Self::out(sc, prog, 0), state)?;
         }
         Ok(())
     }
@@ -1653,19 +1638,10 @@ impl SizingModel {
         if f.params.len() != args.len() {
             return Err(format!("formula `{name}` takes {} argument(s), got {}", f.params.len(), args.len()));
         }
-        let mut layout = self.layout.clone();
-        let mut strings = strings.cloned().unwrap_or_else(|| self.strings.clone());
+        let (mut layout, mut strings, fields, aggs) = self.recompile(strings);
         let mut regs_vals = Vec::new();
         let params: Vec<&str> = f.params.iter().map(String::as_str).collect();
-        let fields = self.fields.clone();
-        let aggs = std::cell::RefCell::new(self.aggregates.clone());
-        let defs = Defs {
-            constants: &self.constants,
-            tables: &self.table_defs,
-            formulas: &self.formulas,
-            fields: &fields,
-            aggs: &aggs,
-        };
+        let defs = self.defs(&fields, &aggs);
         // arguments are interned into the compiled strings so the program sees stable ids
         for a in args {
             regs_vals.push(match a {
@@ -1849,6 +1825,30 @@ pub struct KpiTrace {
 }
 
 impl SizingModel {
+    /// Copies of what compiling another program over this model changes: its paths, strings
+    /// (`strings` instead of the model's own when given), demand fields and aggregate table.
+    #[allow(clippy::type_complexity)]
+    fn recompile(
+        &self,
+        strings: Option<&Interner>,
+    ) -> (Layout, Interner, IndexMap<String, ()>, std::cell::RefCell<Vec<formula::AggKey>>) {
+        (
+            self.layout.clone(),
+            strings.cloned().unwrap_or_else(|| self.strings.clone()),
+            self.fields.clone(),
+            std::cell::RefCell::new(self.aggregates.clone()),
+        )
+    }
+
+    /// The model's definitions over copies of its fields and aggregate table.
+    fn defs<'a>(
+        &'a self,
+        fields: &'a IndexMap<String, ()>,
+        aggs: &'a std::cell::RefCell<Vec<formula::AggKey>>,
+    ) -> Defs<'a> {
+        Defs { constants: &self.constants, tables: &self.table_defs, formulas: &self.formulas, fields, aggs }
+    }
+
     /// The pack's constants (their values are what an explanation substitutes for them).
     pub fn constant_values(&self) -> impl Iterator<Item = (&str, Val)> {
         self.constants.iter().map(|(k, v)| (k.as_str(), *v))
@@ -1865,17 +1865,8 @@ impl SizingModel {
         let Some(b) = &self.budget else { return Ok(Vec::new()) };
         let parse = |t: &str| expr::parse(t).map_err(|e| e.message);
         let (m, mp, st) = (parse(&b.margin)?, parse(&b.margin_pct)?, parse(&b.status)?);
-        let mut layout = self.layout.clone();
-        let mut strings = self.strings.clone();
-        let fields = self.fields.clone();
-        let aggs = std::cell::RefCell::new(self.aggregates.clone());
-        let defs = Defs {
-            constants: &self.constants,
-            tables: &self.table_defs,
-            formulas: &self.formulas,
-            fields: &fields,
-            aggs: &aggs,
-        };
+        let (mut layout, mut strings, fields, aggs) = self.recompile(None);
+        let defs = self.defs(&fields, &aggs);
         let stride = self.fields.len();
         let mut out = Vec::new();
         for k in &sc.kpis {
@@ -1902,6 +1893,27 @@ impl SizingModel {
         }
         Ok(out)
     }
+}
+
+/// A slider action on a state vector: `Set` the path to `x` (of type `ty`), or `Scale` the
+/// number there by `x`.
+pub(crate) fn act(op: ActionOp, pid: u32, ty: Ty, x: f64, state: &mut [Val]) -> Result<(), EvalError> {
+    let Some(slot) = state.get_mut(pid as usize) else { return Err(EvalError::Missing(pid)) };
+    match op {
+        ActionOp::Set => {
+            *slot = match ty {
+                Ty::Num => Val::Num(x),
+                Ty::Bool => Val::Bool(x != 0.0),
+                Ty::Str => Val::Str(x as u32),
+            }
+        }
+        ActionOp::Scale => match *slot {
+            Val::Num(old) => *slot = Val::Num(old * x),
+            Val::Missing => return Err(EvalError::Missing(pid)),
+            _ => return Err(EvalError::Type(pid, Ty::Num)),
+        },
+    }
+    Ok(())
 }
 
 /// Where in a KPI (or its budget rules) a compile error is.
