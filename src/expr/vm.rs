@@ -422,6 +422,20 @@ fn rare<H: Host, const L: usize>(
             if r.len() < a + ni || r.len() < d + no {
                 return Next::Stop(Flow::Fail(VmError::Domain("register file")));
             }
+            if L == 1 {
+                // one lane: the registers themselves are the inputs and the outputs (they do
+                // not overlap, verified)
+                // SAFETY: `[[f64; 1]]` has the layout of `[f64]`; both ranges are in bounds
+                // (checked above) and disjoint, and no other reference into `r` is alive
+                let base = r.as_mut_ptr().cast::<f64>();
+                let (inp, out) = unsafe {
+                    (std::slice::from_raw_parts(base.add(a), ni), std::slice::from_raw_parts_mut(base.add(d), no))
+                };
+                return match h.ext(lane0, op, x, k, inp, out) {
+                    Ok(()) => Next::Go,
+                    Err(e) => fail(e),
+                };
+            }
             let mut inp = [0.0f64; 16];
             let mut o = [0.0f64; 16];
             // lane `l` of registers `a..a+ni` in, of `d..d+no` out: the lane indexes the columns

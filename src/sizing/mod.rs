@@ -195,6 +195,8 @@ pub struct Scratch<'m> {
     pub poison: Vec<Option<EvalError>>,
     /// The aggregates of the demand rows (the model's aggregate table).
     pub aggs: Vec<f64>,
+    /// `aggs` are those of the current rows (cleared when rows are set).
+    pub aggs_fresh: bool,
     /// Phases of globals computed so far in this evaluation (0, 1 or 2).
     pub phase: u8,
 }
@@ -1238,6 +1240,7 @@ impl SizingModel {
             globals: vec![0.0; self.global_programs.len()],
             poison: vec![None; self.global_programs.len()],
             aggs: Vec::new(),
+            aggs_fresh: false,
             phase: 0,
         }
     }
@@ -1272,8 +1275,9 @@ impl SizingModel {
         let rows = std::mem::take(&mut sc.rows);
         let engines = std::mem::take(&mut sc.engines);
         let mut aggs = std::mem::take(&mut sc.aggs);
-        if phase == 1 {
+        if phase == 1 && !sc.aggs_fresh {
             formula::aggregate_values(&self.aggregates, stride, &engines, &rows, &mut aggs);
+            sc.aggs_fresh = true;
         }
         globals.resize(self.global_programs.len(), 0.0);
         poison.resize(self.global_programs.len(), None);
@@ -1324,6 +1328,7 @@ impl SizingModel {
         }
         let stride = self.fields.len();
         sc.rows.clear();
+        sc.aggs_fresh = false;
         sc.rows.resize(self.demands.len() * stride, 0.0);
         sc.engines.clear();
         sc.engines.extend(self.demands.iter().map(|d| d.engine));
@@ -1366,7 +1371,10 @@ impl SizingModel {
         let engines = std::mem::take(&mut sc.engines);
         let mut aggs = std::mem::take(&mut sc.aggs);
         // the rows may have been set since the named formulas ran (loaded demands)
-        formula::aggregate_values(&self.aggregates, stride, &engines, &rows, &mut aggs);
+        if !sc.aggs_fresh {
+            formula::aggregate_values(&self.aggregates, stride, &engines, &rows, &mut aggs);
+            sc.aggs_fresh = true;
+        }
         let mut r = Ok(());
         'kpis: for &ki in which {
             let Some(k) = self.kpis.get(ki) else { continue };
@@ -1778,6 +1786,7 @@ impl SizingModel {
     /// Loads demand rows from reference `SubsystemDemand` objects.
     pub fn load_demands(&self, list: &[Value], sc: &mut Scratch<'_>) -> Result<RowTexts, String> {
         let stride = self.fields.len();
+        sc.aggs_fresh = false;
         sc.rows.clear();
         sc.engines.clear();
         sc.active.clear();
