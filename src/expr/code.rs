@@ -416,6 +416,9 @@ pub struct Program {
     pub(crate) code: Vec<Ins>,
     /// The register file at the start: constants in place, zeros elsewhere.
     pub(crate) init: Vec<f64>,
+    /// Registers holding constants: no instruction writes them, so a register file that ran
+    /// this program still holds them (verified).
+    pub(crate) constants: Vec<Reg>,
     /// String constants (the text behind the dialect's pool handles).
     pub pool: Vec<String>,
     /// Names of `Trace` instructions.
@@ -443,7 +446,9 @@ impl Program {
         if !matches!(code.last(), Some(Ins::Exit { .. })) {
             code.push(Ins::Exit { o: END });
         }
-        let p = Program { id: next_program_id(), code, init, pool, trace_names };
+        // every register with an initial value is a constant
+        let constants = (0..init.len()).filter(|r| init[*r] != 0.0).map(|r| r as Reg).collect();
+        let p = Program { id: next_program_id(), code, init, constants, pool, trace_names };
         p.verify()?;
         Ok(p)
     }
@@ -464,13 +469,26 @@ impl Program {
     }
 
     /// Checks that every register, jump target and trace name an instruction names is in
-    /// range, every jump goes forward, and the code ends with an `Exit` (so the VM fetches
-    /// without a bounds check). Compilers run this on every program; the VM relies on it for
-    /// unchecked access.
+    /// range, every jump goes forward, the code ends with an `Exit` (so the VM fetches
+    /// without a bounds check), and no instruction writes a constant (so a register file
+    /// keeps them between runs). Compilers run this on every program; the VM relies on it.
     pub fn verify(&self) -> Result<(), String> {
         let n = self.init.len();
         if !matches!(self.code.last(), Some(Ins::Exit { .. })) {
             return Err("the code does not end with an exit".into());
+        }
+        let mut constant = vec![false; n];
+        for r in &self.constants {
+            match constant.get_mut(*r as usize) {
+                Some(c) => *c = true,
+                None => return Err(format!("constant register {r} of {n}")),
+            }
+        }
+        for (pc, ins) in self.code.iter().enumerate() {
+            let (d, w) = ins.writes();
+            if (d..d.saturating_add(w)).any(|r| constant.get(r as usize).copied().unwrap_or(false)) {
+                return Err(format!("instruction {pc} writes a constant"));
+            }
         }
         if n > Reg::MAX as usize {
             return Err(format!("{n} registers (at most {})", Reg::MAX));
@@ -649,17 +667,24 @@ mod tests {
     }
 
     #[test]
-    fn verify_rejects_backward_jumps_and_bad_registers() {
-        let p = Program { code: vec![Ins::Jmp { to: 0 }], init: vec![0.0], ..Default::default() };
-        assert!(p.verify().is_err());
-        let p = Program { code: vec![Ins::Mov { d: 0, a: 3 }], init: vec![0.0], ..Default::default() };
-        assert!(p.verify().is_err());
-        let p = Program {
-            code: vec![Ins::Ext { op: 0, n_in: 0, n_out: 3, d: 0, a: 0, x: 0, k: 0 }],
-            init: vec![0.0; 2],
-            ..Default::default()
+    fn verify_rejects_backward_jumps_bad_registers_and_written_constants() {
+        let err = |code: Vec<Ins>, init: Vec<f64>| {
+            Program::new(code, init, Vec::new(), Vec::new()).err().unwrap_or_else(|| panic!("accepted"))
         };
-        assert!(p.verify().is_err());
+        let ok = |code: Vec<Ins>, init: Vec<f64>| Program::new(code, init, Vec::new(), Vec::new());
+        assert!(err(vec![Ins::Mov { d: 0, a: 0 }, Ins::Jmp { to: 0 }], vec![0.0]).contains("jumps to 0"));
+        assert!(err(vec![Ins::Mov { d: 0, a: 3 }], vec![0.0]).contains("register 3"));
+        let wide = Ins::Ext { op: 0, n_in: 0, n_out: 3, d: 0, a: 0, x: 0, k: 0 };
+        assert!(err(vec![wide], vec![0.0; 2]).contains("register 0 of 2"));
+        let overlap = Ins::Ext { op: 0, n_in: 2, n_out: 2, d: 1, a: 0, x: 0, k: 0 };
+        assert!(err(vec![overlap], vec![0.0; 4]).contains("writes the registers it reads"));
+        // register 1 holds the constant 2.5: writing it would leak into the next run
+        assert!(err(vec![Ins::Add { d: 1, a: 1, b: 1 }], vec![0.0, 2.5]).contains("writes a constant"));
+        assert!(ok(vec![Ins::Add { d: 0, a: 1, b: 1 }], vec![0.0, 2.5]).is_ok());
+        // the end is an exit, so a jump to the old end lands on it
+        assert!(ok(vec![Ins::Jz { c: 0, to: 1 }], vec![0.0]).is_ok());
+        let p = Program { code: vec![Ins::Mov { d: 0, a: 0 }], init: vec![0.0], ..Default::default() };
+        assert!(p.verify().is_err_and(|e| e.contains("exit")));
     }
 
     #[test]

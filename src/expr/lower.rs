@@ -46,11 +46,6 @@ impl V {
             V::S(s) => format!("ks{s:?}"),
         }
     }
-
-    /// True for a constant.
-    pub fn is_const(&self) -> bool {
-        !matches!(self, V::R(..))
-    }
 }
 
 /// A load-time error: message, suggestion, offset in the formula text, and where (the
@@ -189,8 +184,6 @@ pub struct Lower<D: Dialect> {
     /// Fold `a && b` / `a || b` whose right side is constant (a specialised program: the
     /// right side is compiled speculatively and dropped).
     pub fold_logic_rhs: bool,
-    /// Branches entered (0 at the top level of the program).
-    pub depth: u32,
 }
 
 /// A position in the code being built, for rolling back a speculative lowering.
@@ -220,7 +213,6 @@ impl<D: Dialect> Lower<D> {
             trace_names: Vec::new(),
             trace_index: HashMap::new(),
             fold_logic_rhs: false,
-            depth: 0,
         }
     }
 
@@ -242,11 +234,6 @@ impl<D: Dialect> Lower<D> {
         }
         self.init.resize(first + n, 0.0);
         Ok(first as Reg)
-    }
-
-    /// Number of registers so far.
-    pub fn register_count(&self) -> usize {
-        self.init.len()
     }
 
     /// A register holding the constant `x` (one per bit pattern).
@@ -354,13 +341,11 @@ impl<D: Dialect> Lower<D> {
     /// Enters a branch.
     pub fn push_level(&mut self) {
         self.memo.push(HashMap::new());
-        self.depth += 1;
     }
 
     /// Leaves a branch.
     pub fn pop_level(&mut self) {
         self.memo.pop();
-        self.depth = self.depth.saturating_sub(1);
     }
 
     /// The named formulas being compiled, outermost first.
@@ -807,10 +792,13 @@ impl<D: Dialect> Lower<D> {
         }
         // the end is an exit (jumps to the end land on it; the VM needs no bounds check)
         code.push(Ins::Exit { o: super::code::END });
+        let mut constants: Vec<Reg> = self.knum.values().copied().collect();
+        constants.sort_unstable();
         let mut p = Program {
             id: super::code::next_program_id(),
             code,
             init: self.init,
+            constants,
             pool: self.pool,
             trace_names: self.trace_names,
         };

@@ -70,11 +70,6 @@ impl<const L: usize> Regs<L> {
         self.loaded = p.id;
     }
 
-    /// Forgets which program the file holds (after its registers were written from outside).
-    pub fn invalidate(&mut self) {
-        self.loaded = 0;
-    }
-
     /// Register `r`, every lane.
     #[inline]
     pub fn get(&self, r: Reg) -> [f64; L] {
@@ -85,14 +80,6 @@ impl<const L: usize> Regs<L> {
     #[inline]
     pub fn lane(&self, r: Reg, l: usize) -> f64 {
         self.r.get(r as usize).and_then(|v| v.get(l)).copied().unwrap_or(0.0)
-    }
-
-    /// Sets register `r` in every lane (a value the caller provides before a run).
-    #[inline]
-    pub fn set(&mut self, r: Reg, v: [f64; L]) {
-        if let Some(x) = self.r.get_mut(r as usize) {
-            *x = v;
-        }
     }
 }
 
