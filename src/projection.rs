@@ -238,22 +238,18 @@ fn not_finite(name: &str, v: f64, model: Option<&LlmModel>, hw: Option<&Tier>) -
 
 fn feasibility<'a>(
     f: &FeasSlots,
-    h: &mut RulesHost<'a, '_>,
+    h: &RulesHost<'a, '_>,
     regs: &Regs<1>,
     inp: &Inputs<'a>,
 ) -> Result<Feasibility<'a>, EngineError> {
     let (model, hw) = (inp.model, inp.hw);
-    let g = |i: usize, name: &str| check_finite(name, regs.at(f.nums[i]), model, hw);
+    let g = |i: usize| check_finite(FEAS_NAMES[i], regs.at(f.nums[i]), model, hw);
     Ok(Feasibility {
         verdict: h.cow(0, regs.at(f.verdict)),
-        required_gb: g(0, "required_gb")?,
-        available_gb: g(1, "available_gb")?,
-        headroom_gb: g(2, "headroom_gb")?,
-        breakdown: Breakdown {
-            weights_gb: g(3, "weights_gb")?,
-            kv_cache_gb: g(4, "kv_cache_gb")?,
-            overhead_gb: g(5, "overhead_gb")?,
-        },
+        required_gb: g(0)?,
+        available_gb: g(1)?,
+        headroom_gb: g(2)?,
+        breakdown: Breakdown { weights_gb: g(3)?, kv_cache_gb: g(4)?, overhead_gb: g(5)? },
     })
 }
 
@@ -282,7 +278,7 @@ pub(crate) fn run<'a>(c: &'a Compiled, inp: &Inputs<'a>, cx: &RunCx<'a>) -> Resu
             .map_err(|_| EngineError::InvalidValue("the rules ended without an outcome".into()))?;
         match c.outcomes.get(o as usize) {
             Some(Outcome::Scalar(s)) => Ok(RunResult::Scalar(check_finite("result", regs.at(*s), inp.model, inp.hw)?)),
-            Some(Outcome::Feasibility(f)) => Ok(RunResult::Feasibility(feasibility(f, &mut h, regs, inp)?)),
+            Some(Outcome::Feasibility(f)) => Ok(RunResult::Feasibility(feasibility(f, &h, regs, inp)?)),
             _ => Err(EngineError::InvalidValue("the program produced no number or check".into())),
         }
     })
@@ -420,35 +416,40 @@ pub(crate) fn project_block<'a>(
     let n = inps.len().min(tokens.len());
     while i < n {
         let rest = n - i;
-        if rest >= 8 {
-            let done = LANES8.with(|s| match s.try_borrow_mut() {
-                Ok(mut sc) => {
-                    project_lanes::<8>(c, &inps[i..i + 8], cx, &tokens[i..i + 8], &mut sc, out);
-                    true
-                }
-                Err(_) => false,
-            });
-            if done {
-                i += 8;
-                continue;
-            }
+        let k = if rest >= 8 {
+            in_lanes(&LANES8, c, &inps[i..i + 8], cx, &tokens[i..i + 8], out)
         } else if rest >= MIN_LANES {
             let k = rest.min(4);
-            let done = LANES4.with(|s| match s.try_borrow_mut() {
-                Ok(mut sc) => {
-                    project_lanes::<4>(c, &inps[i..i + k], cx, &tokens[i..i + k], &mut sc, out);
-                    true
-                }
-                Err(_) => false,
-            });
-            if done {
-                i += k;
-                continue;
-            }
+            in_lanes(&LANES4, c, &inps[i..i + k], cx, &tokens[i..i + k], out)
+        } else {
+            0
+        };
+        if k > 0 {
+            i += k;
+        } else {
+            out.push(project(c, &inps[i], cx, tokens[i], None));
+            i += 1;
         }
-        out.push(project(c, &inps[i], cx, tokens[i], None));
-        i += 1;
     }
+}
+
+/// [`project_lanes`] in the thread's register files of `L` lanes; returns how many requests
+/// it projected (none when the files are in use: a re-entrant call runs one by one).
+fn in_lanes<'a, const L: usize>(
+    files: &'static std::thread::LocalKey<RefCell<LaneScratch<L>>>,
+    c: &'a Compiled,
+    inps: &[Inputs<'a>],
+    cx: &RunCx<'a>,
+    tokens: &[(u64, u64)],
+    out: &mut Vec<Result<Projection<'a>, EngineError>>,
+) -> usize {
+    files.with(|s| match s.try_borrow_mut() {
+        Ok(mut sc) => {
+            project_lanes::<L>(c, inps, cx, tokens, &mut sc, out);
+            inps.len()
+        }
+        Err(_) => 0,
+    })
 }
 
 /// The result of a projection from what its run left.

@@ -210,9 +210,11 @@ impl<'m> Runner<'m> {
         Some((plan, base))
     }
 
-    /// Evaluates the points `k` in `range` (their slider values set by `set`) into `out`:
-    /// blocks of [`LANES`] points in lanes from the incremental base, or one by one when there
-    /// is none. `done` turns a point's results into the caller's item.
+    /// Evaluates the points `0..n` (point `k`'s slider values are `vals` with `set(k, …)`
+    /// applied), in order: blocks of [`LANES`] points in lanes from the incremental base
+    /// `inc`, or one by one when there is none; rayon splits no finer than `min_block` points.
+    /// `keep`: the points' KPIs are needed, not only their counts. `done` turns a point's
+    /// results into the caller's item.
     #[allow(clippy::too_many_arguments)] // the shared engine of sweep, counts and pareto
     fn eval_range<T: Send>(
         &self,
@@ -307,13 +309,8 @@ impl<'m> Runner<'m> {
     pub fn explain(&self, overrides: &[(String, f64)]) -> Result<Vec<ExplainedKpi>, WhatifError> {
         let m = self.model;
         let mut sc = m.scratch();
-        let mut state = self.base.clone();
-        for (i, v) in self.values(overrides).iter().enumerate() {
-            if let Some(v) = v {
-                m.apply_slider(i, *v, &mut state, &mut sc).map_err(|e| WhatifError::eval(e, m))?;
-            }
-        }
-        let traces = m.explain(&state).map_err(|message| WhatifError { kind: "ValueError", message })?;
+        self.eval(&self.values(overrides), &mut sc).map_err(|e| WhatifError::eval(e, m))?;
+        let traces = m.explain(&sc).map_err(|message| WhatifError { kind: "ValueError", message })?;
         let text = |id: u32| m.strings.text(id).unwrap_or("").to_string();
         let constants: std::collections::HashMap<String, crate::expr::TraceValue> = m
             .constant_values()

@@ -458,11 +458,6 @@ impl Program {
         &self.code
     }
 
-    /// The initial register file (constants in place).
-    pub fn init(&self) -> &[f64] {
-        &self.init
-    }
-
     /// Number of registers.
     pub fn registers(&self) -> usize {
         self.init.len()

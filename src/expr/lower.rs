@@ -281,6 +281,23 @@ impl<D: Dialect> Lower<D> {
         }
     }
 
+    /// The lazy default of a lookup whose host operation left `[value, found]` in `d`,
+    /// `d + 1`: `default` is lowered as a branch that runs only when nothing was found, and
+    /// its register moved into `d`.
+    pub fn unless_found(&mut self, d: Reg, default: impl FnOnce(&mut Self) -> Res<Reg, D::Site>) -> Res<(), D::Site> {
+        let zero = self.konst(0.0)?;
+        let jump = self.code.len();
+        self.emit(Ins::JmpUnless { op: Cmp::Eq, a: d + 1, b: zero, to: 0 });
+        self.push_level();
+        let r = default(self);
+        self.pop_level();
+        let r = r?;
+        self.emit(Ins::Mov { d, a: r });
+        let end = self.here();
+        self.patch(jump, end);
+        Ok(())
+    }
+
     /// A mark for [`Lower::rollback`].
     pub fn mark(&self) -> Mark {
         Mark { code: self.code.len(), regs: self.init.len(), dialect: self.d.checkpoint() }
@@ -554,7 +571,7 @@ impl<D: Dialect> Lower<D> {
 
     /// An operator on two values of valid types, folded when both are constant (and the
     /// operation cannot fail on them).
-    pub fn binary_values(&mut self, op: BinOp, x: V, y: V) -> Res<V, D::Site> {
+    fn binary_values(&mut self, op: BinOp, x: V, y: V) -> Res<V, D::Site> {
         use BinOp::*;
         let checked = D::CHECKED_MATH;
         match (&x, &y) {

@@ -45,6 +45,23 @@ pub enum BinOp {
     Or,
 }
 
+impl Expr {
+    /// Visits this expression and every sub-expression, parents first (name and cycle
+    /// checks of both dialects).
+    pub fn walk(&self, f: &mut dyn FnMut(&Expr)) {
+        f(self);
+        match self {
+            Expr::Call { args, .. } => args.iter().for_each(|a| a.walk(f)),
+            Expr::Unary(_, a) => a.walk(f),
+            Expr::Binary(_, a, b) => {
+                a.walk(f);
+                b.walk(f);
+            }
+            _ => {}
+        }
+    }
+}
+
 impl BinOp {
     /// The operator's text.
     pub fn text(self) -> &'static str {

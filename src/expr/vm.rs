@@ -9,7 +9,7 @@
 //! lane), each lane finishes on its own from that instruction, with the scalar loop, so
 //! every lane's result — value or error — is exactly what a scalar run gives.
 
-use super::code::{Ins, Op2, Program, Reg, Ty, VmError, minmax, py_rem};
+use super::code::{EXT_MAX, Ins, Program, Reg, Ty, VmError, minmax};
 use crate::numeric::{py_float_repr, py_round};
 
 /// What an evaluation reads besides its registers. `lane` is the lane of the value asked for
@@ -70,8 +70,8 @@ impl<const L: usize> Regs<L> {
         self.loaded = p.id;
     }
 
-    /// Register `r`, every lane.
-    #[inline]
+    /// Register `r`, every lane (tests).
+    #[cfg(test)]
     pub fn get(&self, r: Reg) -> [f64; L] {
         self.r.get(r as usize).copied().unwrap_or([0.0; L])
     }
@@ -344,13 +344,9 @@ fn rare<H: Host, const L: usize>(
             let (xa, xb) = (rd(r, a), rd(r, b));
             let mut v = [0.0; L];
             for l in 0..L {
-                match op {
-                    Op2::Rem => v[l] = py_rem(xa[l], xb[l]),
-                    Op2::Pow => v[l] = xa[l].powf(xb[l]),
-                    _ => match op.eval(xa[l], xb[l]) {
-                        Ok(x) => v[l] = x,
-                        Err(e) => return fail(e),
-                    },
+                match op.eval(xa[l], xb[l]) {
+                    Ok(x) => v[l] = x,
+                    Err(e) => return fail(e),
                 }
             }
             put!(d, v)
@@ -404,7 +400,7 @@ fn rare<H: Host, const L: usize>(
             put!(d, v)
         }
         Ins::Ext { op, n_in, n_out, d, a, x, k } => {
-            let (ni, no) = (usize::from(n_in).min(16), usize::from(n_out).min(16));
+            let (ni, no) = (usize::from(n_in.min(EXT_MAX)), usize::from(n_out.min(EXT_MAX)));
             let (a, d) = (a as usize, d as usize);
             if r.len() < a + ni || r.len() < d + no {
                 return Next::Stop(Flow::Fail(VmError::Domain("register file")));
@@ -423,8 +419,8 @@ fn rare<H: Host, const L: usize>(
                     Err(e) => fail(e),
                 };
             }
-            let mut inp = [0.0f64; 16];
-            let mut o = [0.0f64; 16];
+            let mut inp = [0.0f64; EXT_MAX as usize];
+            let mut o = [0.0f64; EXT_MAX as usize];
             // lane `l` of registers `a..a+ni` in, of `d..d+no` out: the lane indexes the columns
             #[allow(clippy::needless_range_loop)]
             for l in 0..L {
@@ -469,7 +465,7 @@ fn rare<H: Host, const L: usize>(
 mod tests {
     use super::*;
     use crate::expr::Cmp;
-    use crate::expr::code::END;
+    use crate::expr::code::{END, Op2};
 
     /// A host with numeric inputs per lane and interned strings.
     struct TestHost {

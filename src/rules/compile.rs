@@ -326,9 +326,11 @@ fn var<'r>(cx: &mut Cx<'r>, name: &str, at: usize) -> R<V> {
             let num = kind.num_fields().iter().position(|f| *f == field);
             let st = kind.str_fields().iter().position(|f| *f == field);
             match (&ns, num, st) {
-                (LookupNs::Regs(_, base), Some(i), _) => return Ok(V::R(base + 1 + 2 * i as Reg, Ty::Num)),
+                (LookupNs::Regs(_, base), Some(i), _) => {
+                    return Ok(V::R(base + LookupKind::value_slot(i) as Reg, Ty::Num));
+                }
                 (LookupNs::Regs(_, base), None, Some(i)) => {
-                    return Ok(V::R(base + (kind.num_slots() + i) as Reg, Ty::Str));
+                    return Ok(V::R(base + kind.str_slot(i) as Reg, Ty::Str));
                 }
                 (LookupNs::Const(_, f), Some(i), _) => {
                     return Ok(V::N(f.as_ref().and_then(|f| f.nums[i]).unwrap_or(0.0)));
@@ -581,17 +583,10 @@ fn lookup_or(cx: &mut Cx<'_>, args: &[Expr], at: usize) -> R<V> {
     let a = as_str(cx, key, arg_at(1), "the key of `lookup_or`")?;
     let d = cx.regs(2)?;
     cx.emit(Ins::Ext { op: op::LOOKUP_OR, n_in: 1, n_out: 2, d, a, x: table, k: 0 });
-    // found: skip the default
-    let zero = cx.konst(0.0)?;
-    let jump = cx.code.len();
-    cx.emit(Ins::JmpUnless { op: crate::expr::Cmp::Eq, a: d + 1, b: zero, to: 0 });
-    cx.push_level();
-    let r = cx.expr(&args[2], None).and_then(|v| as_str(cx, v, arg_at(2), "the default of `lookup_or`"));
-    cx.pop_level();
-    let b = r?;
-    cx.emit(Ins::Mov { d, a: b });
-    let end = cx.here();
-    cx.patch(jump, end);
+    cx.unless_found(d, |cx| {
+        let v = cx.expr(&args[2], None)?;
+        as_str(cx, v, arg_at(2), "the default of `lookup_or`")
+    })?;
     Ok(V::R(d, Ty::Str))
 }
 
@@ -604,7 +599,7 @@ fn has(cx: &mut Cx<'_>, arg: &Expr, at: usize) -> R<V> {
         if let Some(field) = name.strip_prefix(kind.namespace()).and_then(|r| r.strip_prefix('.')) {
             if let Some(i) = kind.num_fields().iter().position(|f| *f == field) {
                 return Ok(match ns {
-                    LookupNs::Regs(_, base) => V::R(base + 2 + 2 * i as Reg, Ty::Bool),
+                    LookupNs::Regs(_, base) => V::R(base + LookupKind::value_slot(i) as Reg + 1, Ty::Bool),
                     LookupNs::Const(_, f) => V::B(f.as_ref().and_then(|f| f.nums[i]).is_some()),
                 });
             }
@@ -1221,7 +1216,7 @@ pub fn check_unreached(rs: &RuleSet, tables: &Tables) -> Vec<CompileError> {
         tables.maps.iter().map(|t| t.0.as_str()).chain(tables.sets.iter().map(|t| t.0.as_str())).collect();
     let mut out = Vec::new();
     for f in rs.all_formulas() {
-        walk_names(&f.expr, &mut |e| match e {
+        f.expr.walk(&mut |e| match e {
             Expr::Var { name, at } if !defined.iter().any(|d| d == name) && !f.params.iter().any(|p| p == name) => {
                 out.push(CompileError {
                     message: format!("unknown name `{name}`"),
@@ -1275,26 +1270,12 @@ pub fn check_unreached(rs: &RuleSet, tables: &Tables) -> Vec<CompileError> {
     out
 }
 
-/// Visits every node of an expression, parents first.
-pub fn walk_names(e: &Expr, f: &mut dyn FnMut(&Expr)) {
-    f(e);
-    match e {
-        Expr::Call { args, .. } => args.iter().for_each(|a| walk_names(a, f)),
-        Expr::Unary(_, a) => walk_names(a, f),
-        Expr::Binary(_, a, b) => {
-            walk_names(a, f);
-            walk_names(b, f);
-        }
-        _ => {}
-    }
-}
-
 /// Cycles among global formulas (reported once per cycle, at its first formula).
 fn cycles(rs: &RuleSet) -> Vec<CompileError> {
     let names: Vec<&String> = rs.formulas.keys().collect();
     let deps = |f: &Formula| -> Vec<String> {
         let mut v = Vec::new();
-        walk_names(&f.expr, &mut |e| match e {
+        f.expr.walk(&mut |e| match e {
             Expr::Var { name, .. } if rs.formulas.contains_key(name) && !f.params.contains(name) => {
                 v.push(name.clone())
             }

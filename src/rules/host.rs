@@ -145,10 +145,11 @@ impl<'a> RulesHost<'a, '_> {
         }
     }
 
-    /// The text of a handle, borrowed from data that outlives the run where it can be.
-    pub fn cow(&mut self, lane: usize, h: f64) -> Cow<'a, str> {
+    /// The text of a handle, borrowed from data that outlives the run where it can be (a
+    /// computed string is copied: two outputs may hold the same one).
+    pub fn cow(&self, lane: usize, h: f64) -> Cow<'a, str> {
         match SRef::decode(h) {
-            SRef::Arena(i) => Cow::Owned(self.arena.get_mut(i as usize).map(std::mem::take).unwrap_or_default()),
+            SRef::Arena(i) => Cow::Owned(self.arena.get(i as usize).cloned().unwrap_or_default()),
             r => Cow::Borrowed(self.text_a(lane, r)),
         }
     }
@@ -156,22 +157,16 @@ impl<'a> RulesHost<'a, '_> {
     /// Text of a non-arena handle, with the data's lifetime.
     fn text_a(&self, lane: usize, r: SRef) -> &'a str {
         let inp = *self.inputs(lane);
+        // entry `i` of the tier's capability table
+        let cap = |i: u32| {
+            inp.hw.and_then(|h| h.capability.as_ref()).and_then(|t| t.entries.get_index(i as usize)).map(|(_, c)| c)
+        };
         match r {
             SRef::Empty | SRef::Arena(_) => "",
             SRef::Pool(k) => self.program.pool.get(k as usize).map(String::as_str).unwrap_or(""),
             SRef::Input(i) => INPUTS.get(i as usize).map_or("", |e| inp.str(e.0).0),
-            SRef::CapLevel(i) => inp
-                .hw
-                .and_then(|h| h.capability.as_ref())
-                .and_then(|t| t.entries.get_index(i as usize))
-                .map(|(_, info)| info.level.as_str())
-                .unwrap_or(""),
-            SRef::CapVia(i) => inp
-                .hw
-                .and_then(|h| h.capability.as_ref())
-                .and_then(|t| t.entries.get_index(i as usize))
-                .and_then(|(_, info)| info.via_dtype.as_deref())
-                .unwrap_or(""),
+            SRef::CapLevel(i) => cap(i).map_or("", |c| c.level.as_str()),
+            SRef::CapVia(i) => cap(i).and_then(|c| c.via_dtype.as_deref()).unwrap_or(""),
             SRef::Map(t, i) => self
                 .env
                 .tables
@@ -186,7 +181,8 @@ impl<'a> RulesHost<'a, '_> {
     }
 }
 
-/// Keys of the request's own numeric inputs: what a specialised program still loads.
+/// Keys of the request's own numeric inputs: what a specialised program still loads, read
+/// straight from the request (`Inputs::num` would look through the tier's fields first).
 mod key {
     use super::super::inputs::Input;
     pub const PROMPT: u32 = Input::ReqPromptTokens as u32;
@@ -357,5 +353,20 @@ mod tests {
             assert!(x.is_finite() && x >= 0.0, "{r:?}");
             assert_eq!(SRef::decode(x), r);
         }
+    }
+
+    #[test]
+    fn a_computed_string_reads_the_same_every_time() {
+        // two outputs of a record (or of a dtype mismatch) may name one computed string
+        let engine = crate::Engine::embedded().unwrap_or_else(|r| panic!("{r:?}"));
+        let tables = Tables::default();
+        let env = Env { registry: engine.registry(), tables: &tables };
+        let program = Program::default();
+        let mut arena = Vec::new();
+        let mut h = RulesHost { program: &program, env: &env, inp: &[], arena: &mut arena };
+        let x = h.make_str(0, "LPDDR5X @ 8.533 GT/s".into());
+        assert_eq!(h.cow(0, x), "LPDDR5X @ 8.533 GT/s");
+        assert_eq!(h.cow(0, x), "LPDDR5X @ 8.533 GT/s");
+        assert_eq!(h.text(0, x), "LPDDR5X @ 8.533 GT/s");
     }
 }

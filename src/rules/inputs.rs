@@ -268,15 +268,6 @@ impl<'a> Inputs<'a> {
     #[inline]
     pub fn num(&self, i: Input) -> (f64, bool) {
         use Input::*;
-        // the request's own fields first: they are what a specialised program still reads
-        match i {
-            ReqPromptTokens => return (self.prompt_tokens, true),
-            ReqDecodeTokens => return (self.decode_tokens, true),
-            OptHostMs => return (self.host_ms, true),
-            OptCompilerQuality => return (self.compiler_quality, true),
-            OptNpuShare => return opt_num(self.npu_share),
-            _ => {}
-        }
         let Some(m) = self.model else {
             return match i {
                 ReqPromptTokens => (self.prompt_tokens, true),

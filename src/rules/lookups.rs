@@ -86,6 +86,16 @@ impl LookupKind {
     pub fn block_len(self) -> usize {
         self.num_slots() + self.str_fields().len()
     }
+
+    /// The slot of numeric field `i`'s value in the block (its presence flag follows it).
+    pub fn value_slot(i: usize) -> usize {
+        1 + 2 * i
+    }
+
+    /// The slot of string field `j` in the block.
+    pub fn str_slot(self, j: usize) -> usize {
+        self.num_slots() + j
+    }
 }
 
 /// Writes a lookup's block: the found flag, (value, present) per numeric field, then the
@@ -97,16 +107,17 @@ pub fn write_block(kind: LookupKind, found: Option<&Found>, out: &mut [f64]) {
     }
     for i in 0..kind.num_fields().len() {
         let v = found.and_then(|f| f.nums.get(i).copied().flatten());
-        if let Some(o) = out.get_mut(1 + 2 * i) {
+        let slot = LookupKind::value_slot(i);
+        if let Some(o) = out.get_mut(slot) {
             *o = v.unwrap_or(0.0);
         }
-        if let Some(o) = out.get_mut(2 + 2 * i) {
+        if let Some(o) = out.get_mut(slot + 1) {
             *o = b(v.is_some());
         }
     }
     let name = found.and_then(|f| f.tier).map_or(SRef::Empty, SRef::TierName);
     for j in 0..kind.str_fields().len() {
-        if let Some(o) = out.get_mut(kind.num_slots() + j) {
+        if let Some(o) = out.get_mut(kind.str_slot(j)) {
             *o = name.encode();
         }
     }

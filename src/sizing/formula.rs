@@ -534,27 +534,36 @@ pub struct Dirty<'a> {
     pub aggs: &'a [AggKey],
 }
 
+impl Dirty<'_> {
+    /// Whether field `f` changed in any row (of `engine`, when given; `u32::MAX`: any).
+    fn field(&self, f: u16, engine: Option<u32>) -> bool {
+        (0..self.engines.len()).any(|row| {
+            engine.is_none_or(|e| e == u32::MAX || self.engines[row] == e)
+                && self.fields.get(row * self.stride + f as usize).copied().unwrap_or(false)
+        })
+    }
+
+    /// Whether entry `a` of the model's aggregate table may change (a count only changes
+    /// with the rows themselves, which are fixed).
+    pub fn agg(&self, a: usize) -> bool {
+        match self.aggs.get(a) {
+            Some(&(kind, f, engine)) => kind != Agg::Count && self.field(f, Some(engine)),
+            None => true,
+        }
+    }
+}
+
 impl Program {
     /// Which outputs may change when the inputs marked in `dirty` change (the core's taint
     /// analysis with this dialect's reads as sources). The last element is true when the
     /// program's gate may flip.
     pub fn tainted_outputs(&self, dirty: &Dirty<'_>) -> Vec<bool> {
-        let field_dirty = |f: u16, engine: Option<u32>| {
-            (0..dirty.engines.len()).any(|row| {
-                engine.is_none_or(|e| e == u32::MAX || dirty.engines[row] == e)
-                    && dirty.fields.get(row * dirty.stride + f as usize).copied().unwrap_or(false)
-            })
-        };
         let t = crate::expr::taint::taint(&self.code, |ins| match *ins {
             Ins::Load { k, .. } | Ins::Has { k, .. } => dirty.paths.get(k as usize).copied().unwrap_or(true),
             Ins::Ext { op: op::DYN, k, .. } => (dirty.prefix_dirty)(k),
-            Ins::Ext { op: op::FIELD, k, .. } => field_dirty(k as u16, None),
+            Ins::Ext { op: op::FIELD, k, .. } => dirty.field(k as u16, None),
             Ins::Ext { op: op::GLOBAL, k, .. } => dirty.globals.get(k as usize).copied().unwrap_or(true),
-            // a count only changes with the rows themselves, which are fixed
-            Ins::Ext { op: op::AGG, k, .. } => match dirty.aggs.get(k as usize) {
-                Some(&(kind, f, engine)) => kind != Agg::Count && field_dirty(f, Some(engine)),
-                None => true,
-            },
+            Ins::Ext { op: op::AGG, k, .. } => dirty.agg(k as usize),
             _ => false,
         });
         let mut out: Vec<bool> = self.outputs.iter().map(|(r, _)| t.reg(*r) || t.exits).collect();
@@ -740,10 +749,7 @@ pub fn run<E: Env + ?Sized>(
     regs: &mut Regs<1>,
     s: &mut Strings<'_>,
 ) -> Result<bool, EvalError> {
-    let envs = [env];
-    let frames = [*f];
-    let mut h = SizingHost { envs: &envs, frames: &frames, strings: s };
-    crate::expr::vm::run(&p.code, &mut h, regs, None).map(|o| o == crate::expr::code::END)
+    run_with(p, env, f, regs, s, None)
 }
 
 /// [`run`], recording the values a traced program computes into `trace`.
@@ -755,10 +761,21 @@ pub fn run_traced<E: Env + ?Sized>(
     s: &mut Strings<'_>,
     trace: &mut crate::expr::Trace,
 ) -> Result<bool, EvalError> {
+    run_with(p, env, f, regs, s, Some(trace))
+}
+
+fn run_with<E: Env + ?Sized>(
+    p: &Program,
+    env: &E,
+    f: &Frame<'_>,
+    regs: &mut Regs<1>,
+    s: &mut Strings<'_>,
+    trace: Option<&mut crate::expr::Trace>,
+) -> Result<bool, EvalError> {
     let envs = [env];
     let frames = [*f];
     let mut h = SizingHost { envs: &envs, frames: &frames, strings: s };
-    crate::expr::vm::run(&p.code, &mut h, regs, Some(trace)).map(|o| o == crate::expr::code::END)
+    crate::expr::vm::run(&p.code, &mut h, regs, trace).map(|o| o == crate::expr::code::END)
 }
 
 /// Outcome of a program stopped by its gate.
@@ -1193,16 +1210,8 @@ fn call<'a>(cx: &mut Cx<'a>, name: &str, args: &[Expr], at: usize, want: Option<
         }
         "field" => {
             arity(cx, name, args, 2, 2, at)?;
-            let Expr::Var { name: prefix, at: pat } = &args[0] else {
-                return Err(err(cx, "the first argument of `field` must be a path such as `profile.npu`", at));
-            };
-            let p = path_id(cx, prefix, *pat)?;
-            let k = typed(cx, &args[1], Ty::Str)?;
-            let key = cx.materialise(k)?;
-            let d = cx.reg()?;
             let ty = want.unwrap_or(Ty::Num);
-            cx.emit(Ins::Ext { op: op::DYN, n_in: 1, n_out: 1, d, a: key, x: ty_code(ty), k: p });
-            Ok(V::R(d, ty))
+            Ok(V::R(dyn_field(cx, args, at, ty_code(ty))?, ty))
         }
         "min" | "max" => {
             if args.is_empty() {
@@ -1257,25 +1266,17 @@ fn call<'a>(cx: &mut Cx<'a>, name: &str, args: &[Expr], at: usize, want: Option<
             let strict = args.len() == 2;
             cx.emit(Ins::Ext { op: op::LOOKUP, n_in: 1, n_out: 2, d, a: key, x: ti as u16, k: u32::from(strict) });
             if !strict {
-                // found: skip the default
-                let zero = cx.konst(0.0)?;
-                let jump = cx.code.len();
-                cx.emit(Ins::JmpUnless { op: crate::expr::Cmp::Eq, a: d + 1, b: zero, to: 0 });
-                cx.push_level();
-                let dv = cx.expr(&args[2], Some(tty));
-                cx.pop_level();
-                let dv = dv?;
-                if dv.ty() != tty {
-                    return Err(err(
-                        cx,
-                        format!("the default of `lookup` must be {} like the table values", tty.a_name()),
-                        min_at(&args[2]),
-                    ));
-                }
-                let dr = cx.materialise(dv)?;
-                cx.emit(Ins::Mov { d, a: dr });
-                let end = cx.here();
-                cx.patch(jump, end);
+                cx.unless_found(d, |cx| {
+                    let dv = cx.expr(&args[2], Some(tty))?;
+                    if dv.ty() != tty {
+                        return Err(err(
+                            cx,
+                            format!("the default of `lookup` must be {} like the table values", tty.a_name()),
+                            min_at(&args[2]),
+                        ));
+                    }
+                    cx.materialise(dv)
+                })?;
             }
             Ok(V::R(d, tty))
         }
@@ -1361,19 +1362,23 @@ fn presence(cx: &mut Cx<'_>, e: &Expr, at: usize) -> CR<Reg> {
             cx.emit(Ins::Has { d, k: p });
             Ok(d)
         }
-        Expr::Call { name, args, at: cat } if name == "field" && args.len() == 2 => {
-            let Expr::Var { name: prefix, at: pat } = &args[0] else {
-                return Err(err(cx, "the first argument of `field` must be a path such as `profile.npu`", *cat));
-            };
-            let p = path_id(cx, prefix, *pat)?;
-            let k = typed(cx, &args[1], Ty::Str)?;
-            let key = cx.materialise(k)?;
-            let d = cx.reg()?;
-            cx.emit(Ins::Ext { op: op::DYN, n_in: 1, n_out: 1, d, a: key, x: 4, k: p });
-            Ok(d)
-        }
+        Expr::Call { name, args, at: cat } if name == "field" && args.len() == 2 => dyn_field(cx, args, *cat, 4),
         _ => Err(err(cx, "the first argument must be a path (`profile.…`, `workload.…`) or `field(…)`", at)),
     }
+}
+
+/// `field(prefix, key)`: a run-time path (`x`: the value's type code, or 4 for a presence
+/// test); returns its register.
+fn dyn_field(cx: &mut Cx<'_>, args: &[Expr], at: usize, x: u16) -> CR<Reg> {
+    let Expr::Var { name: prefix, at: pat } = &args[0] else {
+        return Err(err(cx, "the first argument of `field` must be a path such as `profile.npu`", at));
+    };
+    let p = path_id(cx, prefix, *pat)?;
+    let k = typed(cx, &args[1], Ty::Str)?;
+    let key = cx.materialise(k)?;
+    let d = cx.reg()?;
+    cx.emit(Ins::Ext { op: op::DYN, n_in: 1, n_out: 1, d, a: key, x, k: p });
+    Ok(d)
 }
 
 /// Builds one program from one or more expressions.

@@ -205,8 +205,6 @@ impl SizingModel {
                         }
                     }
                 }
-            }
-            if phase == 1 {
                 // the rows are final: the aggregates that may have changed, once per lane
                 for l in 0..L {
                     if fresh {

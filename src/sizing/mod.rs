@@ -429,19 +429,6 @@ fn push_compile(
     report.push(compile_diag(e, src, formulas));
 }
 
-fn walk(e: &expr::Expr, f: &mut dyn FnMut(&expr::Expr)) {
-    f(e);
-    match e {
-        expr::Expr::Call { args, .. } => args.iter().for_each(|a| walk(a, f)),
-        expr::Expr::Unary(_, a) => walk(a, f),
-        expr::Expr::Binary(_, a, b) => {
-            walk(a, f);
-            walk(b, f);
-        }
-        _ => {}
-    }
-}
-
 /// Every named formula, used or not: unknown names and cycles. Returns the names of the
 /// formulas with an error.
 fn check_formulas(
@@ -453,7 +440,7 @@ fn check_formulas(
     let mut bad = std::collections::HashSet::new();
     for (name, f) in formulas {
         let mut errs: Vec<Diagnostic> = Vec::new();
-        walk(&f.expr, &mut |e| match e {
+        f.expr.walk(&mut |e| match e {
             expr::Expr::Var { name: v, at } => {
                 let ok = f.params.contains(v)
                     || constants.contains_key(v)
@@ -488,7 +475,7 @@ fn check_formulas(
     // cycles: depth-first over formula references
     let deps = |f: &NamedFormula| {
         let mut out = Vec::new();
-        walk(&f.expr, &mut |e| match e {
+        f.expr.walk(&mut |e| match e {
             expr::Expr::Var { name, .. } | expr::Expr::Call { name, .. } if formulas.contains_key(name) => {
                 out.push(name.clone())
             }
@@ -1532,18 +1519,7 @@ impl SizingModel {
         let global_list =
             [0u8, 1].map(|ph| (0..globals.len()).filter(|g| globals[*g] && self.global_programs[*g].1 == ph).collect());
         let demand_list = (0..demands.len()).filter(|d| demands[*d]).collect();
-        let field_dirty = |f: u16, engine: u32| {
-            (0..engines.len()).any(|row| {
-                (engine == u32::MAX || engines[row] == engine)
-                    && fields.get(row * stride + f as usize).copied().unwrap_or(false)
-            })
-        };
-        let agg_list = (0..self.aggregates.len())
-            .filter(|a| {
-                let (kind, f, engine) = self.aggregates[*a];
-                kind != formula::Agg::Count && field_dirty(f, engine)
-            })
-            .collect();
+        let agg_list = (0..self.aggregates.len()).filter(|a| dirty.agg(*a)).collect();
         Plan { sliders: dirty_sliders, globals, demands, kpis, paths, global_list, demand_list, agg_list }
     }
 
@@ -1863,28 +1839,31 @@ impl SizingModel {
         self.constants.iter().map(|(k, v)| (k.as_str(), *v))
     }
 
-    /// A full evaluation of `state`, with every evaluated KPI run again by a traced program:
-    /// its named formulas inline, each with its arguments and value, and every path it reads.
-    pub fn explain(&self, state: &[Val]) -> Result<Vec<KpiTrace>, String> {
-        let mut sc = self.scratch();
-        sc.reset();
-        let eval = |e: EvalError| e.message(&self.layout);
-        self.run_demands(state, &mut sc).map_err(eval)?;
-        self.run_kpis(&self.evaluation, state, &mut sc).map_err(eval)?;
+    /// Every KPI an evaluation (`sc`, as [`SizingModel::run_kpis`] left it, over `sc.state`)
+    /// produced, run again by a traced program: its named formulas inline, each with its
+    /// arguments and value, and every path it reads. Without budget rules there are none.
+    pub fn explain(&self, sc: &Scratch<'_>) -> Result<Vec<KpiTrace>, String> {
         let Some(b) = &self.budget else { return Ok(Vec::new()) };
         let parse = |t: &str| expr::parse(t).map_err(|e| e.message);
         let (m, mp, st) = (parse(&b.margin)?, parse(&b.margin_pct)?, parse(&b.status)?);
         let (mut layout, mut strings, fields, aggs) = self.recompile(None);
         let defs = self.defs(&fields, &aggs);
         let stride = self.fields.len();
+        // one traced program per KPI (a per-demand KPI's rows share it)
+        let mut programs: std::collections::HashMap<u16, Program> = std::collections::HashMap::new();
         let mut out = Vec::new();
         for k in &sc.kpis {
             let Some(kpi) = self.kpis.get(k.kpi as usize) else { continue };
-            let scope = Scope { params: &[], demand: kpi.for_each.is_some(), aggregates: true };
-            let mut c = Compiler::new(defs, &mut layout, &mut strings, scope);
-            c.set_traced();
-            compile_kpi(&mut c, &kpi.def, b.warn_at_pct, (&m, &mp, &st)).map_err(|(e, _)| e.message)?;
-            let program = c.finish().map_err(|e| e.message)?;
+            let program = match programs.entry(k.kpi) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let scope = Scope { params: &[], demand: kpi.for_each.is_some(), aggregates: true };
+                    let mut c = Compiler::new(defs, &mut layout, &mut strings, scope);
+                    c.set_traced();
+                    compile_kpi(&mut c, &kpi.def, b.warn_at_pct, (&m, &mp, &st)).map_err(|(e, _)| e.message)?;
+                    e.insert(c.finish().map_err(|e| e.message)?)
+                }
+            };
             let frame = Frame {
                 demands: DemandView { stride, engines: &sc.engines, values: &sc.rows },
                 row: if k.row == u16::MAX { 0 } else { k.row as usize },
@@ -1896,7 +1875,7 @@ impl SizingModel {
             let mut regs = Regs::new();
             let mut run_strings = Strings::new(&strings);
             let mut trace = crate::expr::Trace::default();
-            formula::run_traced(&program, state, &frame, &mut regs, &mut run_strings, &mut trace)
+            formula::run_traced(program, &sc.state[..], &frame, &mut regs, &mut run_strings, &mut trace)
                 .map_err(|e| e.message(&layout))?;
             out.push(KpiTrace { out: *k, names: program.core().trace_names.clone(), trace });
         }
@@ -2095,7 +2074,7 @@ fn formula_usage(formulas: &IndexMap<String, NamedFormula>) -> std::collections:
         stack.push(n.to_string());
         let mut u = (false, false);
         let mut calls = Vec::new();
-        walk(&f.expr, &mut |e| match e {
+        f.expr.walk(&mut |e| match e {
             expr::Expr::Call { name, .. }
                 if matches!(name.as_str(), "sum_demands" | "max_demands" | "count_demands") =>
             {
@@ -2136,7 +2115,7 @@ fn topo_order(formulas: &IndexMap<String, NamedFormula>) -> Vec<String> {
         }
         if let Some(f) = formulas.get(n) {
             let mut deps = Vec::new();
-            walk(&f.expr, &mut |e| match e {
+            f.expr.walk(&mut |e| match e {
                 expr::Expr::Var { name, .. } | expr::Expr::Call { name, .. } if formulas.contains_key(name) => {
                     deps.push(name.clone())
                 }
