@@ -39,6 +39,7 @@ pub mod schema;
 pub mod serve;
 pub mod sizing;
 pub mod tier;
+pub mod version;
 pub mod web;
 pub mod whatif;
 pub mod wire;
@@ -52,5 +53,4 @@ pub use projection::{ProjectParams, Projection};
 pub use registry::{LoadOutcome, Registry};
 pub use tier::{Tier, TierSpec};
 
-/// The version of this engine.
-pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use version::ENGINE_VERSION;

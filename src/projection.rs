@@ -127,6 +127,46 @@ pub struct Projected<'a> {
     pub calibration_source: Option<&'a crate::tier::CalibrationSource>,
     /// Registry, rule set and generation.
     pub provenance: &'a Provenance,
+    /// The rule set's extra declared fields (its `record`), by name.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub extra: Extras<'a>,
+}
+
+/// The fields a rule set declares in its projection `record` beyond the ones the engine
+/// reads itself: computed by the rules, carried by name (ADR 0020).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Extras<'a> {
+    names: &'a [String],
+    values: Vec<OutVal>,
+}
+
+impl<'a> Extras<'a> {
+    /// The value of the field `name`, when the rule set declares it.
+    pub fn get(&self, name: &str) -> Option<&OutVal> {
+        self.names.iter().position(|n| n == name).and_then(|i| self.values.get(i))
+    }
+
+    /// (name, value) in declared order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &OutVal)> {
+        self.names.iter().map(String::as_str).zip(self.values.iter())
+    }
+
+    /// True when the rule set declares no extra field.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+impl Serialize for Extras<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.values.len()))?;
+        for (k, v) in self.iter() {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
 }
 
 /// The model does not fit in the tier's memory.
@@ -289,11 +329,17 @@ struct Raw<'a> {
     outcome: u16,
     nums: [f64; 8],
     strs: [Cow<'a, str>; 3],
+    extra: Vec<OutVal>,
 }
 
 impl<'a> Raw<'a> {
     fn new() -> Self {
-        Raw { outcome: u16::MAX, nums: [0.0; 8], strs: [Cow::Borrowed(""), Cow::Borrowed(""), Cow::Borrowed("")] }
+        Raw {
+            outcome: u16::MAX,
+            nums: [0.0; 8],
+            strs: [Cow::Borrowed(""), Cow::Borrowed(""), Cow::Borrowed("")],
+            extra: Vec::new(),
+        }
     }
 
     /// Copies the outcome's fields: `reg` reads a register, `text` turns a handle into text.
@@ -323,6 +369,17 @@ impl<'a> Raw<'a> {
                 }
                 self.nums[7] = s.ceiling.map_or(f64::NAN, &reg);
                 self.strs[0] = text(reg(s.regime));
+                if !s.extra.is_empty() {
+                    self.extra = s
+                        .extra
+                        .iter()
+                        .map(|(ty, r)| match ty {
+                            crate::expr::Ty::Num => OutVal::Num(reg(*r)),
+                            crate::expr::Ty::Bool => OutVal::Bool(reg(*r) != 0.0),
+                            crate::expr::Ty::Str => OutVal::Str(text(reg(*r)).into_owned()),
+                        })
+                        .collect();
+                }
             }
             _ => {}
         }
@@ -480,6 +537,11 @@ fn build<'a>(
         Some(Outcome::Projected(pi, s)) => {
             finite(if s.ceiling.is_some() { 8 } else { 7 }, &FIELD_NAMES)?;
             let ceiling = s.ceiling.map(|_| v[7]);
+            for (name, x) in c.extra.iter().zip(&raw.extra) {
+                if let OutVal::Num(x) = x {
+                    check_finite(name, *x, model, inp.hw)?;
+                }
+            }
             let [regime, _, _] = raw.strs;
             Ok(Projection::Projected(Projected {
                 decode_tok_s: v[0],
@@ -502,6 +564,7 @@ fn build<'a>(
                 badge: Cow::Borrowed(cx.path_badges.get(*pi as usize).map(String::as_str).unwrap_or("")),
                 calibration_source,
                 provenance: cx.provenance,
+                extra: Extras { names: &c.extra, values: raw.extra },
             }))
         }
         Some(Outcome::WontFit(..)) => {
@@ -541,7 +604,8 @@ fn build<'a>(
 }
 
 /// A value a record program produced.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum OutVal {
     /// A number.
     Num(f64),

@@ -233,7 +233,7 @@ async fn status(State(st): S) -> Response {
         "reloads": st.live.reloads(),
         "reload_failures": st.live.failures(),
         "last_reload_error": failure,
-        "engine_version": crate::ENGINE_VERSION,
+        "engine_version": crate::version::ENGINE_VERSION,
     });
     json_response(&v, &g)
 }

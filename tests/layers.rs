@@ -220,7 +220,7 @@ fn cycle_edges(g: &Graph) -> BTreeSet<(String, String)> {
 
 /// The layers, lowest first; the same table is drawn in docs/architecture.md.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("foundation", &["error", "limits", "numeric", "document", "diagnostic"]),
+    ("foundation", &["error", "limits", "numeric", "document", "diagnostic", "version"]),
     ("data", &["formats", "registry", "tier", "catalog", "precision", "measurement", "schema", "embedded"]),
     ("expr", &["expr"]),
     ("rules", &["rules", "sizing"]),
@@ -287,6 +287,114 @@ fn no_import_cycle() {
     let g = src_graph();
     let c = cycles(&g);
     assert!(c.is_empty(), "modules that import each other in a circle: {c:?} (edges {:?})", cycle_edges(&g));
+}
+
+/// The files and folders directly inside each folder module of `src/` (`rules/compile.rs`,
+/// `rules/model.rs`, …) and which siblings each names: `super::x` or `crate::<folder>::x`
+/// (its parent `mod.rs` is not a sibling: a parent and its children share items by design).
+fn sibling_graphs(src: &Path) -> BTreeMap<String, Graph> {
+    let mut out = BTreeMap::new();
+    let mut dirs = Vec::new();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{e}")).flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+                dirs.push(e.path());
+            }
+        }
+    }
+    for d in dirs {
+        let rel = d.strip_prefix(src).unwrap_or(&d).to_string_lossy().replace('/', "::");
+        let mut kids: BTreeMap<String, Vec<std::path::PathBuf>> = BTreeMap::new();
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{e}")).flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let p = e.path();
+            if p.is_dir() {
+                let mut fs = Vec::new();
+                rust_files(&p, &mut fs);
+                kids.insert(name, fs);
+            } else if let Some(stem) = name.strip_suffix(".rs").filter(|s| *s != "mod") {
+                kids.insert(stem.to_string(), vec![p]);
+            }
+        }
+        let mut g: Graph = kids.keys().map(|k| (k.clone(), BTreeSet::new())).collect();
+        for (k, files) in &kids {
+            for f in files {
+                let text = code(&std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{e}")));
+                // only a file directly in the folder reaches its siblings through `super::`
+                let direct = f.parent() == Some(d.as_path());
+                let mut names = BTreeSet::new();
+                let prefix = format!("crate::{rel}::");
+                for (pat, ok) in [("super::", direct), (prefix.as_str(), true)] {
+                    if !ok {
+                        continue;
+                    }
+                    let mut rest = text.as_str();
+                    while let Some(i) = rest.find(pat) {
+                        let before = rest[..i].chars().last();
+                        let after = &rest[i + pat.len()..];
+                        if !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                            let renamed = format!("crate::{}", after);
+                            names.extend(crate_refs(&renamed));
+                        }
+                        rest = after;
+                    }
+                }
+                for n in names {
+                    if n != *k && kids.contains_key(&n) {
+                        g.entry(k.clone()).or_default().insert(n);
+                    }
+                }
+            }
+        }
+        out.insert(rel, g);
+    }
+    out
+}
+
+/// Names of the crate root's own items (not modules) that a module reads as `crate::X`.
+fn root_items_named(src: &Path) -> Vec<String> {
+    let mods = modules(src);
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap_or_else(|e| panic!("{e}"));
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut out = Vec::new();
+    for f in files {
+        let rel = f.strip_prefix(src).unwrap_or(&f).to_string_lossy().to_string();
+        if rel == "lib.rs" || rel == "main.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{e}"));
+        for r in crate_refs(&code(&text)) {
+            // a re-export (`pub use x::Y`) is a module's item under another name; a `const`,
+            // `fn`, `struct` or `static` written in lib.rs is the root's own
+            let own = ["const", "fn", "struct", "enum", "static", "type"]
+                .iter()
+                .any(|kw| lib.contains(&format!("pub {kw} {r}")) || lib.contains(&format!("pub {kw} {r}:")));
+            if !mods.contains(&r) && own {
+                out.push(format!("{rel} -> crate::{r}"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_module_reads_the_crate_root_upward() {
+    let up = root_items_named(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    assert!(up.is_empty(), "modules reading the crate root's own items (move them to a module): {up:?}");
+}
+
+#[test]
+fn no_import_cycle_inside_a_module() {
+    let mut found = Vec::new();
+    for (dir, g) in sibling_graphs(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src")) {
+        for c in cycles(&g) {
+            found.push(format!("{dir}: {c:?} (edges {:?})", cycle_edges(&g)));
+        }
+    }
+    assert!(found.is_empty(), "files of one module that import each other in a circle: {found:#?}");
 }
 
 #[test]

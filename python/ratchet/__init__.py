@@ -78,6 +78,7 @@ from .whatif import Slider, WhatifRunner, apply_sliders, default_values
 __version__ = "0.3.2"
 ENGINE_VERSION = _native.__version__
 
+from . import _core  # noqa: E402
 from . import _tables  # noqa: E402
 from . import catalog as _catalog  # noqa: E402
 from . import tiers as _tiers  # noqa: E402
@@ -95,9 +96,28 @@ from ._tables import (  # noqa: E402
     SILICON_CLASS_DEFAULTS,
 )
 
+
+def _publish() -> None:
+    """Re-binds the package's names that ``load`` replaces rather than updates in place: the
+    tier constants (``NPU_MID``, ...), the capability tables by name and ``ACTIVE_PARAMS``
+    (``TIERS``, ``REFERENCE_MODELS`` and the other tables are updated in place)."""
+    g = globals()
+    for const, name in _tiers.CANONICAL_CONSTANTS.items():
+        if name in _tiers.TIERS:
+            g[const] = _tiers.TIERS[name]
+    for name, table in _tables.CAPABILITY_TABLES.items():
+        g[name] = table
+    g["ACTIVE_PARAMS"] = _tables.ACTIVE_PARAMS
+
+
+# after each `load`'s refreshes of the tiers (10), the catalog (20) and the tables (30)
+_core.on_load(_publish, 1000)
+
 _tiers._refresh()
 _catalog._refresh()
 _tables._refresh()
+_publish()
+
 # the silicon classes and precision rungs of the registry loaded at import
 SiliconClass, NpuPrecisionSet = _tables.enums()
 

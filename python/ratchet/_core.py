@@ -8,13 +8,22 @@ import dataclasses
 import enum
 import json
 import os
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import _native
 
 _ENGINE: Optional[_native.Engine] = None
 # bumped by every load: what an object was sent as under another engine is sent anew
 _GENERATION = 0
+
+# What the package's higher modules hand down, so that this module imports none of them
+# (imports go one way: they import `_core`, never the reverse):
+# - the callbacks `load` runs after making the new engine, as (order, n, fn), run in order;
+_LOAD_HOOKS: List[Tuple[float, int, Callable[[], None]]] = []
+# - the result classes `project_llm` answers with (`_types` sets them when imported);
+_RESULT_CLASSES: Optional[Tuple[type, type, type]] = None
+# - the checks for a registry tier or catalog model object, sent by its name (`wire`).
+_CANONICAL: List[Callable[[str, Any], bool]] = []
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -52,14 +61,33 @@ def load(
             anchors=os.fspath(anchors) if anchors is not None else None,
         )
     )
-    from . import _tables
-    from . import catalog as _catalog
-    from . import tiers as _tiers  # the constants follow the engine
-
-    _tiers._refresh()
-    _catalog._refresh()
-    _tables._refresh()
+    # the constants follow the engine: tiers, catalog, tables, then the package's names
+    for _order, _n, fn in sorted(_LOAD_HOOKS):
+        fn()
     return _ENGINE
+
+
+def on_load(fn: Callable[[], None], order: float) -> Callable[[], None]:
+    """Has ``load`` call ``fn()`` after making its new engine; the callbacks run by ascending
+    ``order`` (in registration order when equal). Returns ``fn``."""
+    _LOAD_HOOKS.append((order, len(_LOAD_HOOKS), fn))
+    return fn
+
+
+def set_result_classes(projected: type, wont_fit: type, dtype_mismatch: type) -> None:
+    """The classes ``project_llm``'s results are made as, on every engine (the one already
+    made included)."""
+    global _RESULT_CLASSES
+    _RESULT_CLASSES = (projected, wont_fit, dtype_mismatch)
+    if _ENGINE is not None:
+        _ENGINE.register_results(*_RESULT_CLASSES)
+
+
+def register_canonical(fn: Callable[[str, Any], bool]) -> Callable[[str, Any], bool]:
+    """Has ``wire`` send an object as its name when ``fn(name, obj)`` is true: a registry
+    tier or catalog model object of this engine. Returns ``fn``."""
+    _CANONICAL.append(fn)
+    return fn
 
 
 def engine() -> "_native.Engine":
@@ -75,9 +103,8 @@ def engine() -> "_native.Engine":
 
 def _registered(eng: "_native.Engine") -> "_native.Engine":
     """``eng`` answering ``project_llm`` with the package's result objects."""
-    from . import _types
-
-    eng.register_results(_types.Projected, _types.WontFit, _types.DtypeMismatch)
+    if _RESULT_CLASSES is not None:
+        eng.register_results(*_RESULT_CLASSES)
     return eng
 
 
@@ -109,10 +136,8 @@ def wire(v: Any) -> str:
     cached = getattr(v, "_ratchet_wire", None)
     if cached is not None and cached[0] == _GENERATION:
         return cached[1]
-    from . import catalog, tiers
-
     name = getattr(v, "name", None) if hasattr(v, "mem_bandwidth_gbs") else getattr(v, "key", None)
-    if name is not None and (tiers.TIERS.get(name) is v or catalog.REFERENCE_MODELS.get(name) is v):
+    if name is not None and any(is_canonical(name, v) for is_canonical in _CANONICAL):
         text = name
     else:
         text = json.dumps(to_json(v))

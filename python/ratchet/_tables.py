@@ -21,7 +21,7 @@ MEMORY_UPGRADE_OPTIONS: List[Tuple[str, str, float]] = []
 SILICON_CLASS_DEFAULTS: Dict[str, Dict[str, Any]] = {}
 BADGE_FOR_SOURCE: Dict[str, str] = {}
 CAPABILITY_TABLES: Dict[str, Dict[str, CapabilityInfo]] = {}
-# a number: `ratchet.ACTIVE_PARAMS` is rebound on every load
+# a number: rebound on every load (and `ratchet.ACTIVE_PARAMS` with it)
 ACTIVE_PARAMS: float = 0.0
 
 _DICTS = [
@@ -38,8 +38,8 @@ _DICTS = [
 
 
 def _refresh() -> None:
-    import ratchet
-
+    """Re-reads the tables from the engine (after ``ratchet.load``; the package re-publishes
+    the capability tables and ``ACTIVE_PARAMS`` under its own names)."""
     t = json.loads(_core.engine().reference_tables())
     g = globals()
     for name in _DICTS:
@@ -50,9 +50,11 @@ def _refresh() -> None:
     for name, rows in t["capability_tables"].items():
         CAPABILITY_TABLES[name] = {k: CapabilityInfo(r["level"], r["reason"]) for k, r in rows.items()}
         g[name] = CAPABILITY_TABLES[name]
-        setattr(ratchet, name, CAPABILITY_TABLES[name])
     g["ACTIVE_PARAMS"] = t["ACTIVE_PARAMS"]
-    ratchet.ACTIVE_PARAMS = t["ACTIVE_PARAMS"]
+
+
+# `load` re-reads the tables after the tiers and the catalog
+_core.on_load(_refresh, 30)
 
 
 def _enum(name: str, values) -> "enum.EnumMeta":

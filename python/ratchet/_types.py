@@ -359,3 +359,7 @@ def projection(data: Dict[str, Any]):
         raise TypeError(f"{cls.__name__}: missing {sorted(missing)}")
     d["extensions"] = extra
     return obj
+
+
+# `project_llm`'s results are made by the extension as these classes
+_core.set_result_classes(Projected, WontFit, DtypeMismatch)

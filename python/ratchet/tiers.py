@@ -30,9 +30,8 @@ def tier(name: str) -> Hardware:
 
 
 def _refresh() -> None:
-    """Re-reads ``TIERS`` and the constants from the engine (after ``ratchet.load``)."""
-    import ratchet
-
+    """Re-reads ``TIERS`` and the constants from the engine (after ``ratchet.load``; the
+    package re-publishes the constants under its own names)."""
     TIERS.clear()
     for name in _core.engine().tier_names():
         TIERS[name] = tier(name)
@@ -40,7 +39,16 @@ def _refresh() -> None:
     for const, name in CANONICAL_CONSTANTS.items():
         if name in TIERS:
             g[const] = TIERS[name]
-            setattr(ratchet, const, TIERS[name])
+
+
+def _is_canonical(name: str, obj) -> bool:
+    """Whether ``obj`` is the registry tier ``name`` of the loaded engine (sent by name)."""
+    return TIERS.get(name) is obj
+
+
+# the first of `load`'s refreshes: tiers, then the catalog, then the tables
+_core.on_load(_refresh, 10)
+_core.register_canonical(_is_canonical)
 
 
 def hw_with_memory(hw: Hardware, mem_type: str, mem_data_rate_gtps: float, name_suffix: Optional[str] = None) -> Hardware:

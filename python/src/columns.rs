@@ -143,14 +143,15 @@ pub fn project_rows(
         .map(|i| {
             let t = tiers.entry(a.hw.get(i).as_str()).or_insert_with_key(|k| tier_of(k)).clone()?;
             let m = models.entry(a.model.get(i).as_str()).or_insert_with_key(|k| model_of(k)).clone()?;
-            let p = ratchet::batch::checked_params(ratchet::ProjectParams {
+            // options are checked by the engine, like every interface's
+            let p = ratchet::ProjectParams {
                 prompt_tokens: *a.prompt_tokens.get(i),
                 decode_tokens: *a.decode_tokens.get(i),
                 host_ms: *a.host_ms.get(i),
                 compiler_quality: *a.compiler_quality.get(i),
                 npu_share: *a.npu_share.get(i),
                 fp4_runtime_maturity: a.fp4_runtime_maturity.get(i).clone(),
-            })?;
+            };
             Ok((t, m, p))
         })
         .collect();

@@ -293,15 +293,16 @@ impl Engine {
         let e = &self.inner;
         let tier = self.resolve_tier(hw).map_err(py_err)?;
         let m = self.resolve_model(model).map_err(py_err)?;
-        let p = ratchet::batch::checked_params(ratchet::ProjectParams {
+        // the engine checks every option against the rule set's ranges (one place for all
+        // interfaces)
+        let p = ratchet::ProjectParams {
             prompt_tokens,
             decode_tokens,
             host_ms,
             compiler_quality,
             npu_share,
             fp4_runtime_maturity,
-        })
-        .map_err(py_err)?;
+        };
         let r = e.project_llm(&m, &tier, workload_id, &p).map_err(py_err)?;
         self.result_object(py, &r)
     }

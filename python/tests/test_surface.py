@@ -84,6 +84,21 @@ def test_errors_are_the_reference_exception_types():
     assert isinstance(out[0], KeyError) and isinstance(out[1], Projected)
 
 
+def test_the_same_bad_option_gets_the_same_error_as_the_cli_batch_and_http():
+    # the table tests/option_checks.rs runs through the CLI, a batch line and HTTP
+    import json
+
+    table = json.loads((ROOT / "tests/data/bad_options.json").read_text())
+    assert len(table["cases"]) >= 10
+    for case in table["cases"]:
+        with pytest.raises(ValueError) as e:
+            project_llm(table["model"], table["hw"], **case["options"])
+        assert str(e.value) == case["error"], case
+        # the columnar batch answers the same error in the row's column
+        cols = ratchet.project_llm_columns(table["model"], table["hw"], **case["options"])
+        assert cols["type"] == ["invalid_value"], (case, cols)
+
+
 def test_default_and_reference_rules():
     # default: the KV cache read moves first-principles decode; the reference does not
     base = project_llm("qwen25_7b_dense", RTX_5090_REFERENCE).decode_tok_s

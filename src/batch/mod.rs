@@ -182,7 +182,8 @@ pub fn project_params(o: &Obj) -> Result<ProjectParams, EngineError> {
         Some(other) => return Err(bad(format!("`options` must be an object, found {}", kind(other)))),
     };
     let maturity = string(take(&opts, "fp4_runtime_maturity"), "fp4_runtime_maturity")?;
-    checked_params(ProjectParams {
+    // types here; ranges and choices where the engine reads them (Engine::inputs)
+    Ok(ProjectParams {
         prompt_tokens: tokens(take(&opts, "prompt_tokens"), "prompt_tokens")?,
         decode_tokens: tokens(take(&opts, "decode_tokens"), "decode_tokens")?,
         host_ms: number(take(&opts, "host_ms"), "host_ms")?,
@@ -190,25 +191,6 @@ pub fn project_params(o: &Obj) -> Result<ProjectParams, EngineError> {
         npu_share: number(take(&opts, "npu_share"), "npu_share")?,
         fp4_runtime_maturity: maturity.map(str::to_string),
     })
-}
-
-/// Checks projection options given as values (the Python binding's fast path; the JSON
-/// path checks types first): finite numbers, a known FP4 runtime maturity.
-pub fn checked_params(p: ProjectParams) -> Result<ProjectParams, EngineError> {
-    for (name, v) in [("host_ms", p.host_ms), ("compiler_quality", p.compiler_quality), ("npu_share", p.npu_share)] {
-        if v.is_some_and(|x| !x.is_finite()) {
-            return Err(EngineError::InvalidValue(format!("`{name}` must be a finite number")));
-        }
-    }
-    if let Some(m) = p.fp4_runtime_maturity.as_deref() {
-        if m != "mature" && m != "immature" {
-            let help = did_you_mean(m, ["mature", "immature"]).map(|h| format!(" ({h})")).unwrap_or_default();
-            return Err(EngineError::InvalidValue(format!(
-                "`fp4_runtime_maturity` must be `mature` or `immature`, found `{m}`{help}"
-            )));
-        }
-    }
-    Ok(p)
 }
 
 fn with_type(v: Value, ty: &str) -> Value {

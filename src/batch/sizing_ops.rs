@@ -174,86 +174,12 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
     let pack = pack_of(engine, o)?;
     let m = pack.sizing.as_ref();
     let v = match op {
-        "evaluate_budget" => {
-            let required = f64_arg(o, "required")?;
-            let budget = f64_arg(o, "budget")?;
-            let warn = match get(o, "warn_at_pct") {
-                None => None,
-                Some(_) => Some(f64_arg(o, "warn_at_pct")?),
-            };
-            let mut sc = m.scratch();
-            let (margin, margin_pct, status) =
-                m.evaluate_budget(required, budget, warn, &mut sc).map_err(|e| from_eval(&e, &m.layout))?;
-            let emoji = m
-                .budget
-                .as_ref()
-                .map(|b| b.emoji.get(&status).cloned().unwrap_or_else(|| b.other_emoji.clone()))
-                .unwrap_or_default();
-            json!({
-                "name": str_arg(o, "name")?,
-                "scope": str_arg(o, "scope")?,
-                "target": str_arg(o, "target")?,
-                "metric": str_arg(o, "metric")?,
-                "required": num(required),
-                "budget": num(budget),
-                "units": str_arg(o, "units")?,
-                "status": status,
-                "margin": num(margin),
-                "margin_pct": num(margin_pct),
-                "notes": notes_arg(o)?.unwrap_or_default(),
-                "emoji": emoji,
-            })
-        }
+        "evaluate_budget" => evaluate_budget(m, o)?,
         "chip_summary" => {
             let kpis = req(o, "kpis")?.as_array().ok_or_else(|| bad("`kpis` must be a list of KPI results"))?;
             SizingModel::summary_json(&kpis.iter().map(strip).collect::<Vec<_>>())
         }
-        "llm_demand" => {
-            let profile = match get(o, "profile") {
-                Some(_) => doc_arg(&pack, o, "profile")?,
-                None => Value::Object(Map::new()),
-            };
-            let workload = doc_arg(&pack, o, "workload")?;
-            // the reference reads `workload["llm"]` before anything else: without it, a
-            // `KeyError`, not an inactive demand
-            if workload.get("llm").is_none() {
-                return Err(EngineError::UnknownKey("llm".into()));
-            }
-            let di = m
-                .demands
-                .iter()
-                .position(|d| d.def.name == "llm")
-                .ok_or_else(|| EngineError::UnknownKey("the sizing model has no `llm` demand calculator".into()))?;
-            let env = JsonEnv { profile: &profile, workload: &workload };
-            let mut sc = m.scratch();
-            let d = &m.demands[di];
-            m.run_globals(0, &env, &mut sc);
-            let (globals, poison) = (std::mem::take(&mut sc.globals), std::mem::take(&mut sc.poison));
-            let frame = crate::sizing::formula::Frame {
-                globals: &globals,
-                poison: &poison,
-                ..crate::sizing::formula::Frame::bare(&m.layout, &m.tables)
-            };
-            let active = crate::sizing::formula::run(&d.program, &env, &frame, &mut sc.regs, &mut sc.strings)
-                .map_err(|e| from_eval(&e, &m.layout))?;
-            sc.engines.push(d.engine);
-            sc.active.push(active);
-            for i in 0..m.fields.len() {
-                let x = if active { d.program.out(&sc.regs, i) } else { 0.0 };
-                sc.rows.push(x);
-            }
-            let texts = RowTexts {
-                names: vec![d.def.name.clone()],
-                notes: vec![if active { d.def.notes.clone() } else { Vec::new() }],
-            };
-            let mut out = m.demands_json(&sc, &texts).swap_remove(0);
-            if d.def.metrics.is_empty() {
-                if let Value::Object(map) = &mut out {
-                    map.remove("metrics");
-                }
-            }
-            out
-        }
+        "llm_demand" => llm_demand(&pack, o)?,
         "eff_tops" => {
             let npu = object(o, "profile_npu")?;
             let precision = str_arg(o, "precision")?;
@@ -371,6 +297,87 @@ pub fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, Engin
         _ => return Ok(None),
     };
     Ok(Some(v))
+}
+
+/// `evaluate_budget`: a required amount against a budget, with the pack's status and emoji.
+fn evaluate_budget(m: &SizingModel, o: &Obj) -> Result<Value, EngineError> {
+    let required = f64_arg(o, "required")?;
+    let budget = f64_arg(o, "budget")?;
+    let warn = match get(o, "warn_at_pct") {
+        None => None,
+        Some(_) => Some(f64_arg(o, "warn_at_pct")?),
+    };
+    let mut sc = m.scratch();
+    let (margin, margin_pct, status) =
+        m.evaluate_budget(required, budget, warn, &mut sc).map_err(|e| from_eval(&e, &m.layout))?;
+    let emoji = m
+        .budget
+        .as_ref()
+        .map(|b| b.emoji.get(&status).cloned().unwrap_or_else(|| b.other_emoji.clone()))
+        .unwrap_or_default();
+    Ok(json!({
+        "name": str_arg(o, "name")?,
+        "scope": str_arg(o, "scope")?,
+        "target": str_arg(o, "target")?,
+        "metric": str_arg(o, "metric")?,
+        "required": num(required),
+        "budget": num(budget),
+        "units": str_arg(o, "units")?,
+        "status": status,
+        "margin": num(margin),
+        "margin_pct": num(margin_pct),
+        "notes": notes_arg(o)?.unwrap_or_default(),
+        "emoji": emoji,
+    }))
+}
+
+/// `llm_demand`: the pack's `llm` demand calculator over a profile and a workload.
+fn llm_demand(pack: &PackState, o: &Obj) -> Result<Value, EngineError> {
+    let m = pack.sizing.as_ref();
+    let profile = match get(o, "profile") {
+        Some(_) => doc_arg(pack, o, "profile")?,
+        None => Value::Object(Map::new()),
+    };
+    let workload = doc_arg(pack, o, "workload")?;
+    // the reference reads `workload["llm"]` before anything else: without it, a
+    // `KeyError`, not an inactive demand
+    if workload.get("llm").is_none() {
+        return Err(EngineError::UnknownKey("llm".into()));
+    }
+    let di = m
+        .demands
+        .iter()
+        .position(|d| d.def.name == "llm")
+        .ok_or_else(|| EngineError::UnknownKey("the sizing model has no `llm` demand calculator".into()))?;
+    let env = JsonEnv { profile: &profile, workload: &workload };
+    let mut sc = m.scratch();
+    let d = &m.demands[di];
+    m.run_globals(0, &env, &mut sc);
+    let (globals, poison) = (std::mem::take(&mut sc.globals), std::mem::take(&mut sc.poison));
+    let frame = crate::sizing::formula::Frame {
+        globals: &globals,
+        poison: &poison,
+        ..crate::sizing::formula::Frame::bare(&m.layout, &m.tables)
+    };
+    let active = crate::sizing::formula::run(&d.program, &env, &frame, &mut sc.regs, &mut sc.strings)
+        .map_err(|e| from_eval(&e, &m.layout))?;
+    sc.engines.push(d.engine);
+    sc.active.push(active);
+    for i in 0..m.fields.len() {
+        let x = if active { d.program.out(&sc.regs, i) } else { 0.0 };
+        sc.rows.push(x);
+    }
+    let texts = RowTexts {
+        names: vec![d.def.name.clone()],
+        notes: vec![if active { d.def.notes.clone() } else { Vec::new() }],
+    };
+    let mut out = m.demands_json(&sc, &texts).swap_remove(0);
+    if d.def.metrics.is_empty() {
+        if let Value::Object(map) = &mut out {
+            map.remove("metrics");
+        }
+    }
+    Ok(out)
 }
 
 fn whatif(pack: &PackState, op: &str, o: &Obj) -> Result<Value, EngineError> {

@@ -96,8 +96,9 @@ impl Frame {
         let schema =
             Type::group_type_builder("ratchet_whatif").with_fields(fields).build().map_err(|e| e.to_string())?;
         let file = std::fs::File::create(path).map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
-        let props =
-            Arc::new(WriterProperties::builder().set_created_by(format!("ratchet {}", crate::ENGINE_VERSION)).build());
+        let props = Arc::new(
+            WriterProperties::builder().set_created_by(format!("ratchet {}", crate::version::ENGINE_VERSION)).build(),
+        );
         let mut w = SerializedFileWriter::new(file, Arc::new(schema), props).map_err(|e| e.to_string())?;
         let mut rg = w.next_row_group().map_err(|e| e.to_string())?;
         for c in &self.cols {

@@ -1,7 +1,9 @@
 //! The `ratchet` command line.
 
 mod calibrate;
+mod diff;
 mod frame;
+mod live;
 mod plan;
 mod plot;
 mod render;
@@ -102,80 +104,12 @@ enum Command {
     #[command(subcommand)]
     Whatif(whatif::WhatifCmd),
     /// What a registry or pack change does to the numbers: the standard matrix under both.
-    Diff(DiffArgs),
+    Diff(diff::DiffArgs),
     /// Reload on every save and show what changed (diagnostics, or the new generation and
     /// the changed answers of a query file).
-    Watch(WatchArgs),
+    Watch(live::WatchArgs),
     /// Serve the engine over HTTP (JSON), reloading the data as it changes.
-    Serve(ServeArgs),
-}
-
-#[derive(Debug, Args)]
-struct ReloadArgs {
-    /// Quiet period after the last change before reloading, ms.
-    #[arg(long, default_value_t = 200)]
-    debounce_ms: u64,
-    /// Poll the files instead of using change events (network and container file systems).
-    #[arg(long)]
-    poll: bool,
-}
-
-#[derive(Debug, Args)]
-struct WatchArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    #[command(flatten)]
-    reload: ReloadArgs,
-    /// Batch requests (JSON Lines) answered after each reload; changed answers are shown.
-    #[arg(long, value_name = "FILE")]
-    query: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-struct ServeArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    #[command(flatten)]
-    reload: ReloadArgs,
-    /// Address to listen on (loopback by default; port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    addr: String,
-    /// Do not watch the data directories.
-    #[arg(long)]
-    no_watch: bool,
-    /// Largest request body, MiB.
-    #[arg(long, default_value_t = 16)]
-    body_limit_mib: usize,
-    /// Longest a request may take, seconds.
-    #[arg(long, default_value_t = 30.0)]
-    timeout_s: f64,
-    /// Worker threads (default: one per core).
-    #[arg(long)]
-    threads: Option<usize>,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum DiffFormat {
-    Table,
-    Json,
-    Github,
-}
-
-#[derive(Debug, Args)]
-struct DiffArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    /// The old side: a registry or pack directory, or `REV:PATH` (that directory at a git
-    /// revision, e.g. `HEAD~1:registry`).
-    old: String,
-    /// The new side, in the same forms.
-    new: String,
-    /// Ignore relative changes up to this many percent.
-    #[arg(long, default_value_t = 0.0)]
-    tolerance: f64,
-    /// Output format; `github` prints workflow annotations for pull-request review.
-    #[arg(long, value_enum, default_value = "table")]
-    format: DiffFormat,
+    Serve(live::ServeArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -269,18 +203,18 @@ struct ProjectArgs {
     /// Decode tokens (rule-set default when absent).
     #[arg(long)]
     decode_tokens: Option<u64>,
-    /// Host time, ms.
-    #[arg(long)]
+    /// Host time, ms (range: the rule set's `ranges`, checked by the engine).
+    #[arg(long, allow_negative_numbers = true)]
     host_ms: Option<f64>,
     /// Compiler quality factor.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     compiler_quality: Option<f64>,
     /// NPU bandwidth share (the tier's default when absent).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     npu_share: Option<f64>,
-    /// FP4 runtime maturity.
-    #[arg(long, value_enum)]
-    fp4_runtime_maturity: Option<Maturity>,
+    /// FP4 runtime maturity (`mature` or `immature`: the rule set's `choices`).
+    #[arg(long)]
+    fp4_runtime_maturity: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: ListFormat,
@@ -404,9 +338,9 @@ pub fn main() -> i32 {
         Command::Ingest(a) => calibrate::ingest(a),
         Command::DeployPath(a) => deploy_path(a),
         Command::Whatif(c) => whatif::run(c),
-        Command::Diff(a) => diff(a),
-        Command::Watch(a) => watch(a),
-        Command::Serve(a) => serve(a),
+        Command::Diff(a) => diff::run(a),
+        Command::Watch(a) => live::watch(a),
+        Command::Serve(a) => live::serve(a),
     }
 }
 
@@ -492,7 +426,10 @@ fn ladder(a: LadderArgs) -> i32 {
     let mut out = std::io::stdout().lock();
     let text = match a.format {
         RowFormat::Table => render::ladder_table(&rows, engine.provenance()),
-        RowFormat::Csv => render::ladder_csv(&rows),
+        RowFormat::Csv => {
+            let extra: Vec<&str> = engine.rule_set().extra_fields().map(|f| f.name.as_str()).collect();
+            render::ladder_csv(&rows, &extra)
+        }
         RowFormat::Json => {
             serde_json::to_string_pretty(&serde_json::json!({
                 "model": model.key,
@@ -614,10 +551,7 @@ fn project(a: ProjectArgs) -> i32 {
         host_ms: a.host_ms,
         compiler_quality: a.compiler_quality,
         npu_share: a.npu_share,
-        fp4_runtime_maturity: a.fp4_runtime_maturity.map(|m| match m {
-            Maturity::Mature => "mature".to_string(),
-            Maturity::Immature => "immature".to_string(),
-        }),
+        fp4_runtime_maturity: a.fp4_runtime_maturity,
     };
     let (result, explanation) = if a.explain {
         let (r, e) = engine.project_llm_explained(model, tier, &a.workload, &p);
@@ -981,346 +915,4 @@ fn schema(a: SchemaArgs) -> i32 {
         println!("// {name}\n{text}");
     }
     EXIT_OK
-}
-
-/// A side of `ratchet diff`: a directory, or a git revision of one extracted to a temp dir.
-struct Side {
-    dir: PathBuf,
-    temp: Option<PathBuf>,
-}
-
-impl Drop for Side {
-    fn drop(&mut self) {
-        if let Some(t) = &self.temp {
-            let _ = std::fs::remove_dir_all(t);
-        }
-    }
-}
-
-fn side(arg: &str) -> Result<Side, String> {
-    let p = PathBuf::from(arg);
-    if p.is_dir() {
-        return Ok(Side { dir: p, temp: None });
-    }
-    let Some((rev, path)) = arg.split_once(':') else {
-        return Err(format!("`{arg}` is neither a directory nor `REV:PATH`"));
-    };
-    let path = if path.is_empty() { "." } else { path };
-    let temp = std::env::temp_dir().join(format!(
-        "ratchet-diff-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&temp).map_err(|e| format!("cannot create `{}`: {e}", temp.display()))?;
-    // removes the temp dir on every early return
-    let mut guard = Side { dir: temp.clone(), temp: Some(temp.clone()) };
-    // git resolves PATH against the repository root; a path relative to the current
-    // directory is made relative to the root first
-    let prefix = std::process::Command::new("git")
-        .args(["rev-parse", "--show-prefix"])
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if !prefix.status.success() {
-        return Err("`REV:PATH` needs a git repository around the current directory".into());
-    }
-    let prefix = String::from_utf8_lossy(&prefix.stdout).trim().to_string();
-    let full = format!("{prefix}{path}");
-    let archive = std::process::Command::new("git")
-        .args(["archive", "--format=tar", rev, "--", &full])
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if !archive.status.success() {
-        return Err(format!(
-            "git cannot export `{full}` at `{rev}`: {}",
-            String::from_utf8_lossy(&archive.stderr).trim()
-        ));
-    }
-    let mut tar = std::process::Command::new("tar")
-        .args(["-x", "-C"])
-        .arg(&temp)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run tar: {e}"))?;
-    if let Some(mut stdin) = tar.stdin.take() {
-        stdin.write_all(&archive.stdout).map_err(|e| format!("tar: {e}"))?;
-    }
-    let st = tar.wait().map_err(|e| format!("tar: {e}"))?;
-    if !st.success() {
-        return Err("tar could not unpack the git archive".into());
-    }
-    guard.dir = temp.join(&full);
-    Ok(guard)
-}
-
-fn side_engine(data: &DataArgs, s: &Side, label: &str) -> Result<crate::engine::Engine, i32> {
-    let mut cfg = data.config();
-    if s.dir.join("registry.ron").is_file() || s.dir.join("registry.json").is_file() {
-        cfg.registry = Some(s.dir.clone());
-    } else if s.dir.join("pack.ron").is_file() || s.dir.join("pack.json").is_file() {
-        cfg.packs.push(crate::pack::PackRef::Dir(s.dir.clone()));
-    } else {
-        eprintln!("error: {label} `{}` is neither a registry (registry.ron) nor a pack (pack.ron)", s.dir.display());
-        return Err(EXIT_USAGE);
-    }
-    let out = crate::engine::Engine::load(&cfg);
-    match out.engine {
-        Some(e) => Ok(e),
-        None => {
-            let mut err = std::io::stderr().lock();
-            for d in out.report.diagnostics.iter().filter(|d| d.is_error()) {
-                let _ = write!(err, "{}", d.render());
-            }
-            let _ = writeln!(err, "error: the {label} side is invalid ({} errors)", out.report.errors());
-            Err(exit_for(&out.report))
-        }
-    }
-}
-
-fn diff(a: DiffArgs) -> i32 {
-    if !(a.tolerance.is_finite() && a.tolerance >= 0.0) {
-        eprintln!("error: `--tolerance` must be a non-negative number of percent");
-        return EXIT_USAGE;
-    }
-    let (old, new) = match (side(&a.old), side(&a.new)) {
-        (Ok(o), Ok(n)) => (o, n),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let (eo, en) = match (side_engine(&a.data, &old, "old"), side_engine(&a.data, &new, "new")) {
-        (Ok(o), Ok(n)) => (o, n),
-        (Err(c), _) | (_, Err(c)) => return c,
-    };
-    let (mo, mn) = (crate::diff::matrix(&eo), crate::diff::matrix(&en));
-    let changes = crate::diff::compare(&mo, &mn, a.tolerance);
-    let show = |v: &serde_json::Value| match v {
-        serde_json::Value::Number(n) => n.as_f64().map(crate::numeric::py_float_repr).unwrap_or_default(),
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "—".into(),
-        other => other.to_string(),
-    };
-    let pct = |c: &crate::diff::Change| c.delta_pct.map(|d| format!("{d:+.2}%")).unwrap_or_default();
-    let mut out = std::io::stdout().lock();
-    let summary = format!(
-        "{} cells compared ({} → {}), {} change{} beyond ±{}%",
-        mo.len().max(mn.len()),
-        eo.provenance().content_hash,
-        en.provenance().content_hash,
-        changes.len(),
-        plural(changes.len()),
-        a.tolerance
-    );
-    match a.format {
-        DiffFormat::Table => {
-            if !changes.is_empty() {
-                let mut t = Table::new(&["cell", "field", "old", "new", "Δ"], &[false, false, true, true, true]);
-                for c in &changes {
-                    t.row(vec![c.key.clone(), c.field.clone(), show(&c.old), show(&c.new), pct(c)]);
-                }
-                let _ = write!(out, "{}", t.render());
-            }
-            let _ = writeln!(out, "{summary}");
-        }
-        DiffFormat::Json => {
-            let v = serde_json::json!({
-                "old": {"source": a.old, "provenance": eo.provenance()},
-                "new": {"source": a.new, "provenance": en.provenance()},
-                "cells": mo.len().max(mn.len()),
-                "tolerance_pct": a.tolerance,
-                "changes": changes,
-            });
-            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        }
-        DiffFormat::Github => {
-            for c in &changes {
-                let _ = writeln!(
-                    out,
-                    "::warning title=ratchet diff::{} · {}: {} → {} {}",
-                    c.key.replace(['\n', '\r'], " "),
-                    c.field,
-                    show(&c.old),
-                    show(&c.new),
-                    pct(c)
-                );
-            }
-            let _ = writeln!(out, "::notice title=ratchet diff::{summary}");
-        }
-    }
-    if changes.is_empty() { EXIT_OK } else { EXIT_INVALID }
-}
-
-fn start_live(data: &DataArgs) -> Result<std::sync::Arc<crate::reload::Live>, i32> {
-    match crate::reload::Live::start(data.config()) {
-        Ok(l) => Ok(std::sync::Arc::new(l)),
-        Err(report) => {
-            let mut err = std::io::stderr().lock();
-            for d in report.diagnostics.iter().filter(|d| d.is_error()) {
-                let _ = write!(err, "{}", d.render());
-            }
-            let _ = writeln!(err, "error: the data is invalid ({} errors)", report.errors());
-            Err(exit_for(&report))
-        }
-    }
-}
-
-fn outcome_line(o: &crate::reload::Outcome) -> String {
-    match o {
-        crate::reload::Outcome::Unchanged { id } => format!("no content change; generation {id} stays live"),
-        crate::reload::Outcome::Swapped { id, build_ms, swap_us } => {
-            format!("generation {id} live in {build_ms:.1} ms (swap {swap_us:.1} µs)")
-        }
-        crate::reload::Outcome::Failed(f) => {
-            let mut s = String::new();
-            for d in f.report.diagnostics.iter().filter(|d| d.is_error()) {
-                s.push_str(&d.render());
-            }
-            s.push_str(&format!(
-                "reload failed ({} error{}); generation {} stays live",
-                f.report.errors(),
-                plural(f.report.errors()),
-                f.kept
-            ));
-            s
-        }
-    }
-}
-
-fn answer_queries(engine: &crate::engine::Engine, lines: &[String]) -> Vec<String> {
-    lines.iter().map(|l| crate::batch::answer_line(engine, l).to_string()).collect()
-}
-
-fn watch(a: WatchArgs) -> i32 {
-    let live = match start_live(&a.data) {
-        Ok(l) => l,
-        Err(c) => return c,
-    };
-    let queries: Vec<String> = match &a.query {
-        None => Vec::new(),
-        Some(p) => match std::fs::read_to_string(p) {
-            Ok(t) => t.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect(),
-            Err(e) => {
-                eprintln!("error: cannot read `{}`: {e}", p.display());
-                return EXIT_USAGE;
-            }
-        },
-    };
-    let (tx, rx) = std::sync::mpsc::channel();
-    let w = crate::reload::watch(
-        live.clone(),
-        std::time::Duration::from_millis(a.reload.debounce_ms),
-        a.reload.poll,
-        move |o| {
-            let _ = tx.send(o);
-        },
-    );
-    let w = match w {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    if w.paths.is_empty() {
-        eprintln!(
-            "error: nothing to watch: the data is embedded; give --registry, --rules, --pack or --anchors directories"
-        );
-        return EXIT_USAGE;
-    }
-    let g = live.current();
-    let mut answers = answer_queries(&g.engine, &queries);
-    println!(
-        "generation {} live ({} ms); watching {}",
-        g.id,
-        fmt_num(g.build_ms, 1),
-        w.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-    );
-    for o in rx {
-        println!("{}", outcome_line(&o));
-        if let crate::reload::Outcome::Swapped { .. } = o {
-            let g = live.current();
-            let now = answer_queries(&g.engine, &queries);
-            for (i, (old, new)) in answers.iter().zip(&now).enumerate() {
-                if old != new {
-                    println!("  query {}: {}\n    was {old}\n    now {new}", i + 1, queries[i]);
-                }
-            }
-            answers = now;
-        }
-    }
-    EXIT_OK
-}
-
-fn serve(a: ServeArgs) -> i32 {
-    let live = match start_live(&a.data) {
-        Ok(l) => l,
-        Err(c) => return c,
-    };
-    let watcher = if a.no_watch {
-        None
-    } else {
-        match crate::reload::watch(
-            live.clone(),
-            std::time::Duration::from_millis(a.reload.debounce_ms),
-            a.reload.poll,
-            |o| eprintln!("{}", outcome_line(&o)),
-        ) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_USAGE;
-            }
-        }
-    };
-    if !(a.timeout_s.is_finite() && a.timeout_s > 0.0) {
-        eprintln!("error: `--timeout-s` must be a positive number of seconds");
-        return EXIT_USAGE;
-    }
-    let cfg = crate::serve::ServeConfig {
-        body_limit: a.body_limit_mib.saturating_mul(1 << 20),
-        timeout: std::time::Duration::from_secs_f64(a.timeout_s),
-    };
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    rt.enable_all();
-    if let Some(n) = a.threads {
-        rt.worker_threads(n.max(1));
-    }
-    let rt = match rt.build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let watched: Option<Vec<PathBuf>> = watcher.as_ref().map(|w| w.paths.clone());
-    let code = rt.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(&a.addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("error: cannot listen on `{}`: {e}", a.addr);
-                return EXIT_USAGE;
-            }
-        };
-        let addr = listener.local_addr().map(|x| x.to_string()).unwrap_or_else(|_| a.addr.clone());
-        let watching = match &watched {
-            Some(paths) if !paths.is_empty() => {
-                format!("watching {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))
-            }
-            _ => "not watching".to_string(),
-        };
-        eprintln!("listening on http://{addr} (generation {}; {watching})", live.current().id);
-        let st = crate::serve::AppState::new(live, cfg);
-        match crate::serve::serve(listener, st, crate::serve::shutdown_signal()).await {
-            Ok(()) => {
-                eprintln!("shut down");
-                EXIT_OK
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                EXIT_USAGE
-            }
-        }
-    });
-    drop(watcher);
-    code
 }

@@ -16,7 +16,7 @@ pub fn projection(r: &Projection<'_>) -> String {
                 p.model_key, p.hw_name, p.workload_id, p.prompt_tokens, p.decode_tokens
             );
             let badge = if p.badge.is_empty() { String::new() } else { format!(" {}", p.badge) };
-            let rows: Vec<(&str, String)> = vec![
+            let mut rows: Vec<(&str, String)> = vec![
                 ("source", format!("{}{badge}", p.source)),
                 ("decode", format!("{} tok/s", py_float_repr(p.decode_tok_s))),
                 ("prefill", format!("{} tok/s", py_float_repr(p.prefill_tok_s))),
@@ -33,6 +33,14 @@ pub fn projection(r: &Projection<'_>) -> String {
                     },
                 ),
             ];
+            for (k, v) in p.extra.iter() {
+                let text = match v {
+                    crate::projection::OutVal::Num(x) => py_float_repr(*x),
+                    crate::projection::OutVal::Bool(b) => b.to_string(),
+                    crate::projection::OutVal::Str(t) => t.clone(),
+                };
+                rows.push((k, text));
+            }
             for (k, v) in rows {
                 let _ = writeln!(s, "  {k:<13} {v}");
             }
@@ -170,12 +178,18 @@ pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-/// The ladder as CSV (RFC 4180 quoting).
-pub fn ladder_csv(rows: &[LadderRow]) -> String {
+/// The ladder as CSV (RFC 4180 quoting); `extra` names the rule set's extra declared fields,
+/// one column each after the fixed ones.
+pub fn ladder_csv(rows: &[LadderRow], extra: &[&str]) -> String {
     let q = csv_field;
     let mut s = String::from(
-        "tier,bw_projected,type,decode_tok_s,prefill_tok_s,ttft_s,total_s,verdict,headroom_gb,source,badge\n",
+        "tier,bw_projected,type,decode_tok_s,prefill_tok_s,ttft_s,total_s,verdict,headroom_gb,source,badge",
     );
+    for e in extra {
+        s.push(',');
+        s.push_str(&q(e));
+    }
+    s.push('\n');
     for r in rows {
         let f = |k: &str| num(&r.result, k).map(py_float_repr).unwrap_or_default();
         s.push_str(&format!(
@@ -192,6 +206,23 @@ pub fn ladder_csv(rows: &[LadderRow]) -> String {
             q(r.result["source"].as_str().unwrap_or("")),
             q(r.result["badge"].as_str().unwrap_or("")),
         ));
+        s.pop();
+        for e in extra {
+            s.push(',');
+            s.push_str(&q(&json_cell(r.result.get(*e))));
+        }
+        s.push('\n');
     }
     s
+}
+
+/// A JSON value as a table or CSV cell: numbers as Python prints them, strings bare, null
+/// and absent values empty.
+pub fn json_cell(v: Option<&serde_json::Value>) -> String {
+    match v {
+        Some(serde_json::Value::Number(n)) => n.as_f64().map(py_float_repr).unwrap_or_else(|| n.to_string()),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
 }

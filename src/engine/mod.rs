@@ -426,16 +426,8 @@ impl Engine {
         let d = &self.active.defaults;
         let prompt = p.prompt_tokens.unwrap_or(d.prompt_tokens);
         let decode = p.decode_tokens.unwrap_or(d.decode_tokens);
-        let finite = |v: Option<f64>| v.is_none_or(f64::is_finite);
-        if !(finite(p.host_ms) && finite(p.compiler_quality) && finite(p.npu_share)) {
-            for (name, v) in
-                [("host_ms", p.host_ms), ("compiler_quality", p.compiler_quality), ("npu_share", p.npu_share)]
-            {
-                if !finite(v) {
-                    return Err(EngineError::InvalidValue(format!("`{name}` must be a finite number")));
-                }
-            }
-        }
+        // the one range check every interface's request passes (rules `ranges`)
+        self.active.ranges.check([p.host_ms, p.compiler_quality, p.npu_share], p.fp4_runtime_maturity.as_deref())?;
         let inp = Inputs {
             hw,
             model: Some(model),

@@ -57,6 +57,15 @@ pub struct RuleSetFile {
     /// `fp4_runtime_maturity`).
     #[serde(default)]
     pub defaults: IndexMap<String, Constant>,
+    /// The range each request option must lie in (`host_ms`, `compiler_quality`,
+    /// `npu_share`); a request outside it is refused before any formula runs, the same way
+    /// on every interface.
+    #[serde(default)]
+    pub ranges: IndexMap<String, Range>,
+    /// The values a string request option may take (`fp4_runtime_maturity`); checked with
+    /// the ranges.
+    #[serde(default)]
+    pub choices: IndexMap<String, Vec<String>>,
     /// Named constants (`eps_rate`, `runtime_overhead_bytes`, …).
     #[serde(default)]
     pub constants: IndexMap<String, Constant>,
@@ -73,6 +82,24 @@ pub struct RuleSetFile {
     /// `workload_pattern`, `frame_latency`, …), each over inputs the engine provides.
     #[serde(default)]
     pub entries: IndexMap<String, RecordEntry>,
+}
+
+/// An interval of accepted values; an absent bound is unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    /// Lower bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Upper bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// The lower bound itself is refused.
+    #[serde(default)]
+    pub exclusive_min: bool,
+    /// The upper bound itself is refused.
+    #[serde(default)]
+    pub exclusive_max: bool,
 }
 
 /// A check: when `when` holds, the operation fails with `kind` and `message`.
@@ -184,6 +211,27 @@ pub struct ProjectRules {
     /// Decimal places per output field (Python `round`, ties to even on the exact value).
     #[serde(default)]
     pub rounding: IndexMap<String, u32>,
+    /// The projected result's record: every field a path computes, with its type, unit and
+    /// meaning, declared once. Fields beyond the ones the engine itself reads (the rates and
+    /// timings) are computed on every path and carried into every result by name (batch,
+    /// HTTP, ladder columns, `project`); a field's value is whatever its name resolves to in
+    /// the path's scope (path outputs, shared outputs, formulas).
+    #[serde(default)]
+    pub record: IndexMap<String, FieldDecl>,
+}
+
+/// One declared field of a result record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDecl {
+    /// `number`, `string` or `boolean`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Unit (`tok/s`, `s`, `GB`, …); absent for unitless fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// What the field means.
+    pub doc: String,
 }
 
 /// A gate: when its condition holds, the projection ends with this outcome.

@@ -257,7 +257,7 @@ impl Merger<'_> {
         // engine range
         match semver::VersionReq::parse(&manifest.engine) {
             Ok(req) => {
-                let ours = semver::Version::parse(crate::ENGINE_VERSION).ok();
+                let ours = semver::Version::parse(crate::version::ENGINE_VERSION).ok();
                 if ours.is_some_and(|v| !req.matches(&v)) {
                     self.report.push(at("engine").diag(
                         Diagnostic::error(
@@ -266,7 +266,7 @@ impl Merger<'_> {
                                 "pack `{}` requires engine `{}`; this is ratchet {}",
                                 manifest.name,
                                 manifest.engine,
-                                crate::ENGINE_VERSION
+                                crate::version::ENGINE_VERSION
                             ),
                         ),
                         0,

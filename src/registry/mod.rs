@@ -467,27 +467,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         );
     }
 
-    // Capability tables by name.
-    let mut capability_tables: IndexMap<String, Arc<CapabilityTable>> = IndexMap::new();
-    let mut cap_files: HashMap<String, &ParsedFile> = HashMap::new();
-    for (pf, t) in &capabilities {
-        if let Some(prev) = cap_files.get(&t.name) {
-            report.push(pf.diag_at(
-                Diagnostic::error(
-                    "duplicate",
-                    format!("capability table `{}` is defined twice (also in `{}`)", t.name, prev.rel),
-                ),
-                &[crate::document::PathSeg::Key("name".into())],
-            ));
-            continue;
-        }
-        cap_files.insert(t.name.clone(), pf);
-        capability_tables.insert(
-            t.name.clone(),
-            Arc::new(CapabilityTable { name: Some(t.name.clone()), entries: t.entries.clone() }),
-        );
-    }
-
+    let capability_tables = capability_tables(&capabilities, report);
     let ctx = validate::Context {
         broken_names: &broken_names,
         capability_tables: &capability_tables,
@@ -496,144 +476,18 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         memory: memory.as_ref().map(|(_, m)| m),
         precision_sets: precision_sets.as_ref().map(|(_, p)| p),
     };
-    for (pf, t) in &capabilities {
-        validate::capability_table(&ctx, pf, t, report);
-    }
-    if let Some((pf, d)) = &dtypes {
-        validate::dtypes(pf, d, report);
-    }
-    if let Some((pf, q)) = &quant {
-        validate::quant_schemes(&ctx, pf, q, report);
-    }
-    if let Some((pf, p)) = &precision_sets {
-        validate::precision_sets(&ctx, pf, p, report);
-    }
-    if let Some((pf, s)) = &silicon_classes {
-        validate::silicon_classes(&ctx, pf, s, report);
-    }
-    if let Some((pf, m)) = &manifest {
-        validate::manifest(pf, m, report);
-    }
+    validate_tables(&ctx, &capabilities, &dtypes, &quant, &precision_sets, &silicon_classes, &manifest, report);
 
-    // Tiers in file-name order; names unique.
-    let mut tier_list = Vec::new();
-    let mut tier_index = HashMap::new();
-    let mut tier_origin = HashMap::new();
-    let mut seen: HashMap<String, String> = HashMap::new();
-    for (pf, spec) in tiers {
-        validate::tier_file(&ctx, &pf, &spec, report);
-        if let Some(prev) = seen.get(&spec.name) {
-            report.push(pf.diag_at(
-                Diagnostic::error("duplicate", format!("tier `{}` is defined twice (also in `{prev}`)", spec.name)),
-                &[crate::document::PathSeg::Key("name".into())],
-            ));
-            continue;
-        }
-        seen.insert(spec.name.clone(), pf.source.name.clone());
-        tier_origin.insert(spec.name.clone(), Origin { file: pf.source.name.clone(), line: 1 });
-        tier_index.insert(spec.name.clone(), tier_list.len());
-        let mut t = Tier::resolve(spec, &capability_tables);
-        t.registry_slot = Some(tier_list.len() as u32);
-        tier_list.push(Arc::new(t));
-    }
+    let (tier_list, tier_index, tier_origin) =
+        tier_list(&ctx, tiers, custom_tiers, &silicon_classes, &precision_sets, &capability_tables, report);
 
-    // Custom tiers after the stock tiers, built from silicon-class defaults.
-    if let (Some((_, classes)), Some((_, sets))) = (&silicon_classes, &precision_sets) {
-        for (pf, params) in custom_tiers {
-            validate::custom_tier_file(&pf, &params, report);
-            let spec = match make_custom_tier(&params, classes, sets) {
-                Ok(s) => s,
-                Err(e) => {
-                    let (field, valid): (&str, Vec<&str>) = if classes.classes.contains_key(&params.silicon_class) {
-                        ("npu_precision_set", sets.sets.keys().map(String::as_str).collect())
-                    } else {
-                        ("silicon_class", classes.classes.keys().map(String::as_str).collect())
-                    };
-                    let got = if field == "silicon_class" {
-                        params.silicon_class.clone()
-                    } else {
-                        params.npu_precision_set.clone().unwrap_or_default()
-                    };
-                    report.push(
-                        pf.diag_at(
-                            Diagnostic::error("unknown-reference", read::lower_first(&e.to_string()))
-                                .with_help(crate::diagnostic::did_you_mean(&got, valid)),
-                            &[crate::document::PathSeg::Key(field.into())],
-                        ),
-                    );
-                    continue;
-                }
-            };
-            validate::built_tier(&ctx, &pf, &spec, report);
-            if let Some(prev) = seen.get(&spec.name) {
-                report.push(pf.diag_at(
-                    Diagnostic::error("duplicate", format!("tier `{}` is defined twice (also in `{prev}`)", spec.name)),
-                    &[crate::document::PathSeg::Key("name".into())],
-                ));
-                continue;
-            }
-            seen.insert(spec.name.clone(), pf.source.name.clone());
-            tier_origin.insert(spec.name.clone(), Origin { file: pf.source.name.clone(), line: 1 });
-            tier_index.insert(spec.name.clone(), tier_list.len());
-            let mut t = Tier::resolve(spec, &capability_tables);
-            t.registry_slot = Some(tier_list.len() as u32);
-            tier_list.push(Arc::new(t));
-        }
-    }
-
-    // Catalog: models unique by key, in file order.
-    let mut catalog = Catalog::default();
-    let mut model_seen: HashMap<String, String> = HashMap::new();
-    let all_keys: Vec<String> = catalogs.iter().flat_map(|(_, c)| c.models.iter().map(|m| m.key.clone())).collect();
-    for (pf, c) in &catalogs {
-        for (i, m) in c.models.iter().enumerate() {
-            validate::model(&ctx, pf, i, m, &all_keys, report);
-            if let Some(prev) = model_seen.get(&m.key) {
-                report.push(pf.diag_at(
-                    Diagnostic::error(
-                        "duplicate",
-                        format!("model key `{}` is defined twice (also in `{prev}`)", m.key),
-                    ),
-                    &model_path(i, "key"),
-                ));
-                continue;
-            }
-            model_seen.insert(m.key.clone(), pf.source.name.clone());
-            catalog.insert(m.clone());
-        }
-    }
-
-    // Measurement sets: every reference resolves, every rate is positive; unique by name.
-    let mut measurements: IndexMap<String, Arc<crate::measurement::MeasurementSet>> = IndexMap::new();
-    for (pf, set) in measurement_files {
-        let problems = set.problems();
-        for (path, msg) in &problems {
-            report.push(pf.diag_at(Diagnostic::error("value", msg.clone()), path));
-        }
-        if measurements.contains_key(&set.name) {
-            report.push(pf.diag_at(
-                Diagnostic::error("duplicate", format!("measurement set `{}` is defined twice", set.name)),
-                &[crate::document::PathSeg::Key("name".into())],
-            ));
-        } else if problems.is_empty() {
-            measurements.insert(set.name.clone(), Arc::new(set));
-        }
-    }
+    let catalog = catalog(&ctx, &catalogs, report);
+    let measurements = measurement_sets(measurement_files, report);
 
     let (manifest, dtypes, quant, precision_sets, silicon_classes, memory, badges, anchor_routes) =
         (manifest?, dtypes?, quant?, precision_sets?, silicon_classes?, memory?, badges?, anchor_routes?);
 
-    let mut hasher = Sha256::new();
-    let mut sorted = files;
-    sorted.sort();
-    for (rel, bytes) in &sorted {
-        hasher.update((rel.len() as u64).to_le_bytes());
-        hasher.update(rel.as_bytes());
-        hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
-    }
-    let digest = hasher.finalize();
-    let content_hash = digest.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>();
+    let content_hash = content_hash(files);
 
     Some(Registry {
         manifest: manifest.1,
@@ -653,6 +507,208 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         content_hash,
         description: loader.describe(),
     })
+}
+
+/// Records the first file that defines `key`; a second definition is an error naming the
+/// first (`what` `key` is defined twice (also in `…`)) at `path`, and `false`.
+fn first_definition(
+    seen: &mut HashMap<String, String>,
+    key: &str,
+    origin: &str,
+    pf: &ParsedFile,
+    what: &str,
+    path: &[crate::document::PathSeg],
+    report: &mut Report,
+) -> bool {
+    if let Some(prev) = seen.get(key) {
+        report.push(pf.diag_at(
+            Diagnostic::error("duplicate", format!("{what} `{key}` is defined twice (also in `{prev}`)")),
+            path,
+        ));
+        return false;
+    }
+    seen.insert(key.to_string(), origin.to_string());
+    true
+}
+
+fn name_path() -> [crate::document::PathSeg; 1] {
+    [crate::document::PathSeg::Key("name".into())]
+}
+
+/// Capability tables by name (the first definition wins).
+fn capability_tables(
+    capabilities: &[(ParsedFile, CapabilityTableFile)],
+    report: &mut Report,
+) -> IndexMap<String, Arc<CapabilityTable>> {
+    let mut out: IndexMap<String, Arc<CapabilityTable>> = IndexMap::new();
+    let mut seen = HashMap::new();
+    for (pf, t) in capabilities {
+        if !first_definition(&mut seen, &t.name, &pf.rel, pf, "capability table", &name_path(), report) {
+            continue;
+        }
+        out.insert(
+            t.name.clone(),
+            Arc::new(CapabilityTable { name: Some(t.name.clone()), entries: t.entries.clone() }),
+        );
+    }
+    out
+}
+
+/// The semantic checks of the tables and the manifest.
+#[allow(clippy::too_many_arguments)]
+fn validate_tables(
+    ctx: &validate::Context<'_>,
+    capabilities: &[(ParsedFile, CapabilityTableFile)],
+    dtypes: &Option<(ParsedFile, DtypeTable)>,
+    quant: &Option<(ParsedFile, QuantSchemeTable)>,
+    precision_sets: &Option<(ParsedFile, PrecisionSetTable)>,
+    silicon_classes: &Option<(ParsedFile, SiliconClassTable)>,
+    manifest: &Option<(ParsedFile, Manifest)>,
+    report: &mut Report,
+) {
+    for (pf, t) in capabilities {
+        validate::capability_table(ctx, pf, t, report);
+    }
+    if let Some((pf, d)) = dtypes {
+        validate::dtypes(pf, d, report);
+    }
+    if let Some((pf, q)) = quant {
+        validate::quant_schemes(ctx, pf, q, report);
+    }
+    if let Some((pf, p)) = precision_sets {
+        validate::precision_sets(ctx, pf, p, report);
+    }
+    if let Some((pf, s)) = silicon_classes {
+        validate::silicon_classes(ctx, pf, s, report);
+    }
+    if let Some((pf, m)) = manifest {
+        validate::manifest(pf, m, report);
+    }
+}
+
+/// Tiers in file-name order, then custom tiers built from silicon-class defaults; names
+/// unique. The list, the index by name and where each is defined.
+fn tier_list(
+    ctx: &validate::Context<'_>,
+    tiers: Vec<(ParsedFile, TierSpec)>,
+    custom_tiers: Vec<(ParsedFile, CustomTierParams)>,
+    silicon_classes: &Option<(ParsedFile, SiliconClassTable)>,
+    precision_sets: &Option<(ParsedFile, PrecisionSetTable)>,
+    capability_tables: &IndexMap<String, Arc<CapabilityTable>>,
+    report: &mut Report,
+) -> (Vec<Arc<Tier>>, HashMap<String, usize>, HashMap<String, Origin>) {
+    let mut list = Vec::new();
+    let mut index = HashMap::new();
+    let mut origin = HashMap::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut add = |pf: &ParsedFile, spec: TierSpec, report: &mut Report| {
+        if !first_definition(&mut seen, &spec.name, &pf.source.name, pf, "tier", &name_path(), report) {
+            return;
+        }
+        origin.insert(spec.name.clone(), Origin { file: pf.source.name.clone(), line: 1 });
+        index.insert(spec.name.clone(), list.len());
+        let mut t = Tier::resolve(spec, capability_tables);
+        t.registry_slot = Some(list.len() as u32);
+        list.push(Arc::new(t));
+    };
+    for (pf, spec) in tiers {
+        validate::tier_file(ctx, &pf, &spec, report);
+        add(&pf, spec, report);
+    }
+    if let (Some((_, classes)), Some((_, sets))) = (silicon_classes, precision_sets) {
+        for (pf, params) in custom_tiers {
+            validate::custom_tier_file(&pf, &params, report);
+            let spec = match make_custom_tier(&params, classes, sets) {
+                Ok(s) => s,
+                Err(e) => {
+                    report.push(custom_tier_error(&pf, &params, classes, sets, &e.to_string()));
+                    continue;
+                }
+            };
+            validate::built_tier(ctx, &pf, &spec, report);
+            add(&pf, spec, report);
+        }
+    }
+    (list, index, origin)
+}
+
+/// A custom tier naming an unknown silicon class or precision set, at that field.
+fn custom_tier_error(
+    pf: &ParsedFile,
+    params: &CustomTierParams,
+    classes: &SiliconClassTable,
+    sets: &PrecisionSetTable,
+    message: &str,
+) -> Diagnostic {
+    let (field, valid): (&str, Vec<&str>) = if classes.classes.contains_key(&params.silicon_class) {
+        ("npu_precision_set", sets.sets.keys().map(String::as_str).collect())
+    } else {
+        ("silicon_class", classes.classes.keys().map(String::as_str).collect())
+    };
+    let got = if field == "silicon_class" {
+        params.silicon_class.clone()
+    } else {
+        params.npu_precision_set.clone().unwrap_or_default()
+    };
+    pf.diag_at(
+        Diagnostic::error("unknown-reference", read::lower_first(message))
+            .with_help(crate::diagnostic::did_you_mean(&got, valid)),
+        &[crate::document::PathSeg::Key(field.into())],
+    )
+}
+
+/// The catalog: models unique by key, in file order.
+fn catalog(ctx: &validate::Context<'_>, catalogs: &[(ParsedFile, CatalogFile)], report: &mut Report) -> Catalog {
+    let mut catalog = Catalog::default();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let all_keys: Vec<String> = catalogs.iter().flat_map(|(_, c)| c.models.iter().map(|m| m.key.clone())).collect();
+    for (pf, c) in catalogs {
+        for (i, m) in c.models.iter().enumerate() {
+            validate::model(ctx, pf, i, m, &all_keys, report);
+            if first_definition(&mut seen, &m.key, &pf.source.name, pf, "model key", &model_path(i, "key"), report) {
+                catalog.insert(m.clone());
+            }
+        }
+    }
+    catalog
+}
+
+/// Measurement sets: every reference resolves, every rate is positive; unique by name.
+fn measurement_sets(
+    files: Vec<(ParsedFile, crate::measurement::MeasurementSet)>,
+    report: &mut Report,
+) -> IndexMap<String, Arc<crate::measurement::MeasurementSet>> {
+    let mut out: IndexMap<String, Arc<crate::measurement::MeasurementSet>> = IndexMap::new();
+    for (pf, set) in files {
+        let problems = set.problems();
+        for (path, msg) in &problems {
+            report.push(pf.diag_at(Diagnostic::error("value", msg.clone()), path));
+        }
+        if out.contains_key(&set.name) {
+            report.push(pf.diag_at(
+                Diagnostic::error("duplicate", format!("measurement set `{}` is defined twice", set.name)),
+                &name_path(),
+            ));
+        } else if problems.is_empty() {
+            out.insert(set.name.clone(), Arc::new(set));
+        }
+    }
+    out
+}
+
+/// The content hash of every file (sorted by path): 16 hex digits of SHA-256.
+fn content_hash(files: Vec<(String, Vec<u8>)>) -> String {
+    let mut hasher = Sha256::new();
+    let mut sorted = files;
+    sorted.sort();
+    for (rel, bytes) in &sorted {
+        hasher.update((rel.len() as u64).to_le_bytes());
+        hasher.update(rel.as_bytes());
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    }
+    let digest = hasher.finalize();
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>()
 }
 
 pub(crate) fn model_path(i: usize, field: &str) -> Vec<crate::document::PathSeg> {

@@ -5,13 +5,14 @@
 //! `req.*`, `opt.*`), registers the built-ins, and specialises a program for a known tier
 //! and model (their fields become constants, so lookups and branches on them fold at load).
 
+pub use super::fields::{BUILTINS, FEASIBILITY_FIELDS, MISMATCH_FIELDS, PROJECTED_FIELDS};
 use super::host::{REC, SRef, STR, Tables, kind_index, op};
 use super::inputs::{self, Namespaces, Ty};
 use super::lookups::{Found, LookupKind};
 use super::model::{Formula, GateDef, LookupDef, PathDef, RuleSet, Src};
 use crate::diagnostic::closest;
 use crate::expr::lower::{self, Dialect, Lower, V, first_at};
-use crate::expr::{BinOp, Expr, Ins, Op1, Program, Reg};
+use crate::expr::{BinOp, Expr, Ins, Op1, Reg};
 use indexmap::IndexMap;
 use std::collections::HashMap;
 
@@ -20,139 +21,7 @@ pub type CompileError = lower::CompileError<Src>;
 
 type R<T> = Result<T, CompileError>;
 
-/// The fields of the feasibility outcome.
-pub const FEASIBILITY_FIELDS: &[(&str, Ty)] = &[
-    ("verdict", Ty::Str),
-    ("required_gb", Ty::Num),
-    ("available_gb", Ty::Num),
-    ("headroom_gb", Ty::Num),
-    ("weights_gb", Ty::Num),
-    ("kv_cache_gb", Ty::Num),
-    ("overhead_gb", Ty::Num),
-];
-
-/// The fields of a projected result that a path computes (`decode_ceiling_tok_s` optional).
-pub const PROJECTED_FIELDS: &[(&str, Ty)] = &[
-    ("decode_tok_s", Ty::Num),
-    ("prefill_tok_s", Ty::Num),
-    ("ttft_s", Ty::Num),
-    ("decode_s", Ty::Num),
-    ("prefill_s", Ty::Num),
-    ("total_s", Ty::Num),
-    ("host_ms", Ty::Num),
-    ("regime", Ty::Str),
-    ("decode_ceiling_tok_s", Ty::Num),
-];
-
-/// The fields of a dtype-mismatch outcome.
-pub const MISMATCH_FIELDS: &[(&str, Ty)] =
-    &[("required_dtype", Ty::Str), ("tier_capability", Ty::Str), ("retargeting_hint", Ty::Str)];
-
-/// Where the feasibility numbers are.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FeasSlots {
-    /// `verdict` (a string).
-    pub verdict: Reg,
-    /// required, available, headroom, weights, kv cache, overhead (GB).
-    pub nums: [Reg; 6],
-}
-
-/// Where a projected result's fields are.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProjSlots {
-    /// decode_tok_s, prefill_tok_s, ttft_s, decode_s, prefill_s, total_s, host_ms.
-    pub nums: [Reg; 7],
-    /// `regime`.
-    pub regime: Reg,
-    /// `decode_ceiling_tok_s`, when the path computes it.
-    pub ceiling: Option<Reg>,
-}
-
-/// How a program ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// A single number.
-    Scalar(Reg),
-    /// A feasibility check.
-    Feasibility(FeasSlots),
-    /// The model does not fit (gate index).
-    WontFit(u16, FeasSlots),
-    /// The tier cannot execute the model (gate index; required dtype, capability, hint).
-    DtypeMismatch(u16, [Reg; 3]),
-    /// A path answered (path index).
-    Projected(u16, ProjSlots),
-    /// No path answered.
-    NoAnswer,
-    /// A record entry's outputs, in declared order.
-    Record(Vec<(Ty, Reg)>),
-    /// A check failed: (kind: 0 invalid value, 1 unknown key; message).
-    Failed(u8, Reg),
-}
-
-/// Something that happened during a traced evaluation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// Gate `i` held.
-    GateHeld(u16),
-    /// Gate `i` did not hold.
-    GatePassed(u16),
-    /// Path `i` skipped: its `when` was false.
-    PathWhenFalse(u16),
-    /// Path `i` skipped: its lookup found nothing.
-    PathNotFound(u16),
-    /// Path `i` answered.
-    PathTaken(u16),
-}
-
-pub use crate::expr::code::TraceName;
-
-/// Metadata of a cascade path.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PathMeta {
-    /// Path name.
-    pub name: String,
-    /// Source label.
-    pub source: String,
-    /// Description.
-    pub description: Option<String>,
-    /// `when` text.
-    pub when: Option<String>,
-    /// Lookup builtin name.
-    pub lookup: Option<String>,
-}
-
-/// A compiled entry point.
-#[derive(Debug, Clone)]
-pub struct Compiled {
-    /// The program.
-    pub program: Program,
-    /// Outcomes by `Exit` index.
-    pub outcomes: Vec<Outcome>,
-    /// Events by `Note` index.
-    pub events: Vec<Event>,
-    /// Cascade paths, in cascade order.
-    pub paths: Vec<PathMeta>,
-    /// Gate names.
-    pub gates: Vec<String>,
-}
-
-impl Compiled {
-    /// Traced names by `Trace` index.
-    pub fn trace_names(&self) -> &[TraceName] {
-        &self.program.trace_names
-    }
-}
-
-/// Which entry point to compile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    /// `kv_cache_bytes_per_token(model, dtype_bytes)`
-    KvBytes,
-    /// `memory_feasibility(model, hw, context_tokens)`
-    Feasibility,
-    /// `project_llm(...)`
-    Project,
-}
+pub use super::program::{Compiled, EntryKind, Event, FeasSlots, Outcome, PathMeta, ProjSlots, TraceName};
 
 /// A scope frame: names defined by an entry, a path or a gate, with a memo prefix.
 type Frame<'r> = (&'r IndexMap<String, Formula>, String);
@@ -184,27 +53,6 @@ impl LookupNs {
         }
     }
 }
-
-/// The built-in functions: (name, arity, signature shown in messages).
-pub const BUILTINS: &[(&str, usize, &str)] = &[
-    ("max", 2, "max(number, number) -> number"),
-    ("min", 2, "min(number, number) -> number"),
-    ("abs", 1, "abs(number) -> number"),
-    ("floor", 1, "floor(number) -> number"),
-    ("ceil", 1, "ceil(number) -> number"),
-    ("sqrt", 1, "sqrt(number) -> number"),
-    ("round", 2, "round(number, digits) -> number"),
-    ("if", 3, "if(condition, then, else)"),
-    ("has", 1, "has(optional name) -> boolean"),
-    ("lower", 1, "lower(string) -> string"),
-    ("str", 1, "str(number) -> string"),
-    ("peak_tops", 1, "peak_tops(dtype) -> number"),
-    ("has_tops_field", 1, "has_tops_field(dtype) -> boolean"),
-    ("capability", 1, "capability(key) -> string"),
-    ("capability_via", 1, "capability_via(key) -> string"),
-    ("lookup_or", 3, "lookup_or(\"table\", key, default) -> string"),
-    ("member", 2, "member(\"set\", key) -> boolean"),
-];
 
 /// The rules dialect's state while one program is lowered.
 struct Rules<'r> {
@@ -695,6 +543,7 @@ fn finish(cx: Cx<'_>, rs: &RuleSet, paths: Vec<PathMeta>, gates: Vec<String>) ->
                 live.extend(p.nums);
                 live.extend(p.ceiling);
                 live.push(p.regime);
+                live.extend(p.extra.iter().map(|(_, r)| *r));
             }
             Outcome::NoAnswer => {}
             Outcome::Record(v) => live.extend(v.iter().map(|(_, r)| *r)),
@@ -705,7 +554,14 @@ fn finish(cx: Cx<'_>, rs: &RuleSet, paths: Vec<PathMeta>, gates: Vec<String>) ->
     let outcomes = std::mem::take(&mut cx.d.outcomes);
     let events = std::mem::take(&mut cx.d.events);
     match cx.finish(&live, true, true) {
-        Ok(program) => Ok(Compiled { program, outcomes, events, paths, gates }),
+        Ok(program) => {
+            let extra = if outcomes.iter().any(|o| matches!(o, Outcome::Projected(..))) {
+                rs.project.iter().flat_map(|p| p.extra_fields()).map(|f| f.name.clone()).collect()
+            } else {
+                Vec::new()
+            };
+            Ok(Compiled { program, outcomes, events, paths, gates, extra })
+        }
         Err(m) => Err(vec![missing(rs, &format!("a valid program ({m}); this is a bug in ratchet"))]),
     }
 }
@@ -1054,7 +910,18 @@ fn compile_path<'r>(cx: &mut Cx<'r>, pi: u16, path: &'r PathDef, p: &'r super::m
             } else {
                 None
             };
-        outcome(cx, Outcome::Projected(pi, ProjSlots { nums, regime, ceiling }));
+        let mut extra = Vec::new();
+        for f in p.extra_fields() {
+            let v = field(cx, &f.name, f.ty, &f.src)?;
+            let s = at_src(cx, &f.src, |cx| match f.ty {
+                Ty::Num => as_num(cx, v, 0, &f.name),
+                Ty::Str => as_str(cx, v, 0, &f.name),
+                Ty::Bool => as_bool(cx, v, 0, &f.name),
+            })?;
+            let s = if f.ty == Ty::Num { round_if(cx, &f.name, s, p)? } else { s };
+            extra.push((f.ty, s));
+        }
+        outcome(cx, Outcome::Projected(pi, ProjSlots { nums, regime, ceiling, extra }));
         Ok(!conditional)
     })();
     cx.d.lookup_ns = None;

@@ -2,7 +2,7 @@
 //! measurement, a tier-level anchor, and a same-family sibling's anchor. Each writes a
 //! block of registers: a found flag, then (value, present) pairs, then strings.
 
-use super::host::SRef;
+use super::sref::SRef;
 use indexmap::IndexMap;
 
 /// A map lookup that scans small maps (cheaper than hashing a key) and hashes large ones.

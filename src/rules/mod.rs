@@ -5,11 +5,15 @@
 pub mod compile;
 pub mod entries;
 pub use crate::expr;
+pub mod fields;
 pub mod file;
 pub mod host;
 pub mod inputs;
 pub mod lookups;
 pub mod model;
+pub mod program;
+pub mod ranges;
+pub mod sref;
 
 use crate::diagnostic::{Diagnostic, Report};
 use crate::registry::loader::Loader;
@@ -53,6 +57,8 @@ pub struct CompiledRuleSet {
     pub file: String,
     /// Request defaults.
     pub defaults: Defaults,
+    /// Accepted ranges of request options.
+    pub ranges: ranges::Ranges,
     /// `kv_cache_bytes_per_token`.
     pub kv: Compiled,
     /// `memory_feasibility`.
@@ -67,6 +73,18 @@ pub struct CompiledRuleSet {
     pub entries: IndexMap<String, Compiled>,
     /// The resolved rules (for `--explain` and listings).
     pub rules: RuleSet,
+}
+
+impl CompiledRuleSet {
+    /// The projected result's declared record (empty when the rule set declares none).
+    pub fn record(&self) -> &[model::RecordField] {
+        self.rules.project.as_ref().map_or(&[], |p| p.record.as_slice())
+    }
+
+    /// The declared fields results carry by name beyond the engine's own, in declared order.
+    pub fn extra_fields(&self) -> impl Iterator<Item = &model::RecordField> {
+        self.record().iter().filter(|f| !f.core)
+    }
 }
 
 /// A compiled operation.
@@ -301,6 +319,7 @@ pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
         }
         let Some(rs) = resolved else { continue };
         let Some(defs) = defaults(&rs, &mut report) else { continue };
+        let Some(ranges) = ranges::ranges(&rs, &defs, &mut report) else { continue };
         // static checks first (names, arity, tables, cycles); compiling would find the same
         let mut errors: Vec<CompileError> = compile::check_unreached(&rs, tables);
         let mut compiled = None;
@@ -338,6 +357,7 @@ pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
                 extends: rs.extends.clone(),
                 file,
                 defaults: defs,
+                ranges,
                 kv,
                 feasibility,
                 project,

@@ -171,6 +171,33 @@ pub struct ProjectDef {
     pub outputs: IndexMap<String, Formula>,
     /// Rounding per output.
     pub rounding: IndexMap<String, (u32, Src)>,
+    /// The declared result record, in declared order (core fields included when declared).
+    pub record: Vec<RecordField>,
+}
+
+impl ProjectDef {
+    /// The declared fields the engine does not read itself: computed on every path and
+    /// carried into results by name.
+    pub fn extra_fields(&self) -> impl Iterator<Item = &RecordField> {
+        self.record.iter().filter(|f| !f.core)
+    }
+}
+
+/// One declared field of the projected result.
+#[derive(Debug, Clone)]
+pub struct RecordField {
+    /// Field name.
+    pub name: String,
+    /// Its type.
+    pub ty: super::inputs::Ty,
+    /// Unit, when it has one.
+    pub unit: Option<String>,
+    /// What it means.
+    pub doc: String,
+    /// One of the fields the engine reads itself (`PROJECTED_FIELDS`).
+    pub core: bool,
+    /// Where it is declared.
+    pub src: Src,
 }
 
 /// A check.
@@ -218,6 +245,10 @@ pub struct RuleSet {
     pub extends: Vec<String>,
     /// Request defaults.
     pub defaults: IndexMap<String, (Constant, Src)>,
+    /// Accepted ranges of request options.
+    pub ranges: IndexMap<String, (super::file::Range, Src)>,
+    /// Accepted values of string request options.
+    pub choices: IndexMap<String, (Vec<String>, Src)>,
     /// Constants.
     pub constants: IndexMap<String, (Constant, Src)>,
     /// Global formulas by name.
@@ -289,6 +320,8 @@ pub struct SetFile {
 struct Raw {
     description: Option<String>,
     defaults: IndexMap<String, (Constant, Src)>,
+    ranges: IndexMap<String, (super::file::Range, Src)>,
+    choices: IndexMap<String, (Vec<String>, Src)>,
     constants: IndexMap<String, (Constant, Src)>,
     formulas: IndexMap<String, (String, String, Src)>,
     kv: Option<(String, Src)>,
@@ -302,6 +335,7 @@ struct Raw {
     paths: IndexMap<String, (Path, Src)>,
     outputs: IndexMap<String, (String, Src)>,
     rounding: IndexMap<String, (u32, Src)>,
+    record: IndexMap<String, (super::file::FieldDecl, Src)>,
     records: IndexMap<(bool, String), RawRecord>,
 }
 
@@ -326,6 +360,12 @@ fn overlay(raw: &mut Raw, sf: &SetFile, diags: &mut Vec<Diagnostic>) {
     }
     for (k, v) in &s.defaults {
         raw.defaults.insert(k.clone(), (v.clone(), root.child("defaults").child(k.as_str())));
+    }
+    for (k, v) in &s.ranges {
+        raw.ranges.insert(k.clone(), (*v, root.child("ranges").child(k.as_str())));
+    }
+    for (k, v) in &s.choices {
+        raw.choices.insert(k.clone(), (v.clone(), root.child("choices").child(k.as_str())));
     }
     for (k, v) in &s.constants {
         raw.constants.insert(k.clone(), (v.clone(), root.child("constants").child(k.as_str())));
@@ -418,6 +458,59 @@ fn overlay(raw: &mut Raw, sf: &SetFile, diags: &mut Vec<Diagnostic>) {
     for (k, v) in &p.rounding {
         raw.rounding.insert(k.clone(), (*v, ps.child("rounding").child(k.as_str())));
     }
+    for (k, v) in &p.record {
+        raw.record.insert(k.clone(), (v.clone(), ps.child("record").child(k.as_str())));
+    }
+}
+
+/// The declared result record: each field's type checked, core fields against the type the
+/// engine reads.
+fn record_fields(raw: &Raw, diags: &mut Vec<Diagnostic>) -> Vec<RecordField> {
+    let mut out = Vec::new();
+    for (name, (d, src)) in &raw.record {
+        let ty = match d.ty.as_str() {
+            "number" => super::inputs::Ty::Num,
+            "string" => super::inputs::Ty::Str,
+            "boolean" => super::inputs::Ty::Bool,
+            other => {
+                diags.push(
+                    src.child("type")
+                        .diag(Diagnostic::error("rules", format!("unknown field type `{other}`")), 0)
+                        .with_help(
+                            did_you_mean(other, ["number", "string", "boolean"])
+                                .or(Some("expected `number`, `string` or `boolean`".into())),
+                        ),
+                );
+                continue;
+            }
+        };
+        let core = super::fields::PROJECTED_FIELDS.iter().find(|(f, _)| f == name);
+        if let Some((_, want)) = core {
+            if *want != ty {
+                diags.push(src.child("type").diag(
+                    Diagnostic::error(
+                        "rules",
+                        format!(
+                            "`{name}` is a {} the engine reads; it cannot be declared a {}",
+                            want.name(),
+                            ty.name()
+                        ),
+                    ),
+                    0,
+                ));
+                continue;
+            }
+        }
+        out.push(RecordField {
+            name: name.clone(),
+            ty,
+            unit: d.unit.clone(),
+            doc: d.doc.clone(),
+            core: core.is_some(),
+            src: src.clone(),
+        });
+    }
+    out
 }
 
 fn formula(name: &str, params: Vec<String>, text: &str, src: Src, diags: &mut Vec<Diagnostic>) -> Option<Formula> {
@@ -527,7 +620,7 @@ pub fn resolve(name: &str, files: &IndexMap<String, SetFile>, diags: &mut Vec<Di
     let mut global = IndexMap::new();
     for (name, (sig, text, src)) in &raw.formulas {
         let params = expr::parse_signature(sig).map(|p| p.1).unwrap_or_default();
-        if super::compile::BUILTINS.iter().any(|b| b.0 == name) {
+        if super::fields::BUILTINS.iter().any(|b| b.0 == name) {
             diags.push(src.diag_key(Diagnostic::error(
                 "rules",
                 format!("the formula `{name}` shadows the built-in function `{name}`"),
@@ -540,32 +633,22 @@ pub fn resolve(name: &str, files: &IndexMap<String, SetFile>, diags: &mut Vec<Di
             global.insert(name.clone(), f);
         }
     }
-    let shadow_check = |m: &IndexMap<String, (String, Src)>, diags: &mut Vec<Diagnostic>| {
-        for (k, (_, src)) in m {
-            if global.contains_key(k) || raw.constants.contains_key(k) {
-                diags.push(src.diag_key(Diagnostic::error(
-                    "rules",
-                    format!("`{k}` shadows the formula or constant `{k}`; give it another name"),
-                )));
-            }
-        }
-    };
-    shadow_check(&raw.feas_lets, diags);
-    shadow_check(&raw.feasibility, diags);
-    shadow_check(&raw.lets, diags);
-    shadow_check(&raw.outputs, diags);
+    let shadow = Shadow { formulas: &global, constants: &raw.constants };
+    for m in [&raw.feas_lets, &raw.feasibility, &raw.lets, &raw.outputs] {
+        shadow.check(m, diags);
+    }
 
     let kv = raw.kv.as_ref().and_then(|(t, s)| formula("kv_cache_bytes_per_token", Vec::new(), t, s.clone(), diags));
     let feas_lets = formulas(&raw.feas_lets, diags);
     let feasibility = formulas(&raw.feasibility, diags);
-    for (f, _) in super::compile::FEASIBILITY_FIELDS {
+    for (f, _) in super::fields::FEASIBILITY_FIELDS {
         if !raw.feasibility.is_empty() && !feasibility.contains_key(*f) && !raw.feasibility.contains_key(*f) {
             diags.push(root_src.diag(Diagnostic::error("rules", format!("`llm.feasibility` has no `{f}`")), 0));
         }
     }
     for (k, (_, src)) in &raw.feasibility {
-        if !super::compile::FEASIBILITY_FIELDS.iter().any(|(f, _)| f == k) {
-            let known: Vec<&str> = super::compile::FEASIBILITY_FIELDS.iter().map(|f| f.0).collect();
+        if !super::fields::FEASIBILITY_FIELDS.iter().any(|(f, _)| f == k) {
+            let known: Vec<&str> = super::fields::FEASIBILITY_FIELDS.iter().map(|f| f.0).collect();
             diags.push(
                 src.diag_key(Diagnostic::error("rules", format!("unknown feasibility output `{k}`"))).with_help(
                     did_you_mean(k, known.iter().copied()).or(Some(format!("known outputs: {}", known.join(", ")))),
@@ -574,76 +657,139 @@ pub fn resolve(name: &str, files: &IndexMap<String, SetFile>, diags: &mut Vec<Di
         }
     }
 
-    let project = if raw.has_project {
-        let lets = formulas(&raw.lets, diags);
-        let outputs = formulas(&raw.outputs, diags);
-        let known_out: Vec<&str> = super::compile::PROJECTED_FIELDS.iter().map(|f| f.0).collect();
-        for (k, (_, src)) in &raw.rounding {
+    let project = if raw.has_project { project_def(&raw, &shadow, &root_src, diags) } else { None };
+    let (operations, entries) = record_defs(&raw, &shadow, &root_src, diags);
+    if diags.len() > before {
+        return None;
+    }
+    Some(RuleSet {
+        name: top.set.name.clone(),
+        description: raw.description.clone(),
+        extends,
+        defaults: raw.defaults.clone(),
+        ranges: raw.ranges.clone(),
+        choices: raw.choices.clone(),
+        constants: raw.constants.clone(),
+        formulas: global,
+        kv,
+        feas_lets,
+        feasibility,
+        feasibility_src: raw.feasibility_src.clone().unwrap_or_else(|| root_src.clone()),
+        project,
+        operations,
+        entries,
+        root_src,
+    })
+}
+
+/// Names that a `let`, an output or a path scope must not shadow: the global formulas and
+/// constants.
+struct Shadow<'a> {
+    formulas: &'a IndexMap<String, Formula>,
+    constants: &'a IndexMap<String, (Constant, Src)>,
+}
+
+impl Shadow<'_> {
+    fn check(&self, m: &IndexMap<String, (String, Src)>, diags: &mut Vec<Diagnostic>) {
+        for (k, (_, src)) in m {
+            if self.formulas.contains_key(k) || self.constants.contains_key(k) {
+                diags.push(src.diag_key(Diagnostic::error(
+                    "rules",
+                    format!("`{k}` shadows the formula or constant `{k}`; give it another name"),
+                )));
+            }
+        }
+    }
+}
+
+/// The projection: entry lets, the declared record, gates and paths with their outputs.
+fn project_def(raw: &Raw, shadow: &Shadow<'_>, root_src: &Src, diags: &mut Vec<Diagnostic>) -> Option<ProjectDef> {
+    let lets = formulas(&raw.lets, diags);
+    let outputs = formulas(&raw.outputs, diags);
+    let record = record_fields(raw, diags);
+    let known_out: Vec<&str> = super::fields::PROJECTED_FIELDS
+        .iter()
+        .map(|f| f.0)
+        .chain(record.iter().filter(|f| !f.core).map(|f| f.name.as_str()))
+        .collect();
+    for (k, (_, src)) in &raw.rounding {
+        if !known_out.contains(&k.as_str()) {
+            diags.push(
+                src.diag_key(Diagnostic::error("rules", format!("rounding names the unknown output `{k}`")))
+                    .with_help(did_you_mean(k, known_out.iter().copied())),
+            );
+        }
+    }
+    let mut gates = Vec::new();
+    for (g, src) in &raw.gates {
+        let Some(when) = formula(&format!("gate {}", g.name), Vec::new(), &g.when, src.child("when"), diags) else {
+            continue;
+        };
+        let fields: IndexMap<String, (String, Src)> =
+            g.fields.iter().map(|(k, v)| (k.clone(), (v.clone(), src.child("fields").child(k.as_str())))).collect();
+        gates.push(GateDef {
+            name: g.name.clone(),
+            when,
+            outcome: g.outcome.clone(),
+            outcome_src: src.child("outcome"),
+            fields: formulas(&fields, diags),
+        });
+    }
+    let mut paths = IndexMap::new();
+    for (name, (p, src)) in &raw.paths {
+        let when =
+            p.when.as_ref().and_then(|w| formula(&format!("{name}.when"), Vec::new(), w, src.child("when"), diags));
+        let lookup = p.lookup.as_ref().and_then(|l| lookup_def(l, src.child("lookup"), diags));
+        let mut scope_raw: IndexMap<String, (String, Src)> = IndexMap::new();
+        for (k, v) in &p.lets {
+            scope_raw.insert(k.clone(), (v.clone(), src.child("let").child(k.as_str())));
+        }
+        for (k, v) in &p.outputs {
             if !known_out.contains(&k.as_str()) {
                 diags.push(
-                    src.diag_key(Diagnostic::error("rules", format!("rounding names the unknown output `{k}`")))
+                    src.child("outputs")
+                        .child(k.as_str())
+                        .diag_key(Diagnostic::error("rules", format!("unknown output `{k}`")))
                         .with_help(did_you_mean(k, known_out.iter().copied())),
                 );
             }
+            scope_raw.insert(k.clone(), (v.clone(), src.child("outputs").child(k.as_str())));
         }
-        let mut gates = Vec::new();
-        for (g, src) in &raw.gates {
-            let Some(when) = formula(&format!("gate {}", g.name), Vec::new(), &g.when, src.child("when"), diags) else {
-                continue;
-            };
-            let fields: IndexMap<String, (String, Src)> =
-                g.fields.iter().map(|(k, v)| (k.clone(), (v.clone(), src.child("fields").child(k.as_str())))).collect();
-            gates.push(GateDef {
-                name: g.name.clone(),
+        shadow.check(&scope_raw, diags);
+        paths.insert(
+            name.clone(),
+            PathDef {
+                name: name.clone(),
+                source: p.source.clone(),
+                description: p.description.clone(),
                 when,
-                outcome: g.outcome.clone(),
-                outcome_src: src.child("outcome"),
-                fields: formulas(&fields, diags),
-            });
-        }
-        let mut paths = IndexMap::new();
-        for (name, (p, src)) in &raw.paths {
-            let when =
-                p.when.as_ref().and_then(|w| formula(&format!("{name}.when"), Vec::new(), w, src.child("when"), diags));
-            let lookup = p.lookup.as_ref().and_then(|l| lookup_def(l, src.child("lookup"), diags));
-            let mut scope_raw: IndexMap<String, (String, Src)> = IndexMap::new();
-            for (k, v) in &p.lets {
-                scope_raw.insert(k.clone(), (v.clone(), src.child("let").child(k.as_str())));
-            }
-            for (k, v) in &p.outputs {
-                if !known_out.contains(&k.as_str()) {
-                    diags.push(
-                        src.child("outputs")
-                            .child(k.as_str())
-                            .diag_key(Diagnostic::error("rules", format!("unknown output `{k}`")))
-                            .with_help(did_you_mean(k, known_out.iter().copied())),
-                    );
-                }
-                scope_raw.insert(k.clone(), (v.clone(), src.child("outputs").child(k.as_str())));
-            }
-            shadow_check(&scope_raw, diags);
-            paths.insert(
-                name.clone(),
-                PathDef {
-                    name: name.clone(),
-                    source: p.source.clone(),
-                    description: p.description.clone(),
-                    when,
-                    lookup,
-                    scope: formulas(&scope_raw, diags),
-                    src: src.clone(),
-                },
-            );
-        }
-        if raw.cascade.is_empty() {
-            diags.push(
-                root_src.diag(Diagnostic::error("rules", "`llm.project.cascade` is empty: no path can answer"), 0),
-            );
-        }
-        Some(ProjectDef { lets, gates, cascade: raw.cascade.clone(), paths, outputs, rounding: raw.rounding.clone() })
-    } else {
-        None
-    };
+                lookup,
+                scope: formulas(&scope_raw, diags),
+                src: src.clone(),
+            },
+        );
+    }
+    if raw.cascade.is_empty() {
+        diags.push(root_src.diag(Diagnostic::error("rules", "`llm.project.cascade` is empty: no path can answer"), 0));
+    }
+    Some(ProjectDef {
+        lets,
+        gates,
+        cascade: raw.cascade.clone(),
+        paths,
+        outputs,
+        rounding: raw.rounding.clone(),
+        record,
+    })
+}
+
+/// Operations and engine steps, resolved.
+fn record_defs(
+    raw: &Raw,
+    shadow: &Shadow<'_>,
+    root_src: &Src,
+    diags: &mut Vec<Diagnostic>,
+) -> (IndexMap<String, RecordDef>, IndexMap<String, RecordDef>) {
     let mut operations = IndexMap::new();
     let mut entries = IndexMap::new();
     for ((is_op, name), r) in &raw.records {
@@ -693,7 +839,7 @@ pub fn resolve(name: &str, files: &IndexMap<String, SetFile>, diags: &mut Vec<Di
                 checks.push(CheckDef { when, kind: c.kind.clone(), message });
             }
         }
-        shadow_check(&r.lets, diags);
+        shadow.check(&r.lets, diags);
         let def = RecordDef {
             name: name.clone(),
             description: r.description.clone(),
@@ -711,25 +857,7 @@ pub fn resolve(name: &str, files: &IndexMap<String, SetFile>, diags: &mut Vec<Di
             entries.insert(name.clone(), def);
         }
     }
-    if diags.len() > before {
-        return None;
-    }
-    Some(RuleSet {
-        name: top.set.name.clone(),
-        description: raw.description.clone(),
-        extends,
-        defaults: raw.defaults.clone(),
-        constants: raw.constants.clone(),
-        formulas: global,
-        kv,
-        feas_lets,
-        feasibility,
-        feasibility_src: raw.feasibility_src.clone().unwrap_or_else(|| root_src.clone()),
-        project,
-        operations,
-        entries,
-        root_src,
-    })
+    (operations, entries)
 }
 
 fn lookup_def(l: &Lookup, src: Src, diags: &mut Vec<Diagnostic>) -> Option<LookupDef> {

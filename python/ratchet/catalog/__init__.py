@@ -24,6 +24,16 @@ def _refresh() -> None:
         REFERENCE_MODELS[key] = _model(key)
 
 
+def _is_canonical(name: str, obj) -> bool:
+    """Whether ``obj`` is the catalog model ``name`` of the loaded engine (sent by name)."""
+    return REFERENCE_MODELS.get(name) is obj
+
+
+# `load` re-reads the catalog after the tiers
+_core.on_load(_refresh, 20)
+_core.register_canonical(_is_canonical)
+
+
 def lookup_model(key: str, catalog: str = "REFERENCE_MODELS") -> Optional[str]:
     """The key of the catalog model ``key`` names, or ``None``. ``catalog`` is the
     reference's name of the catalog searched: the loaded registry's."""
