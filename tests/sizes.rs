@@ -83,9 +83,7 @@ fn blank(text: &str) -> String {
             while j < b.len() && b[j] != b'\'' {
                 j += 1;
             }
-            for _ in i..=j.min(b.len() - 1) {
-                out.push(b' ');
-            }
+            out.extend(std::iter::repeat_n(b' ', j.min(b.len() - 1) + 1 - i));
             i = j + 1;
         } else {
             out.push(c);

@@ -478,7 +478,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
     };
     validate_tables(&ctx, &capabilities, &dtypes, &quant, &precision_sets, &silicon_classes, &manifest, report);
 
-    let (tier_list, tier_index, tier_origin) =
+    let TierList { list: tier_list, index: tier_index, origin: tier_origin } =
         tier_list(&ctx, tiers, custom_tiers, &silicon_classes, &precision_sets, &capability_tables, report);
 
     let catalog = catalog(&ctx, &catalogs, report);
@@ -596,7 +596,7 @@ fn tier_list(
     precision_sets: &Option<(ParsedFile, PrecisionSetTable)>,
     capability_tables: &IndexMap<String, Arc<CapabilityTable>>,
     report: &mut Report,
-) -> (Vec<Arc<Tier>>, HashMap<String, usize>, HashMap<String, Origin>) {
+) -> TierList {
     let mut list = Vec::new();
     let mut index = HashMap::new();
     let mut origin = HashMap::new();
@@ -629,7 +629,14 @@ fn tier_list(
             add(&pf, spec, report);
         }
     }
-    (list, index, origin)
+    TierList { list, index, origin }
+}
+
+/// The registry's tiers in order, with their index by name and where each is defined.
+struct TierList {
+    list: Vec<Arc<Tier>>,
+    index: HashMap<String, usize>,
+    origin: HashMap<String, Origin>,
 }
 
 /// A custom tier naming an unknown silicon class or precision set, at that field.
