@@ -363,6 +363,8 @@ impl<'a> Raw<'a> {
                     *x = text(reg(*r));
                 }
             }
+            // a physical bound refused the result: its message
+            Some(Outcome::Failed(_, m)) => self.strs[0] = text(reg(*m)),
             Some(Outcome::Projected(_, s)) => {
                 for (x, r) in self.nums.iter_mut().zip(s.nums) {
                     *x = reg(r);
@@ -595,6 +597,14 @@ fn build<'a>(
                 calibration_source,
                 provenance: cx.provenance,
             }))
+        }
+        Some(Outcome::Failed(kind, _)) => {
+            let [msg, _, _] = raw.strs;
+            Err(if *kind == 1 {
+                EngineError::UnknownKey(msg.into_owned())
+            } else {
+                EngineError::InvalidValue(msg.into_owned())
+            })
         }
         Some(Outcome::NoAnswer) | None => Err(EngineError::InvalidValue(
             "no path of the cascade answered; the rule set's last path must always answer".into(),

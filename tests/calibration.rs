@@ -224,12 +224,15 @@ fn leave_one_device_out_per_class() {
 #[test]
 fn ingest_writes_a_measured_tier_that_validate_accepts_and_project_uses() {
     let (dir, reg) = common::temp_registry();
-    let out = reg.join("tiers/10-npu-high-measured.ron");
+    let out = reg.join("tiers/10-rtx-5090-measured.ron");
     let input = data("h200-llama-8b.json");
     let regs = s(&reg);
-    // `ratchet ingest` of the 8B rows onto NPU High, with `extra` arguments
+    // `ratchet ingest` of the 8B rows onto a tier whose bandwidth can deliver them (an NPU
+    // tier cannot: its projection would be refused by the bandwidth roofline), with `extra`
+    // arguments
+    let base = "RTX 5090 (reference, measured)";
     let ingest = |extra: &[&str]| {
-        let mut args = vec!["ingest", &input, "--registry", &regs, "--tier", "NPU High", "--model", "qwen25_7b_dense"];
+        let mut args = vec!["ingest", &input, "--registry", &regs, "--tier", base, "--model", "qwen25_7b_dense"];
         args.extend_from_slice(extra);
         run(&args)
     };
@@ -245,7 +248,7 @@ fn ingest_writes_a_measured_tier_that_validate_accepts_and_project_uses() {
         "--registry",
         &regs,
         "--tier",
-        "NPU High (measured)",
+        "RTX 5090 (reference, measured) (measured)",
         "--model",
         "qwen25_7b_dense",
         "--format",

@@ -173,17 +173,39 @@ fn each_correction_changes_exactly_the_cases_it_names() {
         assert!(id.starts_with("project_llm#"), "silicon-cost changed {id}");
         assert_eq!(base[id]["source"], "cross_class", "silicon-cost changed {id}, which is not first principles");
     }
+    // physical bounds only refuse: every case they change is a refusal that names a bound
+    // (the reference's golden answers whose rates print as 0.0 or break a roofline)
+    let bounded = answers(&engine("physical-bounds"), &reqs);
+    let bounds = changed(&base, &bounded);
+    for id in &bounds {
+        let m = bounded[id]["error"].as_str().unwrap_or("");
+        assert!(
+            ["no positive rate for ", "the TTFT of ", "decode ", "prefill "].iter().any(|b| m.starts_with(b)),
+            "physical-bounds changed {id} without a bound: {}",
+            bounded[id]
+        );
+    }
     let default = changed(&base, &answers(&engine("default"), &reqs));
-    let both: BTreeSet<String> = union.iter().chain(&cost).cloned().collect();
-    assert_eq!(default, both, "default changes exactly the corrections' cases and the cost model's");
+    let all_three: BTreeSet<String> = union.iter().chain(&cost).chain(&bounds).cloned().collect();
+    assert_eq!(
+        default.difference(&all_three).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "default changes only the corrections' cases, the cost model's and the bounds'"
+    );
+    assert_eq!(
+        all_three.difference(&default).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "every case a correction, the cost model or a bound changes, default changes"
+    );
     eprintln!(
-        "changed cases: Q1 {}, Q2 {}, Q3 {}, Q8 {}, corrected {}, silicon-cost {}, default {}",
+        "changed cases: Q1 {}, Q2 {}, Q3 {}, Q8 {}, corrected {}, silicon-cost {}, bounds {}, default {}",
         q1.len(),
         q2.len(),
         q3.len(),
         q8.len(),
         all.len(),
         cost.len(),
+        bounds.len(),
         default.len()
     );
 }

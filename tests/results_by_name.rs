@@ -16,7 +16,8 @@ use std::process::{Command, Stdio};
 fn rules_with_new_fields() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let shipped = std::fs::read_to_string(common::root().join("rules/default.ron")).unwrap_or_else(|e| panic!("{e}"));
-    let tail = r##"    extends: ["corrected", "silicon-cost"],
+    let extends = shipped.lines().find(|l| l.trim_start().starts_with("extends:")).unwrap_or("").to_string();
+    let tail = r##"
     llm: (
         project: (
             outputs: {"kv_share": r#"if(kv_read_gb > active_params_gb, "kv-heavy", "weights-heavy")"#},
@@ -28,7 +29,7 @@ fn rules_with_new_fields() -> tempfile::TempDir {
         ),
     ),
 "##;
-    let edited = shipped.replacen("    extends: [\"corrected\", \"silicon-cost\"],\n", tail, 1);
+    let edited = shipped.replacen(&extends, &format!("{extends}{}", tail.trim_end_matches('\n')), 1);
     assert_ne!(edited, shipped, "rules/default.ron changed shape: update this test");
     std::fs::write(dir.path().join("default.ron"), edited).unwrap_or_else(|e| panic!("{e}"));
     dir

@@ -129,11 +129,15 @@ pub fn registry_tables(reg: &Registry) -> Tables {
         reg.quant_schemes().schemes.iter().map(|(k, s)| (k.clone(), s.capability_key.clone())).collect();
     let rungs: IndexMap<String, String> =
         reg.precision_sets().sets.iter().map(|(k, s)| (k.clone(), s.compute_dtype.clone())).collect();
+    let tops_fields: IndexMap<String, String> =
+        reg.dtypes().tops_field.iter().map(|(k, f)| (k.clone(), f.name().to_string())).collect();
     Tables {
         maps: vec![
             ("quant_capability_key".into(), quant),
             ("dtype_capability_key".into(), reg.dtypes().capability_key.clone()),
             ("precision_set_compute_dtype".into(), rungs),
+            // the tier field a dtype's peak compute is read from (bounds name it)
+            ("dtype_tops_field".into(), tops_fields),
         ],
         sets: vec![
             ("fp4_compute_dtypes".into(), reg.dtypes().fp4_compute_dtypes.clone()),

@@ -218,6 +218,11 @@ pub struct ProjectRules {
     /// the path's scope (path outputs, shared outputs, formulas).
     #[serde(default)]
     pub record: IndexMap<String, FieldDecl>,
+    /// Physical bounds every projected result must satisfy, checked on every path after its
+    /// outputs (names resolve as in the path: its outputs unrounded, formulas, the request);
+    /// the first that holds refuses the result with its message. Replaced when given.
+    #[serde(default)]
+    pub bounds: Vec<Check>,
 }
 
 /// One declared field of a result record.

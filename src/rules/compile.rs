@@ -19,7 +19,7 @@ use std::collections::HashMap;
 /// A load-time error in a formula of a rule set.
 pub type CompileError = lower::CompileError<Src>;
 
-type R<T> = Result<T, CompileError>;
+pub(super) type R<T> = Result<T, CompileError>;
 
 pub use super::program::{Compiled, EntryKind, Event, FeasSlots, Outcome, PathMeta, ProjSlots, TraceName};
 
@@ -55,11 +55,11 @@ impl LookupNs {
 }
 
 /// The rules dialect's state while one program is lowered.
-struct Rules<'r> {
+pub(super) struct Rules<'r> {
     rs: &'r RuleSet,
     tables: &'r Tables,
     ns: Namespaces,
-    frames: Vec<Frame<'r>>,
+    pub(super) frames: Vec<Frame<'r>>,
     lookup_ns: Option<LookupNs>,
     known: Option<Known<'r>>,
     record: Vec<(String, Ty, bool)>,
@@ -67,7 +67,7 @@ struct Rules<'r> {
     events: Vec<Event>,
 }
 
-type Cx<'r> = Lower<Rules<'r>>;
+pub(super) type Cx<'r> = Lower<Rules<'r>>;
 
 impl<'r> Dialect for Rules<'r> {
     type Site = Src;
@@ -114,7 +114,7 @@ impl<'r> Dialect for Rules<'r> {
 }
 
 /// Runs `f` with errors located in `src`.
-fn at_src<'r, T>(cx: &mut Cx<'r>, src: &Src, f: impl FnOnce(&mut Cx<'r>) -> R<T>) -> R<T> {
+pub(super) fn at_src<'r, T>(cx: &mut Cx<'r>, src: &Src, f: impl FnOnce(&mut Cx<'r>) -> R<T>) -> R<T> {
     let outer = std::mem::replace(&mut cx.site, src.clone());
     let r = f(cx);
     cx.site = outer;
@@ -122,7 +122,7 @@ fn at_src<'r, T>(cx: &mut Cx<'r>, src: &Src, f: impl FnOnce(&mut Cx<'r>) -> R<T>
 }
 
 /// Lowers `e` written at `src`.
-fn expr_at<'r>(cx: &mut Cx<'r>, e: &Expr, src: &Src) -> R<V> {
+pub(super) fn expr_at<'r>(cx: &mut Cx<'r>, e: &Expr, src: &Src) -> R<V> {
     at_src(cx, src, |cx| cx.expr(e, None))
 }
 
@@ -157,7 +157,7 @@ fn visible_names(cx: &Cx<'_>) -> Vec<String> {
     v
 }
 
-fn var<'r>(cx: &mut Cx<'r>, name: &str, at: usize) -> R<V> {
+pub(super) fn var<'r>(cx: &mut Cx<'r>, name: &str, at: usize) -> R<V> {
     if let Some(v) = cx.param(name) {
         return Ok(v);
     }
@@ -515,7 +515,7 @@ fn feas_slots(cx: &mut Cx<'_>, src: &Src) -> R<FeasSlots> {
     Ok(FeasSlots { verdict, nums })
 }
 
-fn outcome(cx: &mut Cx<'_>, o: Outcome) {
+pub(super) fn outcome(cx: &mut Cx<'_>, o: Outcome) {
     let i = cx.d.outcomes.len() as u16;
     cx.d.outcomes.push(o);
     cx.emit(Ins::Exit { o: i });
@@ -529,7 +529,12 @@ fn note(cx: &mut Cx<'_>, e: Event) {
     }
 }
 
-fn finish(cx: Cx<'_>, rs: &RuleSet, paths: Vec<PathMeta>, gates: Vec<String>) -> Result<Compiled, Vec<CompileError>> {
+pub(super) fn finish(
+    cx: Cx<'_>,
+    rs: &RuleSet,
+    paths: Vec<PathMeta>,
+    gates: Vec<String>,
+) -> Result<Compiled, Vec<CompileError>> {
     let mut live = Vec::new();
     for o in &cx.d.outcomes {
         match o {
@@ -566,7 +571,7 @@ fn finish(cx: Cx<'_>, rs: &RuleSet, paths: Vec<PathMeta>, gates: Vec<String>) ->
     }
 }
 
-fn new_cx<'r>(
+pub(super) fn new_cx<'r>(
     rs: &'r RuleSet,
     tables: &'r Tables,
     ns: Namespaces,
@@ -921,6 +926,11 @@ fn compile_path<'r>(cx: &mut Cx<'r>, pi: u16, path: &'r PathDef, p: &'r super::m
             let s = if f.ty == Ty::Num { round_if(cx, &f.name, s, p)? } else { s };
             extra.push((f.ty, s));
         }
+        // physical bounds over this path's values; one that always holds refuses every
+        // request that reaches the path
+        if compile_checks(cx, &p.bounds)? {
+            return Ok(!conditional);
+        }
         outcome(cx, Outcome::Projected(pi, ProjSlots { nums, regime, ceiling, extra }));
         Ok(!conditional)
     })();
@@ -946,106 +956,33 @@ fn round_if(cx: &mut Cx<'_>, field: &str, s: Reg, p: &super::model::ProjectDef) 
     }
 }
 
-/// A record program: its namespaces, declared inputs and required outputs.
-pub struct RecordSpec<'r> {
-    /// The entry or operation.
-    pub def: &'r super::model::RecordDef,
-    /// Namespaces besides the declared inputs.
-    pub ns: Namespaces,
-    /// Declared inputs: (name, type, optional).
-    pub fields: Vec<(String, Ty, bool)>,
-    /// Required outputs: (name, type); `None` type accepts any (operations).
-    pub outputs: Vec<(String, Option<Ty>)>,
-}
-
-/// Compiles a record entry or operation.
-pub fn compile_record(rs: &RuleSet, tables: &Tables, spec: &RecordSpec<'_>) -> Result<Compiled, Vec<CompileError>> {
-    let mut cx = new_cx(rs, tables, spec.ns, false, None, spec.fields.clone());
-    let def = spec.def;
-    let mut errors = Vec::new();
-    for (name, _) in &spec.outputs {
-        if !def.outputs.contains_key(name) {
-            errors.push(CompileError {
-                message: format!("`{}` has no output `{name}`", def.name),
-                help: None,
-                site: def.src.clone(),
-                at: 0,
-            });
+/// Compiles checks in order: each that holds ends the program with its failure. Returns
+/// true when one always holds (what follows is unreachable).
+pub(super) fn compile_checks(cx: &mut Cx<'_>, checks: &[super::model::CheckDef]) -> R<bool> {
+    for c in checks {
+        let v = expr_at(cx, &c.when.expr, &c.when.src)?;
+        if v == V::B(false) {
+            continue;
         }
-    }
-    for (name, f) in &def.outputs {
-        if !spec.outputs.iter().any(|(n, _)| n == name) {
-            let known: Vec<&str> = spec.outputs.iter().map(|o| o.0.as_str()).collect();
-            errors.push(CompileError {
-                message: format!("unknown output `{name}` of `{}`", def.name),
-                help: closest(name, known.iter().copied())
-                    .map(|c| format!("did you mean `{c}`?"))
-                    .or_else(|| Some(format!("outputs: {}", known.join(", ")))),
-                site: f.src.clone(),
-                at: 0,
-            });
+        let always = v == V::B(true);
+        let jz = cx.code.len();
+        if !always {
+            let cs = at_src(cx, &c.when.src, |cx| as_bool(cx, v, 0, "a check's `when`"))?;
+            cx.emit(Ins::Jz { c: cs, to: 0 });
         }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    cx.d.frames.push((&def.lets, "entry".into()));
-    cx.d.frames.push((&def.outputs, "out".into()));
-    let r = (|| -> R<()> {
-        for c in &def.checks {
-            let v = expr_at(&mut cx, &c.when.expr, &c.when.src)?;
-            if v == V::B(false) {
-                continue;
-            }
-            let always = v == V::B(true);
-            let jz = cx.code.len();
-            if !always {
-                let cs = at_src(&mut cx, &c.when.src, |cx| as_bool(cx, v, 0, "a check's `when`"))?;
-                cx.emit(Ins::Jz { c: cs, to: 0 });
-            }
-            cx.push_level();
-            let m = expr_at(&mut cx, &c.message.expr, &c.message.src);
-            let m = m.and_then(|m| at_src(&mut cx, &c.message.src, |cx| as_str(cx, m, 0, "a check's `message`")));
-            cx.pop_level();
-            let m = m?;
-            outcome(&mut cx, Outcome::Failed(u8::from(c.kind == "unknown_key"), m));
-            if always {
-                return Ok(());
-            }
-            let end = cx.here();
-            cx.patch(jz, end);
+        cx.push_level();
+        let m = expr_at(cx, &c.message.expr, &c.message.src);
+        let m = m.and_then(|m| at_src(cx, &c.message.src, |cx| as_str(cx, m, 0, "a check's `message`")));
+        cx.pop_level();
+        let m = m?;
+        outcome(cx, Outcome::Failed(u8::from(c.kind == "unknown_key"), m));
+        if always {
+            return Ok(true);
         }
-        let mut slots = Vec::new();
-        for (name, want) in &spec.outputs {
-            let f = def.outputs.get(name).map(|f| &f.src).unwrap_or(&def.src);
-            let v = at_src(&mut cx, f, |cx| var(cx, name, 0))?;
-            let ty = v.ty();
-            if let Some(w) = want {
-                if *w != ty {
-                    return Err(CompileError {
-                        message: format!("output `{name}` must be a {}, found a {}", w.name(), ty.name()),
-                        help: None,
-                        site: f.clone(),
-                        at: 0,
-                    });
-                }
-            }
-            let slot = match (ty, def.rounding.get(name)) {
-                (Ty::Num, Some(n)) => {
-                    let v = cx.round(v, (*n).min(15) as u8)?;
-                    cx.materialise(v)?
-                }
-                _ => cx.materialise(v)?,
-            };
-            slots.push((ty, slot));
-        }
-        outcome(&mut cx, Outcome::Record(slots));
-        Ok(())
-    })();
-    if let Err(e) = r {
-        return Err(vec![e]);
+        let end = cx.here();
+        cx.patch(jz, end);
     }
-    finish(cx, rs, Vec::new(), Vec::new())
+    Ok(false)
 }
 
 /// Checks formulas that no entry point reached: syntax was checked at parse; here every

@@ -13,6 +13,7 @@ pub mod lookups;
 pub mod model;
 pub mod program;
 pub mod ranges;
+pub mod record;
 pub mod sref;
 
 use crate::diagnostic::{Diagnostic, Report};
@@ -112,13 +113,13 @@ fn compile_records(
     for (name, def) in &rs.operations {
         let uses_hw = def.uses.iter().any(|u| u == "hw");
         let uses_model = def.uses.iter().any(|u| u == "model");
-        let spec = compile::RecordSpec {
+        let spec = record::RecordSpec {
             def,
             ns: Namespaces { hw: uses_hw, model: uses_model, project: false, context: false, dtype_bytes: false },
             fields: def.args.iter().map(|(n, t, o)| (format!("arg.{n}"), *t, *o)).collect(),
             outputs: vec![("result".into(), None)],
         };
-        match compile::compile_record(rs, tables, &spec) {
+        match record::compile_record(rs, tables, &spec) {
             Ok(c) => {
                 ops.insert(
                     name.clone(),
@@ -145,13 +146,13 @@ fn compile_records(
             });
             continue;
         };
-        let spec = compile::RecordSpec {
+        let spec = record::RecordSpec {
             def,
             ns: Namespaces { hw: sig.hw, model: sig.model, project: false, context: false, dtype_bytes: false },
             fields: sig.fields.iter().map(|(n, t, o)| (n.to_string(), *t, *o)).collect(),
             outputs: sig.outputs.iter().map(|(n, t)| (n.to_string(), Some(*t))).collect(),
         };
-        match compile::compile_record(rs, tables, &spec) {
+        match record::compile_record(rs, tables, &spec) {
             Ok(c) => {
                 entries.insert(sig.name.to_string(), c);
             }

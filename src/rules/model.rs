@@ -173,6 +173,8 @@ pub struct ProjectDef {
     pub rounding: IndexMap<String, (u32, Src)>,
     /// The declared result record, in declared order (core fields included when declared).
     pub record: Vec<RecordField>,
+    /// Physical bounds checked on every path.
+    pub bounds: Vec<CheckDef>,
 }
 
 impl ProjectDef {
@@ -336,6 +338,7 @@ struct Raw {
     outputs: IndexMap<String, (String, Src)>,
     rounding: IndexMap<String, (u32, Src)>,
     record: IndexMap<String, (super::file::FieldDecl, Src)>,
+    bounds: Vec<(super::file::Check, Src)>,
     records: IndexMap<(bool, String), RawRecord>,
 }
 
@@ -460,6 +463,9 @@ fn overlay(raw: &mut Raw, sf: &SetFile, diags: &mut Vec<Diagnostic>) {
     }
     for (k, v) in &p.record {
         raw.record.insert(k.clone(), (v.clone(), ps.child("record").child(k.as_str())));
+    }
+    if !p.bounds.is_empty() {
+        raw.bounds = p.bounds.iter().enumerate().map(|(i, c)| (c.clone(), ps.child("bounds").child(i))).collect();
     }
 }
 
@@ -780,7 +786,30 @@ fn project_def(raw: &Raw, shadow: &Shadow<'_>, root_src: &Src, diags: &mut Vec<D
         outputs,
         rounding: raw.rounding.clone(),
         record,
+        bounds: check_defs(&raw.bounds, diags),
     })
+}
+
+/// Checks (of an operation, an engine step or the projection's bounds), parsed.
+fn check_defs(checks: &[(super::file::Check, Src)], diags: &mut Vec<Diagnostic>) -> Vec<CheckDef> {
+    let mut out = Vec::new();
+    for (c, csrc) in checks {
+        let when = formula("when", Vec::new(), &c.when, csrc.child("when"), diags);
+        let message = formula("message", Vec::new(), &c.message, csrc.child("message"), diags);
+        if c.kind != "invalid_value" && c.kind != "unknown_key" {
+            diags.push(csrc.child("kind").diag(
+                Diagnostic::error(
+                    "rules",
+                    format!("unknown check kind `{}`; expected `invalid_value` or `unknown_key`", c.kind),
+                ),
+                0,
+            ));
+        }
+        if let (Some(when), Some(message)) = (when, message) {
+            out.push(CheckDef { when, kind: c.kind.clone(), message });
+        }
+    }
+    out
 }
 
 /// Operations and engine steps, resolved.
@@ -822,23 +851,7 @@ fn record_defs(
                 ));
             }
         }
-        let mut checks = Vec::new();
-        for (c, csrc) in &r.checks {
-            let when = formula("when", Vec::new(), &c.when, csrc.child("when"), diags);
-            let message = formula("message", Vec::new(), &c.message, csrc.child("message"), diags);
-            if c.kind != "invalid_value" && c.kind != "unknown_key" {
-                diags.push(csrc.child("kind").diag(
-                    Diagnostic::error(
-                        "rules",
-                        format!("unknown check kind `{}`; expected `invalid_value` or `unknown_key`", c.kind),
-                    ),
-                    0,
-                ));
-            }
-            if let (Some(when), Some(message)) = (when, message) {
-                checks.push(CheckDef { when, kind: c.kind.clone(), message });
-            }
-        }
+        let checks = check_defs(&r.checks, diags);
         shadow.check(&r.lets, diags);
         let def = RecordDef {
             name: name.clone(),
