@@ -3,6 +3,9 @@
 //! below, and no modules import each other in a circle. Adding a module means placing it in
 //! `LAYERS` (and in the picture in docs/architecture.md).
 
+mod common;
+
+use common::rust_files;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -22,17 +25,6 @@ fn modules(src: &Path) -> BTreeSet<String> {
         }
     }
     out
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{e}")).flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
 }
 
 /// The code of a file without comments and without its `#[cfg(test)] mod … { … }` blocks

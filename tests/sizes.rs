@@ -1,21 +1,13 @@
 //! Size limits that keep the code readable: no file of `src/` over 1,200 lines, no function
 //! over 200 lines (its signature to its closing brace, tests included).
 
+mod common;
+
+use common::rust_files;
 use std::path::{Path, PathBuf};
 
 const MAX_FILE_LINES: usize = 1200;
 const MAX_FN_LINES: usize = 200;
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{e}")).flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
 
 /// The text with comments, string and char literals blanked (same length, same lines), so
 /// braces inside them do not count.

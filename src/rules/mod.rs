@@ -84,7 +84,7 @@ impl CompiledRuleSet {
 
     /// The declared fields results carry by name beyond the engine's own, in declared order.
     pub fn extra_fields(&self) -> impl Iterator<Item = &model::RecordField> {
-        self.record().iter().filter(|f| !f.core)
+        self.rules.project.iter().flat_map(|p| p.extra_fields())
     }
 }
 

@@ -157,3 +157,15 @@ pub fn tier_form(c: &Value) -> Value {
 pub fn hw_form(id: &str) -> Value {
     tier_form(&golden()["hardware"][id]["construction"])
 }
+
+/// Every `.rs` file below `dir`, recursively (the layering and size checks read them).
+pub fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{e}")).flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
