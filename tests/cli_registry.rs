@@ -53,6 +53,58 @@ fn a_new_tier_file_is_listed_and_shown_without_rebuild() {
 }
 
 #[test]
+fn omitted_tier_constants_come_from_the_registry_tier_defaults() {
+    let (_tmp, reg) = temp_registry();
+    std::fs::write(reg.join("tiers/10-my-npu.ron"), NEW_TIER).unwrap_or_else(|e| panic!("{e}"));
+    let r = reg.to_string_lossy().to_string();
+    let prefill = |r: &str, tier: &str| -> f64 {
+        let (code, out, err) = run(&[
+            "project",
+            "--registry",
+            r,
+            "--rules",
+            "ratchet-0.3.2",
+            "--model",
+            "qwen25_7b_dense",
+            "--tier",
+            tier,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        v["prefill_tok_s"].as_f64().unwrap_or_else(|| panic!("{out}"))
+    };
+    let inline = r#"{"name":"inline","peak_tops_bf16":20,"peak_tops_int8":40,"peak_tops_fp8":40,"mem_bandwidth_gbs":76.8,"mem_capacity_gb":12,"mem_bus_width_bits":64,"mem_type":"LPDDR5X","mem_data_rate_gtps":9.6}"#;
+    let (file_before, inline_before) = (prefill(&r, "My NPU 64b"), prefill(&r, inline));
+
+    // double the prefill utilisation default in the data: both tiers omit it
+    let table = reg.join("tables/silicon_classes.ron");
+    let text = std::fs::read_to_string(&table).unwrap_or_else(|e| panic!("{e}"));
+    let edited = text.replace(
+        "llm_prefill_util_factor: 0.10, llm_decode_bw_realization",
+        "llm_prefill_util_factor: 0.20, llm_decode_bw_realization",
+    );
+    assert_ne!(edited, text, "the tier_defaults line moved");
+    std::fs::write(&table, edited).unwrap_or_else(|e| panic!("{e}"));
+    let (code, out, _) = run(&["show", "tier", "My NPU 64b", "--registry", &r, "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["llm_prefill_util_factor"], 0.2);
+    let (file_after, inline_after) = (prefill(&r, "My NPU 64b"), prefill(&r, inline));
+    assert!(file_after > file_before * 1.5, "{file_before} -> {file_after}");
+    assert!(inline_after > inline_before * 1.5, "{inline_before} -> {inline_after}");
+
+    // a default outside its range is caught where it is written
+    let text = std::fs::read_to_string(&table).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&table, text.replace("npu_share_default: 0.75),", "npu_share_default: 1.75),"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (code, out, _) = run(&["validate", "--registry", &r]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("silicon_classes.ron:27:") && out.contains("`npu_share_default` is `1.75`"), "{out}");
+}
+
+#[test]
 fn validate_exit_codes_and_formats() {
     let (code, out, _) = run(&["validate"]);
     assert_eq!(code, 0, "{out}");

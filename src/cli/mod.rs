@@ -349,7 +349,7 @@ fn tier_arg<'e>(engine: &'e crate::engine::Engine, value: &str) -> Result<crate:
     let form = if value.trim_start().starts_with('{') {
         let v: serde_json::Value =
             serde_json::from_str(value).map_err(|e| format!("`--tier` is not valid JSON: {e}"))?;
-        crate::tier::variants::TierForm::from_json(&v).map_err(|e| e.to_string())?
+        engine.tier_form(&v).map_err(|e| e.to_string())?
     } else {
         crate::tier::variants::TierForm::Name(value.to_string())
     };

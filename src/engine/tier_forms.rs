@@ -69,7 +69,13 @@ impl Engine {
 
     /// Resolves a tier form given as JSON.
     pub fn tier_from_json(&self, v: &Value) -> Result<TierArg<'_>, EngineError> {
-        self.resolve_tier_form(&TierForm::from_json(v)?)
+        self.resolve_tier_form(&self.tier_form(v)?)
+    }
+
+    /// Reads a tier form from JSON; an inline tier's omitted constants come from the
+    /// registry's tier defaults.
+    pub fn tier_form(&self, v: &Value) -> Result<TierForm, EngineError> {
+        TierForm::from_json(v, &self.registry().silicon_classes().tier_defaults)
     }
 
     /// `hw_with_memory`: a memory-upgrade clone. Bandwidth, name and the decode-override

@@ -15,6 +15,7 @@ use crate::diagnostic::{Diagnostic, Report};
 use crate::precision::{CapabilityTable, CapabilityTableFile, DtypeTable, PrecisionSetTable, QuantSchemeTable};
 use crate::schema::FileKind;
 use crate::tier::custom::{CustomTierParams, make_custom_tier};
+use crate::tier::defaults::TierDefaults;
 use crate::tier::{Tier, TierSpec};
 use files::{AnchorRouteTable, BadgeTable, Manifest, MemoryTable, SiliconClassTable};
 use indexmap::IndexMap;
@@ -113,7 +114,9 @@ struct Parts {
     broken_names: Vec<String>,
 }
 
-fn read_tree(loader: &dyn Loader, report: &mut Report) -> Option<Parts> {
+/// Reads every file of a registry tree; `base_defaults` fills the constants a tier omits
+/// when the tree has no silicon-class table of its own (a pack layer).
+fn read_tree(loader: &dyn Loader, base_defaults: Option<&TierDefaults>, report: &mut Report) -> Option<Parts> {
     let list = match loader.list() {
         Ok(l) => l,
         Err(e) => {
@@ -125,6 +128,7 @@ fn read_tree(loader: &dyn Loader, report: &mut Report) -> Option<Parts> {
         }
     };
     let mut parts = Parts::default();
+    let mut untyped_tiers = Vec::new();
     for rel in list {
         let Some(kind) = classify(&rel) else {
             if !loader.is_dir(&rel) {
@@ -169,11 +173,8 @@ fn read_tree(loader: &dyn Loader, report: &mut Report) -> Option<Parts> {
         }
         match kind {
             FileKind::Manifest => one!(parts.manifest, Manifest),
-            FileKind::Tier => {
-                if let Some(v) = typed::<TierSpec>(&pf, report) {
-                    parts.tiers.push((pf, v));
-                }
-            }
+            // typed once the tier defaults are known (below)
+            FileKind::Tier => untyped_tiers.push(pf),
             FileKind::CustomTier => {
                 if let Some(v) = typed::<CustomTierParams>(&pf, report) {
                     parts.custom_tiers.push((pf, v));
@@ -204,7 +205,27 @@ fn read_tree(loader: &dyn Loader, report: &mut Report) -> Option<Parts> {
             _ => {}
         }
     }
+    let own = parts.silicon_classes.as_ref().map(|(_, c)| &c.tier_defaults);
+    match own.or(base_defaults) {
+        Some(d) => {
+            for pf in untyped_tiers {
+                if let Some(v) = typed_tier(&pf, d, report) {
+                    parts.tiers.push((pf, v));
+                }
+            }
+        }
+        // no `tables/silicon_classes.ron` to fill omitted constants from: `assemble` reports
+        // the missing table, so the tiers are only kept out of the registry's names
+        None => parts.broken_names.extend(untyped_tiers.iter().filter_map(|pf| declared_name(loader, &pf.rel))),
+    }
     Some(parts)
+}
+
+/// A tier file typed with the constants it omits taken from `defaults`.
+fn typed_tier(pf: &ParsedFile, defaults: &TierDefaults, report: &mut Report) -> Option<TierSpec> {
+    let mut json = pf.json.clone();
+    defaults.fill(&mut json);
+    read::typed_value::<TierSpec>(pf, json, report)
 }
 
 /// The `name` a file declares, read leniently from a file that failed validation.
@@ -256,11 +277,12 @@ pub struct Layer<'a> {
 /// already has is an error unless the pack declares the override.
 pub fn load_layered(base: &dyn Loader, layers: &[Layer<'_>]) -> LoadOutcome {
     let mut report = Report::default();
-    let Some(mut parts) = read_tree(base, &mut report) else {
+    let Some(mut parts) = read_tree(base, None, &mut report) else {
         return LoadOutcome { registry: None, report };
     };
     for layer in layers {
-        let Some(extra) = read_tree(layer.loader, &mut report) else { continue };
+        let defaults = parts.silicon_classes.as_ref().map(|(_, c)| c.tier_defaults.clone());
+        let Some(extra) = read_tree(layer.loader, defaults.as_ref(), &mut report) else { continue };
         merge_layer(&mut parts, extra, layer, &mut report);
     }
     let loader = base;

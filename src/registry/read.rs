@@ -113,7 +113,13 @@ pub fn parse_bytes(shown: &str, rel: &str, bytes: Vec<u8>, kind: FileKind, repor
 
 /// Reads the typed value of a parsed file (the schema layer has already checked its shape).
 pub fn typed<T: DeserializeOwned>(pf: &ParsedFile, report: &mut Report) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(pf.json.clone()) {
+    typed_value(pf, pf.json.clone(), report)
+}
+
+/// [`typed`] over `json`, a form of the file's value (a tier with its defaults filled in);
+/// errors point into the file.
+pub fn typed_value<T: DeserializeOwned>(pf: &ParsedFile, json: Value, report: &mut Report) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(json) {
         Ok(v) => Some(v),
         Err(e) => {
             let path: Vec<PathSeg> = e

@@ -118,17 +118,18 @@ pub(crate) fn tier_findings(ctx: &Context<'_>, t: &TierSpec) -> Vec<Finding> {
             Diagnostic::error("range", "`mem_bus_width_bits` is `0`; it must be > 0"),
         ));
     }
-    for (name, v) in [
-        ("compute_efficiency", t.compute_efficiency),
-        ("bandwidth_efficiency", t.bandwidth_efficiency),
-        ("compute_util_factor", t.compute_util_factor),
-        ("llm_prefill_util_factor", t.llm_prefill_util_factor),
-        ("llm_decode_bw_realization", t.llm_decode_bw_realization),
-        ("npu_share_default", t.npu_share_default),
-    ] {
-        check(&mut out, vec![k(name)], name, v, Range::Fraction);
-    }
-    check(&mut out, vec![k("compute_overhead_ms")], "compute_overhead_ms", t.compute_overhead_ms, Range::NonNegative);
+    cost_constants(
+        &mut out,
+        &[
+            ("compute_efficiency", t.compute_efficiency),
+            ("bandwidth_efficiency", t.bandwidth_efficiency),
+            ("compute_util_factor", t.compute_util_factor),
+            ("llm_prefill_util_factor", t.llm_prefill_util_factor),
+            ("llm_decode_bw_realization", t.llm_decode_bw_realization),
+            ("compute_overhead_ms", t.compute_overhead_ms),
+            ("npu_share_default", t.npu_share_default),
+        ],
+    );
     check(&mut out, vec![k("tdp_watts")], "tdp_watts", t.tdp_watts, Range::NonNegative);
     if let Some(s) = t.stock_mem_bandwidth_gbs {
         check(&mut out, vec![k("stock_mem_bandwidth_gbs")], "stock_mem_bandwidth_gbs", s, Range::NonNegative);
@@ -468,29 +469,39 @@ pub(crate) fn silicon_classes(ctx: &Context<'_>, pf: &ParsedFile, s: &SiliconCla
     let mut out = Vec::new();
     calibration(&mut out, vec![k("custom_calibration")], &s.custom_calibration);
     emit(pf, &[], out, report);
+    let mut out = Vec::new();
+    cost_constants(&mut out, &s.tier_defaults.fields());
+    emit(pf, &[k("tier_defaults")], out, report);
     for (name, c) in &s.classes {
         if let Some(t) = &c.capability_table {
             table_ref(ctx, pf, &[k("classes"), k(name), k("capability_table")], t, report);
         }
         let mut out = Vec::new();
-        for (f, v) in [
-            ("compute_efficiency", c.compute_efficiency),
-            ("bandwidth_efficiency", c.bandwidth_efficiency),
-            ("compute_util_factor", c.compute_util_factor),
-            ("llm_prefill_util_factor", c.llm_prefill_util_factor),
-            ("llm_decode_bw_realization", c.llm_decode_bw_realization),
-            ("npu_share_default", c.npu_share_default),
-        ] {
-            check(&mut out, vec![k(f)], f, v, Range::Fraction);
-        }
-        check(
+        cost_constants(
             &mut out,
-            vec![k("compute_overhead_ms")],
-            "compute_overhead_ms",
-            c.compute_overhead_ms,
-            Range::NonNegative,
+            &[
+                ("compute_efficiency", c.compute_efficiency),
+                ("bandwidth_efficiency", c.bandwidth_efficiency),
+                ("compute_util_factor", c.compute_util_factor),
+                ("llm_prefill_util_factor", c.llm_prefill_util_factor),
+                ("llm_decode_bw_realization", c.llm_decode_bw_realization),
+                ("compute_overhead_ms", c.compute_overhead_ms),
+                ("npu_share_default", c.npu_share_default),
+            ],
         );
         emit(pf, &[k("classes"), k(name)], out, report);
+    }
+}
+
+/// Range checks of a tier's calibration constants: fractions in (0, 1], the per-request
+/// overhead ≥ 0.
+fn cost_constants(out: &mut Vec<Finding>, fields: &[(&str, f64)]) {
+    const OVERHEAD: &str = "compute_overhead_ms";
+    for (f, v) in fields.iter().filter(|(f, _)| *f != OVERHEAD) {
+        check(out, vec![k(f)], f, *v, Range::Fraction);
+    }
+    for (f, v) in fields.iter().filter(|(f, _)| *f == OVERHEAD) {
+        check(out, vec![k(f)], f, *v, Range::NonNegative);
     }
 }
 

@@ -167,6 +167,8 @@ pub struct SiliconClassTable {
     pub schema_version: u32,
     /// Calibration source given to custom tiers; `{class}` is replaced by the class name.
     pub custom_calibration: CalibrationSource,
+    /// Values for the calibration constants a tier file or an inline tier omits.
+    pub tier_defaults: crate::tier::defaults::TierDefaults,
     /// Class name → defaults.
     pub classes: IndexMap<String, SiliconClass>,
 }

@@ -6,6 +6,7 @@
 //! resolved, and the numbers the rules read are laid out flat for fast binding.
 
 pub mod custom;
+pub mod defaults;
 pub mod variants;
 
 pub use crate::precision::TopsField;
@@ -137,29 +138,13 @@ pub struct MeasuredCell {
 /// Vision measurements: pipeline → resolution → metric (`ms_per_inference`, `fps`, …) → value.
 pub type VisionOverrides = IndexMap<String, IndexMap<String, IndexMap<String, f64>>>;
 
-fn d_compute_efficiency() -> f64 {
-    0.65
-}
-fn d_bandwidth_efficiency() -> f64 {
-    0.70
-}
-fn d_compute_util_factor() -> f64 {
-    0.45
-}
-fn d_llm_prefill_util_factor() -> f64 {
-    0.10
-}
-fn d_one() -> f64 {
-    1.0
-}
-fn d_npu_share_default() -> f64 {
-    0.75
-}
-
 /// A hardware tier as written in a registry file or sent inline: every field of the
-/// reference tier, in the reference's order. Defaults are the reference defaults.
+/// reference tier, in the reference's order. The calibration constants a tier may omit
+/// take their values from the registry's `tier_defaults` ([`defaults::TierDefaults`]),
+/// filled in before the spec is typed ([`defaults::spec_from_json`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = defaults::defaulted_fields_optional)]
 pub struct TierSpec {
     /// Schema version of the file format (required in registry files, optional inline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -189,10 +174,8 @@ pub struct TierSpec {
     #[serde(default)]
     pub cpu: Option<CpuComplex>,
     /// Effective / peak TOPS (vision floor only), fraction.
-    #[serde(default = "d_compute_efficiency")]
     pub compute_efficiency: f64,
     /// Effective / peak bandwidth, fraction.
-    #[serde(default = "d_bandwidth_efficiency")]
     pub bandwidth_efficiency: f64,
     /// Thermal design power, W (informational).
     #[serde(default)]
@@ -201,19 +184,14 @@ pub struct TierSpec {
     #[serde(default)]
     pub tier_family: Option<String>,
     /// Vision compute-floor utilisation, fraction.
-    #[serde(default = "d_compute_util_factor")]
     pub compute_util_factor: f64,
     /// LLM compute-floor utilisation applied to raw peak TOPS, fraction.
-    #[serde(default = "d_llm_prefill_util_factor")]
     pub llm_prefill_util_factor: f64,
     /// Decode bandwidth realisation, fraction.
-    #[serde(default = "d_one")]
     pub llm_decode_bw_realization: f64,
     /// Fixed per-request overhead, ms (added to TTFT; default host time).
-    #[serde(default = "d_one")]
     pub compute_overhead_ms: f64,
     /// Bandwidth share of the NPU on a shared bus, fraction.
-    #[serde(default = "d_npu_share_default")]
     pub npu_share_default: f64,
     /// Inline capability table (key → level + reason). Registry files usually name a shared
     /// table with `capability_table` instead; null with no table means the peak-TOPS heuristic.

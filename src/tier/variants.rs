@@ -5,6 +5,7 @@
 use crate::diagnostic::did_you_mean;
 use crate::error::EngineError;
 use crate::tier::custom::CustomTierParams;
+use crate::tier::defaults::TierDefaults;
 use crate::tier::{Tier, TierSpec};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -97,8 +98,9 @@ pub(crate) fn serde_msg(e: &serde_path_to_error::Error<serde_json::Error>) -> St
 }
 
 impl TierForm {
-    /// Reads a tier form from JSON, with precise errors.
-    pub fn from_json(v: &Value) -> Result<TierForm, EngineError> {
+    /// Reads a tier form from JSON, with precise errors; an inline tier's omitted constants
+    /// come from `defaults` (the registry's).
+    pub fn from_json(v: &Value, defaults: &TierDefaults) -> Result<TierForm, EngineError> {
         match v {
             Value::String(s) => Ok(TierForm::Name(s.clone())),
             Value::Object(o) => {
@@ -114,7 +116,7 @@ impl TierForm {
                     return Ok(TierForm::Custom { custom: Box::new(p) });
                 }
                 if has("base") {
-                    let base = Box::new(TierForm::from_json(&o["base"])?);
+                    let base = Box::new(TierForm::from_json(&o["base"], defaults)?);
                     for k in o.keys() {
                         if !["base", "memory", "set"].contains(&k.as_str()) {
                             let help = did_you_mean(k, ["base", "memory", "set"])
@@ -140,7 +142,7 @@ impl TierForm {
                         (None, None) => Err(EngineError::BadRequest("a `base` needs a `memory` or a `set`".into())),
                     };
                 }
-                let spec: TierSpec = serde_path_to_error::deserialize(v.clone())
+                let spec: TierSpec = crate::tier::defaults::spec_from_json(v.clone(), defaults)
                     .map_err(|e| EngineError::BadRequest(format!("inline tier: {}", serde_msg(&e))))?;
                 Ok(TierForm::Inline(Box::new(spec)))
             }
