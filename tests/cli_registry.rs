@@ -105,6 +105,25 @@ fn omitted_tier_constants_come_from_the_registry_tier_defaults() {
 }
 
 #[test]
+fn calibration_labels_are_registry_data() {
+    let (_tmp, reg) = temp_registry();
+    let tier = NEW_TIER.replace("method: \"vendor_spec\"", "method: \"simulated\"");
+    std::fs::write(reg.join("tiers/10-my-npu.ron"), tier).unwrap_or_else(|e| panic!("{e}"));
+    let r = reg.to_string_lossy().to_string();
+    let (code, out, _) = run(&["validate", "--registry", &r, "--deny-warnings"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("unknown calibration method `simulated`"), "{out}");
+    // the architect adds the method to the vocabulary: no rebuild
+    let table = reg.join("tables/badges.ron");
+    let text = std::fs::read_to_string(&table).unwrap_or_else(|e| panic!("{e}"));
+    let edited = text.replace("calibration_methods: [", "calibration_methods: [\"simulated\", ");
+    assert_ne!(edited, text);
+    std::fs::write(&table, edited).unwrap_or_else(|e| panic!("{e}"));
+    let (code, out, err) = run(&["validate", "--registry", &r, "--deny-warnings"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
 fn validate_exit_codes_and_formats() {
     let (code, out, _) = run(&["validate"]);
     assert_eq!(code, 0, "{out}");

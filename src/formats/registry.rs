@@ -57,6 +57,22 @@ pub struct BadgeTable {
     pub anchor_sources: IndexMap<String, String>,
     /// Projection source label → badge.
     pub projection_sources: IndexMap<String, String>,
+    /// The calibration methods a tier or measurement may name (others draw a warning).
+    pub calibration_methods: Vec<String>,
+    /// The confidence levels, most trusted first (others draw a warning).
+    pub confidence_levels: Vec<String>,
+    /// The method of constants that were not calibrated, and the only confidence it may claim.
+    pub uncalibrated: UncalibratedLabel,
+}
+
+/// The label of uncalibrated constants (`method: "default"` may only say `confidence: "low"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UncalibratedLabel {
+    /// The method naming engine defaults.
+    pub method: String,
+    /// The one confidence it may claim.
+    pub confidence: String,
 }
 
 /// One routing rule: a tier and capability keys served by an anchor-file cell.

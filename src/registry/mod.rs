@@ -497,6 +497,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         quant: quant.as_ref().map(|(_, q)| q),
         memory: memory.as_ref().map(|(_, m)| m),
         precision_sets: precision_sets.as_ref().map(|(_, p)| p),
+        badges: badges.as_ref().map(|(_, b)| b),
     };
     validate_tables(&ctx, &capabilities, &dtypes, &quant, &precision_sets, &silicon_classes, &manifest, report);
 
@@ -936,6 +937,7 @@ impl Registry {
             quant: None,
             memory: Some(&self.memory),
             precision_sets: Some(&self.precision_sets),
+            badges: Some(&self.badges),
         };
         let keys: Vec<String> = self.catalog.keys().map(str::to_string).chain(std::iter::once(m.key.clone())).collect();
         validate::model_findings(&ctx, m, &keys).into_iter().map(|(_, d)| d).collect()
@@ -950,6 +952,7 @@ impl Registry {
             quant: Some(&self.quant),
             memory: Some(&self.memory),
             precision_sets: Some(&self.precision_sets),
+            badges: Some(&self.badges),
         };
         validate::tier_findings(&ctx, spec).into_iter().map(|(_, d)| d).collect()
     }

@@ -6,7 +6,7 @@ use crate::catalog::LlmModel;
 use crate::diagnostic::{Diagnostic, Report, did_you_mean};
 use crate::document::{PathSeg, number_text};
 use crate::precision::{CapabilityTable, CapabilityTableFile, DtypeTable, PrecisionSetTable, QuantSchemeTable};
-use crate::registry::files::{Manifest, MemoryTable, SiliconClassTable};
+use crate::registry::files::{BadgeTable, Manifest, MemoryTable, SiliconClassTable};
 use crate::registry::read::ParsedFile;
 use crate::tier::{CalibrationSource, TierSpec, TopsField};
 use indexmap::IndexMap;
@@ -20,6 +20,8 @@ pub(crate) struct Context<'a> {
     pub quant: Option<&'a QuantSchemeTable>,
     pub memory: Option<&'a MemoryTable>,
     pub precision_sets: Option<&'a PrecisionSetTable>,
+    /// The label vocabulary (calibration methods, confidence levels); `None` skips those checks.
+    pub badges: Option<&'a BadgeTable>,
 }
 
 type Finding = (Vec<PathSeg>, Diagnostic);
@@ -64,38 +66,45 @@ fn check(out: &mut Vec<Finding>, path: Vec<PathSeg>, name: &str, v: f64, r: Rang
     }
 }
 
-fn calibration(out: &mut Vec<Finding>, base: Vec<PathSeg>, c: &CalibrationSource) {
-    if c.method == "default" && c.confidence != "low" {
+fn calibration(ctx: &Context<'_>, out: &mut Vec<Finding>, base: Vec<PathSeg>, c: &CalibrationSource) {
+    let Some(labels) = ctx.badges else { return };
+    let un = &labels.uncalibrated;
+    if c.method == un.method && c.confidence != un.confidence {
         let mut p = base.clone();
         p.push(k("confidence"));
         out.push((
             p,
             Diagnostic::error(
                 "calibration",
-                format!("calibration method `default` requires confidence `low`, found `{}`", c.confidence),
+                format!(
+                    "calibration method `{}` requires confidence `{}`, found `{}`",
+                    un.method, un.confidence, c.confidence
+                ),
             )
-            .with_help(Some("calibration defaults are not calibrated; say `low`".into())),
+            .with_help(Some(format!("calibration defaults are not calibrated; say `{}`", un.confidence))),
         ));
     }
-    const CONF: [&str; 3] = ["high", "medium", "low"];
-    if !CONF.contains(&c.confidence.as_str()) {
+    let conf = labels.confidence_levels.iter().map(String::as_str);
+    if !labels.confidence_levels.contains(&c.confidence) {
         let mut p = base.clone();
         p.push(k("confidence"));
+        let known = labels.confidence_levels.join(", ");
         out.push((
             p,
             Diagnostic::warning("calibration", format!("unknown calibration confidence `{}`", c.confidence))
-                .with_help(did_you_mean(&c.confidence, CONF).or(Some("expected high, medium or low".into()))),
+                .with_help(did_you_mean(&c.confidence, conf).or(Some(format!("expected one of {known}")))),
         ));
     }
-    const METHODS: [&str; 6] =
-        ["measured", "interpolated", "vendor_spec", "default", "projected", "derived_from_measured"];
-    if !METHODS.contains(&c.method.as_str()) {
+    if !labels.calibration_methods.contains(&c.method) {
         let mut p = base;
         p.push(k("method"));
+        let known = labels.calibration_methods.join(", ");
         out.push((
             p,
-            Diagnostic::warning("calibration", format!("unknown calibration method `{}`", c.method))
-                .with_help(did_you_mean(&c.method, METHODS).or(Some(format!("known methods: {}", METHODS.join(", "))))),
+            Diagnostic::warning("calibration", format!("unknown calibration method `{}`", c.method)).with_help(
+                did_you_mean(&c.method, labels.calibration_methods.iter().map(String::as_str))
+                    .or(Some(format!("known methods: {known}"))),
+            ),
         ));
     }
 }
@@ -162,7 +171,7 @@ pub(crate) fn tier_findings(ctx: &Context<'_>, t: &TierSpec) -> Vec<Finding> {
     }
 
     if let Some(c) = &t.calibration_source {
-        calibration(&mut out, vec![k("calibration_source")], c);
+        calibration(ctx, &mut out, vec![k("calibration_source")], c);
     }
     if let (Some(rung), Some(sets)) = (&t.npu_precision_set, ctx.precision_sets) {
         if !rung.is_empty() && !sets.sets.contains_key(rung) {
@@ -251,7 +260,7 @@ pub(crate) fn tier_findings(ctx: &Context<'_>, t: &TierSpec) -> Vec<Finding> {
                 if let Some(c) = c {
                     let mut p = base.clone();
                     p.push(k(f));
-                    calibration(&mut out, p, c);
+                    calibration(ctx, &mut out, p, c);
                 }
             }
         }
@@ -467,7 +476,7 @@ pub(crate) fn precision_sets(ctx: &Context<'_>, pf: &ParsedFile, p: &PrecisionSe
 pub(crate) fn silicon_classes(ctx: &Context<'_>, pf: &ParsedFile, s: &SiliconClassTable, report: &mut Report) {
     version_check(pf, s.schema_version, report);
     let mut out = Vec::new();
-    calibration(&mut out, vec![k("custom_calibration")], &s.custom_calibration);
+    calibration(ctx, &mut out, vec![k("custom_calibration")], &s.custom_calibration);
     emit(pf, &[], out, report);
     let mut out = Vec::new();
     cost_constants(&mut out, &s.tier_defaults.fields());
