@@ -4,6 +4,7 @@
 use crate::catalog::LlmModel;
 use crate::error::EngineError;
 use crate::expr::vm::{self, Regs, Trace, TraceValue};
+use crate::formats::rules::ConstantsOrigin;
 use crate::rules::compile::{Compiled, Event, FeasSlots, Outcome};
 use crate::rules::host::{Env, RulesHost};
 use crate::rules::inputs::Inputs;
@@ -305,6 +306,8 @@ pub(crate) struct RunCx<'a> {
     pub provenance: &'a Provenance,
     /// The badge of each cascade path of the active rule set, by path index.
     pub path_badges: &'a [String],
+    /// The calibration source of a result whose constants nothing backs (registry badges).
+    pub uncalibrated: &'a crate::tier::CalibrationSource,
 }
 
 /// Runs a scalar (`kv_cache_bytes_per_token`) or feasibility program.
@@ -545,6 +548,15 @@ fn build<'a>(
                 }
             }
             let [regime, _, _] = raw.strs;
+            let path = c.paths.get(*pi as usize);
+            // the label of the constants the taken path read, not the tier's static field
+            let calibration_source = match path.map(|m| m.constants) {
+                Some(ConstantsOrigin::Fit) => {
+                    inp.hw.and_then(|h| h.spec.llm_calibration.as_ref()).map(|f| &f.source).or(calibration_source)
+                }
+                Some(ConstantsOrigin::Defaults) => Some(cx.uncalibrated),
+                _ => calibration_source,
+            };
             Ok(Projection::Projected(Projected {
                 decode_tok_s: v[0],
                 prefill_tok_s: v[1],
@@ -555,7 +567,7 @@ fn build<'a>(
                 prefill_s: v[4],
                 total_s: v[5],
                 host_ms: v[6],
-                source: Cow::Borrowed(c.paths.get(*pi as usize).map(|m| m.source.as_str()).unwrap_or("")),
+                source: Cow::Borrowed(path.map(|m| m.source.as_str()).unwrap_or("")),
                 regime,
                 hw_name,
                 model_key,

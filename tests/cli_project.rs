@@ -110,7 +110,8 @@ fn editing_a_copy_of_the_rules_changes_the_answer_without_rebuild() {
 
     // a formula: halve the first-principles decode rate (doubling it would cross the
     // bandwidth roofline, which `default` refuses)
-    let path = rules.join("ratchet-0.3.2.ron");
+    // (the default's first-principles paths are in silicon-cost.ron)
+    let path = rules.join("silicon-cost.ron");
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     let from = r#""decode_tok_s": "(1000 / max(per_token_ms, eps_ms)) * opt.compiler_quality","#;
     assert!(text.contains(from));
@@ -125,6 +126,7 @@ fn editing_a_copy_of_the_rules_changes_the_answer_without_rebuild() {
     assert_eq!(after["decode_tok_s"], 174.42);
 
     // a constant: 5 GB of runtime overhead makes Qwen2.5-32B stop fitting on NPU Mid
+    let path = rules.join("ratchet-0.3.2.ron");
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     std::fs::write(
         &path,

@@ -750,12 +750,19 @@ fn validate(a: ValidateArgs) -> i32 {
     if code == EXIT_OK && a.deny_warnings && report.warnings() > 0 { EXIT_INVALID } else { code }
 }
 
+/// The listing's calibration cell: the label the tier's data supports (`Registry::tier_label`).
 fn calibration_badge(reg: &Registry, t: &crate::tier::Tier) -> String {
-    match &t.spec.calibration_source {
-        Some(c) => {
-            let badge = reg.badges().anchor_sources.get(&c.method).cloned().unwrap_or_default();
-            let sep = if badge.is_empty() { "" } else { " " };
-            format!("{badge}{sep}{} ({})", c.method, c.confidence)
+    match reg.tier_label(t) {
+        Some(l) => {
+            let sep = if l.badge.is_empty() { "" } else { " " };
+            let evidence = match (l.fitted, l.llm_measurements) {
+                (true, _) => " · fitted".to_string(),
+                (false, 0) => String::new(),
+                (false, 1) => " · 1 LLM cell".to_string(),
+                (false, n) => format!(" · {n} LLM cells"),
+            };
+            let claim = if l.note.is_some() { " · unbacked claim" } else { "" };
+            format!("{}{sep}{} ({}){evidence}{claim}", l.badge, l.source.method, l.source.confidence)
         }
         None => "—".into(),
     }
@@ -791,7 +798,7 @@ fn tiers(a: TiersArgs) -> i32 {
                     "GB",
                     "memory",
                     "capability",
-                    "calibration",
+                    "LLM calibration",
                 ],
                 &[false, true, true, true, true, true, true, true, false, false, false],
             );

@@ -417,6 +417,7 @@ impl Engine {
             env: Env { registry: &self.registry, tables: &self.tables },
             provenance: &self.provenance,
             path_badges: &self.pairs.path_badges,
+            uncalibrated: &self.registry.badges().uncalibrated,
         }
     }
 

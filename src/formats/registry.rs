@@ -61,18 +61,12 @@ pub struct BadgeTable {
     pub calibration_methods: Vec<String>,
     /// The confidence levels, most trusted first (others draw a warning).
     pub confidence_levels: Vec<String>,
-    /// The method of constants that were not calibrated, and the only confidence it may claim.
-    pub uncalibrated: UncalibratedLabel,
-}
-
-/// The label of uncalibrated constants (`method: "default"` may only say `confidence: "low"`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UncalibratedLabel {
-    /// The method naming engine defaults.
-    pub method: String,
-    /// The one confidence it may claim.
-    pub confidence: String,
+    /// The methods that claim a measurement: a tier naming one with no LLM measurement or
+    /// fit attached is listed with the `uncalibrated` label instead.
+    pub measured_methods: Vec<String>,
+    /// The calibration source of a result whose constants no fit or measurement backs (a
+    /// path whose `constants` are `defaults`); its method may only claim this confidence.
+    pub uncalibrated: crate::tier::CalibrationSource,
 }
 
 /// One routing rule: a tier and capability keys served by an anchor-file cell.

@@ -260,6 +260,12 @@ pub struct Gate {
 pub struct Path {
     /// Source label reported when this path answers.
     pub source: String,
+    /// Whose constants the path's arithmetic reads, and so which calibration source its
+    /// result carries: `tier` (the tier's own `calibration_source`, the reference's label),
+    /// `fit` (the tier's fitted `llm_calibration` and its source) or `defaults` (constants
+    /// no fit or measurement backs: the registry's uncalibrated label).
+    #[serde(default)]
+    pub constants: ConstantsOrigin,
     /// What this path models (shown by `--explain`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -275,6 +281,19 @@ pub struct Path {
     /// Output formulas of this path (override the shared outputs).
     #[serde(default)]
     pub outputs: IndexMap<String, String>,
+}
+
+/// Whose constants a cascade path reads (see [`Path::constants`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConstantsOrigin {
+    /// The tier's own constants, labelled by its `calibration_source`.
+    #[default]
+    Tier,
+    /// The tier's fitted LLM cost model, labelled by the fit's source.
+    Fit,
+    /// Constants with no fit or measurement behind them.
+    Defaults,
 }
 
 /// A built-in lookup and its arguments (formulas).

@@ -746,7 +746,47 @@ pub(crate) fn model_path(i: usize, field: &str) -> Vec<crate::document::PathSeg>
     vec![PathSeg::Key("models".into()), PathSeg::Index(i), PathSeg::Key(field.into())]
 }
 
+/// What a tier's data backs its LLM constants with, for listings: the label follows the
+/// measurements and fit the tier carries, not only the method its file claims.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TierLabel<'r> {
+    /// The calibration source the listing shows.
+    pub source: &'r crate::tier::CalibrationSource,
+    /// Its badge (registry `badges.ron`).
+    pub badge: &'r str,
+    /// LLM cells measured on this tier (measured cells and decode/prefill overrides).
+    pub llm_measurements: usize,
+    /// True when the tier carries a fitted LLM cost model.
+    pub fitted: bool,
+    /// Why the label differs from the file's `calibration_source`, if it does.
+    pub note: Option<String>,
+}
+
 impl Registry {
+    /// The label of a tier's data (see [`TierLabel`]); `None` for a tier with no
+    /// calibration source and no fit.
+    pub fn tier_label<'r>(&'r self, t: &'r Tier) -> Option<TierLabel<'r>> {
+        let s = &t.spec;
+        let cells = s.measured_llm.iter().flat_map(|m| m.values()).map(|w| w.len()).sum::<usize>()
+            + s.measured_decode_overrides.as_ref().map_or(0, |m| m.len())
+            + s.measured_prefill_overrides.as_ref().map_or(0, |m| m.len());
+        let b = self.badges();
+        let (source, note) = match (&s.llm_calibration, &s.calibration_source) {
+            (Some(fit), _) => (&fit.source, None),
+            (None, Some(c)) if cells == 0 && b.measured_methods.contains(&c.method) => (
+                &b.uncalibrated,
+                Some(format!(
+                    "the file claims `{}` ({}), but no LLM measurement or fit is attached",
+                    c.method, c.confidence
+                )),
+            ),
+            (None, Some(c)) => (c, None),
+            (None, None) => return None,
+        };
+        let badge = b.anchor_sources.get(&source.method).map_or("", String::as_str);
+        Some(TierLabel { source, badge, llm_measurements: cells, fitted: s.llm_calibration.is_some(), note })
+    }
+
     /// Key figures of a tier (`ratchet tiers --format json`, `GET /v1/tiers`).
     pub fn tier_summary(&self, t: &Tier) -> serde_json::Value {
         let s = &t.spec;
@@ -764,6 +804,7 @@ impl Registry {
             "capability_table": t.capability.as_ref().and_then(|c| c.name.clone()),
             "calibration_source": s.calibration_source,
             "calibration_badge": s.calibration_source.as_ref().and_then(|c| self.badges().anchor_sources.get(&c.method)),
+            "label": self.tier_label(t),
         })
     }
 

@@ -690,6 +690,7 @@ fn compile_with<'r>(
                 metas.push(PathMeta {
                     name: name.clone(),
                     source: path.source.clone(),
+                    constants: path.constants,
                     description: path.description.clone(),
                     when: path.when.as_ref().map(|w| w.text.clone()),
                     lookup: path.lookup.as_ref().map(|l| l.kind.name().to_string()),

@@ -144,6 +144,8 @@ pub struct PathDef {
     pub name: String,
     /// Source label.
     pub source: String,
+    /// Whose constants the path reads.
+    pub constants: crate::formats::rules::ConstantsOrigin,
     /// Description.
     pub description: Option<String>,
     /// Condition.
@@ -767,6 +769,7 @@ fn project_def(raw: &Raw, shadow: &Shadow<'_>, root_src: &Src, diags: &mut Vec<D
             PathDef {
                 name: name.clone(),
                 source: p.source.clone(),
+                constants: p.constants,
                 description: p.description.clone(),
                 when,
                 lookup,

@@ -73,6 +73,8 @@ pub struct PathMeta {
     pub name: String,
     /// Source label.
     pub source: String,
+    /// Whose constants the path reads (which calibration source its result carries).
+    pub constants: crate::formats::rules::ConstantsOrigin,
     /// Description.
     pub description: Option<String>,
     /// `when` text.
