@@ -185,6 +185,20 @@ fn each_correction_changes_exactly_the_cases_it_names() {
             bounded[id]
         );
     }
+    // checked requests only refuse: a workload id the data does not know (the golden `w`), a
+    // memory option below the tier's own bandwidth, tokens beyond the trained context
+    let checked_answers = answers(&engine("checked-requests"), &reqs);
+    let checked = changed(&base, &checked_answers);
+    for id in &checked {
+        let m = checked_answers[id]["error"].as_str().unwrap_or("");
+        assert!(
+            ["unknown workload ", "unknown memory type ", "a memory option must be an upgrade", "-token context "]
+                .iter()
+                .any(|b| m.contains(b)),
+            "checked-requests changed {id} without a check: {}",
+            checked_answers[id]
+        );
+    }
     let default_answers = answers(&engine("default"), &reqs);
     let default = changed(&base, &default_answers);
     let refused = default_answers
@@ -195,11 +209,11 @@ fn each_correction_changes_exactly_the_cases_it_names() {
             })
         })
         .count();
-    let all_three: BTreeSet<String> = union.iter().chain(&cost).chain(&bounds).cloned().collect();
+    let all_three: BTreeSet<String> = union.iter().chain(&cost).chain(&bounds).chain(&checked).cloned().collect();
     assert_eq!(
         default.difference(&all_three).collect::<Vec<_>>(),
         Vec::<&String>::new(),
-        "default changes only the corrections' cases, the cost model's and the bounds'"
+        "default changes only the corrections' cases, the cost model's, the bounds' and the checks'"
     );
     assert_eq!(
         all_three.difference(&default).collect::<Vec<_>>(),
@@ -207,7 +221,7 @@ fn each_correction_changes_exactly_the_cases_it_names() {
         "every case a correction, the cost model or a bound changes, default changes"
     );
     eprintln!(
-        "changed cases: Q1 {}, Q2 {}, Q3 {}, Q8 {}, corrected {}, silicon-cost {}, bounds {}, default {} (refused by a bound: {})",
+        "changed cases: Q1 {}, Q2 {}, Q3 {}, Q8 {}, corrected {}, silicon-cost {}, bounds {}, checked requests {}, default {} (refused by a bound: {})",
         q1.len(),
         q2.len(),
         q3.len(),
@@ -215,6 +229,7 @@ fn each_correction_changes_exactly_the_cases_it_names() {
         all.len(),
         cost.len(),
         bounds.len(),
+        checked.len(),
         default.len(),
         refused
     );

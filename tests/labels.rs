@@ -47,7 +47,7 @@ fn tier_forms() -> Vec<(&'static str, Value)> {
         ("calibrated device", json!(H200)),
         (
             "calibrated device, memory clone",
-            json!({"base": H200, "memory": {"mem_type": "HBM3E", "mem_data_rate_gtps": 7.0}}),
+            json!({"base": H200, "memory": {"mem_type": "HBM3", "mem_data_rate_gtps": 7.0}}),
         ),
     ]
 }

@@ -142,3 +142,89 @@ fn a_rule_set_with_a_default_outside_its_range_is_refused_at_load() {
     assert!(!o.status.success(), "{all}");
     assert!(all.contains("default `compiler_quality` = 1.0 is outside its range [0.0, 0.5]"), "{all}");
 }
+
+fn bad_inputs() -> Value {
+    let p = common::root().join("tests/data/bad_inputs.json");
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The CLI form of a request: `--model`, `--tier` (a name or JSON), `--workload`, the token
+/// counts and the options as `--flag=value`.
+fn cli_args(req: &serde_json::Map<String, Value>, model: &str, hw: &str) -> Vec<String> {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut args = vec!["project".to_string()];
+    args.extend(["--model".into(), req.get("model").map_or(model.to_string(), text)]);
+    args.extend(["--tier".into(), req.get("hw").map_or(hw.to_string(), text)]);
+    for (k, v) in req {
+        match k.as_str() {
+            "model" | "hw" => {}
+            "workload_id" => args.extend(["--workload".into(), text(v)]),
+            other => args.push(format!("--{}={}", other.replace('_', "-"), text(v))),
+        }
+    }
+    args
+}
+
+#[test]
+fn forty_bad_inputs_get_a_clear_error_from_every_interface() {
+    let (opts, t) = (table(), bad_inputs());
+    let (model, hw) = (t["model"].as_str().unwrap_or(""), t["hw"].as_str().unwrap_or(""));
+    let cases = t["cases"].as_array().cloned().unwrap_or_default();
+    let option_cases = opts["cases"].as_array().map_or(0, Vec::len);
+    assert!(cases.len() + option_cases >= 40, "{} + {option_cases}", cases.len());
+    let srv = Server::start(&["--no-watch"]);
+    let requests: Vec<Value> = cases
+        .iter()
+        .map(|c| {
+            let mut req = serde_json::json!({"op": "project_llm", "model": model, "hw": hw});
+            for (k, v) in c["request"].as_object().into_iter().flatten() {
+                req[k] = v.clone();
+            }
+            req
+        })
+        .collect();
+    let lines: String = requests.iter().map(|r| format!("{r}\n")).collect();
+    let mut child = bin()
+        .args(["batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    child.stdin.take().map(|mut s| s.write_all(lines.as_bytes())).transpose().unwrap_or_else(|e| panic!("{e}"));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let answers: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(answers.len(), cases.len());
+    for ((c, req), batch) in cases.iter().zip(&requests).zip(&answers) {
+        let want = c["error"].as_str().unwrap_or("?");
+        // batch: the error, its kind, and no number
+        assert_eq!(batch["error"]["message"].as_str(), Some(want), "{req}: batch");
+        assert_eq!(batch["error"]["kind"], c["kind"], "{req}: batch");
+        assert!(batch.get("decode_tok_s").is_none(), "{req}");
+        // HTTP: the same words, a client error
+        let mut body = req.clone();
+        if let Value::Object(m) = &mut body {
+            m.remove("op");
+        }
+        let r = post(&srv.addr, "/v1/project", &body.to_string());
+        assert!((400..500).contains(&r.status), "{req}: HTTP {}: {}", r.status, r.body);
+        assert_eq!(r.json()["error"]["message"].as_str(), Some(want), "{req}: HTTP");
+        // CLI, where it can say the request
+        if c["cli"] == false {
+            continue;
+        }
+        let args = cli_args(c["request"].as_object().unwrap_or(&serde_json::Map::new()), model, hw);
+        let o = bin().args(&args).output().unwrap_or_else(|e| panic!("{e}"));
+        let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(!o.status.success() && stdout.is_empty(), "{args:?}: the CLI answered\n{stdout}");
+        let cli_want = c["cli_error"].as_str().unwrap_or(want);
+        assert!(stderr.contains(cli_want), "{args:?}: CLI said {stderr:?}, want {cli_want:?}");
+    }
+}

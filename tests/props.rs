@@ -67,7 +67,7 @@ fn params(prompt: u64, decode: u64) -> ProjectParams {
     ProjectParams { prompt_tokens: Some(prompt), decode_tokens: Some(decode), ..ProjectParams::default() }
 }
 
-const WORKLOADS: &[&str] = &["default", "rag_qa", "chat", "code", "agent"];
+const WORKLOADS: &[&str] = &["default", "rag_qa", "chat", "plain_chat"];
 
 fn registry_files() -> Vec<(String, Vec<u8>)> {
     let l = ratchet::embedded::registry();
@@ -183,7 +183,7 @@ proptest! {
 
     #[test]
     fn decode_never_falls_as_bandwidth_rises(
-        tier in 0usize..64, model in 0usize..64, workload in 0usize..5,
+        tier in 0usize..64, model in 0usize..64, workload in 0usize..4,
         bw in 1.0f64..2000.0, k in 1.0f64..8.0, prompt in 1u64..8192, dec in 1u64..4096,
     ) {
         let (e, base, m) = pick(tier, model);
@@ -211,7 +211,7 @@ proptest! {
 
     #[test]
     fn decode_never_rises_with_bytes_per_parameter(
-        tier in 0usize..64, model in 0usize..64, workload in 0usize..5,
+        tier in 0usize..64, model in 0usize..64, workload in 0usize..4,
         bpp in 0.05f64..4.0, k in 1.0f64..4.0, prompt in 1u64..8192, dec in 1u64..4096,
     ) {
         let (e, t, base) = pick(tier, model);
@@ -298,7 +298,7 @@ proptest! {
 
     #[test]
     fn results_are_bit_identical_sequential_or_parallel(
-        reqs in prop::collection::vec((0usize..64, 0usize..64, 0usize..5, 1u64..8192, 1u64..4096, 0u8..3), 1..40),
+        reqs in prop::collection::vec((0usize..64, 0usize..64, 0usize..4, 1u64..8192, 1u64..4096, 0u8..3), 1..40),
     ) {
         let e = engine();
         let reg = e.registry();

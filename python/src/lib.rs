@@ -40,6 +40,29 @@ struct Results {
     object_new: Py<PyAny>,
 }
 
+/// A Python scalar as the JSON value a batch line would carry (anything else as its repr, a
+/// string, which the batch reader then refuses by type).
+fn json_scalar(v: &Bound<'_, PyAny>) -> Value {
+    if let Ok(b) = v.cast::<pyo3::types::PyBool>() {
+        return Value::Bool(b.is_true());
+    }
+    if v.cast::<pyo3::types::PyInt>().is_ok() {
+        if let Ok(i) = v.extract::<i64>() {
+            return Value::from(i);
+        }
+        if let Ok(u) = v.extract::<u64>() {
+            return Value::from(u);
+        }
+    }
+    if let Ok(x) = v.extract::<f64>() {
+        return serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number);
+    }
+    if let Ok(s) = v.extract::<String>() {
+        return Value::String(s);
+    }
+    Value::String(v.repr().map(|r| r.to_string()).unwrap_or_default())
+}
+
 fn py_err(e: EngineError) -> PyErr {
     match e {
         EngineError::UnknownKey(m) => PyKeyError::new_err(m),
@@ -283,25 +306,36 @@ impl Engine {
         model: &str,
         hw: &str,
         workload_id: &str,
-        prompt_tokens: Option<u64>,
-        decode_tokens: Option<u64>,
-        host_ms: Option<f64>,
-        compiler_quality: Option<f64>,
-        npu_share: Option<f64>,
-        fp4_runtime_maturity: Option<String>,
+        prompt_tokens: Option<&Bound<'_, PyAny>>,
+        decode_tokens: Option<&Bound<'_, PyAny>>,
+        host_ms: Option<&Bound<'_, PyAny>>,
+        compiler_quality: Option<&Bound<'_, PyAny>>,
+        npu_share: Option<&Bound<'_, PyAny>>,
+        fp4_runtime_maturity: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let e = &self.inner;
         let tier = self.resolve_tier(hw).map_err(py_err)?;
         let m = self.resolve_model(model).map_err(py_err)?;
-        // the engine checks every option against the rule set's ranges (one place for all
-        // interfaces)
-        let p = ratchet::ProjectParams {
-            prompt_tokens,
-            decode_tokens,
-            host_ms,
-            compiler_quality,
-            npu_share,
-            fp4_runtime_maturity,
+        // the request's values are read as a batch line's (one check of types for every
+        // interface); the engine checks their ranges (one place for all interfaces)
+        let given = [
+            ("prompt_tokens", prompt_tokens),
+            ("decode_tokens", decode_tokens),
+            ("host_ms", host_ms),
+            ("compiler_quality", compiler_quality),
+            ("npu_share", npu_share),
+            ("fp4_runtime_maturity", fp4_runtime_maturity),
+        ];
+        let p = if given.iter().all(|(_, v)| v.is_none_or(|v| v.is_none())) {
+            ratchet::ProjectParams::default()
+        } else {
+            let mut o = ratchet::batch::Obj::new();
+            for (k, v) in given {
+                if let Some(v) = v.filter(|v| !v.is_none()) {
+                    o.insert(k.to_string(), json_scalar(v));
+                }
+            }
+            ratchet::batch::project_params(&o).map_err(py_err)?
         };
         let r = e.project_llm(&m, &tier, workload_id, &p).map_err(py_err)?;
         self.result_object(py, &r)

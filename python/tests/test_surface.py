@@ -99,6 +99,27 @@ def test_the_same_bad_option_gets_the_same_error_as_the_cli_batch_and_http():
         assert cols["type"] == ["invalid_value"], (case, cols)
 
 
+def test_bad_inputs_get_the_same_error_as_a_batch_line():
+    # tests/data/bad_inputs.json: names, tokens, workloads, memory options, inline, variant
+    # and custom tiers, wrong types; the batch's words (tests/option_checks.rs checks them
+    # for the CLI, batch and HTTP), and never a number
+    table = json.loads((ROOT / "tests/data/bad_inputs.json").read_text())
+    for case in table["cases"]:
+        req = dict(case["request"])
+        model = req.pop("model", table["model"])
+        hw = req.pop("hw", table["hw"])
+        workload = req.pop("workload_id", "default")
+        prompt = req.pop("prompt_tokens", None)
+        decode = req.pop("decode_tokens", None)
+        if not isinstance(hw, str):
+            hw = json.dumps(hw)
+        with pytest.raises((ValueError, KeyError)) as e:
+            project_llm(model, hw, workload, prompt, decode, **req)
+        msg = e.value.args[0] if e.value.args else ""
+        want = case.get("python_error", case["error"])
+        assert msg == want, case
+
+
 def test_default_and_reference_rules():
     # default: the KV cache read moves first-principles decode; the reference does not
     base = project_llm("qwen25_7b_dense", RTX_5090_REFERENCE).decode_tok_s

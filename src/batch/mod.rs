@@ -76,7 +76,7 @@ fn tokens(v: Option<&Value>, name: &str) -> Result<Option<u64>, EngineError> {
             Some(x) => Ok(Some(x)),
             None => Err(EngineError::InvalidValue(format!("`{name}` must be a non-negative integer, found `{n}`"))),
         },
-        Some(other) => Err(bad(format!("`{name}` must be a non-negative integer, found {}", kind(other)))),
+        Some(other) => Err(bad(format!("`{name}` must be a non-negative integer, found {}", shown(other)))),
     }
 }
 
@@ -88,7 +88,7 @@ fn number(v: Option<&Value>, name: &str) -> Result<Option<f64>, EngineError> {
             .filter(|x| x.is_finite())
             .map(Some)
             .ok_or_else(|| EngineError::InvalidValue(format!("`{name}` must be a finite number"))),
-        Some(other) => Err(bad(format!("`{name}` must be a number, found {}", kind(other)))),
+        Some(other) => Err(bad(format!("`{name}` must be a number, found {}", shown(other)))),
     }
 }
 
@@ -96,8 +96,16 @@ fn string<'v>(v: Option<&'v Value>, name: &str) -> Result<Option<&'v str>, Engin
     match v {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(bad(format!("`{name}` must be a string, found {}", kind(other)))),
+        Some(other) => Err(bad(format!("`{name}` must be a string, found {}", shown(other)))),
     }
+}
+
+/// The kind of a wrong value and the value itself (cut short), for an error that names it.
+fn shown(v: &Value) -> String {
+    let text = v.to_string();
+    let text =
+        if text.chars().count() > 40 { format!("{}…", text.chars().take(40).collect::<String>()) } else { text };
+    format!("{} `{text}`", kind(v))
 }
 
 fn kind(v: &Value) -> &'static str {

@@ -146,6 +146,8 @@ pub fn registry_tables(reg: &Registry) -> Tables {
                 reg.quant_schemes().schemes.iter().filter(|(_, s)| s.weight_only).map(|(k, _)| k.clone()).collect(),
             ),
             ("quant_schemes".into(), reg.quant_schemes().schemes.keys().cloned().collect()),
+            // memory technologies the registry knows (`tables/memory.ron`)
+            ("memory_types".into(), reg.memory().known_types.clone()),
         ],
     }
 }
@@ -433,6 +435,10 @@ impl Engine {
         let decode = p.decode_tokens.unwrap_or(d.decode_tokens);
         // the one range check every interface's request passes (rules `ranges`)
         self.active.ranges.check([p.host_ms, p.compiler_quality, p.npu_share], p.fp4_runtime_maturity.as_deref())?;
+        // feasibility has no workload (the empty id)
+        if !workload_id.is_empty() {
+            self.active.ranges.check_workload(workload_id, || self.known_workloads())?;
+        }
         let inp = Inputs {
             hw,
             model: Some(model),
@@ -448,6 +454,28 @@ impl Engine {
             record: &[],
         };
         Ok((inp, (prompt, decode)))
+    }
+
+    /// The workload ids the data names besides the rule set's choices: the loaded packs'
+    /// workloads and the workloads of the registry's measured cells.
+    fn known_workloads(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        if let Some(p) = self.packs() {
+            for w in &p.sizing.workload_files {
+                out.push(&w.name);
+                if let Some(x) = &w.projection {
+                    out.push(&x.workload_id);
+                }
+            }
+        }
+        for t in self.registry.tiers() {
+            for cells in t.spec.measured_llm.iter().flat_map(|m| m.values()) {
+                out.extend(cells.keys().map(String::as_str));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// `project_llm`: decode and prefill rates, TTFT and totals of `model` on `hw`, or why it

@@ -466,9 +466,8 @@ fn overlay(raw: &mut Raw, sf: &SetFile, diags: &mut Vec<Diagnostic>) {
     for (k, v) in &p.record {
         raw.record.insert(k.clone(), (v.clone(), ps.child("record").child(k.as_str())));
     }
-    if !p.bounds.is_empty() {
-        raw.bounds = p.bounds.iter().enumerate().map(|(i, c)| (c.clone(), ps.child("bounds").child(i))).collect();
-    }
+    // bounds accumulate over `extends`: a set that adds a refusal keeps its bases' ones
+    raw.bounds.extend(p.bounds.iter().enumerate().map(|(i, c)| (c.clone(), ps.child("bounds").child(i))));
 }
 
 /// The declared result record: each field's type checked, core fields against the type the

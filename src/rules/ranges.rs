@@ -57,8 +57,9 @@ impl Bound {
     }
 }
 
-/// The string options a rule set may restrict to a list of values.
-pub const CHOSEN: [&str; 1] = ["fp4_runtime_maturity"];
+/// The string options a rule set may restrict to a list of values. A workload id is also
+/// accepted when the data names it elsewhere (a pack workload, a tier's measured cells).
+pub const CHOSEN: [&str; 2] = ["fp4_runtime_maturity", "workload_id"];
 
 /// The bounds of [`BOUNDED`], in that order, and the accepted values of [`CHOSEN`] (empty:
 /// any).
@@ -67,12 +68,12 @@ pub struct Ranges {
     /// Bounds of the numeric options.
     pub bounds: [Bound; 3],
     /// Accepted values of the string options.
-    pub choices: [Vec<String>; 1],
+    pub choices: [Vec<String>; 2],
 }
 
 impl Default for Ranges {
     fn default() -> Self {
-        Ranges { bounds: [Bound::ANY; 3], choices: [Vec::new()] }
+        Ranges { bounds: [Bound::ANY; 3], choices: [Vec::new(), Vec::new()] }
     }
 }
 
@@ -91,6 +92,27 @@ impl Ranges {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Checks a workload id against the rule set's choices, then against `more` (the ids the
+    /// data names elsewhere), which is only asked for when the choices miss.
+    #[inline(always)]
+    pub fn check_workload<'m>(&self, id: &str, more: impl FnOnce() -> Vec<&'m str>) -> Result<(), EngineError> {
+        let c = &self.choices[1];
+        if c.is_empty() || c.iter().any(|x| x == id) {
+            return Ok(());
+        }
+        let more = more();
+        if more.contains(&id) { Ok(()) } else { Err(self.unknown_workload(id, &more)) }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unknown_workload(&self, id: &str, more: &[&str]) -> EngineError {
+        let mut known: Vec<&str> = self.choices[1].iter().map(String::as_str).collect();
+        known.extend(more.iter().filter(|m| !self.choices[1].iter().any(|c| c == *m)));
+        let help = did_you_mean(id, known.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
+        EngineError::UnknownKey(format!("unknown workload `{id}`{help}; known: {}", known.join(", ")))
     }
 
     #[cold]
@@ -211,7 +233,8 @@ mod tests {
         let nonneg = Bound::of(&Range { min: Some(0.0), ..Default::default() });
         assert_eq!(nonneg.text(), "[0.0, ∞)");
         assert!(nonneg.holds(0.0) && nonneg.holds(1e300) && !nonneg.holds(f64::INFINITY) && !nonneg.holds(-1.0));
-        let r = Ranges { bounds: [nonneg, unit, unit], choices: [vec!["mature".into(), "immature".into()]] };
+        let r =
+            Ranges { bounds: [nonneg, unit, unit], choices: [vec!["mature".into(), "immature".into()], Vec::new()] };
         assert!(r.check([None, None, None], None).is_ok());
         assert!(r.check([Some(0.0), Some(1.0), Some(0.5)], Some("immature")).is_ok());
         assert_eq!(
