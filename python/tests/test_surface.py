@@ -3,6 +3,7 @@ package root and `ratchet.catalog.reference`, `match` on results, exceptions, me
 custom tiers, `dataclasses.replace` overrides, and `ratchet.load` over directories."""
 
 import dataclasses
+import json
 import pathlib
 import shutil
 
@@ -66,8 +67,9 @@ def test_memory_upgrade_custom_tier_and_override():
     assert gpu.tier_family == "GDDR-custom"
     # the calibrated silicon class travels with the tier (an extension field)
     assert gpu.extensions["llm_calibration"]["decode_bw_efficiency"] > 0
+    # default answers it on the fitted path (the class fit's constants)
     r = project_llm("qwen25_7b_dense", gpu, "chat")
-    assert isinstance(r, Projected) and r.source == "cross_class"
+    assert isinstance(r, Projected) and r.source == "fitted"
     faster = dataclasses.replace(gpu, mem_bandwidth_gbs=2000.0)
     assert project_llm("qwen25_7b_dense", faster, "chat").decode_tok_s > r.decode_tok_s
 
