@@ -423,6 +423,8 @@ async fn whatif(State(st): S, op: &'static str, body: Result<Bytes, BytesRejecti
         Err(r) => return r,
     };
     o.insert("op".into(), Value::String(op.into()));
+    // a surface's slider values are checked against their sliders (range, step, name)
+    o.insert("checked".into(), Value::Bool(true));
     answer_blocking(st, o).await
 }
 

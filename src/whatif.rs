@@ -111,6 +111,93 @@ pub struct Runner<'m> {
     pub apply_defaults: bool,
 }
 
+/// A sweep's slider index, values, starting slider values and incremental plan.
+type Setup = (usize, Vec<f64>, Vec<Option<f64>>, Option<(Plan, Base)>);
+
+/// How far off a step grid a value may be and still be on it (relative, in steps): decimal
+/// values such as 0.1 are not exact in binary64.
+const STEP_SLACK: f64 = 1e-9;
+
+fn slider_def<'m>(m: &'m SizingModel, name: &str) -> Result<&'m crate::formats::sizing::SliderDef, WhatifError> {
+    m.slider(name).map(|i| &m.sliders[i].def).ok_or_else(|| {
+        let help = crate::diagnostic::did_you_mean(name, m.sliders.iter().map(|s| s.def.name.as_str()))
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        WhatifError { kind: "KeyError", message: format!("unknown slider `{name}`{help}") }
+    })
+}
+
+fn value_text(x: f64, units: &str) -> String {
+    let v = crate::numeric::py_float_repr(x);
+    if units.is_empty() { v } else { format!("{v} {units}") }
+}
+
+/// Checks slider values as a surface sets them (the CLI's `--set`, HTTP, the page): a known
+/// slider, a value inside its declared `[min_val, max_val]` and on its `step` from `min_val`
+/// (its default and its maximum are always accepted). The reference's `WhatifRunner` — and
+/// so batch lines and Python — clamps instead and ignores unknown names.
+pub fn check_slider_values(m: &SizingModel, values: &[(String, f64)]) -> Result<(), WhatifError> {
+    for (name, x) in values {
+        let s = slider_def(m, name)?;
+        let bad = |message: String| Err(WhatifError { kind: "ValueError", message });
+        if !x.is_finite() || *x < s.min_val || *x > s.max_val {
+            return bad(format!(
+                "slider `{name}` = {} is outside its range [{}, {}]",
+                crate::numeric::py_float_repr(*x),
+                crate::numeric::py_float_repr(s.min_val),
+                value_text(s.max_val, &s.units)
+            ));
+        }
+        if s.step > 0.0 && *x != s.default && *x != s.max_val {
+            let k = (x - s.min_val) / s.step;
+            if (k - k.round()).abs() > STEP_SLACK * k.abs().max(1.0) {
+                let below = s.min_val + k.floor() * s.step;
+                return bad(format!(
+                    "slider `{name}` = {} is not on its step of {} from {} (nearest: {} or {})",
+                    crate::numeric::py_float_repr(*x),
+                    crate::numeric::py_float_repr(s.step),
+                    crate::numeric::py_float_repr(s.min_val),
+                    crate::numeric::py_float_repr(below),
+                    value_text((below + s.step).min(s.max_val), &s.units)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The values of a sweep on the slider's own step: `from` (its minimum when absent) to `to`
+/// (its maximum), both checked like a set value; the last value is `to` itself.
+pub fn step_values(m: &SizingModel, slider: &str, from: Option<f64>, to: Option<f64>) -> Result<Vec<f64>, WhatifError> {
+    let s = slider_def(m, slider)?;
+    let (lo, hi) = (from.unwrap_or(s.min_val), to.unwrap_or(s.max_val));
+    check_slider_values(m, &[(slider.to_string(), lo), (slider.to_string(), hi)])?;
+    if lo > hi {
+        return Err(WhatifError {
+            kind: "ValueError",
+            message: format!(
+                "a sweep of `{slider}` from {} to {} runs backwards",
+                crate::numeric::py_float_repr(lo),
+                crate::numeric::py_float_repr(hi)
+            ),
+        });
+    }
+    if s.step.is_nan() || s.step <= 0.0 {
+        return Err(WhatifError {
+            kind: "ValueError",
+            message: format!("slider `{slider}` declares no step; give a number of points (`steps`)"),
+        });
+    }
+    let n = ((hi - lo) / s.step + STEP_SLACK).floor() as usize;
+    check_points(n + 1, crate::limits::MAX_WHATIF_POINTS)?;
+    let mut out: Vec<f64> = (0..=n).map(|k| lo + k as f64 * s.step).collect();
+    match out.last_mut() {
+        Some(last) if (hi - *last).abs() <= STEP_SLACK * s.step => *last = hi,
+        _ => out.push(hi),
+    }
+    Ok(out)
+}
+
 /// Reference sweep values: `min + (span · i) / (n − 1)` for `n = max(2, steps)`.
 pub fn sweep_values(min: f64, max: f64, steps: usize) -> Vec<f64> {
     let n = steps.max(2);
@@ -358,15 +445,32 @@ impl<'m> Runner<'m> {
         steps: usize,
         base: &[(String, f64)],
         limit: usize,
-    ) -> Result<(usize, Vec<f64>, Vec<Option<f64>>, Option<(Plan, Base)>), WhatifError> {
+    ) -> Result<Setup, WhatifError> {
         check_points(steps.max(2), limit)?;
         let si = self.slider(slider)?;
         let s = &self.model.sliders[si].def;
-        let values = sweep_values(s.min_val, s.max_val, steps);
+        self.sweep_setup_at(si, sweep_values(s.min_val, s.max_val, steps), base)
+    }
+
+    fn sweep_setup_at(&self, si: usize, values: Vec<f64>, base: &[(String, f64)]) -> Result<Setup, WhatifError> {
         let mut vals = self.values(base);
         vals[si] = values.first().copied();
         let inc = self.incremental(&[si], &vals);
         Ok((si, values, vals, inc))
+    }
+
+    /// A sweep of `slider` at the given values (the slider's own steps: [`step_values`]).
+    pub fn sweep_at(
+        &self,
+        slider: &str,
+        values: Vec<f64>,
+        base: &[(String, f64)],
+        progress: Progress<'_>,
+    ) -> Result<Sweep, WhatifError> {
+        check_points(values.len(), crate::limits::MAX_WHATIF_POINTS)?;
+        let si = self.slider(slider)?;
+        let setup = self.sweep_setup_at(si, values, base)?;
+        self.sweep_run(setup, progress)
     }
 
     /// Reference `sweep`: `slider` from its min to its max in `max(2, steps)` points.
@@ -377,7 +481,11 @@ impl<'m> Runner<'m> {
         base: &[(String, f64)],
         progress: Progress<'_>,
     ) -> Result<Sweep, WhatifError> {
-        let (si, values, vals, inc) = self.sweep_setup(slider, steps, base, crate::limits::MAX_WHATIF_POINTS)?;
+        let setup = self.sweep_setup(slider, steps, base, crate::limits::MAX_WHATIF_POINTS)?;
+        self.sweep_run(setup, progress)
+    }
+
+    fn sweep_run(&self, (si, values, vals, inc): Setup, progress: Progress<'_>) -> Result<Sweep, WhatifError> {
         let set = |k: usize, v: &mut [Option<f64>]| v[si] = values.get(k).copied();
         let points = self.eval_range(inc.as_ref(), &vals, values.len(), 256, &set, true, &|r| {
             if let Some(p) = progress {

@@ -364,3 +364,85 @@ fn an_explained_point_shows_every_kpi_and_the_values_behind_it() {
     assert!(out.contains("g2g_capture_isp_ms: PASS"), "{out}");
     assert!(out.contains("  capture_isp_ms = workload.camera.exposure_ms / 2.0"), "{out}");
 }
+
+#[test]
+fn slider_values_must_be_offered_by_their_slider_and_sweeps_run_on_its_step() {
+    let point = |set: &str| run(&["whatif", "point", "--pack", "drone-soc", "--set", set, "--format", "json"]);
+    // outside the declared range, off the step, an unknown name: refused, naming the value
+    let (code, out, err) = point("npu_tops=1000");
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("slider `npu_tops` = 1000.0 is outside its range [0.5, 400.0 TOPS (INT8)]"), "{err}");
+    let (code, _, err) = point("npu_tops=21.5263");
+    assert_eq!(code, 2);
+    assert!(err.contains("is not on its step of 0.5 from 0.5 (nearest: 21.5 or 22.0 TOPS (INT8))"), "{err}");
+    let (code, _, err) = point("npu_tpos=20");
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean `npu_tops`?"), "{err}");
+    // on the step, at the default, at the maximum: accepted
+    for ok in ["npu_tops=21.5", "npu_tops=2", "npu_tops=400", "mem_bw=25.6"] {
+        let (code, _, err) = point(ok);
+        assert_eq!(code, 0, "{ok}: {err}");
+    }
+
+    // a sweep without --steps: every value on the slider's step, first to last
+    let (code, out, err) = run(&[
+        "whatif",
+        "sweep",
+        "--pack",
+        "drone-soc",
+        "--slider",
+        "npu_tops",
+        "--from",
+        "2",
+        "--to",
+        "4",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let values: Vec<f64> = json(&out)["rows"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|x| x["value"].as_f64()).collect())
+        .unwrap_or_default();
+    assert_eq!(values, vec![2.0, 2.5, 3.0, 3.5, 4.0]);
+    let (code, out, _) = run(&["whatif", "sweep", "--pack", "drone-soc", "--slider", "cpu_cores", "--format", "json"]);
+    assert_eq!(code, 0);
+    assert_eq!(json(&out)["rows"].as_array().map(Vec::len), Some(16), "1..16 cores, step 1");
+    let (code, _, err) =
+        run(&["whatif", "sweep", "--pack", "drone-soc", "--slider", "npu_tops", "--from", "2.2", "--format", "json"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not on its step"), "{err}");
+
+    // a pack without sliders says so, naming the packs that have some
+    let (code, _, err) = run(&["whatif", "sliders", "--pack", "llm-sizer"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("`llm-sizer`") && err.contains("no sliders or profiles") && err.contains("drone-soc"),
+        "{err}"
+    );
+}
+
+#[test]
+fn http_checks_slider_values_and_sweeps_on_the_step() {
+    let srv = common::http::Server::start(&["--no-watch"]);
+    let r =
+        common::http::post(&srv.addr, "/v1/whatif/point", r#"{"pack": "drone-soc", "overrides": {"npu_tops": 1000}}"#);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("is outside its range"), "{}", r.body);
+    let r = common::http::post(&srv.addr, "/v1/whatif/sweep", r#"{"pack": "drone-soc", "slider": "cpu_cores"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["rows"].as_array().map(Vec::len), Some(16));
+    // batch lines keep the reference's runner: clamped, unknown names skipped
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .arg("batch")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let line = r#"{"op": "whatif_point", "pack": "drone-soc", "overrides": {"npu_tops": 1000, "nope": 1}}"#;
+    child.stdin.take().map(|mut s| writeln!(s, "{line}")).transpose().unwrap_or_else(|e| panic!("{e}"));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("\"summary\""), "{out}");
+}

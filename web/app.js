@@ -676,12 +676,15 @@
 
     function body() {
       const steps = $('#wi-steps').value.trim();
-      return {
+      const b = {
         pack: $('#wi-pack').value,
         profile: $('#wi-profile').value,
         slider: $('#wi-slider').value,
-        steps: steps === '' ? 20 : Number(steps),
       };
+      // blank: every value on the slider's own step (the first viable value is one the
+      // slider offers); a number: that many evenly spaced points (the reference's sweep)
+      if (steps !== '') b.steps = Number(steps);
+      return b;
     }
 
     /** KPI series: one per KPI name (disambiguated by target when a name repeats in a row). */

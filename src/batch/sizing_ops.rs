@@ -394,9 +394,19 @@ fn whatif(pack: &PackState, op: &str, o: &Obj) -> Result<Value, EngineError> {
     };
     let runner =
         Runner::new(m, &profile, workload.as_deref(), pack.whatif.apply_slider_defaults).map_err(from_whatif)?;
+    // `"checked": true` (HTTP sets it): slider values must be offered by their sliders — known,
+    // in range, on step — instead of clamped and skipped as the reference's runner does
+    let checked = matches!(get(o, "checked"), Some(Value::Bool(true)));
+    let overrides = |k: &str| -> Result<Vec<(String, f64)>, EngineError> {
+        let ov = overrides_from_json(get(o, k)).map_err(from_whatif)?;
+        if checked {
+            crate::whatif::check_slider_values(m, &ov).map_err(from_whatif)?;
+        }
+        Ok(ov)
+    };
     Ok(match op {
         "whatif_point" => {
-            let ov = overrides_from_json(get(o, "overrides")).map_err(from_whatif)?;
+            let ov = overrides("overrides")?;
             let p = runner.point(&ov).map_err(from_whatif)?;
             let kpis = runner.kpis_json(&p);
             json!({
@@ -408,9 +418,18 @@ fn whatif(pack: &PackState, op: &str, o: &Obj) -> Result<Value, EngineError> {
         }
         "whatif_sweep" => {
             let slider = str_arg(o, "slider")?;
-            let steps = usize_arg(o, "steps")?;
-            let base = overrides_from_json(get(o, "base_overrides")).map_err(from_whatif)?;
-            let s = runner.sweep(slider, steps, &base, None).map_err(from_whatif)?;
+            let base = overrides("base_overrides")?;
+            // without `steps`, on the slider's own step (from `from`, to `to`)
+            let s = match get(o, "steps") {
+                Some(_) => runner.sweep(slider, usize_arg(o, "steps")?, &base, None),
+                None => {
+                    let bound = |k: &str| get(o, k).map(|_| f64_arg(o, k)).transpose();
+                    let values =
+                        crate::whatif::step_values(m, slider, bound("from")?, bound("to")?).map_err(from_whatif)?;
+                    runner.sweep_at(slider, values, &base, None)
+                }
+            }
+            .map_err(from_whatif)?;
             let rows: Vec<Value> = s
                 .values
                 .iter()
@@ -427,7 +446,7 @@ fn whatif(pack: &PackState, op: &str, o: &Obj) -> Result<Value, EngineError> {
             let y = str_arg(o, "y")?;
             let sx = usize_arg(o, "steps_x")?;
             let sy = usize_arg(o, "steps_y")?;
-            let base = overrides_from_json(get(o, "base_overrides")).map_err(from_whatif)?;
+            let base = overrides("base_overrides")?;
             let p = runner.pareto(x, y, sx, sy, &base, None).map_err(from_whatif)?;
             let cells: Vec<Value> =
                 p.cells.iter().map(|row| Value::Array(row.iter().map(|c| runner.cell_json(c)).collect())).collect();

@@ -54,16 +54,24 @@ pub(super) enum WhatifCmd {
         #[arg(long)]
         explain: bool,
     },
-    /// One slider from its minimum to its maximum in N inclusive steps.
+    /// One slider on its own step from its minimum (or `--from`) to its maximum (or `--to`);
+    /// with `--steps N`, in N evenly spaced points instead (the reference's sweep).
     Sweep {
         #[command(flatten)]
         common: Common,
         /// Slider to sweep.
         #[arg(long)]
         slider: String,
-        /// Points (at least 2 are evaluated).
-        #[arg(long, default_value_t = 11)]
-        steps: usize,
+        /// Evenly spaced points from the slider's minimum to its maximum (at least 2 are
+        /// evaluated), instead of the slider's step.
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        steps: Option<usize>,
+        /// First value (on the slider's step; its minimum when absent).
+        #[arg(long, allow_negative_numbers = true)]
+        from: Option<f64>,
+        /// Last value (on the slider's step; its maximum when absent).
+        #[arg(long, allow_negative_numbers = true)]
+        to: Option<f64>,
     },
     /// A two-slider grid; each cell a chip summary.
     Pareto {
@@ -102,7 +110,18 @@ pub(super) enum WhatifCmd {
 fn pack_of(engine: &crate::engine::Engine) -> Result<std::sync::Arc<PackState>, i32> {
     match engine.packs() {
         Some(p) if !p.sizing.sliders.is_empty() || !p.sizing.profiles.is_empty() => Ok(std::sync::Arc::new(p.clone())),
-        _ => {
+        Some(p) => {
+            let names: Vec<String> = p.packs.iter().map(|x| format!("`{}`", x.name)).collect();
+            eprintln!(
+                "error: the loaded pack{} {} {} no sliders or profiles (a what-if needs a pack that sizes a chip: {})",
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", "),
+                if names.len() == 1 { "has" } else { "have" },
+                sizing_pack_names().join(", ")
+            );
+            Err(EXIT_USAGE)
+        }
+        None => {
             eprintln!(
                 "error: no pack with profiles and sliders is loaded; add `--pack DIR` (shipped packs: {})",
                 crate::pack::embedded_names().join(", ")
@@ -110,6 +129,16 @@ fn pack_of(engine: &crate::engine::Engine) -> Result<std::sync::Arc<PackState>, 
             Err(EXIT_USAGE)
         }
     }
+}
+
+/// The shipped packs that declare sliders (a `sliders.ron`).
+fn sizing_pack_names() -> Vec<String> {
+    use crate::registry::loader::Loader;
+    let files = crate::embedded::packs().list().unwrap_or_default();
+    crate::pack::embedded_names()
+        .into_iter()
+        .filter(|n| files.iter().any(|f| f == &format!("{n}/sliders.ron")))
+        .collect()
 }
 
 fn parse_sets(m: &SizingModel, sets: &[String]) -> Result<Vec<(String, f64)>, String> {
@@ -131,6 +160,8 @@ fn parse_sets(m: &SizingModel, sets: &[String]) -> Result<Vec<(String, f64)>, St
         }
         out.push((k.to_string(), x));
     }
+    // a value the slider does not offer is refused, not clamped (the reference clamps)
+    crate::whatif::check_slider_values(m, &out).map_err(|e| e.message)?;
     Ok(out)
 }
 
@@ -394,7 +425,9 @@ pub(super) fn run(cmd: WhatifCmd) -> i32 {
     match cmd {
         WhatifCmd::Sliders { data, format } => sliders(&data, format),
         WhatifCmd::Point { common, explain } => with_pack(&common, |pack, c| point(pack, c, explain)),
-        WhatifCmd::Sweep { common, slider, steps } => with_pack(&common, |pack, c| sweep(pack, c, &slider, steps)),
+        WhatifCmd::Sweep { common, slider, steps, from, to } => {
+            with_pack(&common, |pack, c| sweep(pack, c, &slider, Spacing { steps, from, to }))
+        }
         WhatifCmd::Pareto { common, x, y, steps_x, steps_y } => {
             with_pack(&common, |pack, c| pareto(pack, c, &x, &y, steps_x, steps_y))
         }
@@ -418,7 +451,7 @@ pub(super) fn run(cmd: WhatifCmd) -> i32 {
                 plot: c.plot.clone(),
             };
             match (&st.sweep, &st.pareto) {
-                (Some(s), _) => sweep(pack, &c2, s, st.steps as usize),
+                (Some(s), _) => sweep(pack, &c2, s, Spacing { steps: Some(st.steps as usize), from: None, to: None }),
                 (None, Some((x, y))) => {
                     pareto(pack, &c2, x, y, st.steps as usize, st.steps_y.unwrap_or(st.steps) as usize)
                 }
@@ -491,8 +524,15 @@ fn point(pack: &PackState, c: &Common, explain: bool) -> i32 {
     }
 }
 
-fn sweep(pack: &PackState, c: &Common, slider: &str, steps: usize) -> i32 {
-    if steps == 0 {
+/// Where a sweep's points lie: N evenly spaced (the reference), or on the slider's step.
+struct Spacing {
+    steps: Option<usize>,
+    from: Option<f64>,
+    to: Option<f64>,
+}
+
+fn sweep(pack: &PackState, c: &Common, slider: &str, at: Spacing) -> i32 {
+    if at.steps == Some(0) {
         eprintln!("error: `--steps` must be at least 1 (a sweep evaluates at least 2 points)");
         return EXIT_USAGE;
     }
@@ -507,9 +547,22 @@ fn sweep(pack: &PackState, c: &Common, slider: &str, steps: usize) -> i32 {
         eprintln!("error: unknown slider `{slider}`{help}");
         return EXIT_USAGE;
     }
-    let progress = Progress::new(steps.max(2));
+    let values = match at.steps {
+        Some(_) => None,
+        None => match crate::whatif::step_values(&pack.sizing, slider, at.from, at.to) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("error: {}", e.message);
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let progress = Progress::new(values.as_ref().map_or(at.steps.unwrap_or(2).max(2), Vec::len));
     let tick = |n: usize| progress.tick(n);
-    let s = r.sweep(slider, steps, &sets, Some(&tick));
+    let s = match values {
+        Some(v) => r.sweep_at(slider, v, &sets, Some(&tick)),
+        None => r.sweep(slider, at.steps.unwrap_or(2), &sets, Some(&tick)),
+    };
     progress.finish();
     let s = match s {
         Ok(s) => s,
