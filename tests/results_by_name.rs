@@ -146,6 +146,37 @@ fn a_field_declared_in_data_reaches_every_interface_by_name() {
         }
     }
 
+    // through a copy of a pack (its ladder rungs, models and workloads): the same field,
+    // in JSON and as a CSV column
+    let packs = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let pack = packs.path().join("llm-sizer");
+    common::copy_dir(&common::root().join("packs/llm-sizer"), &pack);
+    let p = pack.to_str().unwrap_or("");
+    let (ok, out, err) = ratchet(
+        &["ladder", "--pack", p, "--model", "qwen25_7b_dense", "--workload", "chat", "--format", "json"],
+        rules,
+        None,
+    );
+    assert!(ok, "{err}");
+    let l = json(&out);
+    let rows = l["rows"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 7, "the pack's seven rungs: {l}");
+    let projected: Vec<&Value> = rows.iter().filter(|r| r["result"]["type"] == "Projected").collect();
+    assert!(!projected.is_empty() && projected.iter().all(|r| r["result"]["kv_read_gb"].is_number()), "{l}");
+    let (ok, out, err) = ratchet(
+        &["ladder", "--pack", p, "--model", "qwen25_7b_dense", "--workload", "chat", "--format", "csv"],
+        rules,
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(out.lines().next().is_some_and(|h| h.split(',').any(|c| c == "kv_share")), "{out}");
+    let (ok, out, err) = ratchet(
+        &["batch", "--pack", p],
+        rules,
+        Some("{\"op\":\"project_llm\",\"model\":\"qwen25_7b_dense\",\"hw\":\"NPU Mid\",\"workload_id\":\"chat\"}\n"),
+    );
+    assert!(ok && json(out.trim())["kv_share"].is_string(), "{out}{err}");
+
     // HTTP
     let srv = Server::start(&["--no-watch", "--rules", dir.path().to_str().unwrap_or("")]);
     let r = post(
