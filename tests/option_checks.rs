@@ -31,6 +31,24 @@ fn cli_flags(opts: &serde_json::Map<String, Value>) -> Vec<String> {
         .collect()
 }
 
+/// Every line's answer from one `ratchet batch` run (stderr in the panic if one is not JSON).
+fn batch_answers(lines: &str) -> Vec<Value> {
+    let mut child = bin()
+        .args(["batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    child.stdin.take().map(|mut s| s.write_all(lines.as_bytes())).transpose().unwrap_or_else(|e| panic!("{e}"));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{err}")))
+        .collect()
+}
+
 #[test]
 fn the_same_bad_option_gets_the_same_error_everywhere() {
     let t = table();
@@ -48,20 +66,8 @@ fn the_same_bad_option_gets_the_same_error_everywhere() {
         lines.push_str(&req.to_string());
         lines.push('\n');
     }
-    let mut child = bin()
-        .args(["batch"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    child.stdin.take().map(|mut s| s.write_all(lines.as_bytes())).transpose().unwrap_or_else(|e| panic!("{e}"));
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    let answers: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    assert_eq!(answers.len(), cases.len(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answers = batch_answers(&lines);
+    assert_eq!(answers.len(), cases.len());
 
     for (c, batch) in cases.iter().zip(&answers) {
         let want = c["error"].as_str().unwrap_or("?");
@@ -188,19 +194,7 @@ fn forty_bad_inputs_get_a_clear_error_from_every_interface() {
         })
         .collect();
     let lines: String = requests.iter().map(|r| format!("{r}\n")).collect();
-    let mut child = bin()
-        .args(["batch"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    child.stdin.take().map(|mut s| s.write_all(lines.as_bytes())).transpose().unwrap_or_else(|e| panic!("{e}"));
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    let answers: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let answers = batch_answers(&lines);
     assert_eq!(answers.len(), cases.len());
     for ((c, req), batch) in cases.iter().zip(&requests).zip(&answers) {
         let want = c["error"].as_str().unwrap_or("?");
