@@ -14,7 +14,8 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 pub use crate::measurement::{Device, MeasurementSet, ModelShape, Point, QuantMap, Source};
 use crate::projection::{ProjectParams, Projection};
-use crate::tier::{CalibrationSource, LlmCalibration, Tier};
+use crate::tier::custom::CalibrationPolicy;
+use crate::tier::{CalibrationSource, LlmCalibration, Tier, TopsField};
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -23,7 +24,7 @@ fn bad(m: impl Into<String>) -> EngineError {
     EngineError::InvalidValue(m.into())
 }
 
-/// Decode or prefill.
+/// Decode, prefill, or a prompt then generation timed as one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
@@ -31,14 +32,20 @@ pub enum Metric {
     Decode,
     /// Prompt-processing rate, tok/s.
     Prefill,
+    /// (prompt + generated) tokens over the time of both (llama-bench `-pg`), tok/s.
+    Combined,
 }
 
 impl Metric {
+    /// Every metric, in report order.
+    pub const ALL: [Metric; 3] = [Metric::Decode, Metric::Prefill, Metric::Combined];
+
     /// The name used in reports.
     pub fn name(self) -> &'static str {
         match self {
             Metric::Decode => "decode",
             Metric::Prefill => "prefill",
+            Metric::Combined => "combined",
         }
     }
 }
@@ -95,9 +102,13 @@ impl Engine {
     }
 }
 
-/// The model of a point: its shape, stored at the measured size.
-pub fn point_model(set: &MeasurementSet, p: &Point) -> Result<LlmModel, EngineError> {
+/// The model of a point: the catalog model its shape names (the bytes `project` reads), or
+/// its shape stored at the measured size.
+pub fn point_model(engine: &Engine, set: &MeasurementSet, p: &Point) -> Result<LlmModel, EngineError> {
     let s = set.models.get(&p.model).ok_or_else(|| bad(format!("unknown model `{}`", p.model)))?;
+    if let Some(key) = &s.catalog {
+        return Ok(LlmModel::clone(engine.model(key)?));
+    }
     let q = set.quants.get(&p.quant).ok_or_else(|| bad(format!("unknown quant `{}`", p.quant)))?;
     let bpp = p.model_size_gb / s.total_params_b;
     Ok(LlmModel {
@@ -144,6 +155,9 @@ fn params(p: &Point, m: Metric) -> ProjectParams {
             ..Default::default()
         },
         Metric::Prefill => ProjectParams { prompt_tokens: p.pp_tokens, decode_tokens: Some(1), ..Default::default() },
+        Metric::Combined => {
+            ProjectParams { prompt_tokens: p.pp_tokens, decode_tokens: p.tg_tokens, ..Default::default() }
+        }
     }
 }
 
@@ -151,6 +165,28 @@ fn measured(p: &Point, m: Metric) -> Option<f64> {
     match m {
         Metric::Decode => p.tg_tok_s,
         Metric::Prefill => p.pp_tok_s,
+        Metric::Combined => p.pg_tok_s,
+    }
+}
+
+/// Why a point is not compared: the engine projects a prompt into an empty cache only.
+fn not_modelled(p: &Point, m: Metric) -> Option<String> {
+    let depth = p.pp_context_tokens.filter(|d| *d > 0)?;
+    (m != Metric::Decode).then(|| {
+        format!("not compared: a prompt after {depth} tokens of context (the engine projects a prompt into an empty cache)")
+    })
+}
+
+/// The projected rate of a metric: a combined run takes the prompt's time plus the
+/// generated tokens' time.
+fn projected_rate(x: &crate::projection::Projected, m: Metric, q: &ProjectParams) -> f64 {
+    match m {
+        Metric::Decode => x.decode_tok_s,
+        Metric::Prefill => x.prefill_tok_s,
+        Metric::Combined => {
+            let (pp, tg) = (q.prompt_tokens.unwrap_or(0) as f64, q.decode_tokens.unwrap_or(0) as f64);
+            (pp + tg) / (pp / x.prefill_tok_s + tg / x.decode_tok_s)
+        }
     }
 }
 
@@ -192,10 +228,17 @@ pub struct Summary {
     pub bias_pct: f64,
     /// Largest |error|, percent.
     pub max_abs_error_pct: f64,
-    /// Points within ±10 % and ±15 %.
-    pub within_10_pct: usize,
-    /// Points within ±15 %.
-    pub within_15_pct: usize,
+    /// Points within each |error| band of `calibration_policy.accuracy_bands_pct`.
+    pub within: Vec<Band>,
+}
+
+/// The points within one |error| band.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Band {
+    /// The band, ± percent.
+    pub pct: f64,
+    /// Points with |error| at most `pct`.
+    pub points: usize,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -207,8 +250,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
-/// The statistics of the comparisons of one metric that projected.
-pub fn summarise(rows: &[Comparison], m: Metric) -> Summary {
+/// The statistics of the comparisons of one metric that projected, counting points within
+/// each |error| band of `bands` (percent).
+pub fn summarise(rows: &[Comparison], m: Metric, bands: &[f64]) -> Summary {
     let errs: Vec<(f64, &str)> =
         rows.iter().filter(|r| r.metric == m).filter_map(|r| r.error_pct.map(|e| (e, r.device.as_str()))).collect();
     if errs.is_empty() {
@@ -226,8 +270,7 @@ pub fn summarise(rows: &[Comparison], m: Metric) -> Summary {
         mape_pct: abs.iter().sum::<f64>() / n,
         bias_pct: errs.iter().map(|(e, _)| e).sum::<f64>() / n,
         max_abs_error_pct: abs.iter().copied().fold(0.0, f64::max),
-        within_10_pct: abs.iter().filter(|e| **e <= 10.0).count(),
-        within_15_pct: abs.iter().filter(|e| **e <= 15.0).count(),
+        within: bands.iter().map(|b| Band { pct: *b, points: abs.iter().filter(|e| **e <= *b).count() }).collect(),
     }
 }
 
@@ -249,16 +292,30 @@ pub fn compare(
         if only.is_some_and(|f| !f(&p.device, d)) {
             continue;
         }
-        let model = point_model(set, p)?;
+        let model = point_model(engine, set, p)?;
         let tier = engine.device_tier(&p.device, d).map(|mut t| {
             if let Some(c) = calibration.and_then(|f| f(&p.device, d)) {
                 t.spec.llm_calibration = Some(c);
             }
             t
         });
-        for m in [Metric::Decode, Metric::Prefill] {
+        for m in Metric::ALL {
             let Some(meas) = measured(p, m) else { continue };
             let q = params(p, m);
+            if let Some(why) = not_modelled(p, m) {
+                out.push(Comparison {
+                    device: p.device.clone(),
+                    model: model.key.clone(),
+                    metric: m,
+                    tokens: q.prompt_tokens.unwrap_or(0),
+                    measured: meas,
+                    projected: None,
+                    error_pct: None,
+                    source: why,
+                    citation: p.source.clone(),
+                });
+                continue;
+            }
             let r = match &tier {
                 Ok(t) => engine.project_llm(&model, t, "default", &q),
                 Err(e) => Err(e.clone()),
@@ -266,9 +323,7 @@ pub fn compare(
             let (projected, source) = match &r {
                 Err(e) => (None, e.to_string()),
                 Ok(r) => match r {
-                    Projection::Projected(x) => {
-                        (Some(if m == Metric::Decode { x.decode_tok_s } else { x.prefill_tok_s }), x.source.to_string())
-                    }
+                    Projection::Projected(x) => (Some(projected_rate(x, m, &q)), x.source.to_string()),
                     Projection::WontFit(w) => {
                         (None, format!("does not fit ({} of {} GB)", w.required_gb, w.available_gb))
                     }
@@ -471,6 +526,10 @@ pub fn fit(
     let mut prefill = Problem { rows: Vec::new(), names: vec!["1/prefill_util", "prefill_layer_us"] };
     let mut labels: Vec<(usize, String, String, Metric, u64, f64)> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
+    let mut at_depth = 0usize;
+    let policy = &engine.registry().silicon_classes().calibration_policy;
+    // the tightest bound on prefill_util over the devices fitted, and which device sets it
+    let mut util_cap: Option<(f64, String)> = None;
     for (i, p) in set.points.iter().enumerate() {
         let Some(d) = set.devices.get(&p.device) else { continue };
         if !only(&p.device, d) {
@@ -487,7 +546,7 @@ pub fn fit(
             }
         };
         tier.spec.llm_calibration = Some(probe_calibration());
-        let model = point_model(set, p)?;
+        let model = point_model(engine, set, p)?;
         let bw = tier.spec.mem_bandwidth_gbs;
         if let Some(tok_s) = p.tg_tok_s {
             let q = params(p, Metric::Decode);
@@ -506,8 +565,24 @@ pub fn fit(
             labels.push((i, p.device.clone(), model.key.clone(), Metric::Decode, q.prompt_tokens.unwrap_or(0), tok_s));
         }
         if let (Some(tok_s), Some(n)) = (p.pp_tok_s, p.pp_tokens) {
+            if not_modelled(p, Metric::Prefill).is_some() {
+                at_depth += 1;
+                continue;
+            }
             let q = params(p, Metric::Prefill);
             let v = traced(engine, &model, &tier, &q)?;
+            // the highest share of the floor's peak prefill may reach on this device
+            let highest = [TopsField::PeakTopsBf16, TopsField::PeakTopsInt8, TopsField::PeakTopsFp8, TopsField::PeakTopsFp4]
+                .iter()
+                .map(|f| f.get(&tier.spec))
+                .fold(0.0, f64::max);
+            let floor = get(&v, "floor_peak_tops")?;
+            if floor > 0.0 {
+                let cap = policy.max_share_of_highest_peak * highest / floor;
+                if util_cap.as_ref().is_none_or(|(c, _)| cap < *c) {
+                    util_cap = Some((cap, p.device.clone()));
+                }
+            }
             let gflop = get(&v, "gops_per_token")? * n as f64 + get(&v, "prefill_attention_gops")?;
             // seconds per prompt = GFLOP / (TFLOP/s) / 1000 / u  +  layers × µs
             prefill.rows.push(Row {
@@ -521,12 +596,17 @@ pub fn fit(
         }
     }
     let mut notes = skipped;
+    if at_depth > 0 {
+        notes.push(format!(
+            "{at_depth} prefill points after a context (llama-bench `n_depth`) not fitted: the engine projects a prompt into an empty cache"
+        ));
+    }
     // the KV term is separable only when the contexts differ; otherwise it reads at e_w
     let kv_spread = {
         let r: Vec<f64> = decode.rows.iter().map(|r| r.x[1] / r.x[0].max(f64::MIN_POSITIVE)).collect();
         let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = r.iter().copied().fold(0.0, f64::max);
-        hi - lo > 0.02
+        hi - lo > policy.kv_context_spread_min
     };
     // without a spread of contexts the KV read is folded into the weights' term
     let cols_d = if kv_spread { 3 } else { 2 };
@@ -575,13 +655,11 @@ pub fn fit(
         let (rows, cols, coef, idx) = match lab.3 {
             Metric::Decode => (&d_rows, cols_d, full_d.as_ref(), &mut di),
             Metric::Prefill => (&prefill.rows, 2, full_p.as_ref(), &mut pi),
+            Metric::Combined => continue,
         };
         let Some(coef) = coef else { continue };
         let r = &rows[*idx];
-        let scale = match lab.3 {
-            Metric::Decode => 1.0,
-            Metric::Prefill => lab.4 as f64,
-        };
+        let scale = if lab.3 == Metric::Prefill { lab.4 as f64 } else { 1.0 };
         let fitted = scale / predict(r, coef);
         let loo_t = loo(rows, cols, *idx).map(|t| scale / t);
         residuals.push(Residual {
@@ -610,13 +688,15 @@ pub fn fit(
             (1.0, 0.0)
         }
     };
+    physical(policy, e_w, e_kv, u, util_cap.as_ref(), &d_rows, kv_spread)?;
     let all_fitted = as_comparisons(&residuals, false);
     let all_loo = as_comparisons(&residuals, true);
     let mut fitted = IndexMap::new();
     let mut leave_one_out = IndexMap::new();
+    let bands = &policy.accuracy_bands_pct;
     for m in [Metric::Decode, Metric::Prefill] {
-        fitted.insert(m.name().to_string(), summarise(&all_fitted, m));
-        leave_one_out.insert(m.name().to_string(), summarise(&all_loo, m));
+        fitted.insert(m.name().to_string(), summarise(&all_fitted, m, bands));
+        leave_one_out.insert(m.name().to_string(), summarise(&all_loo, m, bands));
     }
     Ok(Fit {
         calibration: LlmCalibration {
@@ -632,6 +712,46 @@ pub fn fit(
         leave_one_out,
         notes,
     })
+}
+
+/// Refuses a fit whose constants no hardware can have: a decode efficiency above the spec
+/// bandwidth, or a prefill faster than the highest dense peak of a device it was fitted on.
+fn physical(
+    policy: &CalibrationPolicy,
+    e_w: f64,
+    e_kv: Option<f64>,
+    u: f64,
+    util_cap: Option<&(f64, String)>,
+    d_rows: &[Row],
+    kv_spread: bool,
+) -> Result<(), EngineError> {
+    let max_bw = policy.max_bandwidth_share;
+    if e_w > max_bw {
+        return Err(bad(format!(
+            "the fit gives decode_bw_efficiency {}: above {max_bw} of the spec bandwidth, which no memory delivers; refused (check the devices' `mem_bandwidth_gbs` and the measured model's size)",
+            round_sig(e_w)
+        )));
+    }
+    if let Some(e) = e_kv.filter(|e| *e > max_bw) {
+        let ctx = |f: fn(f64, f64) -> f64, init: f64| {
+            d_rows.iter().map(|r| r.x[1] / r.x[0].max(f64::MIN_POSITIVE)).fold(init, f)
+        };
+        return Err(bad(format!(
+            "the fit gives decode_kv_bw_efficiency {}: above {max_bw} of the spec bandwidth, which no memory delivers; refused. The decode points' KV-to-weights read ratio spans only {:.3}..{:.3}{}: add decode points at deeper contexts",
+            round_sig(e),
+            ctx(f64::min, f64::INFINITY),
+            ctx(f64::max, 0.0),
+            if kv_spread { "" } else { " (not separable)" }
+        )));
+    }
+    if let Some((cap, device)) = util_cap.filter(|(c, _)| u > *c) {
+        return Err(bad(format!(
+            "the fit gives prefill_util {}: faster than the highest dense peak of `{device}` (at most {}); refused (check its peak TOPS and the prompt lengths)",
+            round_sig(u),
+            round_sig(*cap)
+        )));
+    }
+    Ok(())
 }
 
 /// Four significant digits: fitted constants are not known better, and short numbers read

@@ -5,6 +5,7 @@
 //! row is an error naming its file and row; nothing is dropped silently.
 
 use crate::calibration::{Device, MeasurementSet, ModelShape, Point, QuantMap};
+use crate::catalog::LlmModel;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::tier::{CalibrationSource, MeasuredCell, TierSpec};
@@ -12,13 +13,16 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use std::path::Path;
 
-/// Prompt processing or token generation.
+/// Prompt processing, token generation, or both timed as one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A prefill rate over `prompt_tokens`.
+    /// A prefill rate over `prompt_tokens`, after `depth` tokens of context.
     Prefill,
     /// A decode rate over `gen_tokens`, after `depth` tokens of context.
     Decode,
+    /// A prompt of `prompt_tokens` then `gen_tokens` generated (llama-bench `-pg`): all the
+    /// tokens over the time of both.
+    Combined,
 }
 
 /// One measured rate.
@@ -40,6 +44,14 @@ pub struct Measured {
     pub tok_s: f64,
     /// Model size, bytes, when the source says.
     pub model_size_bytes: Option<f64>,
+    /// Model parameters, when the source says (llama-bench `model_n_params`).
+    pub model_n_params: Option<f64>,
+    /// The model file, when the source says (llama-bench `model_filename`).
+    pub model_filename: Option<String>,
+    /// The runtime's backends (llama-bench `backends`, or `backend` before 2025).
+    pub backend: Option<String>,
+    /// The build (llama-bench `build_commit` and `build_number`).
+    pub build: Option<String>,
     /// What produced it: the llama-bench build, or the record id.
     pub origin: String,
 }
@@ -120,18 +132,22 @@ fn bench_row(file: &str, row: usize, v: &Value) -> Result<Measured, EngineError>
     let kind = match (n_prompt, n_gen) {
         (p, 0) if p > 0 => Kind::Prefill,
         (0, g) if g > 0 => Kind::Decode,
-        (p, g) => {
-            return Err(located(
-                file,
-                row,
-                format!(
-                    "`n_prompt` = {p} and `n_gen` = {g}: a test is either prompt processing (n_gen 0) or generation (n_prompt 0)"
-                ),
-            ));
+        (0, 0) => {
+            return Err(located(file, row, "`n_prompt` and `n_gen` are both 0: the test measured no tokens"));
         }
+        _ => Kind::Combined,
     };
     let text = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let opt = |k: &str| o.get(k).and_then(Value::as_str).map(str::trim).filter(|x| !x.is_empty()).map(String::from);
     let build = o.get("build_number").and_then(Value::as_u64).map(|n| format!(" ({n})")).unwrap_or_default();
+    let positive = |k: &str| -> Result<Option<f64>, EngineError> {
+        match o.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(x) => x.as_f64().filter(|v| v.is_finite() && *v > 0.0).map(Some).ok_or_else(|| {
+                located(file, row, format!("`{k}` must be a positive number, found `{x}`"))
+            }),
+        }
+    };
     Ok(Measured {
         file: file.to_string(),
         row,
@@ -140,7 +156,11 @@ fn bench_row(file: &str, row: usize, v: &Value) -> Result<Measured, EngineError>
         gen_tokens: n_gen,
         depth,
         tok_s,
-        model_size_bytes: o.get("model_size").and_then(Value::as_f64),
+        model_size_bytes: positive("model_size")?,
+        model_n_params: positive("model_n_params")?,
+        model_filename: opt("model_filename"),
+        backend: opt("backends").or_else(|| opt("backend")),
+        build: opt("build_commit").map(|c| format!("{c}{build}")),
         origin: format!("llama-bench {}{build} {} on {}", text("build_commit"), text("model_type"), text("gpu_info"))
             .trim()
             .to_string(),
@@ -178,6 +198,10 @@ fn read_records(path: &Path) -> Result<Vec<Measured>, EngineError> {
             depth: if kind == Kind::Decode { prompt as u64 } else { 0 },
             tok_s,
             model_size_bytes: None,
+            model_n_params: None,
+            model_filename: None,
+            backend: None,
+            build: None,
             origin: format!("workload record {}", r.record_id),
         });
     }
@@ -189,15 +213,82 @@ fn read_records(path: &Path) -> Result<Vec<Measured>, EngineError> {
     Ok(out)
 }
 
-/// The measurements of one model on one tier, as a measurement set.
+/// What in `rows` contradicts the catalog model they are said to measure: a file size or
+/// parameter count outside `calibration_policy`'s tolerance, or a file name that names
+/// another quant scheme of the quant table. Each problem names its file, row and values.
+pub fn model_mismatches(engine: &Engine, rows: &[Measured], m: &LlmModel) -> Vec<String> {
+    let policy = &engine.registry().silicon_classes().calibration_policy;
+    let schemes: Vec<&str> = engine.registry().quant_schemes().schemes.keys().map(String::as_str).collect();
+    let off = |measured: f64, catalog: f64| (measured - catalog) / catalog * 100.0;
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |r: &Measured, msg: String| {
+        let line = format!("{}: row {}: {msg}", r.file, r.row);
+        // one line per distinct problem of a file
+        if !out.iter().any(|o| o.starts_with(&format!("{}: ", r.file)) && o.ends_with(&msg)) {
+            out.push(line);
+        }
+    };
+    for r in rows {
+        if let Some(b) = r.model_size_bytes {
+            let catalog = m.gguf_size_gb * 1e9;
+            let e = off(b, catalog);
+            if e.abs() > policy.model_size_tolerance_pct {
+                push(r, format!(
+                    "`model_size` {b} bytes is {e:+.1} % from `{}` ({} GB in the catalog; tolerance ±{} %)",
+                    m.key, m.gguf_size_gb, policy.model_size_tolerance_pct
+                ));
+            }
+        }
+        if let Some(n) = r.model_n_params {
+            let catalog = m.total_params_b * 1e9;
+            let e = off(n, catalog);
+            if e.abs() > policy.model_params_tolerance_pct {
+                push(r, format!(
+                    "`model_n_params` {n} is {e:+.1} % from `{}` ({}B parameters in the catalog; tolerance ±{} %)",
+                    m.key, m.total_params_b, policy.model_params_tolerance_pct
+                ));
+            }
+        }
+        if let Some(f) = &r.model_filename {
+            let named: Vec<&str> = f
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter_map(|tok| schemes.iter().find(|q| q.eq_ignore_ascii_case(tok)).copied())
+                .collect();
+            if !named.is_empty() && !named.iter().any(|q| q.eq_ignore_ascii_case(&m.quant_scheme)) {
+                push(r, format!("`model_filename` `{f}` names quant `{}`; `{}` is `{}`", named.join("`, `"), m.key, m.quant_scheme));
+            }
+        }
+    }
+    out
+}
+
+/// Refuses rows that contradict their catalog model unless `allow`; with `allow`, the
+/// problems come back as warnings.
+fn checked_model(engine: &Engine, rows: &[Measured], m: &LlmModel, allow: bool) -> Result<Vec<String>, EngineError> {
+    let problems = model_mismatches(engine, rows, m);
+    if problems.is_empty() || allow {
+        return Ok(problems);
+    }
+    Err(EngineError::InvalidValue(format!(
+        "the measurements do not look like `{}`:\n  {}\n(the catalog model's bytes are what every projection reads; name the model that was measured, or pass `--allow-mismatch` to keep the catalog's)",
+        m.key,
+        problems.join("\n  ")
+    )))
+}
+
+/// The measurements of one model on one tier, as a measurement set. Its model is the
+/// catalog model (`catalog`), so `accuracy` and `calibrate` read the bytes `project` reads;
+/// rows that contradict it are refused unless `allow_mismatch`.
 pub fn as_measurement_set(
     engine: &Engine,
     rows: &[Measured],
     tier: &str,
     model: &str,
-) -> Result<MeasurementSet, EngineError> {
+    allow_mismatch: bool,
+) -> Result<(MeasurementSet, Vec<String>), EngineError> {
     let t = engine.tier(tier)?;
     let m = engine.model(model)?;
+    let warnings = checked_model(engine, rows, m, allow_mismatch)?;
     let dev = Device {
         name: t.name().to_string(),
         tier: Some(t.name().to_string()),
@@ -224,6 +315,7 @@ pub fn as_measurement_set(
         num_attention_heads: m.num_attention_heads,
         num_kv_heads: m.num_kv_heads,
         source: None,
+        catalog: Some(m.key.clone()),
     };
     // the device is the tier: sets ingested for two models on one tier merge into one device
     let key: String = t
@@ -237,22 +329,31 @@ pub fn as_measurement_set(
         .join("_");
     let points = rows
         .iter()
-        .map(|r| Point {
-            device: key.clone(),
-            model: m.key.clone(),
-            quant: m.quant_scheme.clone(),
-            model_size_gb: r.model_size_bytes.map_or(m.gguf_size_gb, |b| b / 1e9),
-            backend: None,
-            pp_tokens: (r.kind == Kind::Prefill).then_some(r.prompt_tokens),
-            pp_tok_s: (r.kind == Kind::Prefill).then_some(r.tok_s),
-            tg_tokens: (r.kind == Kind::Decode).then_some(r.gen_tokens),
-            tg_tok_s: (r.kind == Kind::Decode).then_some(r.tok_s),
-            context_tokens: (r.kind == Kind::Decode).then_some(r.depth),
-            source: Some(format!("{}:{}", r.file, r.row)),
-            notes: Some(r.origin.clone()),
+        .map(|r| {
+            let prompt = matches!(r.kind, Kind::Prefill | Kind::Combined);
+            let generated = matches!(r.kind, Kind::Decode | Kind::Combined);
+            // the file's own size, when it says, stays in the notes: the catalog's is read
+            let size = r.model_size_bytes.map(|b| format!("; file {b} bytes")).unwrap_or_default();
+            Point {
+                device: key.clone(),
+                model: m.key.clone(),
+                quant: m.quant_scheme.clone(),
+                model_size_gb: m.gguf_size_gb,
+                backend: r.backend.clone(),
+                build: r.build.clone(),
+                pp_tokens: prompt.then_some(r.prompt_tokens),
+                pp_tok_s: (r.kind == Kind::Prefill).then_some(r.tok_s),
+                tg_tokens: generated.then_some(r.gen_tokens),
+                tg_tok_s: (r.kind == Kind::Decode).then_some(r.tok_s),
+                context_tokens: (r.kind == Kind::Decode).then_some(r.depth),
+                pp_context_tokens: (prompt && r.depth > 0).then_some(r.depth),
+                pg_tok_s: (r.kind == Kind::Combined).then_some(r.tok_s),
+                source: Some(format!("{}:{}", r.file, r.row)),
+                notes: Some(format!("{}{size}", r.origin)),
+            }
         })
         .collect();
-    Ok(MeasurementSet {
+    let set = MeasurementSet {
         schema_version: 1,
         name: rows.first().map_or_else(String::new, |r| r.file.clone()),
         description: None,
@@ -266,39 +367,48 @@ pub fn as_measurement_set(
         devices: [(key, dev)].into_iter().collect(),
         models: [(m.key.clone(), shape)].into_iter().collect(),
         points,
-    })
+    };
+    Ok((set, warnings))
+}
+
+/// Where an ingested tier goes: the tier measured on, the catalog model measured, the
+/// workload its cell answers and the new tier's name.
+pub struct Target<'a> {
+    /// The registry tier the measurements ran on.
+    pub tier: &'a str,
+    /// The catalog model measured.
+    pub model: &'a str,
+    /// The workload id of the measured cell.
+    pub workload: &'a str,
+    /// The new tier's name.
+    pub name: &'a str,
+    /// Keep rows that contradict the catalog model.
+    pub allow_mismatch: bool,
 }
 
 /// A registry tier carrying the measurements as a measured cell (under `workload`) and
 /// tier anchors (decode and prefill overrides) of `model`, named `name`, its calibration
-/// source stamped `measured` with where the numbers came from.
-pub fn measured_tier(
-    engine: &Engine,
-    rows: &[Measured],
-    tier: &str,
-    model: &str,
-    workload: &str,
-    name: &str,
-) -> Result<TierSpec, EngineError> {
+/// source stamped `measured` with where the numbers came from. Decode and prefill are the
+/// rates at the shallowest context measured (an anchor is a short-context rate); combined
+/// (`-pg`) runs are not anchors.
+pub fn measured_tier(engine: &Engine, rows: &[Measured], to: &Target<'_>) -> Result<(TierSpec, Vec<String>), EngineError> {
+    let (tier, model, workload, name) = (to.tier, to.model, to.workload, to.name);
     let t = engine.tier(tier)?;
     let m = engine.model(model)?;
+    let warnings = checked_model(engine, rows, m, to.allow_mismatch)?;
     if engine.registry().tier(name).is_some() {
         return Err(EngineError::InvalidValue(format!(
             "the registry already has a tier `{name}`; ingest adds a new tier and never replaces one (give `--name`)"
         )));
     }
-    let mean = |k: Kind| {
-        let v: Vec<f64> = rows.iter().filter(|r| r.kind == k).map(|r| r.tok_s).collect();
+    // the mean rate of a kind at its shallowest context measured
+    let shallowest = |k: Kind| {
+        let depth = rows.iter().filter(|r| r.kind == k).map(|r| r.depth).min();
+        let v: Vec<f64> = rows.iter().filter(|r| r.kind == k && Some(r.depth) == depth).map(|r| r.tok_s).collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
-    // decode at the shallowest context measured: the tier anchor is a short-context rate
-    let min_depth = rows.iter().filter(|r| r.kind == Kind::Decode).map(|r| r.depth).min();
-    let decode = {
-        let v: Vec<f64> =
-            rows.iter().filter(|r| r.kind == Kind::Decode && Some(r.depth) == min_depth).map(|r| r.tok_s).collect();
-        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-    };
-    let prefill = mean(Kind::Prefill);
+    let decode = shallowest(Kind::Decode);
+    let prefill = shallowest(Kind::Prefill);
     let Some(decode) = decode else {
         return Err(EngineError::InvalidValue(
             "no decode measurement (llama-bench `tg` tests, or records with output tokens): a measured cell needs a decode rate".into(),
@@ -310,10 +420,16 @@ pub fn measured_tier(
     spec.bw_projected = false;
     spec.stock_mem_bandwidth_gbs = None;
     spec.stock_name = None;
-    let mut origins: Vec<&str> = rows.iter().map(|r| r.origin.as_str()).collect();
+    let mut origins: Vec<String> = rows
+        .iter()
+        .map(|r| match &r.backend {
+            Some(b) => format!("{} [{b}]", r.origin),
+            None => r.origin.clone(),
+        })
+        .collect();
     origins.sort_unstable();
     origins.dedup();
-    let shown: Vec<&str> = origins.iter().take(3).copied().collect();
+    let shown: Vec<&str> = origins.iter().take(3).map(String::as_str).collect();
     let more = if origins.len() > 3 { format!(" and {} more", origins.len() - 3) } else { String::new() };
     spec.calibration_source = Some(CalibrationSource {
         method: "measured".into(),
@@ -330,5 +446,5 @@ pub fn measured_tier(
     if let Some(p) = prefill {
         spec.measured_prefill_overrides.get_or_insert_with(IndexMap::new).insert(m.key.clone(), p);
     }
-    Ok(spec)
+    Ok((spec, warnings))
 }

@@ -98,6 +98,11 @@ pub struct ModelShape {
     /// Source key.
     #[serde(default)]
     pub source: Option<String>,
+    /// The engine's catalog model this shape is (`ratchet ingest` sets it): its points are
+    /// projected with the catalog model itself, so `accuracy` and `calibrate` read the same
+    /// bytes per token as `project` does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
 }
 
 /// How a measured file format maps to the engine's quant schemes.
@@ -120,9 +125,12 @@ pub struct Point {
     pub quant: String,
     /// Weights size, GB.
     pub model_size_gb: f64,
-    /// Runtime / backend.
+    /// Runtime / backend (llama-bench `backends`: `CUDA`, `Metal,BLAS`, `Vulkan`, …).
     #[serde(default)]
     pub backend: Option<String>,
+    /// The build that measured it (llama-bench `build_commit` and `build_number`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
     /// Prompt tokens of the prefill measurement.
     #[serde(default)]
     pub pp_tokens: Option<u64>,
@@ -138,6 +146,14 @@ pub struct Point {
     /// Context already in the KV cache when decoding starts, tokens.
     #[serde(default)]
     pub context_tokens: Option<u64>,
+    /// Context already in the KV cache when the prompt is processed, tokens (llama-bench
+    /// `n_depth` of a `pp` test); absent or 0: an empty cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pp_context_tokens: Option<u64>,
+    /// Measured rate of a prompt of `pp_tokens` followed by `tg_tokens` generated, over the
+    /// whole run (llama-bench `-pg`: (prompt + generated) tokens / total time), tok/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pg_tok_s: Option<f64>,
     /// Source key.
     #[serde(default)]
     pub source: Option<String>,
@@ -251,7 +267,12 @@ impl MeasurementSet {
                 out.push((at(i, "quant"), unknown("quant", &p.quant, &mut self.quants.keys().map(String::as_str))));
             }
             for (name, v) in
-                [("model_size_gb", Some(p.model_size_gb)), ("pp_tok_s", p.pp_tok_s), ("tg_tok_s", p.tg_tok_s)]
+                [
+                    ("model_size_gb", Some(p.model_size_gb)),
+                    ("pp_tok_s", p.pp_tok_s),
+                    ("tg_tok_s", p.tg_tok_s),
+                    ("pg_tok_s", p.pg_tok_s),
+                ]
             {
                 if let Some(x) = v.filter(|x| !(x.is_finite() && *x > 0.0)) {
                     out.push((
@@ -263,10 +284,13 @@ impl MeasurementSet {
             if p.pp_tok_s.is_some() && p.pp_tokens.is_none() {
                 out.push((at(i, "pp_tok_s"), "`pp_tok_s` needs `pp_tokens`".into()));
             }
-            if p.pp_tok_s.is_none() && p.tg_tok_s.is_none() {
+            if p.pg_tok_s.is_some() && (p.pp_tokens.is_none() || p.tg_tokens.is_none()) {
+                out.push((at(i, "pg_tok_s"), "`pg_tok_s` needs `pp_tokens` and `tg_tokens`".into()));
+            }
+            if p.pp_tok_s.is_none() && p.tg_tok_s.is_none() && p.pg_tok_s.is_none() {
                 out.push((
                     vec![PathSeg::Key("points".into()), PathSeg::Index(i)],
-                    "no measurement: give `tg_tok_s` or `pp_tok_s`".into(),
+                    "no measurement: give `tg_tok_s`, `pp_tok_s` or `pg_tok_s`".into(),
                 ));
             }
         }

@@ -50,6 +50,10 @@ pub(super) struct AccuracyArgs {
     /// For llama-bench or workload-record input: the catalog model that was measured.
     #[arg(long)]
     model: Option<String>,
+    /// Keep llama-bench rows whose model size, parameter count or file name contradict
+    /// `--model` (the catalog model's bytes are projected either way).
+    #[arg(long)]
+    allow_mismatch: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: ReportFormat,
@@ -75,6 +79,10 @@ pub(super) struct CalibrateArgs {
     /// For llama-bench or workload-record input: the catalog model that was measured.
     #[arg(long)]
     model: Option<String>,
+    /// Keep llama-bench rows whose model size, parameter count or file name contradict
+    /// `--model` (the catalog model's bytes are fitted either way).
+    #[arg(long)]
+    allow_mismatch: bool,
     /// Name of the tier written by `--out` (default: the device's name).
     #[arg(long)]
     name: Option<String>,
@@ -100,6 +108,11 @@ pub(super) struct IngestArgs {
     /// The catalog model that was measured.
     #[arg(long)]
     model: String,
+    /// Keep rows whose model size (`model_size`), parameter count (`model_n_params`) or file
+    /// name (`model_filename`) contradict `--model`, beyond the tolerances of
+    /// `calibration_policy` (the catalog model's bytes are what projections read).
+    #[arg(long)]
+    allow_mismatch: bool,
     /// The workload id the measured cell answers (the `--workload` of `ratchet project`).
     #[arg(long, default_value = "default")]
     workload: String,
@@ -141,6 +154,13 @@ fn write_new(out: &std::path::Path, text: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot write `{}`: {e}", out.display()))
 }
 
+/// Prints what `--allow-mismatch` let through.
+fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: kept by --allow-mismatch: {w}");
+    }
+}
+
 pub(super) fn ingest(a: IngestArgs) -> i32 {
     if a.out.is_none() && a.set.is_none() {
         eprintln!("error: say what to write: `--out FILE.ron` (a tier) and/or `--set FILE.json` (a measurement set)");
@@ -172,8 +192,11 @@ pub(super) fn ingest(a: IngestArgs) -> i32 {
     });
     let set = match &a.set {
         None => None,
-        Some(_) => match crate::ingest::as_measurement_set(&engine, &rows, &a.tier, &a.model) {
-            Ok(s) => Some(s),
+        Some(_) => match crate::ingest::as_measurement_set(&engine, &rows, &a.tier, &a.model, a.allow_mismatch) {
+            Ok((s, warnings)) => {
+                warn(&warnings);
+                Some(s)
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 return EXIT_USAGE;
@@ -182,19 +205,35 @@ pub(super) fn ingest(a: IngestArgs) -> i32 {
     };
     let tier = match &a.out {
         None => None,
-        Some(_) => match crate::ingest::measured_tier(&engine, &rows, &a.tier, &a.model, &a.workload, &name) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_USAGE;
+        Some(_) => {
+            let to = crate::ingest::Target {
+                tier: &a.tier,
+                model: &a.model,
+                workload: &a.workload,
+                name: &name,
+                allow_mismatch: a.allow_mismatch,
+            };
+            match crate::ingest::measured_tier(&engine, &rows, &to) {
+                Ok((t, warnings)) => {
+                    if a.set.is_none() {
+                        warn(&warnings);
+                    }
+                    Some(t)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
             }
-        },
+        }
     };
-    let decode = rows.iter().filter(|r| r.kind == crate::ingest::Kind::Decode).count();
+    let count = |k: crate::ingest::Kind| rows.iter().filter(|r| r.kind == k).count();
     eprintln!(
-        "read {} measurements ({decode} decode, {} prefill) from {} file(s)",
+        "read {} measurements ({} decode, {} prefill, {} prompt+generation) from {} file(s)",
         rows.len(),
-        rows.len() - decode,
+        count(crate::ingest::Kind::Decode),
+        count(crate::ingest::Kind::Prefill),
+        count(crate::ingest::Kind::Combined),
         a.inputs.len()
     );
     if let (Some(out), Some(tier)) = (&a.out, &tier) {
@@ -242,12 +281,8 @@ pub(super) fn ingest(a: IngestArgs) -> i32 {
 /// workload records) that ran on `--tier` with `--model`. With `--tier`, a measurement set's
 /// devices are projected on that registry tier (a calibrated one, say) rather than on tiers
 /// built from their spec sheets.
-fn resolve_set(
-    engine: &Engine,
-    set: &str,
-    tier: Option<&str>,
-    model: Option<&str>,
-) -> Result<Arc<MeasurementSet>, String> {
+fn resolve_set(engine: &Engine, set: &str, raw: &RawInput<'_>) -> Result<Arc<MeasurementSet>, String> {
+    let (tier, model) = (raw.tier, raw.model);
     let found = match engine.registry().measurements().get(set) {
         Some(s) => s.clone(),
         None => {
@@ -270,7 +305,10 @@ fn resolve_set(
                 };
                 let rows = crate::ingest::read_measurements(&path).map_err(|e| e.to_string())?;
                 // raw measurements already ran on `--tier`
-                return crate::ingest::as_measurement_set(engine, &rows, t, m).map(Arc::new).map_err(|e| e.to_string());
+                let (set, warnings) = crate::ingest::as_measurement_set(engine, &rows, t, m, raw.allow_mismatch)
+                    .map_err(|e| e.to_string())?;
+                warn(&warnings);
+                return Ok(Arc::new(set));
             }
             MeasurementSet::read(&path).map(Arc::new).map_err(|e| e.to_string())?
         }
@@ -284,16 +322,19 @@ fn resolve_set(
     Ok(Arc::new(s))
 }
 
+/// How raw measurements (llama-bench, workload records) among the sets are read: the tier
+/// they ran on, the catalog model measured, and whether rows contradicting it are kept.
+struct RawInput<'a> {
+    tier: Option<&'a str>,
+    model: Option<&'a str>,
+    allow_mismatch: bool,
+}
+
 /// Every set named, resolved and merged into one.
-fn resolve_sets(
-    engine: &Engine,
-    sets: &[String],
-    tier: Option<&str>,
-    model: Option<&str>,
-) -> Result<Arc<MeasurementSet>, String> {
+fn resolve_sets(engine: &Engine, sets: &[String], raw: &RawInput<'_>) -> Result<Arc<MeasurementSet>, String> {
     let mut all = Vec::with_capacity(sets.len());
     for name in sets {
-        all.push(resolve_set(engine, name, tier, model)?);
+        all.push(resolve_set(engine, name, raw)?);
     }
     if all.len() == 1 {
         return Ok(all.remove(0));
@@ -315,25 +356,34 @@ fn summary_lines(s: &mut String, name: &str, sum: &Summary) {
     if sum.n == 0 {
         return;
     }
+    let bands: String =
+        sum.within.iter().map(|b| format!(" · within ±{}% {}", fmt_num(b.pct, 1), b.points)).collect();
     let _ = writeln!(
         s,
-        "{name}: n={} on {} devices · median |error| {}% · MAPE {}% · bias {}{}% · max {}% · within ±10% {} · within ±15% {}",
+        "{name}: n={} on {} devices · median |error| {}% · MAPE {}% · bias {}{}% · max {}%{bands}",
         sum.n,
         sum.devices,
         fmt_num(sum.median_abs_error_pct, 1),
         fmt_num(sum.mape_pct, 1),
         if sum.bias_pct >= 0.0 { "+" } else { "" },
         fmt_num(sum.bias_pct, 1),
-        fmt_num(sum.max_abs_error_pct, 1),
-        sum.within_10_pct,
-        sum.within_15_pct
+        fmt_num(sum.max_abs_error_pct, 1)
     );
 }
 
-fn comparisons_text(rows: &[Comparison], set: &MeasurementSet, format: ReportFormat, title: &str) -> String {
+fn comparisons_text(
+    rows: &[Comparison],
+    set: &MeasurementSet,
+    format: ReportFormat,
+    title: &str,
+    bands: &[f64],
+) -> String {
     let mut s = String::new();
-    let summaries: Vec<(Metric, Summary)> =
-        [Metric::Decode, Metric::Prefill].into_iter().map(|m| (m, calibration::summarise(rows, m))).collect();
+    let summaries: Vec<(Metric, Summary)> = Metric::ALL
+        .into_iter()
+        .filter(|m| *m != Metric::Combined || rows.iter().any(|r| r.metric == *m))
+        .map(|m| (m, calibration::summarise(rows, m, bands)))
+        .collect();
     match format {
         ReportFormat::Json => {
             let v = serde_json::json!({
@@ -419,7 +469,11 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
         Ok(e) => e,
         Err(c) => return c,
     };
-    let set = match resolve_sets(&engine, &a.set, a.tier.as_deref(), a.model.as_deref()) {
+    let set = match resolve_sets(
+        &engine,
+        &a.set,
+        &RawInput { tier: a.tier.as_deref(), model: a.model.as_deref(), allow_mismatch: a.allow_mismatch },
+    ) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -490,7 +544,8 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
         if a.loo_class { " · leave one device out per silicon class" } else { "" },
         if a.holdout { " · held-out devices only" } else { "" }
     );
-    print!("{}", comparisons_text(&rows, &set, a.format, &title));
+    let bands = &engine.registry().silicon_classes().calibration_policy.accuracy_bands_pct;
+    print!("{}", comparisons_text(&rows, &set, a.format, &title, bands));
     EXIT_OK
 }
 
@@ -559,7 +614,11 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
         Ok(e) => e,
         Err(c) => return c,
     };
-    let set = match resolve_sets(&engine, &a.set, a.tier.as_deref(), a.model.as_deref()) {
+    let set = match resolve_sets(
+        &engine,
+        &a.set,
+        &RawInput { tier: a.tier.as_deref(), model: a.model.as_deref(), allow_mismatch: a.allow_mismatch },
+    ) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -625,7 +684,8 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
     let points = fit.residuals.iter().map(|r| r.point).collect::<std::collections::BTreeSet<usize>>().len();
     fit.calibration.source.reference =
         format!("ratchet calibrate: {what}, {points} points of measurement set `{}`", set.name);
-    fit.calibration.source.confidence = if points >= 6 { "high".into() } else { "medium".into() };
+    let enough = engine.registry().silicon_classes().calibration_policy.high_confidence_min_points;
+    fit.calibration.source.confidence = if points >= enough { "high".into() } else { "medium".into() };
     print!("{}", fit_text(&fit, &set, a.format, &what));
     if a.class.is_some() && a.format != ReportFormat::Json {
         match ron_text(&fit.calibration) {

@@ -498,6 +498,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         memory: memory.as_ref().map(|(_, m)| m),
         precision_sets: precision_sets.as_ref().map(|(_, p)| p),
         badges: badges.as_ref().map(|(_, b)| b),
+        policy: silicon_classes.as_ref().map(|(_, s)| &s.calibration_policy),
     };
     validate_tables(&ctx, &capabilities, &dtypes, &quant, &precision_sets, &silicon_classes, &manifest, report);
 
@@ -979,6 +980,7 @@ impl Registry {
             memory: Some(&self.memory),
             precision_sets: Some(&self.precision_sets),
             badges: Some(&self.badges),
+            policy: Some(&self.silicon_classes.calibration_policy),
         };
         let keys: Vec<String> = self.catalog.keys().map(str::to_string).chain(std::iter::once(m.key.clone())).collect();
         validate::model_findings(&ctx, m, &keys).into_iter().map(|(_, d)| d).collect()
@@ -994,6 +996,7 @@ impl Registry {
             memory: Some(&self.memory),
             precision_sets: Some(&self.precision_sets),
             badges: Some(&self.badges),
+            policy: Some(&self.silicon_classes.calibration_policy),
         };
         validate::tier_findings(&ctx, spec).into_iter().map(|(_, d)| d).collect()
     }

@@ -8,7 +8,8 @@ use crate::document::{PathSeg, number_text};
 use crate::precision::{CapabilityTable, CapabilityTableFile, DtypeTable, PrecisionSetTable, QuantSchemeTable};
 use crate::registry::files::{BadgeTable, Manifest, MemoryTable, SiliconClassTable};
 use crate::registry::read::ParsedFile;
-use crate::tier::{CalibrationSource, TierSpec, TopsField};
+use crate::tier::custom::CalibrationPolicy;
+use crate::tier::{CalibrationSource, LlmCalibration, TierSpec, TopsField};
 use indexmap::IndexMap;
 use std::sync::Arc;
 
@@ -22,6 +23,8 @@ pub(crate) struct Context<'a> {
     pub precision_sets: Option<&'a PrecisionSetTable>,
     /// The label vocabulary (calibration methods, confidence levels); `None` skips those checks.
     pub badges: Option<&'a BadgeTable>,
+    /// The physical ranges of fitted constants; `None` skips those checks.
+    pub policy: Option<&'a CalibrationPolicy>,
 }
 
 type Finding = (Vec<PathSeg>, Diagnostic);
@@ -127,18 +130,16 @@ pub(crate) fn tier_findings(ctx: &Context<'_>, t: &TierSpec) -> Vec<Finding> {
             Diagnostic::error("range", "`mem_bus_width_bits` is `0`; it must be > 0"),
         ));
     }
-    cost_constants(
-        &mut out,
-        &[
-            ("compute_efficiency", t.compute_efficiency),
-            ("bandwidth_efficiency", t.bandwidth_efficiency),
-            ("compute_util_factor", t.compute_util_factor),
-            ("llm_prefill_util_factor", t.llm_prefill_util_factor),
-            ("llm_decode_bw_realization", t.llm_decode_bw_realization),
-            ("compute_overhead_ms", t.compute_overhead_ms),
-            ("npu_share_default", t.npu_share_default),
-        ],
-    );
+    cost_constants(&mut out, &crate::tier::defaults::cost_fields!(t));
+    if let Some(c) = &t.llm_calibration {
+        // the tier's own peaks bound its prefill: BF16 is the compute floor of the quantized models
+        let highest = [TopsField::PeakTopsBf16, TopsField::PeakTopsInt8, TopsField::PeakTopsFp8, TopsField::PeakTopsFp4]
+            .iter()
+            .map(|f| f.get(t))
+            .fold(0.0, f64::max);
+        let peaks = (t.peak_tops_bf16 > 0.0).then_some((t.peak_tops_bf16, highest));
+        fitted_constants(ctx, &mut out, vec![k("llm_calibration")], c, peaks);
+    }
     check(&mut out, vec![k("tdp_watts")], "tdp_watts", t.tdp_watts, Range::NonNegative);
     if let Some(s) = t.stock_mem_bandwidth_gbs {
         check(&mut out, vec![k("stock_mem_bandwidth_gbs")], "stock_mem_bandwidth_gbs", s, Range::NonNegative);
@@ -480,25 +481,96 @@ pub(crate) fn silicon_classes(ctx: &Context<'_>, pf: &ParsedFile, s: &SiliconCla
     emit(pf, &[], out, report);
     let mut out = Vec::new();
     cost_constants(&mut out, &s.tier_defaults.fields());
+    policy_values(&mut out, &s.calibration_policy);
     emit(pf, &[k("tier_defaults")], out, report);
     for (name, c) in &s.classes {
         if let Some(t) = &c.capability_table {
             table_ref(ctx, pf, &[k("classes"), k(name), k("capability_table")], t, report);
         }
         let mut out = Vec::new();
-        cost_constants(
-            &mut out,
-            &[
-                ("compute_efficiency", c.compute_efficiency),
-                ("bandwidth_efficiency", c.bandwidth_efficiency),
-                ("compute_util_factor", c.compute_util_factor),
-                ("llm_prefill_util_factor", c.llm_prefill_util_factor),
-                ("llm_decode_bw_realization", c.llm_decode_bw_realization),
-                ("compute_overhead_ms", c.compute_overhead_ms),
-                ("npu_share_default", c.npu_share_default),
-            ],
-        );
+        cost_constants(&mut out, &crate::tier::defaults::cost_fields!(c));
+        if let Some(cal) = &c.calibrated {
+            fitted_constants(ctx, &mut out, vec![k("calibrated")], cal, None);
+        }
         emit(pf, &[k("classes"), k(name)], out, report);
+    }
+}
+
+/// The physical range of a fitted cost model (`calibration_policy`): a decode efficiency is
+/// a share of the spec bandwidth, so at most `max_bandwidth_share`; per-layer costs are not
+/// negative; `prefill_util` is positive and, where the peaks are known (`(compute floor,
+/// highest)`), keeps prefill under the highest peak.
+fn fitted_constants(
+    ctx: &Context<'_>,
+    out: &mut Vec<Finding>,
+    base: Vec<PathSeg>,
+    c: &LlmCalibration,
+    peaks: Option<(f64, f64)>,
+) {
+    let Some(p) = ctx.policy else { return };
+    let at = |f: &str| {
+        let mut v = base.clone();
+        v.push(k(f));
+        v
+    };
+    let bw = [("decode_bw_efficiency", Some(c.decode_bw_efficiency)), ("decode_kv_bw_efficiency", c.decode_kv_bw_efficiency)];
+    for (f, v) in bw.iter().filter_map(|(f, v)| v.map(|v| (*f, v))) {
+        if !(v.is_finite() && v > 0.0 && v <= p.max_bandwidth_share) {
+            out.push((
+                at(f),
+                Diagnostic::error(
+                    "range",
+                    format!(
+                        "`{f}` is `{}`; it is a share of the spec bandwidth, so it must be in (0, {}]",
+                        number_text(v),
+                        number_text(p.max_bandwidth_share)
+                    ),
+                )
+                .with_help(Some("no memory delivers more than its spec bandwidth: refit, or fix the tier's `mem_bandwidth_gbs`".into())),
+            ));
+        }
+    }
+    for (f, v) in [("decode_layer_us", c.decode_layer_us), ("prefill_layer_us", c.prefill_layer_us)] {
+        check(out, at(f), f, v, Range::NonNegative);
+    }
+    check(out, at("prefill_util"), "prefill_util", c.prefill_util, Range::Positive);
+    if let Some((floor, highest)) = peaks {
+        let max = p.max_share_of_highest_peak * highest / floor;
+        if c.prefill_util > max {
+            out.push((
+                at("prefill_util"),
+                Diagnostic::error(
+                    "range",
+                    format!(
+                        "`prefill_util` is `{}`: {} TOPS of a {} TOPS BF16 peak, above the tier's highest dense peak {} TOPS (at most `{:.3}`)",
+                        number_text(c.prefill_util),
+                        number_text(c.prefill_util * floor),
+                        number_text(floor),
+                        number_text(highest),
+                        max
+                    ),
+                ),
+            ));
+        }
+    }
+}
+
+/// The policy's own values: shares and tolerances positive, bands ascending.
+fn policy_values(out: &mut Vec<Finding>, p: &CalibrationPolicy) {
+    let base = |f: &str| vec![k("calibration_policy"), k(f)];
+    for (f, v) in [
+        ("max_bandwidth_share", p.max_bandwidth_share),
+        ("max_share_of_highest_peak", p.max_share_of_highest_peak),
+        ("kv_context_spread_min", p.kv_context_spread_min),
+        ("model_size_tolerance_pct", p.model_size_tolerance_pct),
+        ("model_params_tolerance_pct", p.model_params_tolerance_pct),
+    ] {
+        check(out, base(f), f, v, Range::Positive);
+    }
+    for (i, v) in p.accuracy_bands_pct.iter().enumerate() {
+        let mut path = base("accuracy_bands_pct");
+        path.push(PathSeg::Index(i));
+        check(out, path, "accuracy_bands_pct", *v, Range::Positive);
     }
 }
 

@@ -169,6 +169,32 @@ pub struct SiliconClassTable {
     pub custom_calibration: CalibrationSource,
     /// Values for the calibration constants a tier file or an inline tier omits.
     pub tier_defaults: crate::tier::defaults::TierDefaults,
+    /// How measurements become constants: physical ranges, thresholds and bands.
+    pub calibration_policy: CalibrationPolicy,
     /// Class name → defaults.
     pub classes: IndexMap<String, SiliconClass>,
+}
+
+/// How measurements become constants (`calibration_policy` in `silicon_classes.ron`): the
+/// physical range of a fitted constant, when decode points separate the KV read, when a fit
+/// is trusted, the accuracy bands reports count, and how far a measured file may differ
+/// from the catalog model it is said to be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationPolicy {
+    /// Upper bound of a decode efficiency (a share of the spec bandwidth).
+    pub max_bandwidth_share: f64,
+    /// Upper bound of the prefill compute rate as a share of the device's highest dense peak.
+    pub max_share_of_highest_peak: f64,
+    /// Smallest spread of KV-bytes / weight-bytes across decode points that separates the
+    /// KV read from the weights.
+    pub kv_context_spread_min: f64,
+    /// Points a fit needs for `high` confidence (fewer: `medium`).
+    pub high_confidence_min_points: usize,
+    /// The |error| bands, percent, that accuracy reports count points within.
+    pub accuracy_bands_pct: Vec<f64>,
+    /// How far a measured file's size may differ from its catalog model's, percent.
+    pub model_size_tolerance_pct: f64,
+    /// How far a measured file's parameter count may differ from its catalog model's, percent.
+    pub model_params_tolerance_pct: f64,
 }

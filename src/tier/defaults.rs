@@ -9,6 +9,23 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The seven cost constants of anything that carries them (the defaults, a tier, a silicon
+/// class) as field name → value, in declaration order: the one list of their names.
+macro_rules! cost_fields {
+    ($x:expr) => {
+        [
+            ("compute_efficiency", $x.compute_efficiency),
+            ("bandwidth_efficiency", $x.bandwidth_efficiency),
+            ("compute_util_factor", $x.compute_util_factor),
+            ("llm_prefill_util_factor", $x.llm_prefill_util_factor),
+            ("llm_decode_bw_realization", $x.llm_decode_bw_realization),
+            ("compute_overhead_ms", $x.compute_overhead_ms),
+            ("npu_share_default", $x.npu_share_default),
+        ]
+    };
+}
+pub(crate) use cost_fields;
+
 /// Values for the calibration constants a tier omits (the reference's tier defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,15 +49,7 @@ pub struct TierDefaults {
 impl TierDefaults {
     /// The defaults as tier-field name → value, in declaration order.
     pub fn fields(&self) -> [(&'static str, f64); 7] {
-        [
-            ("compute_efficiency", self.compute_efficiency),
-            ("bandwidth_efficiency", self.bandwidth_efficiency),
-            ("compute_util_factor", self.compute_util_factor),
-            ("llm_prefill_util_factor", self.llm_prefill_util_factor),
-            ("llm_decode_bw_realization", self.llm_decode_bw_realization),
-            ("compute_overhead_ms", self.compute_overhead_ms),
-            ("npu_share_default", self.npu_share_default),
-        ]
+        cost_fields!(self)
     }
 
     /// Adds each default the tier object lacks (a value that is not an object is left for
