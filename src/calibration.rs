@@ -173,7 +173,9 @@ fn measured(p: &Point, m: Metric) -> Option<f64> {
 fn not_modelled(p: &Point, m: Metric) -> Option<String> {
     let depth = p.pp_context_tokens.filter(|d| *d > 0)?;
     (m != Metric::Decode).then(|| {
-        format!("not compared: a prompt after {depth} tokens of context (the engine projects a prompt into an empty cache)")
+        format!(
+            "not compared: a prompt after {depth} tokens of context (the engine projects a prompt into an empty cache)"
+        )
     })
 }
 
@@ -572,10 +574,11 @@ pub fn fit(
             let q = params(p, Metric::Prefill);
             let v = traced(engine, &model, &tier, &q)?;
             // the highest share of the floor's peak prefill may reach on this device
-            let highest = [TopsField::PeakTopsBf16, TopsField::PeakTopsInt8, TopsField::PeakTopsFp8, TopsField::PeakTopsFp4]
-                .iter()
-                .map(|f| f.get(&tier.spec))
-                .fold(0.0, f64::max);
+            let highest =
+                [TopsField::PeakTopsBf16, TopsField::PeakTopsInt8, TopsField::PeakTopsFp8, TopsField::PeakTopsFp4]
+                    .iter()
+                    .map(|f| f.get(&tier.spec))
+                    .fold(0.0, f64::max);
             let floor = get(&v, "floor_peak_tops")?;
             if floor > 0.0 {
                 let cap = policy.max_share_of_highest_peak * highest / floor;

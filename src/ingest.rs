@@ -143,9 +143,11 @@ fn bench_row(file: &str, row: usize, v: &Value) -> Result<Measured, EngineError>
     let positive = |k: &str| -> Result<Option<f64>, EngineError> {
         match o.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(x) => x.as_f64().filter(|v| v.is_finite() && *v > 0.0).map(Some).ok_or_else(|| {
-                located(file, row, format!("`{k}` must be a positive number, found `{x}`"))
-            }),
+            Some(x) => x
+                .as_f64()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .map(Some)
+                .ok_or_else(|| located(file, row, format!("`{k}` must be a positive number, found `{x}`"))),
         }
     };
     Ok(Measured {
@@ -233,20 +235,26 @@ pub fn model_mismatches(engine: &Engine, rows: &[Measured], m: &LlmModel) -> Vec
             let catalog = m.gguf_size_gb * 1e9;
             let e = off(b, catalog);
             if e.abs() > policy.model_size_tolerance_pct {
-                push(r, format!(
-                    "`model_size` {b} bytes is {e:+.1} % from `{}` ({} GB in the catalog; tolerance ±{} %)",
-                    m.key, m.gguf_size_gb, policy.model_size_tolerance_pct
-                ));
+                push(
+                    r,
+                    format!(
+                        "`model_size` {b} bytes is {e:+.1} % from `{}` ({} GB in the catalog; tolerance ±{} %)",
+                        m.key, m.gguf_size_gb, policy.model_size_tolerance_pct
+                    ),
+                );
             }
         }
         if let Some(n) = r.model_n_params {
             let catalog = m.total_params_b * 1e9;
             let e = off(n, catalog);
             if e.abs() > policy.model_params_tolerance_pct {
-                push(r, format!(
-                    "`model_n_params` {n} is {e:+.1} % from `{}` ({}B parameters in the catalog; tolerance ±{} %)",
-                    m.key, m.total_params_b, policy.model_params_tolerance_pct
-                ));
+                push(
+                    r,
+                    format!(
+                        "`model_n_params` {n} is {e:+.1} % from `{}` ({}B parameters in the catalog; tolerance ±{} %)",
+                        m.key, m.total_params_b, policy.model_params_tolerance_pct
+                    ),
+                );
             }
         }
         if let Some(f) = &r.model_filename {
@@ -255,7 +263,15 @@ pub fn model_mismatches(engine: &Engine, rows: &[Measured], m: &LlmModel) -> Vec
                 .filter_map(|tok| schemes.iter().find(|q| q.eq_ignore_ascii_case(tok)).copied())
                 .collect();
             if !named.is_empty() && !named.iter().any(|q| q.eq_ignore_ascii_case(&m.quant_scheme)) {
-                push(r, format!("`model_filename` `{f}` names quant `{}`; `{}` is `{}`", named.join("`, `"), m.key, m.quant_scheme));
+                push(
+                    r,
+                    format!(
+                        "`model_filename` `{f}` names quant `{}`; `{}` is `{}`",
+                        named.join("`, `"),
+                        m.key,
+                        m.quant_scheme
+                    ),
+                );
             }
         }
     }
@@ -391,7 +407,11 @@ pub struct Target<'a> {
 /// source stamped `measured` with where the numbers came from. Decode and prefill are the
 /// rates at the shallowest context measured (an anchor is a short-context rate); combined
 /// (`-pg`) runs are not anchors.
-pub fn measured_tier(engine: &Engine, rows: &[Measured], to: &Target<'_>) -> Result<(TierSpec, Vec<String>), EngineError> {
+pub fn measured_tier(
+    engine: &Engine,
+    rows: &[Measured],
+    to: &Target<'_>,
+) -> Result<(TierSpec, Vec<String>), EngineError> {
     let (tier, model, workload, name) = (to.tier, to.model, to.workload, to.name);
     let t = engine.tier(tier)?;
     let m = engine.model(model)?;

@@ -266,14 +266,12 @@ impl MeasurementSet {
             if !self.quants.contains_key(&p.quant) {
                 out.push((at(i, "quant"), unknown("quant", &p.quant, &mut self.quants.keys().map(String::as_str))));
             }
-            for (name, v) in
-                [
-                    ("model_size_gb", Some(p.model_size_gb)),
-                    ("pp_tok_s", p.pp_tok_s),
-                    ("tg_tok_s", p.tg_tok_s),
-                    ("pg_tok_s", p.pg_tok_s),
-                ]
-            {
+            for (name, v) in [
+                ("model_size_gb", Some(p.model_size_gb)),
+                ("pp_tok_s", p.pp_tok_s),
+                ("tg_tok_s", p.tg_tok_s),
+                ("pg_tok_s", p.pg_tok_s),
+            ] {
                 if let Some(x) = v.filter(|x| !(x.is_finite() && *x > 0.0)) {
                     out.push((
                         at(i, name),

@@ -229,7 +229,8 @@ fn ingest_writes_a_measured_tier_that_validate_accepts_and_project_uses() {
     let regs = s(&reg);
     // `ratchet ingest` of the 8B rows onto a tier whose bandwidth can deliver them (an NPU
     // tier cannot: its projection would be refused by the bandwidth roofline), with `extra`
-    // arguments
+    // arguments. The rows measured a Llama-shaped 8B in BF16, not the catalog's Qwen2.5-7B
+    // Q4_K_M: refused by name, then kept with `--allow-mismatch`
     let base = "RTX 5090 (reference, measured)";
     let ingest = |extra: &[&str]| {
         let mut args = vec!["ingest", &input, "--registry", &regs, "--tier", base, "--model", "qwen25_7b_dense"];
@@ -237,7 +238,14 @@ fn ingest_writes_a_measured_tier_that_validate_accepts_and_project_uses() {
         run(&args)
     };
     let (code, _, err) = ingest(&["--out", &s(&out)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("row 1: `model_size` 16060522496 bytes is +265.0 % from `qwen25_7b_dense`"), "{err}");
+    assert!(err.contains("`model_filename` `llama_8b-bf16 (random weights)` names quant `BF16`"), "{err}");
+    assert!(err.contains("--allow-mismatch"), "{err}");
+    assert!(!out.exists());
+    let (code, _, err) = ingest(&["--out", &s(&out), "--allow-mismatch"]);
     assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: kept by --allow-mismatch"), "{err}");
     let text = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(text.contains("method: \"measured\""), "{text}");
     assert!(text.contains("ratchet ingest of 8 measurements: llama-bench pytorch-2.11.0+cu130"), "{text}");
@@ -259,13 +267,13 @@ fn ingest_writes_a_measured_tier_that_validate_accepts_and_project_uses() {
     assert_eq!(v["decode_tok_s"], 179.39);
     // the same again is refused: the file exists
     let before = std::fs::read(&out).unwrap_or_default();
-    let (code, _, err) = ingest(&["--out", &s(&out)]);
+    let (code, _, err) = ingest(&["--out", &s(&out), "--allow-mismatch"]);
     assert_eq!(code, 2);
     assert!(err.contains("exists; ingest never writes over a file"), "{err}");
     assert_eq!(std::fs::read(&out).unwrap_or_default(), before);
     // and so is a tier name the registry has
     let other = dir.path().join("other.ron");
-    let (code, _, err) = ingest(&["--name", "NPU Mid", "--out", &s(&other)]);
+    let (code, _, err) = ingest(&["--name", "NPU Mid", "--out", &s(&other), "--allow-mismatch"]);
     assert_eq!(code, 2);
     assert!(err.contains("the registry already has a tier `NPU Mid`"), "{err}");
     assert!(!other.exists());
@@ -306,7 +314,7 @@ fn ingest_reads_workload_records() {
         &s(&set),
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("read 3 measurements (2 decode, 1 prefill)"), "{err}");
+    assert!(err.contains("read 3 measurements (2 decode, 1 prefill, 0 prompt+generation)"), "{err}");
     let v: Value =
         serde_json::from_str(&std::fs::read_to_string(&set).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
     let p = &v["points"];
@@ -401,15 +409,24 @@ fn bad_input_is_a_located_error_and_writes_nothing() {
     assert_eq!(code, 1);
     assert!(err.contains(&format!("{}: row 3: not JSON", jsonl.display())), "{err}");
 
-    // a test that is both prompt processing and generation
+    // a test that measured no tokens
     rows[1]["avg_ts"] = Value::from(10.0);
-    rows[1]["n_prompt"] = Value::from(512);
-    rows[1]["n_gen"] = Value::from(128);
-    let both = d.join("both.json");
-    std::fs::write(&both, serde_json::to_string(&rows).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
-    let (code, err) = ingest_err(d, &both);
+    rows[1]["n_prompt"] = Value::from(0);
+    rows[1]["n_gen"] = Value::from(0);
+    let none = d.join("none.json");
+    std::fs::write(&none, serde_json::to_string(&rows).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    let (code, err) = ingest_err(d, &none);
     assert_eq!(code, 1);
-    assert!(err.contains("row 2: `n_prompt` = 512 and `n_gen` = 128"), "{err}");
+    assert!(err.contains("row 2: `n_prompt` and `n_gen` are both 0"), "{err}");
+
+    // a model size that is not a positive number
+    rows[1]["n_gen"] = Value::from(128);
+    rows[1]["model_size"] = Value::from(-5);
+    let size = d.join("size.json");
+    std::fs::write(&size, serde_json::to_string(&rows).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    let (code, err) = ingest_err(d, &size);
+    assert_eq!(code, 1);
+    assert!(err.contains("row 2: `model_size` must be a positive number, found `-5`"), "{err}");
 }
 
 #[test]
@@ -454,4 +471,155 @@ fn calibrate_never_writes_over_a_file() {
     assert_eq!(code, 2);
     assert!(err.contains("exists"), "{err}");
     assert_eq!(std::fs::read_to_string(&out).unwrap_or_default(), "keep me");
+}
+
+/// One llama-bench result of Qwen2.5-7B-Instruct Q4_K_M as `llama-bench -o json` writes it
+/// (the rates are made up for the test; the file facts are the real file's).
+fn bench(n_prompt: u64, n_gen: u64, n_depth: u64, avg_ts: f64) -> Value {
+    serde_json::json!({
+        "build_commit": "abc1234", "build_number": 4000, "backends": "CUDA", "gpu_info": "test GPU",
+        "model_filename": "models/qwen2.5-7b-instruct-q4_k_m.gguf", "model_type": "qwen2 7B Q4_K - Medium",
+        "model_size": 4_683_073_536u64, "model_n_params": 7_615_616_512u64,
+        "n_prompt": n_prompt, "n_gen": n_gen, "n_depth": n_depth, "avg_ts": avg_ts,
+    })
+}
+
+#[test]
+fn ingest_keeps_depth_backend_build_and_prompt_generation_runs() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let rows = vec![
+        bench(512, 0, 0, 1000.0),
+        bench(512, 0, 4096, 500.0),
+        bench(0, 128, 0, 50.0),
+        bench(0, 128, 4096, 40.0),
+        bench(512, 128, 0, 200.0),
+    ];
+    let input = d.join("bench.json");
+    std::fs::write(&input, serde_json::to_string(&rows).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    let (out, set) = (d.join("tier.ron"), d.join("set.json"));
+    let tier = "RTX 5090 (reference, measured)";
+    let (code, _, err) = run(&[
+        "ingest",
+        &s(&input),
+        "--tier",
+        tier,
+        "--model",
+        "qwen25_7b_dense",
+        "--out",
+        &s(&out),
+        "--set",
+        &s(&set),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("read 5 measurements (2 decode, 2 prefill, 1 prompt+generation)"), "{err}");
+    // the anchors are the shallowest context's rates: not the mean over depths
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(text.contains("\"qwen25_7b_dense\": 1000.0"), "{text}");
+    assert!(text.contains("\"qwen25_7b_dense\": 50.0"), "{text}");
+    assert!(text.contains("[CUDA]"), "{text}");
+    // the set keeps depth, backend, build and the combined run, at the catalog's size
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&set).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    let p = v["points"].as_array().cloned().unwrap_or_default();
+    assert_eq!(p.len(), 5);
+    assert_eq!(p[1]["pp_context_tokens"], 4096);
+    assert_eq!(p[0].get("pp_context_tokens"), None);
+    assert_eq!(p[3]["context_tokens"], 4096);
+    assert_eq!(
+        (&p[4]["pp_tokens"], &p[4]["tg_tokens"], &p[4]["pg_tok_s"]),
+        (&Value::from(512), &Value::from(128), &Value::from(200.0))
+    );
+    assert!(p.iter().all(|x| x["backend"] == "CUDA" && x["build"] == "abc1234 (4000)"), "{p:?}");
+    assert!(p.iter().all(|x| x["model_size_gb"] == 4.4), "{p:?}");
+    assert!(p[0]["notes"].as_str().is_some_and(|n| n.contains("file 4683073536 bytes")), "{}", p[0]);
+    assert_eq!(v["models"]["qwen25_7b_dense"]["catalog"], "qwen25_7b_dense");
+
+    // accuracy projects exactly what `project` does, compares the combined run, and names
+    // the prompt after a context as not compared
+    let acc = json_of(&["accuracy", &s(&set), "--format", "json"]);
+    let pts = acc["points"].as_array().cloned().unwrap_or_default();
+    assert_eq!(pts.len(), 5, "{acc}");
+    let proj = |prompt: u64, decode: u64| {
+        json_of(&[
+            "project",
+            "--tier",
+            tier,
+            "--model",
+            "qwen25_7b_dense",
+            "--prompt-tokens",
+            &prompt.to_string(),
+            "--decode-tokens",
+            &decode.to_string(),
+            "--format",
+            "json",
+        ])
+    };
+    let deep = pts.iter().find(|x| x["metric"] == "prefill" && x["projected"].is_null()).cloned();
+    assert!(deep.is_some_and(|x| x["source"].as_str().is_some_and(|t| t.contains("after 4096 tokens of context"))));
+    let dec = pts.iter().find(|x| x["metric"] == "decode" && x["tokens"] == 4096).cloned().unwrap_or_default();
+    let want = proj(4096, 128);
+    // project rounds to 2 places
+    let got = dec["projected"].as_f64().unwrap_or(f64::NAN);
+    assert!((got - want["decode_tok_s"].as_f64().unwrap_or(0.0)).abs() <= 0.005, "{dec} vs {want}");
+    let comb = pts.iter().find(|x| x["metric"] == "combined").cloned().unwrap_or_default();
+    let both = proj(512, 128);
+    let (pp, tg) = (both["prefill_tok_s"].as_f64().unwrap_or(0.0), both["decode_tok_s"].as_f64().unwrap_or(0.0));
+    let expect = 640.0 / (512.0 / pp + 128.0 / tg);
+    let got = comb["projected"].as_f64().unwrap_or(f64::NAN);
+    assert!((got - expect).abs() <= 0.01 * expect, "{comb}: {got} vs {expect}");
+    assert!(acc["summary"]["combined"]["n"] == 1, "{}", acc["summary"]);
+    assert!(acc["summary"]["decode"]["within"].as_array().is_some_and(|b| b.len() == 2), "{}", acc["summary"]);
+
+    // a file of another quant or size is refused by name, and nothing is written
+    let mut other = rows.clone();
+    other[2]["model_filename"] = Value::from("qwen2.5-7b-instruct-q8_0.gguf");
+    other[2]["model_size"] = Value::from(999);
+    let bad = d.join("bad.json");
+    std::fs::write(&bad, serde_json::to_string(&other).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    let never = d.join("never.json");
+    let args = ["ingest", &s(&bad), "--tier", tier, "--model", "qwen25_7b_dense", "--set", &s(&never)];
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("row 3: `model_size` 999 bytes is -100.0 % from `qwen25_7b_dense`"), "{err}");
+    assert!(err.contains("row 3: `model_filename` `qwen2.5-7b-instruct-q8_0.gguf` names quant `Q8_0`"), "{err}");
+    assert!(!never.exists());
+    // the same raw file through accuracy is refused too, and kept with --allow-mismatch
+    let (code, _, err) = run(&["accuracy", &s(&bad), "--tier", tier, "--model", "qwen25_7b_dense", "--format", "json"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = run(&[
+        "accuracy",
+        &s(&bad),
+        "--tier",
+        tier,
+        "--model",
+        "qwen25_7b_dense",
+        "--allow-mismatch",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: kept by --allow-mismatch"), "{err}");
+}
+
+#[test]
+fn a_fit_outside_the_physical_range_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // the registry's H200 set with the device's bandwidth understated by a fifth: the
+    // measured decode rates then need more than the spec bandwidth
+    let text = std::fs::read_to_string(root().join("registry/measurements/h200.json")).unwrap_or_default();
+    let mut set: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    let bw = set["devices"]["nvidia_h200"]["mem_bandwidth_gbs"].as_f64().unwrap_or(0.0);
+    set["devices"]["nvidia_h200"]["mem_bandwidth_gbs"] = Value::from(bw * 0.8);
+    let path = dir.path().join("slow.json");
+    std::fs::write(&path, serde_json::to_string(&set).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.path().join("never.ron");
+    let (code, stdout, err) = run(&["calibrate", &s(&path), "--device", "nvidia_h200", "--out", &s(&out)]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(err.contains("decode_bw_efficiency 1.106: above 1 of the spec bandwidth"), "{err}");
+    assert!(err.contains("refused"), "{err}");
+    assert!(!out.exists());
+    // the unmodified set fits inside the range
+    let (code, _, err) = run(&["calibrate", "h200", "--device", "nvidia_h200"]);
+    assert_eq!(code, 0, "{err}");
 }

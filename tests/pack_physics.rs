@@ -57,8 +57,20 @@ const WORKLOADS: &[&str] = &["fpv-racing", "inspection-autonomy"];
 /// evenly spaced points); `None` when the workload has no such KPI.
 fn sweep(profile: &str, workload: &str, slider: &str, kpi: &str, field: &str) -> Option<Vec<(f64, f64)>> {
     let (code, out, err) = run(&[
-        "whatif", "sweep", "--pack", "drone-soc", "--profile", profile, "--workload", workload, "--slider", slider,
-        "--steps", "8", "--format", "json",
+        "whatif",
+        "sweep",
+        "--pack",
+        "drone-soc",
+        "--profile",
+        profile,
+        "--workload",
+        workload,
+        "--slider",
+        slider,
+        "--steps",
+        "8",
+        "--format",
+        "json",
     ]);
     assert_eq!(code, 0, "{profile} {slider}: {err}");
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
@@ -94,7 +106,9 @@ fn every_kpi_moves_the_way_physics_fixes_it_on_every_profile() {
                 Sign::Falls => never_rises && last < first,
             };
             if !ok {
-                failures.push(format!("{profile} × {workload}: {kpi}.{field} against {slider} should be {sign:?}: {pts:?}"));
+                failures.push(format!(
+                    "{profile} × {workload}: {kpi}.{field} against {slider} should be {sign:?}: {pts:?}"
+                ));
             }
         }
     }
@@ -112,8 +126,16 @@ fn npu_power_is_leakage_plus_work_from_the_profile_data() {
     // same mission adds exactly the leakage of the added half
     let at = |tops: &str| -> f64 {
         let (code, out, err) = run(&[
-            "whatif", "point", "--pack", "drone-soc", "--profile", "fpv-mid", "--set", &format!("npu_tops={tops}"),
-            "--format", "json",
+            "whatif",
+            "point",
+            "--pack",
+            "drone-soc",
+            "--profile",
+            "fpv-mid",
+            "--set",
+            &format!("npu_tops={tops}"),
+            "--format",
+            "json",
         ]);
         assert_eq!(code, 0, "{err}");
         let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));

@@ -356,8 +356,7 @@ fn summary_lines(s: &mut String, name: &str, sum: &Summary) {
     if sum.n == 0 {
         return;
     }
-    let bands: String =
-        sum.within.iter().map(|b| format!(" · within ±{}% {}", fmt_num(b.pct, 1), b.points)).collect();
+    let bands: String = sum.within.iter().map(|b| format!(" · within ±{}% {}", fmt_num(b.pct, 1), b.points)).collect();
     let _ = writeln!(
         s,
         "{name}: n={} on {} devices · median |error| {}% · MAPE {}% · bias {}{}% · max {}%{bands}",

@@ -133,10 +133,11 @@ pub(crate) fn tier_findings(ctx: &Context<'_>, t: &TierSpec) -> Vec<Finding> {
     cost_constants(&mut out, &crate::tier::defaults::cost_fields!(t));
     if let Some(c) = &t.llm_calibration {
         // the tier's own peaks bound its prefill: BF16 is the compute floor of the quantized models
-        let highest = [TopsField::PeakTopsBf16, TopsField::PeakTopsInt8, TopsField::PeakTopsFp8, TopsField::PeakTopsFp4]
-            .iter()
-            .map(|f| f.get(t))
-            .fold(0.0, f64::max);
+        let highest =
+            [TopsField::PeakTopsBf16, TopsField::PeakTopsInt8, TopsField::PeakTopsFp8, TopsField::PeakTopsFp4]
+                .iter()
+                .map(|f| f.get(t))
+                .fold(0.0, f64::max);
         let peaks = (t.peak_tops_bf16 > 0.0).then_some((t.peak_tops_bf16, highest));
         fitted_constants(ctx, &mut out, vec![k("llm_calibration")], c, peaks);
     }
@@ -513,7 +514,10 @@ fn fitted_constants(
         v.push(k(f));
         v
     };
-    let bw = [("decode_bw_efficiency", Some(c.decode_bw_efficiency)), ("decode_kv_bw_efficiency", c.decode_kv_bw_efficiency)];
+    let bw = [
+        ("decode_bw_efficiency", Some(c.decode_bw_efficiency)),
+        ("decode_kv_bw_efficiency", c.decode_kv_bw_efficiency),
+    ];
     for (f, v) in bw.iter().filter_map(|(f, v)| v.map(|v| (*f, v))) {
         if !(v.is_finite() && v > 0.0 && v <= p.max_bandwidth_share) {
             out.push((
@@ -526,7 +530,10 @@ fn fitted_constants(
                         number_text(p.max_bandwidth_share)
                     ),
                 )
-                .with_help(Some("no memory delivers more than its spec bandwidth: refit, or fix the tier's `mem_bandwidth_gbs`".into())),
+                .with_help(Some(
+                    "no memory delivers more than its spec bandwidth: refit, or fix the tier's `mem_bandwidth_gbs`"
+                        .into(),
+                )),
             ));
         }
     }
