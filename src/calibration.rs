@@ -365,6 +365,7 @@ fn probe_calibration() -> LlmCalibration {
             method: "derived_from_measured".into(),
             reference: "fit probe".into(),
             confidence: "low".into(),
+            ..Default::default()
         },
     }
 }
@@ -574,11 +575,7 @@ pub fn fit(
             let q = params(p, Metric::Prefill);
             let v = traced(engine, &model, &tier, &q)?;
             // the highest share of the floor's peak prefill may reach on this device
-            let highest =
-                [TopsField::PeakTopsBf16, TopsField::PeakTopsInt8, TopsField::PeakTopsFp8, TopsField::PeakTopsFp4]
-                    .iter()
-                    .map(|f| f.get(&tier.spec))
-                    .fold(0.0, f64::max);
+            let highest = TopsField::highest(&tier.spec);
             let floor = get(&v, "floor_peak_tops")?;
             if floor > 0.0 {
                 let cap = policy.max_share_of_highest_peak * highest / floor;

@@ -450,11 +450,16 @@ pub fn measured_tier(
     origins.sort_unstable();
     origins.dedup();
     let shown: Vec<&str> = origins.iter().take(3).map(String::as_str).collect();
+    let mut files: Vec<&str> = rows.iter().map(|r| r.file.as_str()).collect();
+    files.dedup();
     let more = if origins.len() > 3 { format!(" and {} more", origins.len() - 3) } else { String::new() };
     spec.calibration_source = Some(CalibrationSource {
         method: "measured".into(),
         reference: format!("ratchet ingest of {} measurements: {}{more}", rows.len(), shown.join("; ")),
         confidence: "high".into(),
+        measurement_set: Some(files.join(", ")),
+        points: Some(rows.len() as u32),
+        date: Some(crate::tier::today_utc()),
     });
     let cell = MeasuredCell { decode_tok_s: decode, prefill_tok_s: prefill, ttft_s: None, host_ms: None };
     spec.measured_llm

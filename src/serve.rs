@@ -27,13 +27,24 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct ServeConfig {
     /// Largest request body, bytes.
     pub body_limit: usize,
-    /// Longest a request may take.
+    /// Longest a request may take, its body included: a client that trickles a body is
+    /// answered 503 `timeout` when it runs out.
     pub timeout: Duration,
+    /// Longest a client may take to send a request's headers (and an idle keep-alive
+    /// connection to start its next request) before the connection is closed.
+    pub header_timeout: Duration,
+    /// Open connections at most; further clients wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
-        ServeConfig { body_limit: 16 << 20, timeout: Duration::from_secs(30) }
+        ServeConfig {
+            body_limit: 16 << 20,
+            timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+        }
     }
 }
 
@@ -617,10 +628,52 @@ pub async fn shutdown_signal() {
 }
 
 /// Serves on `listener` until `shutdown` resolves, then finishes in-flight requests.
+///
+/// The connection loop is hyper's HTTP/1 server under the router, with a timer so that
+/// `header_timeout` closes a connection whose client trickles its headers or idles between
+/// requests; at most `max_connections` are open at once (the rest wait in the backlog). An
+/// accept error (out of file descriptors, say) pauses the loop briefly instead of ending it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     st: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(st)).with_graceful_shutdown(shutdown).await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let cfg = st.cfg.clone();
+    let app = router(st);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(cfg.header_timeout).keep_alive(true);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_connections.max(1)));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), svc));
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    // in-flight requests finish; idle connections close at once
+    graceful.shutdown().await;
+    Ok(())
 }

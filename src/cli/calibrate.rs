@@ -506,6 +506,7 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
                 method: "derived_from_measured".into(),
                 reference: format!("leave-one-device-out fit of `{class}` without `{k}`"),
                 confidence: "medium".into(),
+                ..Default::default()
             };
             let fit = match calibration::fit(&engine, &set, &others, src) {
                 Ok(f) => f,
@@ -671,6 +672,7 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
         method: "derived_from_measured".into(),
         reference: String::new(),
         confidence: String::new(),
+        ..Default::default()
     };
     let mut fit = match calibration::fit(&engine, &set, &*only, provisional) {
         Ok(f) => f,
@@ -685,6 +687,9 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
         format!("ratchet calibrate: {what}, {points} points of measurement set `{}`", set.name);
     let enough = engine.registry().silicon_classes().calibration_policy.high_confidence_min_points;
     fit.calibration.source.confidence = if points >= enough { "high".into() } else { "medium".into() };
+    fit.calibration.source.measurement_set = Some(set.name.clone());
+    fit.calibration.source.points = Some(points as u32);
+    fit.calibration.source.date = Some(crate::tier::today_utc());
     print!("{}", fit_text(&fit, &set, a.format, &what));
     if a.class.is_some() && a.format != ReportFormat::Json {
         match ron_text(&fit.calibration) {

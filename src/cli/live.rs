@@ -43,9 +43,16 @@ pub(super) struct ServeArgs {
     /// Largest request body, MiB.
     #[arg(long, default_value_t = 16)]
     pub(super) body_limit_mib: usize,
-    /// Longest a request may take, seconds.
+    /// Longest a request may take, its body included, seconds.
     #[arg(long, default_value_t = 30.0)]
     pub(super) timeout_s: f64,
+    /// Longest a client may take to send a request's headers, or idle between requests,
+    /// before its connection is closed, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub(super) header_timeout_s: f64,
+    /// Open connections at most (the rest wait in the listen backlog).
+    #[arg(long, default_value_t = 4096)]
+    pub(super) max_connections: usize,
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub(super) threads: Option<usize>,
@@ -175,13 +182,22 @@ pub(super) fn serve(a: ServeArgs) -> i32 {
             }
         }
     };
-    if !(a.timeout_s.is_finite() && a.timeout_s > 0.0) {
-        eprintln!("error: `--timeout-s` must be a positive number of seconds");
+    for (flag, v) in [("--timeout-s", a.timeout_s), ("--header-timeout-s", a.header_timeout_s)] {
+        // at most a day: Duration::from_secs_f64 must not overflow
+        if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
+            eprintln!("error: `{flag}` must be a positive number of seconds, at most 86400; found `{v}`");
+            return EXIT_USAGE;
+        }
+    }
+    if a.max_connections == 0 {
+        eprintln!("error: `--max-connections` must be at least 1");
         return EXIT_USAGE;
     }
     let cfg = crate::serve::ServeConfig {
         body_limit: a.body_limit_mib.saturating_mul(1 << 20),
         timeout: std::time::Duration::from_secs_f64(a.timeout_s),
+        header_timeout: std::time::Duration::from_secs_f64(a.header_timeout_s),
+        max_connections: a.max_connections,
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();

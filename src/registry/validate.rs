@@ -133,11 +133,7 @@ pub(crate) fn tier_findings(ctx: &Context<'_>, t: &TierSpec) -> Vec<Finding> {
     cost_constants(&mut out, &crate::tier::defaults::cost_fields!(t));
     if let Some(c) = &t.llm_calibration {
         // the tier's own peaks bound its prefill: BF16 is the compute floor of the quantized models
-        let highest =
-            [TopsField::PeakTopsBf16, TopsField::PeakTopsInt8, TopsField::PeakTopsFp8, TopsField::PeakTopsFp4]
-                .iter()
-                .map(|f| f.get(t))
-                .fold(0.0, f64::max);
+        let highest = TopsField::highest(t);
         let peaks = (t.peak_tops_bf16 > 0.0).then_some((t.peak_tops_bf16, highest));
         fitted_constants(ctx, &mut out, vec![k("llm_calibration")], c, peaks);
     }

@@ -100,6 +100,7 @@ pub fn make_custom_tier(
             method: classes.custom_calibration.method.clone(),
             reference: classes.custom_calibration.reference.replace("{class}", &p.silicon_class),
             confidence: classes.custom_calibration.confidence.clone(),
+            ..Default::default()
         }),
         bw_projected: false,
         stock_mem_bandwidth_gbs: None,

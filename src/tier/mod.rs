@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Provenance of a tier's calibration constants (or of one perception metric).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CalibrationSource {
     /// How the constants were obtained: `measured`, `interpolated`, `vendor_spec`, `default`,
@@ -27,6 +27,32 @@ pub struct CalibrationSource {
     pub reference: String,
     /// `high`, `medium` or `low`; the `default` method requires `low`.
     pub confidence: String,
+    /// The measurement set the constants were fitted on or read from (`calibrate`,
+    /// `ingest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measurement_set: Option<String>,
+    /// How many measured points are behind them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<u32>,
+    /// When they were fitted or measured, `YYYY-MM-DD` (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+}
+
+/// Today's date, `YYYY-MM-DD` in UTC: the date a fit or an ingest stamps on its constants.
+pub fn today_utc() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    // days since 1970-01-01 to the civil date (proleptic Gregorian; Howard Hinnant's method)
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 impl CalibrationSource {
@@ -37,7 +63,12 @@ impl CalibrationSource {
         reference: impl Into<String>,
         confidence: impl Into<String>,
     ) -> Result<Self, crate::error::EngineError> {
-        let c = CalibrationSource { method: method.into(), reference: reference.into(), confidence: confidence.into() };
+        let c = CalibrationSource {
+            method: method.into(),
+            reference: reference.into(),
+            confidence: confidence.into(),
+            ..Default::default()
+        };
         if c.method == "default" && c.confidence != "low" {
             return Err(crate::error::EngineError::InvalidValue(
                 "CalibrationSource: method='default' requires confidence='low'. Calibration defaults are not calibrated."
@@ -282,6 +313,14 @@ impl TopsField {
             TopsField::PeakTopsFp8 => t.peak_tops_fp8 = v,
             TopsField::PeakTopsFp4 => t.peak_tops_fp4 = v,
         }
+    }
+
+    /// The highest dense peak a tier lists over every dtype: the ceiling of its compute.
+    pub fn highest(t: &TierSpec) -> f64 {
+        [TopsField::PeakTopsBf16, TopsField::PeakTopsInt8, TopsField::PeakTopsFp8, TopsField::PeakTopsFp4]
+            .iter()
+            .map(|f| f.get(t))
+            .fold(0.0, f64::max)
     }
 }
 

@@ -41,12 +41,50 @@ impl Conn {
     }
 
     pub fn send(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<Resp> {
+        self.write_request(method, path, body)?;
+        self.read_response()
+    }
+
+    /// Writes one request without waiting for its answer (pipelining, or many connections
+    /// in flight at once).
+    pub fn write_request(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<()> {
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
         self.w.write_all(head.as_bytes())?;
-        self.w.write_all(body)?;
+        self.w.write_all(body)
+    }
+
+    /// Writes raw bytes: a partial or malformed request.
+    pub fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.w.write_all(bytes)
+    }
+
+    /// True once the server has closed the connection (a read gives end of file or a
+    /// reset); false if it is still open after the read timeout `wait`.
+    pub fn closed_within(&mut self, wait: Duration) -> bool {
+        if self.w.set_read_timeout(Some(wait)).is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.r.read(&mut buf) {
+                Ok(0) => return true,
+                // a response (a 400 or 408) before the close: keep reading
+                Ok(_) => continue,
+                Err(e) => {
+                    return matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                    );
+                }
+            }
+        }
+    }
+
+    /// Reads one response.
+    pub fn read_response(&mut self) -> std::io::Result<Resp> {
         let mut line = String::new();
         self.r.read_line(&mut line)?;
         let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
