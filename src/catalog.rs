@@ -57,6 +57,11 @@ pub struct LlmModel {
     /// Vocabulary size.
     #[serde(default)]
     pub vocab_size: Option<u64>,
+    /// Width of one attention head (Hugging Face `config.json` `head_dim`), when the model
+    /// sets its own; absent: `hidden_dim / num_attention_heads`. The KV cache of
+    /// `fix-kv-head-dim` (in `default`) reads it; the reference's does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<u32>,
     /// Training description.
     #[serde(default)]
     pub training: Option<String>,

@@ -160,7 +160,12 @@ fn each_correction_changes_exactly_the_cases_it_names() {
         );
     }
 
-    // corrected = all four, and nothing else
+    // KV head_dim: the golden models carry no head_dim, so the reference's KV expression
+    // answers every golden case unchanged (the catalog's Qwen3-30B-A3B is tested below)
+    let kv = changed(&base, &answers(&engine("fix-kv-head-dim"), &reqs));
+    assert!(kv.is_empty(), "fix-kv-head-dim changed golden cases: {kv:?}");
+
+    // corrected = all five, and nothing else
     let all = changed(&base, &answers(&engine("corrected"), &reqs));
     let union: BTreeSet<String> = q1.iter().chain(&q2).chain(&q3).chain(&q8).cloned().collect();
     assert_eq!(all, union, "`corrected` changes exactly the union of the corrections");
@@ -278,4 +283,34 @@ fn before_and_after_figures_of_docs_rules_md() {
     // Q8: `fp4` on the RTX 5090
     let (b, a) = both("hw_supports_dtype#28567");
     assert_eq!((b["result"].clone(), a["result"].clone()), (json!("unsupported"), json!("tensor_native")));
+}
+
+#[test]
+fn the_kv_cache_reads_the_models_head_dim() {
+    // (model, bytes per token at 16 bits under ratchet-0.3.2, under default): Qwen3-30B-A3B
+    // has 48 layers x 4 KV heads x head_dim 128 x K and V x 2 bytes; the reference derives
+    // head_dim as 2048 / 32 = 64. A model whose head_dim is hidden / heads is unchanged.
+    let (reference, default) = (engine("ratchet-0.3.2"), engine("default"));
+    for (model, before, after) in [("qwen3_30b_a3b_moe", 49_152.0, 98_304.0), ("qwen25_7b_dense", 57_344.0, 57_344.0)] {
+        let req = json!({"op": "kv_cache_bytes_per_token", "model": model});
+        assert_eq!(ask(&reference, req.clone())["result"], before, "{model} under ratchet-0.3.2");
+        assert_eq!(ask(&default, req.clone())["result"], after, "{model} under default");
+    }
+    // an inline model: head_dim given or not, by name
+    let inline = |head_dim: Option<u32>| {
+        let mut m = json!({
+            "key": "gemma2_like", "family": "Gemma-2", "base": "gemma-2-2b", "total_params_b": 2.6,
+            "active_params_b": 2.6, "quant_scheme": "BF16", "bytes_per_param": 2.0, "gguf_size_gb": 5.2,
+            "size_gb_inflight": 5.2, "compute_dtype": "bf16", "num_layers": 26, "hidden_dim": 2304,
+            "num_attention_heads": 8, "num_kv_heads": 4, "is_moe": false,
+        });
+        if let Some(h) = head_dim {
+            m["head_dim"] = json!(h);
+        }
+        json!({"op": "kv_cache_bytes_per_token", "model": m})
+    };
+    // 26 x 2 x 4 x 256 x 2 = 106,496 with head_dim 256; 26 x 2 x 2304 x 4/8 x 2 = 119,808 without
+    assert_eq!(ask(&default, inline(Some(256)))["result"], 106_496.0);
+    assert_eq!(ask(&default, inline(None))["result"], 119_808.0);
+    assert_eq!(ask(&reference, inline(Some(256)))["result"], 119_808.0);
 }

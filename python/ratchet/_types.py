@@ -150,6 +150,9 @@ class LLMModel:
     accuracy_bullet: Optional[str] = None
     description: str = ""
     llm_invariant_decode: bool = False
+    # width of one attention head when the model sets its own (config.json ``head_dim``);
+    # None: hidden_dim / num_attention_heads. The default rule set's KV cache reads it.
+    head_dim: Optional[int] = None
     extensions: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -632,6 +632,8 @@ pub(crate) fn model_findings(ctx: &Context<'_>, m: &LlmModel, all_keys: &[String
     }
     for (f, v) in
         [("num_layers", m.num_layers), ("hidden_dim", m.hidden_dim), ("num_attention_heads", m.num_attention_heads)]
+            .into_iter()
+            .chain(m.head_dim.map(|h| ("head_dim", h)))
     {
         if v == 0 {
             out.push((vec![k(f)], Diagnostic::error("range", format!("`{f}` is `0`; it must be > 0"))));

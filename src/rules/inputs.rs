@@ -89,6 +89,7 @@ inputs! {
     ModelExpertsPerToken = "model.experts_per_token": Num, optional;
     ModelCtxLenTrained = "model.ctx_len_trained": Num, optional;
     ModelVocabSize = "model.vocab_size": Num, optional;
+    ModelHeadDim = "model.head_dim": Num, optional;
     ModelIsMoe = "model.is_moe": Bool;
     ModelLlmInvariantDecode = "model.llm_invariant_decode": Bool;
     ReqWorkloadId = "req.workload_id": Str;
@@ -298,6 +299,7 @@ impl<'a> Inputs<'a> {
             ModelExpertsPerToken => opt_u(m.experts_per_token),
             ModelCtxLenTrained => opt_num(m.ctx_len_trained.map(|v| v as f64)),
             ModelVocabSize => opt_num(m.vocab_size.map(|v| v as f64)),
+            ModelHeadDim => opt_u(m.head_dim),
             ModelIsMoe => (b(m.is_moe), true),
             ModelLlmInvariantDecode => (b(m.llm_invariant_decode), true),
             ReqPromptTokens => (self.prompt_tokens, true),
