@@ -44,7 +44,9 @@ def describe(result):
 def test_the_readme_example_of_the_reference():
     r = project_llm(QWEN3_30B_A3B_MOE_Q4, NPU_MID, "rag_qa", prompt_tokens=4800, decode_tokens=400)
     assert describe(r) == "37.85 tok/s (measured_anchor)"
-    assert describe(project_llm(QWEN3_30B_A3B_MOE_Q4, NPU_LOW_LP4, "rag_qa")).startswith("Won't fit: 19.6 GB needed")
+    # the reference's README says 19.6 GB; the default rule set sizes Qwen3's KV cache at its
+    # head_dim of 128 (fix-kv-head-dim), so a little more is needed
+    assert describe(project_llm(QWEN3_30B_A3B_MOE_Q4, NPU_LOW_LP4, "rag_qa")).startswith("Won't fit: 19.7 GB needed")
     assert deployment_path_for_tier(RTX_5090_REFERENCE, "nvfp4", "fresh_compile") == "native_fast"
     assert deployment_path_for_tier(RTX_5090_REFERENCE, "nvfp4", "fresh_compile", "immature") == "fp4_runtime_immature"
 
