@@ -333,3 +333,39 @@ fn editing_the_anchor_field_defaults_in_a_registry_copy_changes_the_answer() {
     let after = batch(line, &["--registry", &reg.to_string_lossy()]);
     assert_eq!(after[0]["result"]["achieved_bw_gbps"], 40.0, "{after:?}");
 }
+
+#[test]
+fn model_takes_a_catalog_key_inline_json_or_a_json_file() {
+    // a model the catalog does not have, with its own head_dim, as the batch form
+    let model = serde_json::json!({
+        "key": "gemma2_like", "family": "Gemma-2", "base": "gemma-2-2b", "total_params_b": 2.6,
+        "active_params_b": 2.6, "quant_scheme": "BF16", "bytes_per_param": 2.0, "gguf_size_gb": 5.2,
+        "size_gb_inflight": 5.2, "compute_dtype": "bf16", "num_layers": 26, "hidden_dim": 2304,
+        "num_attention_heads": 8, "num_kv_heads": 4, "is_moe": false, "head_dim": 256,
+    })
+    .to_string();
+    let tier = "RTX 5090 (reference, measured)";
+    let inline = project_json(&["--model", &model, "--tier", tier]);
+    assert_eq!(inline["model_key"], "gemma2_like");
+    assert_eq!(inline["type"], "Projected");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("gemma2_like.json");
+    std::fs::write(&file, &model).unwrap_or_else(|e| panic!("{e}"));
+    let from_file = project_json(&["--model", &file.to_string_lossy(), "--tier", tier]);
+    assert_eq!(from_file["decode_tok_s"], inline["decode_tok_s"]);
+    // the ladder takes it too
+    let (code, out, err) = run(&["ladder", "--model", &file.to_string_lossy(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("gemma2_like"), "{out}");
+    // a file missing a field, and a model with head_dim 0, are errors naming the file and field
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"key": "x"}"#).unwrap_or_else(|e| panic!("{e}"));
+    let (code, _, err) = run(&["project", "--model", &bad.to_string_lossy(), "--tier", tier]);
+    assert_eq!(code, 2);
+    assert!(err.contains(&format!("{}: inline `model`", bad.display())) && err.contains("missing field"), "{err}");
+    let zero = model.replace("\"head_dim\":256", "\"head_dim\":0");
+    assert_ne!(zero, model);
+    let (code, _, err) = run(&["project", "--model", &zero, "--tier", tier]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`head_dim` is `0`; it must be > 0"), "{err}");
+}

@@ -123,7 +123,8 @@ enum RowFormat {
 struct LadderArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Catalog model key.
+    /// Model: a catalog key, a JSON model object (the batch form, `head_dim` and all), or a
+    /// `.json` file holding one.
     #[arg(long)]
     model: String,
     /// Workload id.
@@ -184,7 +185,8 @@ enum Maturity {
 struct ProjectArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Catalog model key.
+    /// Model: a catalog key, a JSON model object (the batch form, `head_dim` and all), or a
+    /// `.json` file holding one.
     #[arg(long)]
     model: String,
     /// Tier: a registry name, or a tier form as JSON (`{"base": …, "memory": …}`,
@@ -356,6 +358,25 @@ fn tier_arg<'e>(engine: &'e crate::engine::Engine, value: &str) -> Result<crate:
     engine.resolve_tier_form(&form).map_err(|e| e.to_string())
 }
 
+/// A `--model` value: a catalog key, a JSON model object (the batch form), or a `.json` file
+/// holding one; an inline model is checked as a catalog entry would be.
+fn model_cli<'e>(engine: &'e crate::engine::Engine, value: &str) -> Result<crate::batch::ModelArg<'e>, String> {
+    let inline =
+        |v: serde_json::Value, at: &str| crate::batch::model_arg(engine, Some(&v)).map_err(|e| format!("{at}{e}"));
+    if value.trim_start().starts_with('{') {
+        let v = serde_json::from_str(value).map_err(|e| format!("`--model` is not valid JSON: {e}"))?;
+        return inline(v, "");
+    }
+    let path = std::path::Path::new(value);
+    if value.ends_with(".json") && path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{value}`: {e}"))?;
+        let v =
+            serde_json::from_str(&text).map_err(|e| format!("{value}:{}:{}: not JSON: {e}", e.line(), e.column()))?;
+        return inline(v, &format!("{value}: "));
+    }
+    engine.model(value).map(crate::batch::ModelArg::Catalog).map_err(|e| e.to_string())
+}
+
 fn maturity_text(m: Maturity) -> &'static str {
     match m {
         Maturity::Mature => "mature",
@@ -368,13 +389,14 @@ fn ladder(a: LadderArgs) -> i32 {
         Ok(e) => e,
         Err(c) => return c,
     };
-    let model = match engine.model(&a.model) {
+    let model_arg = match model_cli(&engine, &a.model) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_USAGE;
         }
     };
+    let model = model_arg.get();
     let mut memories = Vec::new();
     for m in &a.memory {
         match crate::tier::variants::TierForm::parse_memory(m) {
@@ -518,13 +540,14 @@ fn project(a: ProjectArgs) -> i32 {
         Ok(e) => e,
         Err(c) => return c,
     };
-    let model = match engine.model(&a.model) {
+    let model_arg = match model_cli(&engine, &a.model) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_USAGE;
         }
     };
+    let model = model_arg.get();
     let tier = match tier_arg(&engine, &a.tier) {
         Ok(t) => t,
         Err(e) => {
