@@ -256,8 +256,8 @@ pub enum Ins {
     Concat { d: Reg, a: Reg, b: Reg },
     /// `d = lower(text(a))`
     Lower { d: Reg, a: Reg },
-    /// `d = repr(a)` (Python's float text)
-    Repr { d: Reg, a: Reg },
+    /// `d = repr(a)` (Python's float text; with `whole`, a whole number's integer text)
+    Repr { d: Reg, a: Reg, whole: bool },
     /// `d = the host's input k` as type `ty`
     Load { d: Reg, ty: Ty, k: u32 },
     /// `d = the host's input k is present`

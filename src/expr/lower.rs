@@ -540,14 +540,15 @@ impl<D: Dialect> Lower<D> {
         Ok(V::R(d, Ty::Str))
     }
 
-    /// `str(x)` of a number (Python's float text).
-    pub fn repr(&mut self, v: V) -> Res<V, D::Site> {
+    /// `str(x)` of a number (Python's float text); with `whole`, `str_int(x)`: a whole
+    /// number without its `.0` (a token count), other numbers as `str`.
+    pub fn repr(&mut self, v: V, whole: bool) -> Res<V, D::Site> {
         if let V::N(x) = v {
-            return Ok(V::S(crate::numeric::py_float_repr(x)));
+            return Ok(V::S(number_text(x, whole)));
         }
         let a = self.materialise(v)?;
         let d = self.reg()?;
-        self.emit(Ins::Repr { d, a });
+        self.emit(Ins::Repr { d, a, whole });
         Ok(V::R(d, Ty::Str))
     }
 
@@ -825,5 +826,14 @@ impl<D: Dialect> Lower<D> {
         p.fuse(live);
         p.verify()?;
         Ok(p)
+    }
+}
+
+/// The text of a number: Python's float text, or with `whole` a whole number's integer text.
+pub(crate) fn number_text(x: f64, whole: bool) -> String {
+    if whole && x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        crate::numeric::py_float_repr(x)
     }
 }

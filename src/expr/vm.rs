@@ -10,7 +10,7 @@
 //! every lane's result — value or error — is exactly what a scalar run gives.
 
 use super::code::{EXT_MAX, Ins, Program, Reg, Ty, VmError, minmax};
-use crate::numeric::{py_float_repr, py_round};
+use crate::numeric::py_round;
 
 /// What an evaluation reads besides its registers. `lane` is the lane of the value asked for
 /// (0 in scalar runs), so one host serves a block of inputs.
@@ -391,11 +391,11 @@ fn rare<H: Host, const L: usize>(
             }
             put!(d, v)
         }
-        Ins::Repr { d, a } => {
+        Ins::Repr { d, a, whole } => {
             let xa = rd(r, a);
             let mut v = [0.0; L];
             for (l, out) in v.iter_mut().enumerate() {
-                *out = h.make_str(lane0 + l, py_float_repr(xa[l]));
+                *out = h.make_str(lane0 + l, crate::expr::lower::number_text(xa[l], whole));
             }
             put!(d, v)
         }
@@ -555,7 +555,7 @@ mod tests {
             Ins::Concat { d: 2, a: 0, b: 1 },
             Ins::Lower { d: 3, a: 2 },
             Ins::StrEq { d: 4, a: 3, b: 5, ne: false },
-            Ins::Repr { d: 6, a: 7 },
+            Ins::Repr { d: 6, a: 7, whole: false },
         ];
         let mut init = vec![0.0; 8];
         init[0] = 0.0;

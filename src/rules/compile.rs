@@ -371,9 +371,10 @@ fn builtin<'r>(cx: &mut Cx<'r>, name: &str, args: &[Expr], at: usize) -> R<V> {
             let v = cx.check(v0, Ty::Str, "the argument of `lower`", &args[0], arg_at(0))?;
             cx.lower_str(v)
         }
-        "str" => {
-            let v = cx.check(v0, Ty::Num, "the argument of `str`", &args[0], arg_at(0))?;
-            cx.repr(v)
+        "str" | "str_int" => {
+            let what = if name == "str" { "the argument of `str`" } else { "the argument of `str_int`" };
+            let v = cx.check(v0, Ty::Num, what, &args[0], arg_at(0))?;
+            cx.repr(v, name == "str_int")
         }
         "peak_tops" | "has_tops_field" | "capability" | "capability_via" => {
             if name != "has_tops_field" && !cx.d.ns.hw {

@@ -45,6 +45,7 @@ pub const BUILTINS: &[(&str, usize, &str)] = &[
     ("has", 1, "has(optional name) -> boolean"),
     ("lower", 1, "lower(string) -> string"),
     ("str", 1, "str(number) -> string"),
+    ("str_int", 1, "str_int(number) -> string (a whole number without `.0`)"),
     ("peak_tops", 1, "peak_tops(dtype) -> number"),
     ("has_tops_field", 1, "has_tops_field(dtype) -> boolean"),
     ("capability", 1, "capability(key) -> string"),
