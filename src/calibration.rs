@@ -305,33 +305,23 @@ pub fn compare(
         for m in Metric::ALL {
             let Some(meas) = measured(p, m) else { continue };
             let q = params(p, m);
-            if let Some(why) = not_modelled(p, m) {
-                out.push(Comparison {
-                    device: p.device.clone(),
-                    model: model.key.clone(),
-                    metric: m,
-                    tokens: q.prompt_tokens.unwrap_or(0),
-                    measured: meas,
-                    projected: None,
-                    error_pct: None,
-                    source: why,
-                    citation: p.source.clone(),
-                });
-                continue;
-            }
-            let r = match &tier {
-                Ok(t) => engine.project_llm(&model, t, "default", &q),
-                Err(e) => Err(e.clone()),
-            };
-            let (projected, source) = match &r {
-                Err(e) => (None, e.to_string()),
-                Ok(r) => match r {
-                    Projection::Projected(x) => (Some(projected_rate(x, m, &q)), x.source.to_string()),
-                    Projection::WontFit(w) => {
-                        (None, format!("does not fit ({} of {} GB)", w.required_gb, w.available_gb))
+            // a request the engine has no form for is reported, not projected
+            let (projected, source) = match not_modelled(p, m) {
+                Some(why) => (None, why),
+                None => {
+                    let r = match &tier {
+                        Ok(t) => engine.project_llm(&model, t, "default", &q),
+                        Err(e) => Err(e.clone()),
+                    };
+                    match &r {
+                        Err(e) => (None, e.to_string()),
+                        Ok(Projection::Projected(x)) => (Some(projected_rate(x, m, &q)), x.source.to_string()),
+                        Ok(Projection::WontFit(w)) => {
+                            (None, format!("does not fit ({} of {} GB)", w.required_gb, w.available_gb))
+                        }
+                        Ok(Projection::DtypeMismatch(x)) => (None, format!("cannot execute `{}`", x.required_dtype)),
                     }
-                    Projection::DtypeMismatch(x) => (None, format!("cannot execute `{}`", x.required_dtype)),
-                },
+                }
             };
             out.push(Comparison {
                 device: p.device.clone(),

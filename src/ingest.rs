@@ -231,28 +231,34 @@ pub fn model_mismatches(engine: &Engine, rows: &[Measured], m: &LlmModel) -> Vec
         }
     };
     for r in rows {
-        if let Some(b) = r.model_size_bytes {
-            let catalog = m.gguf_size_gb * 1e9;
-            let e = off(b, catalog);
-            if e.abs() > policy.model_size_tolerance_pct {
+        // (field, the file's figure, the catalog's in the same unit, the catalog's as shown, tolerance)
+        let figures = [
+            (
+                "model_size",
+                " bytes",
+                r.model_size_bytes,
+                m.gguf_size_gb * 1e9,
+                format!("{} GB", m.gguf_size_gb),
+                policy.model_size_tolerance_pct,
+            ),
+            (
+                "model_n_params",
+                "",
+                r.model_n_params,
+                m.total_params_b * 1e9,
+                format!("{}B parameters", m.total_params_b),
+                policy.model_params_tolerance_pct,
+            ),
+        ];
+        for (field, unit, file, catalog, shown, tolerance) in figures {
+            let Some(x) = file else { continue };
+            let e = off(x, catalog);
+            if e.abs() > tolerance {
                 push(
                     r,
                     format!(
-                        "`model_size` {b} bytes is {e:+.1} % from `{}` ({} GB in the catalog; tolerance ±{} %)",
-                        m.key, m.gguf_size_gb, policy.model_size_tolerance_pct
-                    ),
-                );
-            }
-        }
-        if let Some(n) = r.model_n_params {
-            let catalog = m.total_params_b * 1e9;
-            let e = off(n, catalog);
-            if e.abs() > policy.model_params_tolerance_pct {
-                push(
-                    r,
-                    format!(
-                        "`model_n_params` {n} is {e:+.1} % from `{}` ({}B parameters in the catalog; tolerance ±{} %)",
-                        m.key, m.total_params_b, policy.model_params_tolerance_pct
+                        "`{field}` {x}{unit} is {e:+.1} % from `{}` ({shown} in the catalog; tolerance ±{tolerance} %)",
+                        m.key
                     ),
                 );
             }
