@@ -284,9 +284,10 @@ pub fn model_mismatches(engine: &Engine, rows: &[Measured], m: &LlmModel) -> Vec
     out
 }
 
-/// Refuses rows that contradict their catalog model unless `allow`; with `allow`, the
-/// problems come back as warnings.
-fn checked_model(engine: &Engine, rows: &[Measured], m: &LlmModel, allow: bool) -> Result<Vec<String>, EngineError> {
+/// Refuses rows that contradict the catalog model `model` unless `allow`; with `allow`, the
+/// problems come back as warnings. Callers check once, before building a set or a tier.
+pub fn checked_model(engine: &Engine, rows: &[Measured], model: &str, allow: bool) -> Result<Vec<String>, EngineError> {
+    let m = engine.model(model)?;
     let problems = model_mismatches(engine, rows, m);
     if problems.is_empty() || allow {
         return Ok(problems);
@@ -299,18 +300,16 @@ fn checked_model(engine: &Engine, rows: &[Measured], m: &LlmModel, allow: bool) 
 }
 
 /// The measurements of one model on one tier, as a measurement set. Its model is the
-/// catalog model (`catalog`), so `accuracy` and `calibrate` read the bytes `project` reads;
-/// rows that contradict it are refused unless `allow_mismatch`.
+/// catalog model (`catalog`), so `accuracy` and `calibrate` read the bytes `project` reads
+/// (the rows are checked against it first: [`checked_model`]).
 pub fn as_measurement_set(
     engine: &Engine,
     rows: &[Measured],
     tier: &str,
     model: &str,
-    allow_mismatch: bool,
-) -> Result<(MeasurementSet, Vec<String>), EngineError> {
+) -> Result<MeasurementSet, EngineError> {
     let t = engine.tier(tier)?;
     let m = engine.model(model)?;
-    let warnings = checked_model(engine, rows, m, allow_mismatch)?;
     let dev = Device {
         name: t.name().to_string(),
         tier: Some(t.name().to_string()),
@@ -390,7 +389,7 @@ pub fn as_measurement_set(
         models: [(m.key.clone(), shape)].into_iter().collect(),
         points,
     };
-    Ok((set, warnings))
+    Ok(set)
 }
 
 /// Where an ingested tier goes: the tier measured on, the catalog model measured, the
@@ -404,8 +403,6 @@ pub struct Target<'a> {
     pub workload: &'a str,
     /// The new tier's name.
     pub name: &'a str,
-    /// Keep rows that contradict the catalog model.
-    pub allow_mismatch: bool,
 }
 
 /// A registry tier carrying the measurements as a measured cell (under `workload`) and
@@ -413,15 +410,10 @@ pub struct Target<'a> {
 /// source stamped `measured` with where the numbers came from. Decode and prefill are the
 /// rates at the shallowest context measured (an anchor is a short-context rate); combined
 /// (`-pg`) runs are not anchors.
-pub fn measured_tier(
-    engine: &Engine,
-    rows: &[Measured],
-    to: &Target<'_>,
-) -> Result<(TierSpec, Vec<String>), EngineError> {
+pub fn measured_tier(engine: &Engine, rows: &[Measured], to: &Target<'_>) -> Result<TierSpec, EngineError> {
     let (tier, model, workload, name) = (to.tier, to.model, to.workload, to.name);
     let t = engine.tier(tier)?;
     let m = engine.model(model)?;
-    let warnings = checked_model(engine, rows, m, to.allow_mismatch)?;
     if engine.registry().tier(name).is_some() {
         return Err(EngineError::InvalidValue(format!(
             "the registry already has a tier `{name}`; ingest adds a new tier and never replaces one (give `--name`)"
@@ -477,5 +469,5 @@ pub fn measured_tier(
     if let Some(p) = prefill {
         spec.measured_prefill_overrides.get_or_insert_with(IndexMap::new).insert(m.key.clone(), p);
     }
-    Ok((spec, warnings))
+    Ok(spec)
 }

@@ -186,17 +186,21 @@ pub(super) fn ingest(a: IngestArgs) -> i32 {
             }
         }
     }
+    match crate::ingest::checked_model(&engine, &rows, &a.model, a.allow_mismatch) {
+        Ok(warnings) => warn(&warnings),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    }
     let name = a.name.clone().unwrap_or_else(|| match engine.tier(&a.tier) {
         Ok(t) => format!("{} (measured)", t.name()),
         Err(_) => a.tier.clone(),
     });
     let set = match &a.set {
         None => None,
-        Some(_) => match crate::ingest::as_measurement_set(&engine, &rows, &a.tier, &a.model, a.allow_mismatch) {
-            Ok((s, warnings)) => {
-                warn(&warnings);
-                Some(s)
-            }
+        Some(_) => match crate::ingest::as_measurement_set(&engine, &rows, &a.tier, &a.model) {
+            Ok(s) => Some(s),
             Err(e) => {
                 eprintln!("error: {e}");
                 return EXIT_USAGE;
@@ -206,20 +210,9 @@ pub(super) fn ingest(a: IngestArgs) -> i32 {
     let tier = match &a.out {
         None => None,
         Some(_) => {
-            let to = crate::ingest::Target {
-                tier: &a.tier,
-                model: &a.model,
-                workload: &a.workload,
-                name: &name,
-                allow_mismatch: a.allow_mismatch,
-            };
+            let to = crate::ingest::Target { tier: &a.tier, model: &a.model, workload: &a.workload, name: &name };
             match crate::ingest::measured_tier(&engine, &rows, &to) {
-                Ok((t, warnings)) => {
-                    if a.set.is_none() {
-                        warn(&warnings);
-                    }
-                    Some(t)
-                }
+                Ok(t) => Some(t),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return EXIT_USAGE;
@@ -305,10 +298,8 @@ fn resolve_set(engine: &Engine, set: &str, raw: &RawInput<'_>) -> Result<Arc<Mea
                 };
                 let rows = crate::ingest::read_measurements(&path).map_err(|e| e.to_string())?;
                 // raw measurements already ran on `--tier`
-                let (set, warnings) = crate::ingest::as_measurement_set(engine, &rows, t, m, raw.allow_mismatch)
-                    .map_err(|e| e.to_string())?;
-                warn(&warnings);
-                return Ok(Arc::new(set));
+                warn(&crate::ingest::checked_model(engine, &rows, m, raw.allow_mismatch).map_err(|e| e.to_string())?);
+                return crate::ingest::as_measurement_set(engine, &rows, t, m).map(Arc::new).map_err(|e| e.to_string());
             }
             MeasurementSet::read(&path).map(Arc::new).map_err(|e| e.to_string())?
         }
