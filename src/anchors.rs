@@ -464,19 +464,17 @@ impl ResultNums {
         })
     }
 
-    pub(crate) fn record(&self) -> [crate::rules::inputs::RecVal<'static>; 9] {
-        use crate::rules::inputs::RecVal::Num;
-        [
-            Num(self.decode_tok_s),
-            Num(self.prefill_tok_s),
-            Num(self.ttft_s),
-            Num(self.decode_s),
-            Num(self.prefill_s),
-            Num(self.total_s),
-            Num(self.host_ms),
-            Num(self.decode_tokens),
-            Num(self.prompt_tokens),
-        ]
+    /// Sets the step inputs `result.*` (the anchor overlay's and the workload pattern's).
+    pub(crate) fn fill(&self, rec: &mut crate::rules::entries::EntryRecord<'_>) {
+        rec.num("result.decode_tok_s", self.decode_tok_s)
+            .num("result.prefill_tok_s", self.prefill_tok_s)
+            .num("result.ttft_s", self.ttft_s)
+            .num("result.decode_s", self.decode_s)
+            .num("result.prefill_s", self.prefill_s)
+            .num("result.total_s", self.total_s)
+            .num("result.host_ms", self.host_ms)
+            .num("result.decode_tokens", self.decode_tokens)
+            .num("result.prompt_tokens", self.prompt_tokens);
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::rules::inputs::{Inputs, RecVal};
+use crate::rules::entries::EntryRecord;
 use crate::tier::{LatencyDistribution, PerceptionAnchor, SolverConvergenceAnchor, Tier};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -52,19 +52,18 @@ impl Engine {
         base: &LatencyDistribution,
         speedup: f64,
     ) -> Result<CpuLatencyProjection, EngineError> {
-        let rec = [
-            RecVal::Num(base.median_ms),
-            RecVal::Num(base.p95_ms),
-            base.max_ms.map_or(RecVal::Absent, RecVal::Num),
-            RecVal::Num(speedup),
-        ];
-        let out = self.run_entry("frame_latency", &Inputs { record: &rec, ..Default::default() })?;
+        let mut rec = EntryRecord::new("frame_latency")?;
+        rec.num("base.median_ms", base.median_ms)
+            .num("base.p95_ms", base.p95_ms)
+            .opt("base.max_ms", base.max_ms)
+            .num("speedup", speedup);
+        let out = self.run_entry(&rec, None, None)?;
         Ok(CpuLatencyProjection {
-            median_ms: out[0].num(),
-            p95_ms: out[1].num(),
-            max_ms: out[3].bool().then(|| out[2].num()),
+            median_ms: out.num("median_ms")?,
+            p95_ms: out.num("p95_ms")?,
+            max_ms: if out.bool("has_max_ms")? { Some(out.num("max_ms")?) } else { None },
             speedup,
-            source: out[4].str().to_string(),
+            source: out.str("source")?.to_string(),
         })
     }
 
@@ -74,22 +73,21 @@ impl Engine {
         a: &SolverConvergenceAnchor,
         speedup: f64,
     ) -> Result<SolverConvergenceProjection, EngineError> {
-        let rec = [
-            RecVal::Num(a.solve_ms.median_ms),
-            RecVal::Num(a.solve_ms.p95_ms),
-            a.solve_ms.max_ms.map_or(RecVal::Absent, RecVal::Num),
-            RecVal::Num(speedup),
-        ];
-        let out = self.run_entry("solver_convergence", &Inputs { record: &rec, ..Default::default() })?;
+        let mut rec = EntryRecord::new("solver_convergence")?;
+        rec.num("solve.median_ms", a.solve_ms.median_ms)
+            .num("solve.p95_ms", a.solve_ms.p95_ms)
+            .opt("solve.max_ms", a.solve_ms.max_ms)
+            .num("speedup", speedup);
+        let out = self.run_entry(&rec, None, None)?;
         Ok(SolverConvergenceProjection {
             iters_median: a.iters_median.clone(),
             iters_p95: a.iters_p95.clone(),
             iters_max: a.iters_max.clone(),
-            solve_median_ms: out[0].num(),
-            solve_p95_ms: out[1].num(),
-            solve_max_ms: out[3].bool().then(|| out[2].num()),
+            solve_median_ms: out.num("solve_median_ms")?,
+            solve_p95_ms: out.num("solve_p95_ms")?,
+            solve_max_ms: if out.bool("has_solve_max_ms")? { Some(out.num("solve_max_ms")?) } else { None },
             speedup,
-            source: out[4].str().to_string(),
+            source: out.str("source")?.to_string(),
         })
     }
 }

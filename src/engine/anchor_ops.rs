@@ -5,6 +5,7 @@
 use crate::anchors::*;
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::rules::entries::EntryRecord;
 
 impl Engine {
     /// The badge of an anchor or calibration source ("" when the registry has none).
@@ -14,37 +15,28 @@ impl Engine {
 
     /// Derived quantities of an LLM anchor, at its own bandwidth share or `share`.
     pub fn llm_anchor_derived(&self, a: &LlmAnchor, share: Option<f64>) -> Result<AnchorDerived, EngineError> {
-        use crate::rules::inputs::RecVal::{Absent, Num, Str};
-        let rec = [
-            Num(a.tokps),
-            Num(a.prefill_tokps),
-            Num(a.mem_gb),
-            Num(a.seqlen as f64),
-            Num(a.peak_bw_gbps),
-            Num(a.bw_share_frac),
-            Num(a.bw_efficiency_frac),
-            Str(&a.source),
-            Str(&a.measured_date),
-            share.map_or(Absent, Num),
-        ];
-        let inp = crate::rules::inputs::Inputs { record: &rec, ..Default::default() };
-        let out = self.run_entry("llm_anchor_derived", &inp)?;
+        let mut rec = EntryRecord::new("llm_anchor_derived")?;
+        fill_llm_anchor(&mut rec, a);
+        rec.opt("share", share);
+        let out = self.run_entry(&rec, None, None)?;
         Ok(AnchorDerived {
             badge: self.source_badge(&a.source).to_string(),
-            achieved_bw_gbps: out[0].num(),
-            bytes_per_token: Some(out[1].num()),
+            achieved_bw_gbps: out.num("achieved_bw_gbps")?,
+            bytes_per_token: Some(out.num("bytes_per_token")?),
         })
     }
 
     /// Derived quantities of a CNN anchor.
     pub fn cnn_anchor_derived(&self, a: &CnnAnchor, share: Option<f64>) -> Result<AnchorDerived, EngineError> {
-        use crate::rules::inputs::RecVal::{Absent, Num};
-        let rec = [Num(a.peak_bw_gbps), Num(a.bw_share_frac), Num(a.bw_efficiency_frac), share.map_or(Absent, Num)];
-        let inp = crate::rules::inputs::Inputs { record: &rec, ..Default::default() };
-        let out = self.run_entry("cnn_anchor_derived", &inp)?;
+        let mut rec = EntryRecord::new("cnn_anchor_derived")?;
+        rec.num("anchor.peak_bw_gbps", a.peak_bw_gbps)
+            .num("anchor.bw_share_frac", a.bw_share_frac)
+            .num("anchor.bw_efficiency_frac", a.bw_efficiency_frac)
+            .opt("share", share);
+        let out = self.run_entry(&rec, None, None)?;
         Ok(AnchorDerived {
             badge: self.source_badge(&a.source).to_string(),
-            achieved_bw_gbps: out[0].num(),
+            achieved_bw_gbps: out.num("achieved_bw_gbps")?,
             bytes_per_token: None,
         })
     }
@@ -89,51 +81,24 @@ impl Engine {
         let Some(a) = file.llm(&tier, &precision, spec_key, &self.registry().anchor_routes().field_defaults)? else {
             return Ok(None);
         };
-        use crate::rules::inputs::RecVal::{Num, Str};
-        let r = result.record();
-        let rec = [
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            r[5],
-            r[6],
-            r[7],
-            r[8],
-            Num(a.tokps),
-            Num(a.prefill_tokps),
-            Num(a.mem_gb),
-            Num(a.seqlen as f64),
-            Num(a.peak_bw_gbps),
-            Num(a.bw_share_frac),
-            Num(a.bw_efficiency_frac),
-            Str(&a.source),
-            Str(&a.measured_date),
-            Num(decode_mult),
-            Num(ttft_mult),
-        ];
-        let inp = crate::rules::inputs::Inputs { hw: Some(hw), model: Some(model), record: &rec, ..Default::default() };
-        let out = self.run_entry("anchor_overlay", &inp)?;
-        if !out[0].bool() {
+        let mut rec = EntryRecord::new("anchor_overlay")?;
+        result.fill(&mut rec);
+        fill_llm_anchor(&mut rec, &a);
+        rec.num("mult.decode", decode_mult).num("mult.ttft", ttft_mult);
+        let out = self.run_entry(&rec, Some(hw), Some(model))?;
+        if !out.bool("applies")? {
             return Ok(None);
         }
-        let v: Vec<f64> = out[2..].iter().map(crate::projection::OutVal::num).collect();
-        if v.iter().any(|x| !x.is_finite()) {
-            return Err(EngineError::NonFinite(format!(
-                "the anchor overlay of `{}` on `{}` gave a number that is not finite",
-                model.key,
-                hw.name()
-            )));
-        }
+        let what = || format!("the anchor overlay of `{}` on `{}`", model.key, hw.name());
+        let f = |name| out.finite(name, what);
         Ok(Some(Overlay {
-            source: out[1].str().to_string(),
-            decode_tok_s: v[0],
-            prefill_tok_s: v[1],
-            ttft_s: v[2],
-            decode_s: v[3],
-            prefill_s: v[4],
-            total_s: v[5],
+            source: out.str("source")?.to_string(),
+            decode_tok_s: f("decode_tok_s")?,
+            prefill_tok_s: f("prefill_tok_s")?,
+            ttft_s: f("ttft_s")?,
+            decode_s: f("decode_s")?,
+            prefill_s: f("prefill_s")?,
+            total_s: f("total_s")?,
             meta: crate::projection::SiliconAnchorMeta {
                 measured_date: a.measured_date.clone(),
                 spec_tier_precision: format!("{tier}_{precision}"),
@@ -142,4 +107,17 @@ impl Engine {
             },
         }))
     }
+}
+
+/// Sets the step inputs `anchor.*` from an LLM anchor.
+fn fill_llm_anchor<'a>(rec: &mut EntryRecord<'a>, a: &'a LlmAnchor) {
+    rec.num("anchor.tokps", a.tokps)
+        .num("anchor.prefill_tokps", a.prefill_tokps)
+        .num("anchor.mem_gb", a.mem_gb)
+        .num("anchor.seqlen", a.seqlen as f64)
+        .num("anchor.peak_bw_gbps", a.peak_bw_gbps)
+        .num("anchor.bw_share_frac", a.bw_share_frac)
+        .num("anchor.bw_efficiency_frac", a.bw_efficiency_frac)
+        .str("anchor.source", &a.source)
+        .str("anchor.measured_date", &a.measured_date);
 }

@@ -2,6 +2,7 @@
 //! as they are configured), and the operations of the reference API on top of it.
 
 mod anchor_ops;
+mod entry_out;
 mod tier_forms;
 mod workload_ops;
 
@@ -16,6 +17,7 @@ use crate::rules::host::{Env, Tables};
 use crate::rules::inputs::Inputs;
 use crate::rules::{self, CompiledRuleSet};
 use crate::tier::Tier;
+pub use entry_out::EntryOut;
 use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -699,12 +701,22 @@ impl Engine {
     }
 
     /// Runs one of the rule set's engine steps over `inp`.
-    pub(crate) fn run_entry(&self, name: &str, inp: &Inputs<'_>) -> Result<Vec<projection::OutVal>, EngineError> {
+    /// The record is filled by name (`EntryRecord`) and the outputs are read by name.
+    pub(crate) fn run_entry(
+        &self,
+        rec: &crate::rules::entries::EntryRecord<'_>,
+        hw: Option<&Tier>,
+        model: Option<&LlmModel>,
+    ) -> Result<EntryOut, EngineError> {
+        let name = rec.sig().name;
         let c =
             self.active.entries.get(name).ok_or_else(|| {
                 EngineError::UnknownKey(format!("rule set `{}` has no entry `{name}`", self.active.name))
             })?;
-        projection::run_record(c, inp, &Env { registry: &self.registry, tables: &self.tables })
+        let record = rec.finish()?;
+        let inp = Inputs { hw, model, record: &record, ..Default::default() };
+        let vals = projection::run_record(c, &inp, &Env { registry: &self.registry, tables: &self.tables })?;
+        Ok(EntryOut { sig: rec.sig(), vals })
     }
 
     /// Runs a rule-set operation (a reference API function written as formulas).

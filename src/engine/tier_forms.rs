@@ -5,7 +5,8 @@
 use crate::diagnostic::did_you_mean;
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::rules::inputs::{Inputs, RecVal};
+use crate::rules::entries::EntryRecord;
+use crate::rules::inputs::RecVal;
 use crate::tier::custom::make_custom_tier;
 use crate::tier::variants::{MemorySpec, TierArg, TierForm, serde_msg};
 use crate::tier::{Tier, TierSpec};
@@ -86,14 +87,12 @@ impl Engine {
         if !m.mem_data_rate_gtps.is_finite() {
             return Err(EngineError::InvalidValue("`mem_data_rate_gtps` must be a finite number".into()));
         }
-        let rec = [
-            RecVal::Str(&m.mem_type),
-            RecVal::Num(m.mem_data_rate_gtps),
-            m.name_suffix.as_deref().map_or(RecVal::Absent, RecVal::Str),
-        ];
-        let inp = Inputs { hw: Some(base), record: &rec, ..Default::default() };
-        let out = self.run_entry("memory_upgrade", &inp)?;
-        let (name, bw, scale) = (out[0].str().to_string(), out[1].num(), out[2].num());
+        let mut rec = EntryRecord::new("memory_upgrade")?;
+        rec.str("upgrade.mem_type", &m.mem_type)
+            .num("upgrade.mem_data_rate_gtps", m.mem_data_rate_gtps)
+            .set("upgrade.name_suffix", m.name_suffix.as_deref().map_or(RecVal::Absent, RecVal::Str));
+        let out = self.run_entry(&rec, Some(base), None)?;
+        let (name, bw, scale) = (out.str("name")?.to_string(), out.num("mem_bandwidth_gbs")?, out.num("decode_scale")?);
         if !bw.is_finite() || !scale.is_finite() {
             return Err(EngineError::InvalidValue(format!(
                 "the memory upgrade of `{}` gives a bandwidth or scale that is not finite",

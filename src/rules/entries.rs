@@ -176,3 +176,99 @@ pub const ENTRIES: &[EntrySig] = &[
 pub fn entry(name: &str) -> Option<&'static EntrySig> {
     ENTRIES.iter().find(|e| e.name == name)
 }
+
+/// A step's input record, filled by field name in any order. Names are those of the step's
+/// signature; `finish` refuses a name the step does not declare or a required field left
+/// unset, so the order of `EntrySig::fields` is known in one place only.
+#[derive(Debug)]
+pub struct EntryRecord<'a> {
+    sig: &'static EntrySig,
+    vals: Vec<Option<super::inputs::RecVal<'a>>>,
+    unknown: Vec<&'a str>,
+}
+
+impl<'a> EntryRecord<'a> {
+    /// An empty record for the step `name`.
+    pub fn new(name: &str) -> Result<Self, crate::error::EngineError> {
+        let sig =
+            entry(name).ok_or_else(|| crate::error::EngineError::UnknownKey(format!("no engine step `{name}`")))?;
+        Ok(EntryRecord { sig, vals: vec![None; sig.fields.len()], unknown: Vec::new() })
+    }
+
+    /// The step's signature.
+    pub fn sig(&self) -> &'static EntrySig {
+        self.sig
+    }
+
+    /// Sets `field` (absent stays absent: `RecVal::Absent`).
+    pub fn set(&mut self, field: &'a str, v: super::inputs::RecVal<'a>) -> &mut Self {
+        match self.sig.fields.iter().position(|(f, _, _)| *f == field) {
+            Some(i) => self.vals[i] = Some(v),
+            None => self.unknown.push(field),
+        }
+        self
+    }
+
+    /// Sets a number.
+    pub fn num(&mut self, field: &'a str, x: f64) -> &mut Self {
+        self.set(field, super::inputs::RecVal::Num(x))
+    }
+
+    /// Sets a string.
+    pub fn str(&mut self, field: &'a str, s: &'a str) -> &mut Self {
+        self.set(field, super::inputs::RecVal::Str(s))
+    }
+
+    /// Sets an optional number.
+    pub fn opt(&mut self, field: &'a str, x: Option<f64>) -> &mut Self {
+        self.set(field, x.map_or(super::inputs::RecVal::Absent, super::inputs::RecVal::Num))
+    }
+
+    /// The values in the step's order: every required field set, no unknown name.
+    pub fn finish(&self) -> Result<Vec<super::inputs::RecVal<'a>>, crate::error::EngineError> {
+        let bad =
+            |what: String| crate::error::EngineError::UnknownKey(format!("engine step `{}`: {what}", self.sig.name));
+        if let Some(f) = self.unknown.first() {
+            let known = self.sig.fields.iter().map(|(f, _, _)| *f);
+            let help = crate::diagnostic::did_you_mean(f, known).map(|h| format!(" ({h})")).unwrap_or_default();
+            return Err(bad(format!("no input `{f}`{help}")));
+        }
+        self.sig
+            .fields
+            .iter()
+            .zip(&self.vals)
+            .map(|((f, _, optional), v)| match v {
+                Some(v) => Ok(*v),
+                None if *optional => Ok(super::inputs::RecVal::Absent),
+                None => Err(bad(format!("input `{f}` not set"))),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::inputs::RecVal;
+
+    #[test]
+    fn a_record_is_filled_by_name_in_any_order() {
+        let mut r = EntryRecord::new("frame_latency").unwrap_or_else(|e| panic!("{e}"));
+        r.num("speedup", 2.0).num("base.p95_ms", 9.0).num("base.median_ms", 4.0);
+        let v = r.finish().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v, [RecVal::Num(4.0), RecVal::Num(9.0), RecVal::Absent, RecVal::Num(2.0)]);
+    }
+
+    #[test]
+    fn unknown_and_missing_inputs_are_errors() {
+        let mut r = EntryRecord::new("frame_latency").unwrap_or_else(|e| panic!("{e}"));
+        r.num("speedup", 2.0).num("base.p95_ms", 9.0).num("base.median_m", 4.0);
+        let e = r.finish().map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("no input `base.median_m`") && e.contains("base.median_ms"), "{e}");
+        let mut r = EntryRecord::new("frame_latency").unwrap_or_else(|e| panic!("{e}"));
+        r.num("speedup", 2.0);
+        let e = r.finish().map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("input `base.median_ms` not set"), "{e}");
+        assert!(EntryRecord::new("no_such_step").is_err());
+    }
+}

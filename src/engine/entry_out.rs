@@ -1,0 +1,51 @@
+//! A rule-set step's outputs, read by the names its signature declares
+//! (`crate::rules::entries`), so no caller knows their order.
+
+use crate::error::EngineError;
+use crate::projection::OutVal;
+use crate::rules::entries::EntrySig;
+
+/// The outputs of one engine step.
+#[derive(Debug, Clone)]
+pub struct EntryOut {
+    pub(super) sig: &'static EntrySig,
+    pub(super) vals: Vec<OutVal>,
+}
+
+impl EntryOut {
+    /// The output `name`; an error names the step and, when close, the output meant.
+    pub fn get(&self, name: &str) -> Result<&OutVal, EngineError> {
+        let i = self.sig.outputs.iter().position(|(o, _)| *o == name);
+        i.and_then(|i| self.vals.get(i)).ok_or_else(|| {
+            let help = crate::diagnostic::did_you_mean(name, self.sig.outputs.iter().map(|(o, _)| *o))
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            EngineError::UnknownKey(format!("engine step `{}` has no output `{name}`{help}", self.sig.name))
+        })
+    }
+
+    /// The number `name`.
+    pub fn num(&self, name: &str) -> Result<f64, EngineError> {
+        self.get(name).map(OutVal::num)
+    }
+
+    /// The number `name`, which must be finite; `what` says whose number it is.
+    pub fn finite(&self, name: &str, what: impl FnOnce() -> String) -> Result<f64, EngineError> {
+        let x = self.num(name)?;
+        if x.is_finite() {
+            Ok(x)
+        } else {
+            Err(EngineError::NonFinite(format!("{} gave `{name}` = {x}, which is not finite", what())))
+        }
+    }
+
+    /// The boolean `name`.
+    pub fn bool(&self, name: &str) -> Result<bool, EngineError> {
+        self.get(name).map(OutVal::bool)
+    }
+
+    /// The string `name`.
+    pub fn str(&self, name: &str) -> Result<&str, EngineError> {
+        self.get(name).map(OutVal::str)
+    }
+}
