@@ -5,7 +5,7 @@
 use crate::catalog::LlmModel;
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::projection::ProjectParams;
+use crate::projection::{Feasibility, ProjectParams, Projection};
 use crate::tier::Tier;
 use crate::tier::variants::MemorySpec;
 use crate::workload::WorkloadPattern;
@@ -48,21 +48,193 @@ pub struct WorkloadSetup {
     pub pattern: Option<WorkloadPattern>,
 }
 
-/// One row of a ladder.
+/// One row of a ladder: typed to the end; tables and CSV read it through `TABLE_COLUMNS` and
+/// `CSV_COLUMNS`, JSON serialises it whole.
 #[derive(Debug, Clone, Serialize)]
-pub struct LadderRow {
+pub struct LadderRow<'a> {
     /// Tier name.
     pub tier: String,
     /// Memory-upgraded clone.
     pub bw_projected: bool,
-    /// The projection (`Projected`, `WontFit` or `DtypeMismatch`) as JSON.
-    pub result: serde_json::Value,
+    /// The projection (`Projected`, `WontFit` or `DtypeMismatch`).
+    pub result: Projection<'a>,
     /// The memory check at prompt + decode tokens.
-    pub feasibility: serde_json::Value,
+    pub feasibility: Feasibility<'a>,
     /// Display label from a pack's ladder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
 }
+
+impl LadderRow<'_> {
+    /// The decode rate, when the tier runs the model.
+    pub fn decode_tok_s(&self) -> Option<f64> {
+        self.result.projected().map(|p| p.decode_tok_s)
+    }
+
+    /// What answered: badge and source label, or the dtype the tier cannot run; nothing
+    /// when the model does not fit.
+    pub fn answered_by(&self) -> Option<String> {
+        match &self.result {
+            Projection::Projected(p) => Some(format!("{} {}", p.badge, p.source).trim().to_string()),
+            Projection::DtypeMismatch(d) => Some(format!("can't run {}", d.required_dtype)),
+            Projection::WontFit(_) => None,
+        }
+    }
+}
+
+/// One cell of a ladder row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// A number (a table may round it: `Column::digits`).
+    Num(f64),
+    /// Text.
+    Text(String),
+    /// Nothing (a rate of a tier that does not run the model).
+    Empty,
+}
+
+/// One column of a ladder's table or CSV: name, unit and meaning declared once, with the
+/// typed field it reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    /// Header (CSV: the field name).
+    pub name: &'static str,
+    /// Unit ("" for text).
+    pub unit: &'static str,
+    /// What it holds.
+    pub doc: &'static str,
+    /// Decimals a table shows (`None`: the number as Python prints it).
+    pub digits: Option<usize>,
+    /// Reads the cell.
+    pub get: fn(&LadderRow<'_>) -> Cell,
+}
+
+fn rate(r: &LadderRow<'_>, f: fn(&crate::projection::Projected<'_>) -> f64) -> Cell {
+    r.result.projected().map_or(Cell::Empty, |p| Cell::Num(f(p)))
+}
+
+fn text(s: impl Into<String>) -> Cell {
+    Cell::Text(s.into())
+}
+
+/// The ladder table's columns.
+pub const TABLE_COLUMNS: &[Column] = &[
+    Column {
+        name: "tier",
+        unit: "",
+        doc: "the pack ladder's label or the tier name; `(BW-proj)` marks a memory clone",
+        digits: None,
+        get: |r| {
+            text(format!("{}{}", r.label.as_deref().unwrap_or(&r.tier), if r.bw_projected { " (BW-proj)" } else { "" }))
+        },
+    },
+    Column {
+        name: "decode tok/s",
+        unit: "tok/s",
+        doc: "decode rate",
+        digits: None,
+        get: |r| rate(r, |p| p.decode_tok_s),
+    },
+    Column {
+        name: "prefill tok/s",
+        unit: "tok/s",
+        doc: "prefill rate",
+        digits: None,
+        get: |r| rate(r, |p| p.prefill_tok_s),
+    },
+    Column { name: "TTFT s", unit: "s", doc: "time to first token", digits: None, get: |r| rate(r, |p| p.ttft_s) },
+    Column {
+        name: "total s",
+        unit: "s",
+        doc: "host + prefill + decode",
+        digits: None,
+        get: |r| rate(r, |p| p.total_s),
+    },
+    Column {
+        name: "fit",
+        unit: "",
+        doc: "memory verdict",
+        digits: None,
+        get: |r| text(r.feasibility.verdict.as_ref()),
+    },
+    Column {
+        name: "headroom GB",
+        unit: "GB",
+        doc: "available − required memory",
+        digits: Some(2),
+        get: |r| Cell::Num(r.feasibility.headroom_gb),
+    },
+    Column {
+        name: "source",
+        unit: "",
+        doc: "what answered",
+        digits: None,
+        get: |r| r.answered_by().map_or(Cell::Empty, Cell::Text),
+    },
+];
+
+/// The ladder CSV's fixed columns (the rule set's extra fields follow, one column each).
+pub const CSV_COLUMNS: &[Column] = &[
+    Column { name: "tier", unit: "", doc: "tier name", digits: None, get: |r| text(r.tier.as_str()) },
+    Column {
+        name: "bw_projected",
+        unit: "",
+        doc: "memory-upgraded clone",
+        digits: None,
+        get: |r| text(r.bw_projected.to_string()),
+    },
+    Column { name: "type", unit: "", doc: "outcome", digits: None, get: |r| text(r.result.kind()) },
+    Column {
+        name: "decode_tok_s",
+        unit: "tok/s",
+        doc: "decode rate",
+        digits: None,
+        get: |r| rate(r, |p| p.decode_tok_s),
+    },
+    Column {
+        name: "prefill_tok_s",
+        unit: "tok/s",
+        doc: "prefill rate",
+        digits: None,
+        get: |r| rate(r, |p| p.prefill_tok_s),
+    },
+    Column { name: "ttft_s", unit: "s", doc: "time to first token", digits: None, get: |r| rate(r, |p| p.ttft_s) },
+    Column {
+        name: "total_s",
+        unit: "s",
+        doc: "host + prefill + decode",
+        digits: None,
+        get: |r| rate(r, |p| p.total_s),
+    },
+    Column {
+        name: "verdict",
+        unit: "",
+        doc: "memory verdict",
+        digits: None,
+        get: |r| text(r.feasibility.verdict.as_ref()),
+    },
+    Column {
+        name: "headroom_gb",
+        unit: "GB",
+        doc: "available − required memory",
+        digits: None,
+        get: |r| Cell::Num(r.feasibility.headroom_gb),
+    },
+    Column {
+        name: "source",
+        unit: "",
+        doc: "source label of the path that answered",
+        digits: None,
+        get: |r| r.result.projected().map_or(text(""), |p| text(p.source.as_ref())),
+    },
+    Column {
+        name: "badge",
+        unit: "",
+        doc: "badge of the source label",
+        digits: None,
+        get: |r| r.result.projected().map_or(text(""), |p| text(p.badge.as_ref())),
+    },
+];
 
 impl Engine {
     /// The rungs of the ladder: the packs' visible ladder in its order (or every registry
@@ -139,20 +311,23 @@ impl Engine {
     }
 
     /// Projects `model` on every rung, with the memory check at prompt + decode tokens.
-    pub fn ladder(&self, model: &LlmModel, rungs: &[Rung], w: &WorkloadSetup) -> Result<Vec<LadderRow>, EngineError> {
+    pub fn ladder<'a>(
+        &'a self,
+        model: &'a LlmModel,
+        rungs: &'a [Rung],
+        w: &'a WorkloadSetup,
+    ) -> Result<Vec<LadderRow<'a>>, EngineError> {
         let d = &self.rule_set().defaults;
         let p = &w.params;
         let ctx = p.prompt_tokens.unwrap_or(d.prompt_tokens) + p.decode_tokens.unwrap_or(d.decode_tokens);
         let mut rows = Vec::with_capacity(rungs.len());
         for r in rungs {
             let t = &r.tier;
-            let res = self.project_llm_full(model, t, &w.workload_id, p, w.pattern.as_ref(), None)?;
-            let f = self.memory_feasibility(model, t, ctx)?;
             rows.push(LadderRow {
                 tier: t.name().to_string(),
                 bw_projected: t.spec.bw_projected,
-                result: serde_json::to_value(&res).unwrap_or_default(),
-                feasibility: serde_json::to_value(&f).unwrap_or_default(),
+                result: self.project_llm_full(model, t, &w.workload_id, p, w.pattern.as_ref(), None)?,
+                feasibility: self.memory_feasibility(model, t, ctx)?,
                 label: r.label.clone(),
             });
         }

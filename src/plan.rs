@@ -166,9 +166,9 @@ pub struct MaxContext {
     /// `memory`, `trained_context`, `does_not_fit` or `unbounded`.
     pub limited_by: &'static str,
     /// The memory check at `max_context_tokens`.
-    pub at_limit: Option<Value>,
+    pub at_limit: Option<Feasibility<'static>>,
     /// The memory check one token beyond it (the first context that does not fit).
-    pub beyond_limit: Option<Value>,
+    pub beyond_limit: Option<Feasibility<'static>>,
     /// Memory checks run to find the answer.
     pub evaluations: u32,
     /// Provenance of the tier's calibration constants.
@@ -197,7 +197,7 @@ pub struct TierCandidate {
     /// The targets it misses.
     pub failures: Vec<Failure>,
     /// The projection.
-    pub result: Value,
+    pub result: Projection<'static>,
 }
 
 /// The cheapest tier meeting targets, and why the others fail.
@@ -208,7 +208,7 @@ pub struct TierPlan {
     /// Model key.
     pub model_key: String,
     /// The targets and the workload they were judged at.
-    pub targets: Value,
+    pub targets: JudgedTargets,
     /// The field candidates are ranked by.
     pub cost_field: String,
     /// The cheapest candidate that meets the targets.
@@ -239,7 +239,7 @@ pub struct ModelCandidate {
     /// The targets it misses.
     pub failures: Vec<Failure>,
     /// The projection.
-    pub result: Value,
+    pub result: Projection<'static>,
 }
 
 /// Which models and quants meet targets on a tier.
@@ -250,7 +250,7 @@ pub struct ModelPlan {
     /// Tier name.
     pub hw_name: String,
     /// The targets and the workload they were judged at.
-    pub targets: Value,
+    pub targets: JudgedTargets,
     /// For each catalog model, the highest-fidelity quant (most bytes per parameter) that
     /// meets the targets; models with none are absent.
     pub answers: Vec<ModelCandidate>,
@@ -261,19 +261,32 @@ pub struct ModelPlan {
     pub provenance: Provenance,
 }
 
-fn targets_json(t: &Targets, w: &WorkloadSetup, e: &Engine) -> Value {
-    let d = &e.rule_set().defaults;
-    let mut v = serde_json::to_value(t).unwrap_or_default();
-    if let Value::Object(m) = &mut v {
-        m.insert("workload_id".into(), Value::from(w.workload_id.clone()));
-        m.insert("prompt_tokens".into(), Value::from(w.params.prompt_tokens.unwrap_or(d.prompt_tokens)));
-        m.insert("decode_tokens".into(), Value::from(w.params.decode_tokens.unwrap_or(d.decode_tokens)));
-    }
-    v
+/// Targets with the workload they were judged at.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JudgedTargets {
+    /// The targets.
+    #[serde(flatten)]
+    pub targets: Targets,
+    /// Workload id.
+    pub workload_id: String,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Decode tokens.
+    pub decode_tokens: u64,
 }
 
-fn decode_of(r: &Value) -> f64 {
-    r.get("decode_tok_s").and_then(Value::as_f64).unwrap_or(0.0)
+fn judged(t: &Targets, w: &WorkloadSetup, e: &Engine) -> JudgedTargets {
+    let d = &e.rule_set().defaults;
+    JudgedTargets {
+        targets: *t,
+        workload_id: w.workload_id.clone(),
+        prompt_tokens: w.params.prompt_tokens.unwrap_or(d.prompt_tokens),
+        decode_tokens: w.params.decode_tokens.unwrap_or(d.decode_tokens),
+    }
+}
+
+fn decode_of(r: &Projection<'_>) -> f64 {
+    r.projected().map_or(0.0, |p| p.decode_tok_s)
 }
 
 /// Numeric tier fields a plan can rank by, besides `price`.
@@ -322,8 +335,8 @@ impl Engine {
             ctx_len_trained: trained,
             usable_context_tokens: usable,
             limited_by,
-            at_limit: at.map(|f| serde_json::to_value(&f).unwrap_or_default()),
-            beyond_limit: beyond.map(|f| serde_json::to_value(&f).unwrap_or_default()),
+            at_limit: at,
+            beyond_limit: beyond,
             evaluations,
             calibration_source: hw.spec.calibration_source.clone(),
             provenance: self.provenance().clone(),
@@ -365,7 +378,7 @@ impl Engine {
                 cost: cost_of(r, cost_field),
                 meets: failures.is_empty(),
                 failures,
-                result: serde_json::to_value(&res).unwrap_or_default(),
+                result: res.into_owned(),
             });
         }
         // stable: ladder order breaks the remaining ties
@@ -384,7 +397,7 @@ impl Engine {
         Ok(TierPlan {
             question: "cheapest_tier",
             model_key: model.key.clone(),
-            targets: targets_json(targets, w, self),
+            targets: judged(targets, w, self),
             cost_field: cost_field.to_string(),
             answer: candidates.first().filter(|c| c.meets).cloned(),
             candidates,
@@ -419,7 +432,7 @@ impl Engine {
                     requantised,
                     meets: failures.is_empty(),
                     failures,
-                    result: serde_json::to_value(&res).unwrap_or_default(),
+                    result: res.into_owned(),
                 });
             }
         }
@@ -438,7 +451,7 @@ impl Engine {
         Ok(ModelPlan {
             question: "models_for_tier",
             hw_name: hw.name().to_string(),
-            targets: targets_json(targets, w, self),
+            targets: judged(targets, w, self),
             answers,
             candidates,
             provenance: self.provenance().clone(),

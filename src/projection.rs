@@ -111,11 +111,11 @@ pub struct Projected<'a> {
     /// `bw_bound` or `compute_bound`.
     pub regime: Cow<'a, str>,
     /// Tier name.
-    pub hw_name: &'a str,
+    pub hw_name: Cow<'a, str>,
     /// Model key.
-    pub model_key: &'a str,
+    pub model_key: Cow<'a, str>,
     /// Workload id.
-    pub workload_id: &'a str,
+    pub workload_id: Cow<'a, str>,
     /// Bandwidth ceiling of decode, tok/s (first-principles path only).
     pub decode_ceiling_tok_s: Option<f64>,
     /// Decode rate before a workload pattern was applied.
@@ -125,9 +125,9 @@ pub struct Projected<'a> {
     /// Badge of the source label.
     pub badge: Cow<'a, str>,
     /// Provenance of the tier's calibration constants.
-    pub calibration_source: Option<&'a crate::tier::CalibrationSource>,
+    pub calibration_source: Option<Cow<'a, crate::tier::CalibrationSource>>,
     /// Registry, rule set and generation.
-    pub provenance: &'a Provenance,
+    pub provenance: Cow<'a, Provenance>,
     /// The rule set's extra declared fields (its `record`), by name.
     #[serde(flatten)]
     #[schemars(skip)]
@@ -138,7 +138,7 @@ pub struct Projected<'a> {
 /// reads itself: computed by the rules, carried by name (ADR 0020).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Extras<'a> {
-    names: &'a [String],
+    names: Cow<'a, [String]>,
     values: Vec<OutVal>,
 }
 
@@ -149,7 +149,7 @@ impl<'a> Extras<'a> {
     }
 
     /// (name, value) in declared order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &OutVal)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &OutVal)> {
         self.names.iter().map(String::as_str).zip(self.values.iter())
     }
 
@@ -174,11 +174,11 @@ impl Serialize for Extras<'_> {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct WontFit<'a> {
     /// Tier name.
-    pub hw_name: &'a str,
+    pub hw_name: Cow<'a, str>,
     /// Model key.
-    pub model_key: &'a str,
+    pub model_key: Cow<'a, str>,
     /// Workload id.
-    pub workload_id: &'a str,
+    pub workload_id: Cow<'a, str>,
     /// Required, GB.
     pub required_gb: f64,
     /// Available, GB.
@@ -192,20 +192,20 @@ pub struct WontFit<'a> {
     /// Decode tokens.
     pub decode_tokens: u64,
     /// Provenance of the tier's calibration constants.
-    pub calibration_source: Option<&'a crate::tier::CalibrationSource>,
+    pub calibration_source: Option<Cow<'a, crate::tier::CalibrationSource>>,
     /// Registry, rule set and generation.
-    pub provenance: &'a Provenance,
+    pub provenance: Cow<'a, Provenance>,
 }
 
 /// The tier cannot execute the model's quantisation.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct DtypeMismatch<'a> {
     /// Tier name.
-    pub hw_name: &'a str,
+    pub hw_name: Cow<'a, str>,
     /// Model key.
-    pub model_key: &'a str,
+    pub model_key: Cow<'a, str>,
     /// Workload id.
-    pub workload_id: &'a str,
+    pub workload_id: Cow<'a, str>,
     /// The model's quant scheme.
     pub required_dtype: Cow<'a, str>,
     /// Always `unsupported`.
@@ -213,9 +213,9 @@ pub struct DtypeMismatch<'a> {
     /// What kind of tier would run it.
     pub retargeting_hint: Option<Cow<'a, str>>,
     /// Provenance of the tier's calibration constants.
-    pub calibration_source: Option<&'a crate::tier::CalibrationSource>,
+    pub calibration_source: Option<Cow<'a, crate::tier::CalibrationSource>>,
     /// Registry, rule set and generation.
-    pub provenance: &'a Provenance,
+    pub provenance: Cow<'a, Provenance>,
 }
 
 /// One of the three outcomes of a projection.
@@ -230,7 +230,73 @@ pub enum Projection<'a> {
     DtypeMismatch(DtypeMismatch<'a>),
 }
 
+/// An owned copy of a borrowed text or value.
+fn own<T: ToOwned + ?Sized>(c: Cow<'_, T>) -> Cow<'static, T> {
+    Cow::Owned(c.into_owned())
+}
+
 impl Projection<'_> {
+    /// The same result owning everything it names, so that it outlives the engine, tier and
+    /// model it was computed from (a plan's rows, a ladder built inside a function).
+    pub fn into_owned(self) -> Projection<'static> {
+        match self {
+            Projection::Projected(p) => Projection::Projected(Projected {
+                source: own(p.source),
+                regime: own(p.regime),
+                hw_name: own(p.hw_name),
+                model_key: own(p.model_key),
+                workload_id: own(p.workload_id),
+                badge: own(p.badge),
+                calibration_source: p.calibration_source.map(own),
+                provenance: own(p.provenance),
+                extra: Extras { names: own(p.extra.names), values: p.extra.values },
+                decode_tok_s: p.decode_tok_s,
+                prefill_tok_s: p.prefill_tok_s,
+                ttft_s: p.ttft_s,
+                decode_tokens: p.decode_tokens,
+                prompt_tokens: p.prompt_tokens,
+                decode_s: p.decode_s,
+                prefill_s: p.prefill_s,
+                total_s: p.total_s,
+                host_ms: p.host_ms,
+                decode_ceiling_tok_s: p.decode_ceiling_tok_s,
+                base_decode_pre_multiplier: p.base_decode_pre_multiplier,
+                silicon_anchor_meta: p.silicon_anchor_meta,
+            }),
+            Projection::WontFit(w) => Projection::WontFit(WontFit {
+                hw_name: own(w.hw_name),
+                model_key: own(w.model_key),
+                workload_id: own(w.workload_id),
+                calibration_source: w.calibration_source.map(own),
+                provenance: own(w.provenance),
+                required_gb: w.required_gb,
+                available_gb: w.available_gb,
+                headroom_gb: w.headroom_gb,
+                breakdown: w.breakdown,
+                prompt_tokens: w.prompt_tokens,
+                decode_tokens: w.decode_tokens,
+            }),
+            Projection::DtypeMismatch(d) => Projection::DtypeMismatch(DtypeMismatch {
+                hw_name: own(d.hw_name),
+                model_key: own(d.model_key),
+                workload_id: own(d.workload_id),
+                required_dtype: own(d.required_dtype),
+                tier_capability: own(d.tier_capability),
+                retargeting_hint: d.retargeting_hint.map(own),
+                calibration_source: d.calibration_source.map(own),
+                provenance: own(d.provenance),
+            }),
+        }
+    }
+
+    /// The successful projection, when it is one.
+    pub fn projected(&self) -> Option<&Projected<'_>> {
+        match self {
+            Projection::Projected(p) => Some(p),
+            _ => None,
+        }
+    }
+
     /// The variant name (`Projected`, `WontFit`, `DtypeMismatch`).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -524,9 +590,11 @@ fn build<'a>(
     tokens: (u64, u64),
 ) -> Result<Projection<'a>, EngineError> {
     let model = inp.model;
-    let hw_name = inp.hw.map(|h| h.name()).unwrap_or("");
-    let model_key = model.map(|m| m.key.as_str()).unwrap_or("");
+    let hw_name = Cow::Borrowed(inp.hw.map(|h| h.name()).unwrap_or(""));
+    let model_key = Cow::Borrowed(model.map(|m| m.key.as_str()).unwrap_or(""));
+    let workload_id = Cow::Borrowed(inp.workload_id);
     let calibration_source = inp.hw.and_then(|h| h.spec.calibration_source.as_ref());
+    let provenance = Cow::Borrowed(cx.provenance);
     let v = &raw.nums;
     // every field finite, or the first that is not, named
     let finite = |n: usize, names: &[&str]| -> Result<(), EngineError> {
@@ -571,14 +639,14 @@ fn build<'a>(
                 regime,
                 hw_name,
                 model_key,
-                workload_id: inp.workload_id,
+                workload_id,
                 decode_ceiling_tok_s: ceiling,
                 base_decode_pre_multiplier: None,
                 silicon_anchor_meta: None,
                 badge: Cow::Borrowed(cx.path_badges.get(*pi as usize).map(String::as_str).unwrap_or("")),
-                calibration_source,
-                provenance: cx.provenance,
-                extra: Extras { names: &c.extra, values: raw.extra },
+                calibration_source: calibration_source.map(Cow::Borrowed),
+                provenance,
+                extra: Extras { names: Cow::Borrowed(&c.extra), values: raw.extra },
             }))
         }
         Some(Outcome::WontFit(..)) => {
@@ -586,15 +654,15 @@ fn build<'a>(
             Ok(Projection::WontFit(WontFit {
                 hw_name,
                 model_key,
-                workload_id: inp.workload_id,
+                workload_id,
                 required_gb: v[0],
                 available_gb: v[1],
                 headroom_gb: v[2],
                 breakdown: Breakdown { weights_gb: v[3], kv_cache_gb: v[4], overhead_gb: v[5] },
                 prompt_tokens: tokens.0,
                 decode_tokens: tokens.1,
-                calibration_source,
-                provenance: cx.provenance,
+                calibration_source: calibration_source.map(Cow::Borrowed),
+                provenance,
             }))
         }
         Some(Outcome::DtypeMismatch(..)) => {
@@ -602,12 +670,12 @@ fn build<'a>(
             Ok(Projection::DtypeMismatch(DtypeMismatch {
                 hw_name,
                 model_key,
-                workload_id: inp.workload_id,
+                workload_id,
                 required_dtype,
                 tier_capability,
                 retargeting_hint: Some(hint),
-                calibration_source,
-                provenance: cx.provenance,
+                calibration_source: calibration_source.map(Cow::Borrowed),
+                provenance,
             }))
         }
         Some(Outcome::Failed(kind, _)) => {

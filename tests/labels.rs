@@ -75,7 +75,7 @@ fn a_result_is_labelled_by_the_constants_its_path_read() {
                 let at = format!("{} on {kind} `{}` ({workload})", model.key, tier.name());
                 let taken = ex.paths.iter().find(|p| p.status == "taken").unwrap_or_else(|| panic!("{at}: no path"));
                 assert_eq!(taken.source, r.source.as_ref(), "{at}");
-                let label = r.calibration_source.unwrap_or_else(|| panic!("{at}: no label"));
+                let label = r.calibration_source.as_deref().unwrap_or_else(|| panic!("{at}: no label"));
                 let fit = tier.spec.llm_calibration.as_ref().map(|f| &f.source);
                 let read = fit_read(&ex.values);
                 match r.source.as_ref() {
@@ -119,7 +119,12 @@ fn the_reference_rule_set_keeps_the_reference_label() {
         for model in e.registry().catalog().iter() {
             let p = ProjectParams::default();
             if let Ok(Projection::Projected(r)) = e.project_llm(model, tier, "default", &p) {
-                assert_eq!(r.calibration_source, tier.spec.calibration_source.as_ref(), "{} on {kind}", model.key);
+                assert_eq!(
+                    r.calibration_source.as_deref(),
+                    tier.spec.calibration_source.as_ref(),
+                    "{} on {kind}",
+                    model.key
+                );
                 assert_ne!(r.source, "fitted");
             }
         }

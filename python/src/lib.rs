@@ -178,9 +178,9 @@ impl Engine {
                 d.set_item(intern!(py, "host_ms"), x.host_ms)?;
                 d.set_item(intern!(py, "source"), x.source.as_ref())?;
                 d.set_item(intern!(py, "regime"), x.regime.as_ref())?;
-                d.set_item(intern!(py, "hw_name"), x.hw_name)?;
-                d.set_item(intern!(py, "model_key"), x.model_key)?;
-                d.set_item(intern!(py, "workload_id"), x.workload_id)?;
+                d.set_item(intern!(py, "hw_name"), x.hw_name.as_ref())?;
+                d.set_item(intern!(py, "model_key"), x.model_key.as_ref())?;
+                d.set_item(intern!(py, "workload_id"), x.workload_id.as_ref())?;
                 d.set_item(intern!(py, "decode_ceiling_tok_s"), x.decode_ceiling_tok_s)?;
                 d.set_item(intern!(py, "base_decode_pre_multiplier"), x.base_decode_pre_multiplier)?;
                 match &x.silicon_anchor_meta {
@@ -191,12 +191,12 @@ impl Engine {
                     }
                 }
                 ext.set_item(intern!(py, "badge"), x.badge.as_ref())?;
-                (x.calibration_source, x.provenance)
+                (x.calibration_source.as_deref(), &*x.provenance)
             }
             P::WontFit(x) => {
-                d.set_item(intern!(py, "hw_name"), x.hw_name)?;
-                d.set_item(intern!(py, "model_key"), x.model_key)?;
-                d.set_item(intern!(py, "workload_id"), x.workload_id)?;
+                d.set_item(intern!(py, "hw_name"), x.hw_name.as_ref())?;
+                d.set_item(intern!(py, "model_key"), x.model_key.as_ref())?;
+                d.set_item(intern!(py, "workload_id"), x.workload_id.as_ref())?;
                 d.set_item(intern!(py, "required_gb"), x.required_gb)?;
                 d.set_item(intern!(py, "available_gb"), x.available_gb)?;
                 d.set_item(intern!(py, "headroom_gb"), x.headroom_gb)?;
@@ -207,16 +207,16 @@ impl Engine {
                 d.set_item(intern!(py, "breakdown"), b)?;
                 d.set_item(intern!(py, "prompt_tokens"), x.prompt_tokens)?;
                 d.set_item(intern!(py, "decode_tokens"), x.decode_tokens)?;
-                (x.calibration_source, x.provenance)
+                (x.calibration_source.as_deref(), &*x.provenance)
             }
             P::DtypeMismatch(x) => {
-                d.set_item(intern!(py, "hw_name"), x.hw_name)?;
-                d.set_item(intern!(py, "model_key"), x.model_key)?;
-                d.set_item(intern!(py, "workload_id"), x.workload_id)?;
+                d.set_item(intern!(py, "hw_name"), x.hw_name.as_ref())?;
+                d.set_item(intern!(py, "model_key"), x.model_key.as_ref())?;
+                d.set_item(intern!(py, "workload_id"), x.workload_id.as_ref())?;
                 d.set_item(intern!(py, "required_dtype"), x.required_dtype.as_ref())?;
                 d.set_item(intern!(py, "tier_capability"), x.tier_capability.as_ref())?;
                 d.set_item(intern!(py, "retargeting_hint"), x.retargeting_hint.as_deref())?;
-                (x.calibration_source, x.provenance)
+                (x.calibration_source.as_deref(), &*x.provenance)
             }
         };
         match calibration {

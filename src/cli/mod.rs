@@ -424,17 +424,8 @@ fn ladder(a: LadderArgs) -> i32 {
             .iter()
             .map(|r| {
                 let name = r.label.clone().unwrap_or_else(|| r.tier.clone());
-                let ok = r.result["type"] == "Projected";
-                let v = if ok { r.result["decode_tok_s"].as_f64() } else { None };
-                let badge = if ok {
-                    format!(
-                        "{} {}",
-                        r.result["badge"].as_str().unwrap_or(""),
-                        r.result["source"].as_str().unwrap_or("")
-                    )
-                } else {
-                    r.result["type"].as_str().unwrap_or("").to_string()
-                };
+                let v = r.decode_tok_s();
+                let badge = if v.is_some() { r.answered_by().unwrap_or_default() } else { r.result.kind().to_string() };
                 (name, v, badge.trim().to_string())
             })
             .collect();

@@ -44,7 +44,7 @@ pub fn projection(r: &Projection<'_>) -> String {
             for (k, v) in rows {
                 let _ = writeln!(s, "  {k:<13} {v}");
             }
-            footer(&mut s, p.provenance);
+            footer(&mut s, &p.provenance);
         }
         Projection::WontFit(w) => {
             let _ = writeln!(
@@ -62,7 +62,7 @@ pub fn projection(r: &Projection<'_>) -> String {
                 fmt_num(w.available_gb, 3),
                 fmt_num(-w.headroom_gb, 3)
             );
-            footer(&mut s, w.provenance);
+            footer(&mut s, &w.provenance);
         }
         Projection::DtypeMismatch(d) => {
             let _ = writeln!(
@@ -73,7 +73,7 @@ pub fn projection(r: &Projection<'_>) -> String {
             if let Some(h) = &d.retargeting_hint {
                 let _ = writeln!(s, "  {h}");
             }
-            footer(&mut s, d.provenance);
+            footer(&mut s, &d.provenance);
         }
     }
     s
@@ -126,44 +126,25 @@ pub fn values(values: &[crate::projection::ExplainedValue]) -> String {
     s
 }
 
-use crate::ladder::LadderRow;
+use crate::ladder::{CSV_COLUMNS, Cell, Column, LadderRow, TABLE_COLUMNS};
 
-fn num(v: &serde_json::Value, k: &str) -> Option<f64> {
-    v.get(k).and_then(serde_json::Value::as_f64)
+/// A cell as a table shows it: rounded to the column's digits, or as Python prints it.
+fn table_cell(c: &Column, r: &LadderRow<'_>) -> String {
+    match ((c.get)(r), c.digits) {
+        (Cell::Num(x), Some(dp)) => super::table::fmt_num(x, dp),
+        (Cell::Num(x), None) => py_float_repr(x),
+        (Cell::Text(s), _) => s,
+        (Cell::Empty, _) => "—".into(),
+    }
 }
 
-fn cell(v: Option<f64>) -> String {
-    v.map(py_float_repr).unwrap_or_else(|| "—".into())
-}
-
-/// The ladder as an aligned table.
-pub fn ladder_table(rows: &[LadderRow], prov: &crate::projection::Provenance) -> String {
-    let mut t = super::table::Table::new(
-        &["tier", "decode tok/s", "prefill tok/s", "TTFT s", "total s", "fit", "headroom GB", "source"],
-        &[false, true, true, true, true, false, true, false],
-    );
+/// The ladder as an aligned table (`TABLE_COLUMNS`).
+pub fn ladder_table(rows: &[LadderRow<'_>], prov: &crate::projection::Provenance) -> String {
+    let names: Vec<&str> = TABLE_COLUMNS.iter().map(|c| c.name).collect();
+    let right: Vec<bool> = TABLE_COLUMNS.iter().map(|c| !c.unit.is_empty()).collect();
+    let mut t = super::table::Table::new(&names, &right);
     for r in rows {
-        let ty = r.result["type"].as_str().unwrap_or("");
-        let mark = if r.bw_projected { " (BW-proj)" } else { "" };
-        let source = match ty {
-            "Projected" => {
-                let b = r.result["badge"].as_str().unwrap_or("");
-                format!("{}{}{}", b, if b.is_empty() { "" } else { " " }, r.result["source"].as_str().unwrap_or(""))
-            }
-            "DtypeMismatch" => format!("can't run {}", r.result["required_dtype"].as_str().unwrap_or("")),
-            _ => "—".into(),
-        };
-        let p = ty == "Projected";
-        t.row(vec![
-            format!("{}{mark}", r.label.as_deref().unwrap_or(&r.tier)),
-            cell(num(&r.result, "decode_tok_s").filter(|_| p)),
-            cell(num(&r.result, "prefill_tok_s").filter(|_| p)),
-            cell(num(&r.result, "ttft_s").filter(|_| p)),
-            cell(num(&r.result, "total_s").filter(|_| p)),
-            r.feasibility["verdict"].as_str().unwrap_or("").to_string(),
-            super::table::fmt_num(num(&r.feasibility, "headroom_gb").unwrap_or(0.0), 2),
-            source,
-        ]);
+        t.row(TABLE_COLUMNS.iter().map(|c| table_cell(c, r)).collect());
     }
     let mut s = t.render();
     s.push_str(&format!(
@@ -178,51 +159,38 @@ pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-/// The ladder as CSV (RFC 4180 quoting); `extra` names the rule set's extra declared fields,
-/// one column each after the fixed ones.
-pub fn ladder_csv(rows: &[LadderRow], extra: &[&str]) -> String {
+/// The ladder as CSV (RFC 4180 quoting): `CSV_COLUMNS`, then one column per name in `extra`
+/// (the rule set's extra declared fields).
+pub fn ladder_csv(rows: &[LadderRow<'_>], extra: &[&str]) -> String {
     let q = csv_field;
-    let mut s = String::from(
-        "tier,bw_projected,type,decode_tok_s,prefill_tok_s,ttft_s,total_s,verdict,headroom_gb,source,badge",
-    );
-    for e in extra {
-        s.push(',');
-        s.push_str(&q(e));
-    }
-    s.push('\n');
+    let mut header: Vec<String> = CSV_COLUMNS.iter().map(|c| q(c.name)).collect();
+    header.extend(extra.iter().map(|e| q(e)));
+    let mut s = header.join(",") + "\n";
     for r in rows {
-        let f = |k: &str| num(&r.result, k).map(py_float_repr).unwrap_or_default();
-        s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{}\n",
-            q(&r.tier),
-            r.bw_projected,
-            r.result["type"].as_str().unwrap_or(""),
-            f("decode_tok_s"),
-            f("prefill_tok_s"),
-            f("ttft_s"),
-            f("total_s"),
-            r.feasibility["verdict"].as_str().unwrap_or(""),
-            num(&r.feasibility, "headroom_gb").map(py_float_repr).unwrap_or_default(),
-            q(r.result["source"].as_str().unwrap_or("")),
-            q(r.result["badge"].as_str().unwrap_or("")),
-        ));
-        s.pop();
-        for e in extra {
-            s.push(',');
-            s.push_str(&q(&json_cell(r.result.get(*e))));
-        }
+        let mut cells: Vec<String> = CSV_COLUMNS
+            .iter()
+            .map(|c| match (c.get)(r) {
+                Cell::Num(x) => py_float_repr(x),
+                Cell::Text(t) => q(&t),
+                Cell::Empty => String::new(),
+            })
+            .collect();
+        let ex = r.result.projected().map(|p| &p.extra);
+        cells.extend(extra.iter().map(|e| q(&out_cell(ex.and_then(|x| x.get(e))))));
+        s.push_str(&cells.join(","));
         s.push('\n');
     }
     s
 }
 
-/// A JSON value as a table or CSV cell: numbers as Python prints them, strings bare, null
-/// and absent values empty.
-pub fn json_cell(v: Option<&serde_json::Value>) -> String {
+/// A rule-set output as a table or CSV cell: numbers as Python prints them, strings bare,
+/// absent values empty.
+pub fn out_cell(v: Option<&crate::projection::OutVal>) -> String {
+    use crate::projection::OutVal;
     match v {
-        Some(serde_json::Value::Number(n)) => n.as_f64().map(py_float_repr).unwrap_or_else(|| n.to_string()),
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
+        Some(OutVal::Num(x)) => py_float_repr(*x),
+        Some(OutVal::Bool(b)) => b.to_string(),
+        Some(OutVal::Str(s)) => s.clone(),
+        None => String::new(),
     }
 }
