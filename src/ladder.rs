@@ -50,7 +50,7 @@ pub struct WorkloadSetup {
 
 /// One row of a ladder: typed to the end; tables and CSV read it through `TABLE_COLUMNS` and
 /// `CSV_COLUMNS`, JSON serialises it whole.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LadderRow<'a> {
     /// Tier name.
     pub tier: String,
@@ -60,7 +60,7 @@ pub struct LadderRow<'a> {
     pub result: Projection<'a>,
     /// The memory check at prompt + decode tokens.
     pub feasibility: Feasibility<'a>,
-    /// Display label from a pack's ladder.
+    /// Display label from a pack's ladder (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
 }
@@ -333,4 +333,19 @@ impl Engine {
         }
         Ok(rows)
     }
+}
+
+/// The answer of the `ladder` operation.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct LadderAnswer<'a> {
+    /// Model key.
+    pub model: String,
+    /// The reference workload id the rows were projected at.
+    pub workload_id: String,
+    /// Registry, rule set and generation.
+    pub provenance: crate::projection::Provenance,
+    /// One row per rung, in ladder order.
+    pub rows: Vec<LadderRow<'a>>,
+    /// Memory clones that could not be built.
+    pub warnings: Vec<String>,
 }

@@ -58,7 +58,7 @@ pub struct Breakdown {
 }
 
 /// A memory feasibility check (unrounded).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Feasibility<'a> {
     /// `fits`, `tight` or `wont_fit`.
     pub verdict: Cow<'a, str>,
@@ -219,7 +219,7 @@ pub struct DtypeMismatch<'a> {
 }
 
 /// One of the three outcomes of a projection.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "type")]
 pub enum Projection<'a> {
     /// Rates and timings.

@@ -1,7 +1,8 @@
 //! The JSON wire formats of `ratchet batch` and the HTTP service, as types for their JSON
 //! Schemas (`schemas/batch-request.schema.json`, `schemas/batch-result.schema.json`). The
-//! batch reader parses requests by hand to give precise errors; tests check that every
-//! request and result it handles validates against these schemas.
+//! batch reader reads the LLM family into its typed request (`batch::llm_ops::LlmRequest`)
+//! field by field to give precise errors; tests check that every request and result it
+//! handles validates against these schemas.
 
 use crate::catalog::LlmModel;
 use crate::error::ErrorBody;
@@ -128,6 +129,35 @@ pub struct KvCacheRequest {
     pub dtype_bytes: Option<f64>,
 }
 
+/// `ladder`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LadderRequest {
+    /// Echoed back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<serde_json::Value>,
+    /// The model.
+    pub model: ModelRef,
+    /// A reference workload id or a pack workload's name (`default` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    /// Same as `workload` (the name `project_llm` uses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_id: Option<String>,
+    /// Prompt tokens (the pack workload's or the rule-set default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    /// Decode tokens (the pack workload's or the rule-set default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_tokens: Option<u64>,
+    /// Memory clones of every rung, `TYPE@RATE` (e.g. `LPDDR6@14`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Vec<String>>,
+    /// Also clone every rung with the registry's memory upgrades that raise its bandwidth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_upgrades: Option<bool>,
+}
+
 /// One batch request line.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "op")]
@@ -141,6 +171,9 @@ pub enum BatchRequest {
     /// KV-cache bytes per token.
     #[serde(rename = "kv_cache_bytes_per_token")]
     KvCacheBytesPerToken(KvCacheRequest),
+    /// One model on every rung of the ladder.
+    #[serde(rename = "ladder")]
+    Ladder(LadderRequest),
 }
 
 /// A memory check result.
@@ -199,6 +232,8 @@ pub enum BatchResult<'a> {
     Feasibility(FeasibilityResult),
     /// Scalar operations.
     Scalar(ScalarResult),
+    /// `ladder`.
+    Ladder(crate::ladder::LadderAnswer<'a>),
     /// An error.
     Error(ErrorResult),
 }

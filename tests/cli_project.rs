@@ -292,6 +292,7 @@ fn batch_traffic_matches_the_published_schemas() {
         json!({"op": "memory_feasibility", "model": "qwen25_7b_dense", "hw": "NPU High", "context_tokens": 4096}),
         json!({"op": "kv_cache_bytes_per_token", "model": "qwen25_7b_dense"}),
         json!({"op": "project_llm", "model": "nope", "hw": "NPU Mid"}),
+        json!({"op": "ladder", "model": "qwen25_7b_dense", "memory": ["LPDDR6@14"], "memory_upgrades": true, "id": 7}),
     ];
     for l in &lines {
         assert!(
@@ -303,7 +304,10 @@ fn batch_traffic_matches_the_published_schemas() {
     let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let out = batch(&input, &[]);
     let kinds: Vec<&str> = out.iter().map(|v| v["type"].as_str().unwrap_or("")).collect();
-    assert_eq!(kinds, ["Projected", "Projected", "WontFit", "DtypeMismatch", "FeasibilityCheck", "", ""]);
+    assert_eq!(kinds, ["Projected", "Projected", "WontFit", "DtypeMismatch", "FeasibilityCheck", "", "", ""]);
+    let ladder = &out[7];
+    assert!(ladder["rows"].as_array().is_some_and(|r| r.len() > 10), "{ladder}");
+    assert_eq!(ladder["id"], 7);
     for o in &out {
         assert!(
             res.is_valid(o),

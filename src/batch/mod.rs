@@ -2,6 +2,7 @@
 //! request is `{"op": OP, ...inputs}` with the reference API's function and parameter
 //! names; a bad line yields `{"error": {"kind", "message"}}` and the batch goes on.
 
+pub mod llm_ops;
 pub mod plan_ops;
 pub mod sizing_ops;
 
@@ -201,16 +202,6 @@ pub fn project_params(o: &Obj) -> Result<ProjectParams, EngineError> {
     })
 }
 
-fn with_type(v: Value, ty: &str) -> Value {
-    match v {
-        Value::Object(mut m) => {
-            m.insert("type".into(), Value::String(ty.into()));
-            Value::Object(m)
-        }
-        other => other,
-    }
-}
-
 /// Answers one request object.
 pub fn answer(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
     let op = match take(o, "op") {
@@ -218,66 +209,10 @@ pub fn answer(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
         Some(other) => return Err(bad(format!("`op` must be a string, found {}", kind(other)))),
         None => return Err(bad(format!("missing `op`; one of: {}", OPS.join(", ")))),
     };
-    let to_json = |v: Result<Value, serde_json::Error>| v.map_err(|e| EngineError::InvalidValue(e.to_string()));
+    if let Some(r) = llm_ops::LlmRequest::read(engine, op, o)? {
+        return r.answer(engine);
+    }
     match op {
-        "project_llm" => {
-            check_fields(
-                o,
-                &[
-                    "op",
-                    "id",
-                    "model",
-                    "hw",
-                    "workload_id",
-                    "prompt_tokens",
-                    "decode_tokens",
-                    "host_ms",
-                    "compiler_quality",
-                    "npu_share",
-                    "fp4_runtime_maturity",
-                    "options",
-                    "overlay_anchors",
-                ],
-                op,
-            )?;
-            let p = project_params(o)?;
-            let model = model_arg(engine, take(o, "model"))?;
-            let tier = tier_arg(engine, take(o, "hw"))?;
-            let workload = string(take(o, "workload_id"), "workload_id")?.unwrap_or("default");
-            // the reference `project_llm` stops at the cascade; `overlay_anchors` goes on to
-            // the private-anchor overlay, as `ratchet project` and `POST /v1/project` do
-            let overlay = match take(o, "overlay_anchors") {
-                None => false,
-                Some(Value::Bool(b)) => *b,
-                Some(other) => return Err(bad(format!("`overlay_anchors` must be a boolean, found {}", kind(other)))),
-            };
-            let r = if overlay {
-                engine.project_llm_full(model.get(), tier.get(), workload, &p, None, None)?
-            } else {
-                engine.project_llm(model.get(), tier.get(), workload, &p)?
-            };
-            to_json(serde_json::to_value(&r))
-        }
-        "memory_feasibility" => {
-            check_fields(o, &["op", "id", "model", "hw", "context_tokens"], op)?;
-            let ctx = tokens(take(o, "context_tokens"), "context_tokens")?
-                .ok_or_else(|| bad("missing `context_tokens` (a non-negative integer)"))?;
-            let model = model_arg(engine, take(o, "model"))?;
-            let tier = tier_arg(engine, take(o, "hw"))?;
-            let f = engine.memory_feasibility(model.get(), tier.get(), ctx)?;
-            let mut v = to_json(serde_json::to_value(&f))?;
-            if let Value::Object(m) = &mut v {
-                m.insert("provenance".into(), to_json(serde_json::to_value(engine.provenance()))?);
-            }
-            Ok(with_type(v, "FeasibilityCheck"))
-        }
-        "kv_cache_bytes_per_token" => {
-            check_fields(o, &["op", "id", "model", "dtype_bytes"], op)?;
-            let model = model_arg(engine, take(o, "model"))?;
-            let b = number(take(o, "dtype_bytes"), "dtype_bytes")?;
-            let v = engine.kv_cache_bytes_per_token(model.get(), b)?;
-            Ok(serde_json::json!({ "result": v }))
-        }
         other if sizing_ops::OPS.contains(&other) => {
             sizing_ops::answer(engine, other, o)?.ok_or_else(|| bad(format!("unknown op `{other}`")))
         }
@@ -344,7 +279,6 @@ fn more_ops(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, EngineE
     use crate::anchors::ResultNums;
     let v = match op {
         "plan" => plan_ops::answer(engine, o)?,
-        "ladder" => ladder(engine, o)?,
         "resolve_tier" => {
             check_fields(o, &["op", "id", "hw"], op)?;
             let t = tier_arg(engine, take(o, "hw"))?;
@@ -625,59 +559,6 @@ struct FastProject<'a> {
     npu_share: Option<f64>,
     #[serde(borrow, default)]
     fp4_runtime_maturity: Option<Cow<'a, str>>,
-}
-
-/// The `ladder` operation: one model on every rung (the packs' ladder or every registry
-/// tier), with `memory` clones (`["LPDDR6@14", …]`) and the registry's upgrade options
-/// (`"memory_upgrades": true`).
-pub fn ladder(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
-    check_fields(
-        o,
-        &[
-            "op",
-            "id",
-            "model",
-            "workload",
-            "workload_id",
-            "prompt_tokens",
-            "decode_tokens",
-            "memory",
-            "memory_upgrades",
-        ],
-        "ladder",
-    )?;
-    let model = model_arg(engine, take(o, "model"))?;
-    let workload = string(take(o, "workload").or(take(o, "workload_id")), "workload")?.unwrap_or("default");
-    let memory = match take(o, "memory") {
-        None => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|m| match m {
-                Value::String(s) => crate::tier::variants::TierForm::parse_memory(s),
-                other => Err(bad(format!("`memory` entries must be `TYPE@RATE` strings, found {}", kind(other)))),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(other) => return Err(bad(format!("`memory` must be a list, found {}", kind(other)))),
-    };
-    let upgrades = match take(o, "memory_upgrades") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(bad(format!("`memory_upgrades` must be a boolean, found {}", kind(other)))),
-    };
-    let (rungs, warnings) = engine.ladder_rungs(&crate::ladder::RungSpec { memory, upgrades });
-    let setup = engine.workload_setup(
-        workload,
-        tokens(take(o, "prompt_tokens"), "prompt_tokens")?,
-        tokens(take(o, "decode_tokens"), "decode_tokens")?,
-    );
-    let rows = engine.ladder(model.get(), &rungs, &setup)?;
-    Ok(serde_json::json!({
-        "model": model.get().key,
-        "workload_id": setup.workload_id,
-        "provenance": engine.provenance(),
-        "rows": rows,
-        "warnings": warnings,
-    }))
 }
 
 /// Writes the answer to one line; returns whether it was an error.

@@ -1,0 +1,212 @@
+//! The LLM family of requests (`project_llm`, `memory_feasibility`,
+//! `kv_cache_bytes_per_token`, `ladder`): a line or an HTTP body is read once into a typed
+//! `LlmRequest`, checked field by field with precise messages, then answered. The wire
+//! schema of these requests is `crate::wire::BatchRequest`.
+
+use super::{
+    ModelArg, Obj, bad, check_fields, kind, model_arg, number, project_params, string, take, tier_arg, tokens,
+};
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::ladder::RungSpec;
+use crate::projection::{ProjectParams, Projection};
+use crate::tier::variants::{MemorySpec, TierArg, TierForm};
+use serde_json::Value;
+
+/// The op names of this family.
+pub const OPS: &[&str] = &["project_llm", "memory_feasibility", "kv_cache_bytes_per_token", "ladder"];
+
+/// The parameters of `project_llm`, besides `op` and `id`.
+const PROJECT_FIELDS: &[&str] = &[
+    "op",
+    "id",
+    "model",
+    "hw",
+    "workload_id",
+    "prompt_tokens",
+    "decode_tokens",
+    "host_ms",
+    "compiler_quality",
+    "npu_share",
+    "fp4_runtime_maturity",
+    "options",
+    "overlay_anchors",
+];
+
+/// One request of the family, read and resolved.
+pub enum LlmRequest<'e, 'o> {
+    /// `project_llm`.
+    Project(ProjectRequest<'e, 'o>),
+    /// `memory_feasibility`.
+    Feasibility {
+        /// The model.
+        model: ModelArg<'e>,
+        /// The tier.
+        hw: TierArg<'e>,
+        /// Prompt + decode tokens of KV cache.
+        context_tokens: u64,
+    },
+    /// `kv_cache_bytes_per_token`.
+    KvCache {
+        /// The model.
+        model: ModelArg<'e>,
+        /// Bytes per KV element (the rule set's default when absent).
+        dtype_bytes: Option<f64>,
+    },
+    /// `ladder`.
+    Ladder {
+        /// The model.
+        model: ModelArg<'e>,
+        /// Workload id or pack workload name.
+        workload: &'o str,
+        /// Explicit token counts.
+        prompt_tokens: Option<u64>,
+        /// Explicit token counts.
+        decode_tokens: Option<u64>,
+        /// Which rungs.
+        rungs: RungSpec,
+    },
+}
+
+/// `project_llm`, read.
+pub struct ProjectRequest<'e, 'o> {
+    /// The model.
+    pub model: ModelArg<'e>,
+    /// The tier.
+    pub hw: TierArg<'e>,
+    /// Workload id.
+    pub workload_id: &'o str,
+    /// Token counts and options (ranges are checked where the engine reads them).
+    pub params: ProjectParams,
+    /// Go on to the private-anchor overlay.
+    pub overlay: bool,
+}
+
+impl ProjectRequest<'_, '_> {
+    /// The projection: the reference cascade, or with `overlay` the private-anchor overlay
+    /// after it (as `ratchet project` and `POST /v1/project` do).
+    pub fn project<'a>(&'a self, engine: &'a Engine) -> Result<Projection<'a>, EngineError> {
+        let (m, t) = (self.model.get(), self.hw.get());
+        if self.overlay {
+            engine.project_llm_full(m, t, self.workload_id, &self.params, None, None)
+        } else {
+            engine.project_llm(m, t, self.workload_id, &self.params)
+        }
+    }
+}
+
+fn flag(o: &Obj, k: &str) -> Result<bool, EngineError> {
+    match take(o, k) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(bad(format!("`{k}` must be a boolean, found {}", kind(other)))),
+    }
+}
+
+impl<'e, 'o> LlmRequest<'e, 'o> {
+    /// Reads `o` as the request `op` of this family (`None`: another family's op).
+    pub fn read(engine: &'e Engine, op: &str, o: &'o Obj) -> Result<Option<Self>, EngineError> {
+        Ok(Some(match op {
+            "project_llm" => {
+                check_fields(o, PROJECT_FIELDS, op)?;
+                let params = project_params(o)?;
+                LlmRequest::Project(ProjectRequest {
+                    model: model_arg(engine, take(o, "model"))?,
+                    hw: tier_arg(engine, take(o, "hw"))?,
+                    workload_id: string(take(o, "workload_id"), "workload_id")?.unwrap_or("default"),
+                    params,
+                    overlay: flag(o, "overlay_anchors")?,
+                })
+            }
+            "memory_feasibility" => {
+                check_fields(o, &["op", "id", "model", "hw", "context_tokens"], op)?;
+                let context_tokens = tokens(take(o, "context_tokens"), "context_tokens")?
+                    .ok_or_else(|| bad("missing `context_tokens` (a non-negative integer)"))?;
+                LlmRequest::Feasibility {
+                    model: model_arg(engine, take(o, "model"))?,
+                    hw: tier_arg(engine, take(o, "hw"))?,
+                    context_tokens,
+                }
+            }
+            "kv_cache_bytes_per_token" => {
+                check_fields(o, &["op", "id", "model", "dtype_bytes"], op)?;
+                LlmRequest::KvCache {
+                    model: model_arg(engine, take(o, "model"))?,
+                    dtype_bytes: number(take(o, "dtype_bytes"), "dtype_bytes")?,
+                }
+            }
+            "ladder" => {
+                check_fields(
+                    o,
+                    &[
+                        "op",
+                        "id",
+                        "model",
+                        "workload",
+                        "workload_id",
+                        "prompt_tokens",
+                        "decode_tokens",
+                        "memory",
+                        "memory_upgrades",
+                    ],
+                    op,
+                )?;
+                let model = model_arg(engine, take(o, "model"))?;
+                let workload = string(take(o, "workload").or(take(o, "workload_id")), "workload")?.unwrap_or("default");
+                let memory: Vec<MemorySpec> = match take(o, "memory") {
+                    None => Vec::new(),
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .map(|m| match m {
+                            Value::String(s) => TierForm::parse_memory(s),
+                            other => {
+                                Err(bad(format!("`memory` entries must be `TYPE@RATE` strings, found {}", kind(other))))
+                            }
+                        })
+                        .collect::<Result<_, _>>()?,
+                    Some(other) => return Err(bad(format!("`memory` must be a list, found {}", kind(other)))),
+                };
+                let rungs = RungSpec { memory, upgrades: flag(o, "memory_upgrades")? };
+                LlmRequest::Ladder {
+                    model,
+                    workload,
+                    prompt_tokens: tokens(take(o, "prompt_tokens"), "prompt_tokens")?,
+                    decode_tokens: tokens(take(o, "decode_tokens"), "decode_tokens")?,
+                    rungs,
+                }
+            }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The answer as the JSON of a result line.
+    pub fn answer(&self, engine: &Engine) -> Result<Value, EngineError> {
+        match self {
+            LlmRequest::Project(r) => super::to_json(&r.project(engine)?),
+            LlmRequest::Feasibility { model, hw, context_tokens } => {
+                let f = engine.memory_feasibility(model.get(), hw.get(), *context_tokens)?;
+                let mut v = super::to_json(&f)?;
+                if let Value::Object(m) = &mut v {
+                    m.insert("provenance".into(), super::to_json(engine.provenance())?);
+                    m.insert("type".into(), Value::String("FeasibilityCheck".into()));
+                }
+                Ok(v)
+            }
+            LlmRequest::KvCache { model, dtype_bytes } => {
+                Ok(super::scalar(Value::from(engine.kv_cache_bytes_per_token(model.get(), *dtype_bytes)?)))
+            }
+            LlmRequest::Ladder { model, workload, prompt_tokens, decode_tokens, rungs } => {
+                let (rungs, warnings) = engine.ladder_rungs(rungs);
+                let setup = engine.workload_setup(workload, *prompt_tokens, *decode_tokens);
+                let rows = engine.ladder(model.get(), &rungs, &setup)?;
+                super::to_json(&crate::ladder::LadderAnswer {
+                    model: model.get().key.clone(),
+                    workload_id: setup.workload_id.clone(),
+                    provenance: engine.provenance().clone(),
+                    rows,
+                    warnings,
+                })
+            }
+        }
+    }
+}
