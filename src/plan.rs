@@ -145,6 +145,38 @@ pub fn failures(r: &Projection<'_>, t: &Targets) -> Vec<Failure> {
     }
 }
 
+/// The answer to one of the plan's questions (each carries its `question`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum PlanAnswer {
+    /// `max_context`.
+    MaxContext(MaxContext),
+    /// `cheapest_tier`.
+    Tiers(TierPlan),
+    /// `models_for_tier`.
+    Models(ModelPlan),
+}
+
+impl PlanAnswer {
+    /// Something answers the question: a context fits, a tier or a model meets the targets.
+    pub fn answered(&self) -> bool {
+        match self {
+            PlanAnswer::MaxContext(m) => m.max_context_tokens.is_some() || m.limited_by == "unbounded",
+            PlanAnswer::Tiers(t) => t.answer.is_some(),
+            PlanAnswer::Models(m) => !m.answers.is_empty(),
+        }
+    }
+
+    /// Registry, rule set and generation.
+    pub fn provenance(&self) -> &Provenance {
+        match self {
+            PlanAnswer::MaxContext(m) => &m.provenance,
+            PlanAnswer::Tiers(t) => &t.provenance,
+            PlanAnswer::Models(m) => &m.provenance,
+        }
+    }
+}
+
 /// The largest context a model fits in on a tier.
 #[derive(Debug, Clone, Serialize)]
 pub struct MaxContext {

@@ -4,7 +4,7 @@
 use crate::diagnostic::did_you_mean;
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::plan::{QUESTIONS, Targets};
+use crate::plan::{PlanAnswer, QUESTIONS, Targets};
 use serde_json::{Map, Value};
 
 type Obj = Map<String, Value>;
@@ -66,8 +66,14 @@ const FIELDS: [&str; 15] = [
 ];
 
 /// Answers a plan request (`{"question": …, …}`, the `plan` batch operation and
-/// `POST /v1/plan`).
+/// `POST /v1/plan`) as JSON.
 pub fn answer(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
+    serde_json::to_value(plan(engine, o)?)
+        .map_err(|e| EngineError::InvalidValue(format!("the plan cannot be written as JSON: {e}")))
+}
+
+/// Answers a plan request, typed (`ratchet plan` renders it).
+pub fn plan(engine: &Engine, o: &Obj) -> Result<PlanAnswer, EngineError> {
     for k in o.keys() {
         if !FIELDS.contains(&k.as_str()) {
             let help = did_you_mean(k, FIELDS.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
@@ -83,25 +89,22 @@ pub fn answer(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
     };
     let workload = text(o, "workload")?.or(text(o, "workload_id")?).unwrap_or("default");
     let setup = engine.workload_setup(workload, uint(o, "prompt_tokens")?, uint(o, "decode_tokens")?);
-    let to_json = |v: Result<Value, serde_json::Error>| {
-        v.map_err(|e| EngineError::InvalidValue(format!("the plan cannot be written as JSON: {e}")))
-    };
     match question {
         "max_context" => {
             let model = super::model_arg(engine, o.get("model"))?;
             let hw = super::tier_arg(engine, o.get("hw"))?;
-            to_json(serde_json::to_value(engine.max_context(model.get(), hw.get())?))
+            Ok(PlanAnswer::MaxContext(engine.max_context(model.get(), hw.get())?))
         }
         "cheapest_tier" => {
             let model = super::model_arg(engine, o.get("model"))?;
             let cost = text(o, "cost")?.unwrap_or("tdp_watts");
             let upgrades = flag(o, "memory_upgrades", true)?;
-            to_json(serde_json::to_value(engine.cheapest_tier(model.get(), &targets, &setup, cost, upgrades)?))
+            Ok(PlanAnswer::Tiers(engine.cheapest_tier(model.get(), &targets, &setup, cost, upgrades)?))
         }
         "models_for_tier" => {
             let hw = super::tier_arg(engine, o.get("hw"))?;
             let quants = flag(o, "quants", true)?;
-            to_json(serde_json::to_value(engine.models_for_tier(hw.get(), &targets, &setup, quants)?))
+            Ok(PlanAnswer::Models(engine.models_for_tier(hw.get(), &targets, &setup, quants)?))
         }
         other => {
             let help = did_you_mean(other, QUESTIONS.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();

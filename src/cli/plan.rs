@@ -1,9 +1,12 @@
-//! `ratchet plan`: the inverse questions, rendered from the same JSON answer the `plan` batch
-//! operation and `POST /v1/plan` give.
+//! `ratchet plan`: the inverse questions, asked in the `plan` batch operation's form and
+//! rendered from its typed answer (the JSON is that answer serialised, as `POST /v1/plan`
+//! gives it).
 
 use super::render::csv_field;
 use super::table::{Table, fmt_num};
 use super::{DataArgs, EXIT_INVALID, EXIT_OK, EXIT_USAGE, RowFormat, load_engine};
+use crate::plan::{Failure, JudgedTargets, MaxContext, ModelPlan, PlanAnswer, TierPlan};
+use crate::projection::{Projection, Provenance};
 use clap::Args;
 use serde_json::{Map, Value, json};
 use std::fmt::Write as _;
@@ -128,7 +131,7 @@ pub(super) fn run(a: PlanArgs) -> i32 {
         Ok(e) => e,
         Err(c) => return c,
     };
-    let v = match crate::batch::plan_ops::answer(&engine, &o) {
+    let v = match crate::batch::plan_ops::plan(&engine, &o) {
         Ok(v) => v,
         Err(e) => {
             // every error here is about the question asked (names, targets), not the data
@@ -143,20 +146,17 @@ pub(super) fn run(a: PlanArgs) -> i32 {
     };
     print!("{text}");
     // exit 1 when nothing answers the question, so scripts can gate on it
-    let answered = match v["question"].as_str() {
-        Some("max_context") => !v["max_context_tokens"].is_null() || v["limited_by"] == "unbounded",
-        Some("cheapest_tier") => !v["answer"].is_null(),
-        _ => v["answers"].as_array().is_some_and(|a| !a.is_empty()),
-    };
-    if answered { EXIT_OK } else { EXIT_INVALID }
+    if v.answered() { EXIT_OK } else { EXIT_INVALID }
 }
 
-fn n(v: &Value, k: &str, dp: usize) -> String {
-    v.get(k).and_then(Value::as_f64).map(|x| fmt_num(x, dp)).unwrap_or_else(|| "—".into())
+/// A number to `dp` decimals, or a dash.
+fn n(x: Option<f64>, dp: usize) -> String {
+    x.map(|x| fmt_num(x, dp)).unwrap_or_else(|| "—".into())
 }
 
-fn tokens(v: &Value) -> String {
-    match v.as_u64() {
+/// A token count with thousands separators, or a dash.
+fn tokens(v: Option<u64>) -> String {
+    match v {
         Some(t) => {
             let s = t.to_string();
             let mut out = String::new();
@@ -172,245 +172,236 @@ fn tokens(v: &Value) -> String {
     }
 }
 
-fn footer(s: &mut String, v: &Value) {
-    let p = &v["provenance"];
+fn footer(s: &mut String, p: &Provenance) {
     let _ = writeln!(
         s,
         "rule set {} · registry {} {} · content {}",
-        p["rule_set"].as_str().unwrap_or(""),
-        p["registry"].as_str().unwrap_or(""),
-        p["registry_version"].as_str().unwrap_or(""),
-        p["content_hash"].as_str().unwrap_or("")
+        p.rule_set, p.registry, p.registry_version, p.content_hash
     );
 }
 
-fn targets_text(t: &Value) -> String {
+fn targets_text(t: &JudgedTargets) -> String {
     let mut parts = Vec::new();
-    if let Some(x) = t["min_decode_tok_s"].as_f64() {
+    if let Some(x) = t.targets.min_decode_tok_s {
         parts.push(format!("decode ≥ {} tok/s", fmt_num(x, 3)));
     }
-    if let Some(x) = t["max_ttft_s"].as_f64() {
+    if let Some(x) = t.targets.max_ttft_s {
         parts.push(format!("TTFT ≤ {} s", fmt_num(x, 3)));
     }
-    if let Some(x) = t["min_prefill_tok_s"].as_f64() {
+    if let Some(x) = t.targets.min_prefill_tok_s {
         parts.push(format!("prefill ≥ {} tok/s", fmt_num(x, 3)));
     }
     format!(
         "{} (workload `{}`, {} prompt + {} decode tokens)",
         parts.join(", "),
-        t["workload_id"].as_str().unwrap_or(""),
-        t["prompt_tokens"],
-        t["decode_tokens"]
+        t.workload_id,
+        t.prompt_tokens,
+        t.decode_tokens
     )
 }
 
-fn why(c: &Value) -> String {
-    let f: Vec<&str> =
-        c["failures"].as_array().map(|a| a.iter().filter_map(|f| f["message"].as_str()).collect()).unwrap_or_default();
-    if f.is_empty() { "meets the targets".into() } else { f.join("; ") }
-}
-
-fn source(r: &Value) -> String {
-    match r["type"].as_str() {
-        Some("Projected") => {
-            format!("{} {}", r["badge"].as_str().unwrap_or(""), r["source"].as_str().unwrap_or("")).trim().to_string()
-        }
-        other => other.unwrap_or("").to_string(),
+fn why(f: &[Failure]) -> String {
+    if f.is_empty() {
+        "meets the targets".into()
+    } else {
+        f.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")
     }
 }
 
-fn table(v: &Value) -> String {
-    let mut s = String::new();
-    match v["question"].as_str() {
-        Some("max_context") => {
-            let _ = writeln!(s, "{} on {}", v["model_key"].as_str().unwrap_or(""), v["hw_name"].as_str().unwrap_or(""));
-            let at = &v["at_limit"];
-            let beyond = &v["beyond_limit"];
-            match v["limited_by"].as_str() {
-                Some("does_not_fit") => {
-                    let _ = writeln!(
-                        s,
-                        "  does not fit at any context: the weights and overhead need {} GB, {} GB available",
-                        n(beyond, "required_gb", 3),
-                        n(beyond, "available_gb", 3)
-                    );
-                }
-                Some("unbounded") => {
-                    let _ = writeln!(
-                        s,
-                        "  fits at every context up to {} tokens",
-                        tokens(&json!(crate::plan::CONTEXT_SEARCH_LIMIT))
-                    );
-                }
-                _ => {
-                    let _ = writeln!(
-                        s,
-                        "  largest context that fits   {} tokens  ({} of {} GB; one more token needs {} GB)",
-                        tokens(&v["max_context_tokens"]),
-                        n(at, "required_gb", 6),
-                        n(at, "available_gb", 3),
-                        n(beyond, "required_gb", 6)
-                    );
-                }
-            }
-            let _ = writeln!(s, "  with comfortable headroom   {} tokens", tokens(&v["max_fits_tokens"]));
-            let _ = writeln!(s, "  trained context             {} tokens", tokens(&v["ctx_len_trained"]));
+/// Badge and source of a projection; the outcome's name otherwise.
+fn source(r: &Projection<'_>) -> String {
+    match r.projected() {
+        Some(p) => format!("{} {}", p.badge, p.source).trim().to_string(),
+        None => r.kind().to_string(),
+    }
+}
+
+fn rate(r: &Projection<'_>, f: fn(&crate::projection::Projected<'_>) -> f64) -> Option<f64> {
+    r.projected().map(f)
+}
+
+fn mark(meets: bool) -> String {
+    if meets { "✓".into() } else { "✗".into() }
+}
+
+fn max_context_table(s: &mut String, v: &MaxContext) {
+    let _ = writeln!(s, "{} on {}", v.model_key, v.hw_name);
+    let (at, beyond) = (v.at_limit.as_ref(), v.beyond_limit.as_ref());
+    match v.limited_by {
+        "does_not_fit" => {
             let _ = writeln!(
                 s,
-                "  usable                      {} tokens  (limited by {})",
-                tokens(&v["usable_context_tokens"]),
-                v["limited_by"].as_str().unwrap_or("").replace('_', " ")
+                "  does not fit at any context: the weights and overhead need {} GB, {} GB available",
+                n(beyond.map(|f| f.required_gb), 3),
+                n(beyond.map(|f| f.available_gb), 3)
             );
-            if let Some(c) = v["calibration_source"].as_object() {
-                let _ = writeln!(
-                    s,
-                    "  calibration: {} ({}) — {}",
-                    c.get("method").and_then(Value::as_str).unwrap_or(""),
-                    c.get("confidence").and_then(Value::as_str).unwrap_or(""),
-                    c.get("reference").and_then(Value::as_str).unwrap_or("")
-                );
-            }
         }
-        Some("cheapest_tier") => {
-            let cost = v["cost_field"].as_str().unwrap_or("");
-            let _ = writeln!(s, "{} · {}", v["model_key"].as_str().unwrap_or(""), targets_text(&v["targets"]));
-            match v["answer"].as_object() {
-                Some(a) => {
-                    let _ = writeln!(
-                        s,
-                        "cheapest that meets the targets: {} ({cost} {})\n",
-                        a.get("tier").and_then(Value::as_str).unwrap_or(""),
-                        a.get("cost").and_then(Value::as_f64).map_or("—".into(), |x| fmt_num(x, 3))
-                    );
-                }
-                None => {
-                    let _ = writeln!(s, "no candidate meets the targets\n");
-                }
-            }
-            let mut t = Table::new(
-                &["tier", cost, "decode tok/s", "TTFT s", "source", "meets", "why"],
-                &[false, true, true, true],
-            );
-            for c in v["candidates"].as_array().into_iter().flatten() {
-                let name = match c["label"].as_str() {
-                    Some(l) => format!("{l} ({})", c["tier"].as_str().unwrap_or("")),
-                    None => c["tier"].as_str().unwrap_or("").to_string(),
-                };
-                t.row(vec![
-                    name,
-                    n(c, "cost", 3),
-                    n(&c["result"], "decode_tok_s", 2),
-                    n(&c["result"], "ttft_s", 3),
-                    source(&c["result"]),
-                    if c["meets"] == true { "✓".into() } else { "✗".into() },
-                    why(c),
-                ]);
-            }
-            s.push_str(&t.render());
+        "unbounded" => {
+            let _ =
+                writeln!(s, "  fits at every context up to {} tokens", tokens(Some(crate::plan::CONTEXT_SEARCH_LIMIT)));
         }
         _ => {
-            let _ = writeln!(s, "{} · {}", v["hw_name"].as_str().unwrap_or(""), targets_text(&v["targets"]));
-            let answers: Vec<&str> = v["answers"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|c| c["model_key"].as_str()).collect())
-                .unwrap_or_default();
-            if answers.is_empty() {
-                let _ = writeln!(s, "no model meets the targets\n");
-            } else {
-                let _ = writeln!(s, "meets the targets (highest fidelity per model): {}\n", answers.join(", "));
-            }
-            let mut t = Table::new(
-                &["model", "quant", "bytes/param", "decode tok/s", "TTFT s", "source", "meets", "why"],
-                &[false, false, true, true, true],
+            let _ = writeln!(
+                s,
+                "  largest context that fits   {} tokens  ({} of {} GB; one more token needs {} GB)",
+                tokens(v.max_context_tokens),
+                n(at.map(|f| f.required_gb), 6),
+                n(at.map(|f| f.available_gb), 3),
+                n(beyond.map(|f| f.required_gb), 6)
             );
-            for c in v["candidates"].as_array().into_iter().flatten() {
-                t.row(vec![
-                    c["model_key"].as_str().unwrap_or("").to_string(),
-                    c["quant_scheme"].as_str().unwrap_or("").to_string(),
-                    n(c, "bytes_per_param", 5),
-                    n(&c["result"], "decode_tok_s", 2),
-                    n(&c["result"], "ttft_s", 3),
-                    source(&c["result"]),
-                    if c["meets"] == true { "✓".into() } else { "✗".into() },
-                    why(c),
-                ]);
-            }
-            s.push_str(&t.render());
         }
     }
-    footer(&mut s, v);
+    let _ = writeln!(s, "  with comfortable headroom   {} tokens", tokens(v.max_fits_tokens));
+    let _ = writeln!(s, "  trained context             {} tokens", tokens(v.ctx_len_trained));
+    let _ = writeln!(
+        s,
+        "  usable                      {} tokens  (limited by {})",
+        tokens(v.usable_context_tokens),
+        v.limited_by.replace('_', " ")
+    );
+    if let Some(c) = &v.calibration_source {
+        let _ = writeln!(s, "  calibration: {} ({}) — {}", c.method, c.confidence, c.reference);
+    }
+}
+
+fn tiers_table(s: &mut String, v: &TierPlan) {
+    let cost = v.cost_field.as_str();
+    let _ = writeln!(s, "{} · {}", v.model_key, targets_text(&v.targets));
+    match &v.answer {
+        Some(a) => {
+            let _ = writeln!(s, "cheapest that meets the targets: {} ({cost} {})\n", a.tier, n(a.cost, 3));
+        }
+        None => {
+            let _ = writeln!(s, "no candidate meets the targets\n");
+        }
+    }
+    let mut t =
+        Table::new(&["tier", cost, "decode tok/s", "TTFT s", "source", "meets", "why"], &[false, true, true, true]);
+    for c in &v.candidates {
+        let name = match &c.label {
+            Some(l) => format!("{l} ({})", c.tier),
+            None => c.tier.clone(),
+        };
+        t.row(vec![
+            name,
+            n(c.cost, 3),
+            n(rate(&c.result, |p| p.decode_tok_s), 2),
+            n(rate(&c.result, |p| p.ttft_s), 3),
+            source(&c.result),
+            mark(c.meets),
+            why(&c.failures),
+        ]);
+    }
+    s.push_str(&t.render());
+}
+
+fn models_table(s: &mut String, v: &ModelPlan) {
+    let _ = writeln!(s, "{} · {}", v.hw_name, targets_text(&v.targets));
+    let answers: Vec<&str> = v.answers.iter().map(|c| c.model_key.as_str()).collect();
+    if answers.is_empty() {
+        let _ = writeln!(s, "no model meets the targets\n");
+    } else {
+        let _ = writeln!(s, "meets the targets (highest fidelity per model): {}\n", answers.join(", "));
+    }
+    let mut t = Table::new(
+        &["model", "quant", "bytes/param", "decode tok/s", "TTFT s", "source", "meets", "why"],
+        &[false, false, true, true, true],
+    );
+    for c in &v.candidates {
+        t.row(vec![
+            c.model_key.clone(),
+            c.quant_scheme.clone(),
+            n(Some(c.bytes_per_param), 5),
+            n(rate(&c.result, |p| p.decode_tok_s), 2),
+            n(rate(&c.result, |p| p.ttft_s), 3),
+            source(&c.result),
+            mark(c.meets),
+            why(&c.failures),
+        ]);
+    }
+    s.push_str(&t.render());
+}
+
+fn table(v: &PlanAnswer) -> String {
+    let mut s = String::new();
+    match v {
+        PlanAnswer::MaxContext(m) => max_context_table(&mut s, m),
+        PlanAnswer::Tiers(t) => tiers_table(&mut s, t),
+        PlanAnswer::Models(m) => models_table(&mut s, m),
+    }
+    footer(&mut s, v.provenance());
     s
 }
 
-fn num_csv(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_f64).map(crate::numeric::py_float_repr).unwrap_or_default()
+/// A number as Python prints it, or an empty field.
+fn num_csv(x: Option<f64>) -> String {
+    x.map(crate::numeric::py_float_repr).unwrap_or_default()
 }
 
-fn csv(v: &Value) -> String {
+/// The result columns both candidate CSVs end with.
+fn result_csv(r: &Projection<'_>, meets: bool, failures: &[Failure]) -> String {
+    format!(
+        "{},{},{},{},{},{},{},{}",
+        r.kind(),
+        num_csv(rate(r, |p| p.decode_tok_s)),
+        num_csv(rate(r, |p| p.prefill_tok_s)),
+        num_csv(rate(r, |p| p.ttft_s)),
+        num_csv(rate(r, |p| p.total_s)),
+        csv_field(r.projected().map_or("", |p| p.source.as_ref())),
+        meets,
+        csv_field(&why(failures))
+    )
+}
+
+fn csv(v: &PlanAnswer) -> String {
     let mut s = String::new();
-    match v["question"].as_str() {
-        Some("max_context") => {
+    let t = |x: Option<u64>| x.map(|x| x.to_string()).unwrap_or_default();
+    match v {
+        PlanAnswer::MaxContext(v) => {
             s.push_str(
                 "model,tier,max_context_tokens,max_fits_tokens,ctx_len_trained,usable_context_tokens,limited_by\n",
             );
-            let t = |k: &str| v[k].as_u64().map(|x| x.to_string()).unwrap_or_default();
             let _ = writeln!(
                 s,
                 "{},{},{},{},{},{},{}",
-                csv_field(v["model_key"].as_str().unwrap_or("")),
-                csv_field(v["hw_name"].as_str().unwrap_or("")),
-                t("max_context_tokens"),
-                t("max_fits_tokens"),
-                t("ctx_len_trained"),
-                t("usable_context_tokens"),
-                v["limited_by"].as_str().unwrap_or("")
+                csv_field(&v.model_key),
+                csv_field(&v.hw_name),
+                t(v.max_context_tokens),
+                t(v.max_fits_tokens),
+                t(v.ctx_len_trained),
+                t(v.usable_context_tokens),
+                v.limited_by
             );
         }
-        Some("cheapest_tier") => {
+        PlanAnswer::Tiers(v) => {
             s.push_str("rank,tier,label,base_tier,memory_upgrade,cost,type,decode_tok_s,prefill_tok_s,ttft_s,total_s,source,meets,why\n");
-            for (i, c) in v["candidates"].as_array().into_iter().flatten().enumerate() {
-                let r = &c["result"];
+            for (i, c) in v.candidates.iter().enumerate() {
                 let _ = writeln!(
                     s,
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{}",
                     i + 1,
-                    csv_field(c["tier"].as_str().unwrap_or("")),
-                    csv_field(c["label"].as_str().unwrap_or("")),
-                    csv_field(c["base_tier"].as_str().unwrap_or("")),
-                    csv_field(c["memory_upgrade"].as_str().unwrap_or("")),
-                    num_csv(c, "cost"),
-                    r["type"].as_str().unwrap_or(""),
-                    num_csv(r, "decode_tok_s"),
-                    num_csv(r, "prefill_tok_s"),
-                    num_csv(r, "ttft_s"),
-                    num_csv(r, "total_s"),
-                    csv_field(r["source"].as_str().unwrap_or("")),
-                    c["meets"] == true,
-                    csv_field(&why(c))
+                    csv_field(&c.tier),
+                    csv_field(c.label.as_deref().unwrap_or("")),
+                    csv_field(&c.base_tier),
+                    csv_field(c.memory_upgrade.as_deref().unwrap_or("")),
+                    num_csv(c.cost),
+                    result_csv(&c.result, c.meets, &c.failures)
                 );
             }
         }
-        _ => {
+        PlanAnswer::Models(v) => {
             s.push_str("rank,model,base_model,quant_scheme,bytes_per_param,requantised,type,decode_tok_s,prefill_tok_s,ttft_s,total_s,source,meets,why\n");
-            for (i, c) in v["candidates"].as_array().into_iter().flatten().enumerate() {
-                let r = &c["result"];
+            for (i, c) in v.candidates.iter().enumerate() {
                 let _ = writeln!(
                     s,
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{}",
                     i + 1,
-                    csv_field(c["model_key"].as_str().unwrap_or("")),
-                    csv_field(c["base_model"].as_str().unwrap_or("")),
-                    csv_field(c["quant_scheme"].as_str().unwrap_or("")),
-                    num_csv(c, "bytes_per_param"),
-                    c["requantised"] == true,
-                    r["type"].as_str().unwrap_or(""),
-                    num_csv(r, "decode_tok_s"),
-                    num_csv(r, "prefill_tok_s"),
-                    num_csv(r, "ttft_s"),
-                    num_csv(r, "total_s"),
-                    csv_field(r["source"].as_str().unwrap_or("")),
-                    c["meets"] == true,
-                    csv_field(&why(c))
+                    csv_field(&c.model_key),
+                    csv_field(&c.base_model),
+                    csv_field(&c.quant_scheme),
+                    num_csv(Some(c.bytes_per_param)),
+                    c.requantised,
+                    result_csv(&c.result, c.meets, &c.failures)
                 );
             }
         }
