@@ -425,11 +425,13 @@ impl Engine {
         }
     }
 
+    /// The rules' inputs of one request; `workload_id` is `None` for the checks that have no
+    /// workload (memory feasibility, KV bytes).
     fn inputs<'a>(
         &'a self,
         model: &'a LlmModel,
         hw: Option<&'a Tier>,
-        workload_id: &'a str,
+        workload_id: Option<&'a str>,
         p: &'a ProjectParams,
     ) -> Result<(Inputs<'a>, (u64, u64)), EngineError> {
         let d = &self.active.defaults;
@@ -437,14 +439,13 @@ impl Engine {
         let decode = p.decode_tokens.unwrap_or(d.decode_tokens);
         // the one range check every interface's request passes (rules `ranges`)
         self.active.ranges.check([p.host_ms, p.compiler_quality, p.npu_share], p.fp4_runtime_maturity.as_deref())?;
-        // feasibility has no workload (the empty id)
-        if !workload_id.is_empty() {
-            self.active.ranges.check_workload(workload_id, || self.known_workloads())?;
+        if let Some(w) = workload_id {
+            self.active.ranges.check_workload(w, || self.known_workloads())?;
         }
         let inp = Inputs {
             hw,
             model: Some(model),
-            workload_id,
+            workload_id: workload_id.unwrap_or(""),
             prompt_tokens: prompt as f64,
             decode_tokens: decode as f64,
             context_tokens: 0.0,
@@ -489,7 +490,7 @@ impl Engine {
         workload_id: &'a str,
         p: &'a ProjectParams,
     ) -> Result<Projection<'a>, EngineError> {
-        let (inp, tokens) = self.inputs(model, Some(hw), workload_id, p)?;
+        let (inp, tokens) = self.inputs(model, Some(hw), Some(workload_id), p)?;
         let program = self.specialised(model, hw).unwrap_or(&self.active.project);
         projection::project(program, &inp, &self.cx(), tokens, None)
     }
@@ -512,7 +513,7 @@ impl Engine {
         let mut tokens = [(0u64, 0u64); 8];
         let mut n = 0;
         for (workload_id, p) in requests {
-            match self.inputs(model, Some(hw), workload_id, p) {
+            match self.inputs(model, Some(hw), Some(workload_id), p) {
                 Ok((inp, t)) => {
                     inps[n] = inp;
                     tokens[n] = t;
@@ -661,7 +662,7 @@ impl Engine {
         let c = &self.active.project_traced;
         let mut trace = Trace::default();
         let r = self
-            .inputs(model, Some(hw), workload_id, p)
+            .inputs(model, Some(hw), Some(workload_id), p)
             .and_then(|(inp, tokens)| projection::project(c, &inp, &self.cx(), tokens, Some(&mut trace)));
         let ex = projection::explain(c, &self.active.rules, &trace);
         (r, ex)
@@ -675,7 +676,7 @@ impl Engine {
         context_tokens: u64,
     ) -> Result<Feasibility<'a>, EngineError> {
         let p = ProjectParams::default();
-        let (mut inp, _) = self.inputs(model, Some(hw), "", &p)?;
+        let (mut inp, _) = self.inputs(model, Some(hw), None, &p)?;
         inp.context_tokens = context_tokens as f64;
         match projection::run(&self.active.feasibility, &inp, &self.cx())? {
             RunResult::Feasibility(f) => Ok(f.into_owned()),
@@ -687,7 +688,7 @@ impl Engine {
     /// (the rule set's default when absent).
     pub fn kv_cache_bytes_per_token(&self, model: &LlmModel, dtype_bytes: Option<f64>) -> Result<f64, EngineError> {
         let p = ProjectParams::default();
-        let (mut inp, _) = self.inputs(model, None, "", &p)?;
+        let (mut inp, _) = self.inputs(model, None, None, &p)?;
         if let Some(b) = dtype_bytes {
             if !b.is_finite() {
                 return Err(EngineError::InvalidValue("`dtype_bytes` must be a finite number".into()));
