@@ -131,13 +131,16 @@ fn pack_of(engine: &crate::engine::Engine) -> Result<std::sync::Arc<PackState>, 
     }
 }
 
-/// The shipped packs that declare sliders (a `sliders.ron`).
+/// The shipped packs that size a chip: loaded (with what they extend), they have sliders or
+/// profiles — the same test `pack_of` applies.
 fn sizing_pack_names() -> Vec<String> {
-    use crate::registry::loader::Loader;
-    let files = crate::embedded::packs().list().unwrap_or_default();
     crate::pack::embedded_names()
         .into_iter()
-        .filter(|n| files.iter().any(|f| f == &format!("{n}/sliders.ron")))
+        .filter(|n| {
+            let mut report = crate::diagnostic::Report::default();
+            let stack = crate::pack::load(&[crate::pack::PackRef::Embedded(n.clone())], &mut report);
+            !report.has_errors() && (!stack.sizing.sliders.is_empty() || !stack.sizing.profiles.is_empty())
+        })
         .collect()
 }
 
