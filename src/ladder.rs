@@ -48,8 +48,8 @@ pub struct WorkloadSetup {
     pub pattern: Option<WorkloadPattern>,
 }
 
-/// One row of a ladder: typed to the end; tables and CSV read it through `TABLE_COLUMNS` and
-/// `CSV_COLUMNS`, JSON serialises it whole.
+/// One row of a ladder: typed to the end; tables and CSV read it through `COLUMNS`, JSON
+/// serialises it whole.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LadderRow<'a> {
     /// Tier name.
@@ -93,12 +93,14 @@ pub enum Cell {
     Empty,
 }
 
-/// One column of a ladder's table or CSV: name, unit and meaning declared once, with the
-/// typed field it reads.
+/// One column of a ladder: its table header and CSV field (either may be absent), unit and
+/// meaning declared once, with the typed field it reads.
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
-    /// Header (CSV: the field name).
-    pub name: &'static str,
+    /// Table header (`None`: not in the table).
+    pub header: Option<&'static str>,
+    /// CSV field name (`None`: not in the CSV).
+    pub field: Option<&'static str>,
     /// Unit ("" for text).
     pub unit: &'static str,
     /// What it holds.
@@ -117,123 +119,43 @@ fn text(s: impl Into<String>) -> Cell {
     Cell::Text(s.into())
 }
 
-/// The ladder table's columns.
-pub const TABLE_COLUMNS: &[Column] = &[
-    Column {
-        name: "tier",
-        unit: "",
-        doc: "the pack ladder's label or the tier name; `(BW-proj)` marks a memory clone",
-        digits: None,
-        get: |r| {
-            text(format!("{}{}", r.label.as_deref().unwrap_or(&r.tier), if r.bw_projected { " (BW-proj)" } else { "" }))
-        },
-    },
-    Column {
-        name: "decode tok/s",
-        unit: "tok/s",
-        doc: "decode rate",
-        digits: None,
-        get: |r| rate(r, |p| p.decode_tok_s),
-    },
-    Column {
-        name: "prefill tok/s",
-        unit: "tok/s",
-        doc: "prefill rate",
-        digits: None,
-        get: |r| rate(r, |p| p.prefill_tok_s),
-    },
-    Column { name: "TTFT s", unit: "s", doc: "time to first token", digits: None, get: |r| rate(r, |p| p.ttft_s) },
-    Column {
-        name: "total s",
-        unit: "s",
-        doc: "host + prefill + decode",
-        digits: None,
-        get: |r| rate(r, |p| p.total_s),
-    },
-    Column {
-        name: "fit",
-        unit: "",
-        doc: "memory verdict",
-        digits: None,
-        get: |r| text(r.feasibility.verdict.as_ref()),
-    },
-    Column {
-        name: "headroom GB",
-        unit: "GB",
-        doc: "available − required memory",
-        digits: Some(2),
-        get: |r| Cell::Num(r.feasibility.headroom_gb),
-    },
-    Column {
-        name: "source",
-        unit: "",
-        doc: "what answered",
-        digits: None,
-        get: |r| r.answered_by().map_or(Cell::Empty, Cell::Text),
-    },
-];
+const fn col(
+    header: Option<&'static str>,
+    field: Option<&'static str>,
+    unit: &'static str,
+    doc: &'static str,
+    get: fn(&LadderRow<'_>) -> Cell,
+) -> Column {
+    Column { header, field, unit, doc, digits: None, get }
+}
 
-/// The ladder CSV's fixed columns (the rule set's extra fields follow, one column each).
-pub const CSV_COLUMNS: &[Column] = &[
-    Column { name: "tier", unit: "", doc: "tier name", digits: None, get: |r| text(r.tier.as_str()) },
+/// The ladder's columns, in table order and in CSV order (the rule set's extra fields follow
+/// in the CSV, one column each).
+pub const COLUMNS: &[Column] = &[
+    col(Some("tier"), None, "", "the pack ladder's label or the tier name; `(BW-proj)` marks a memory clone", |r| {
+        text(format!("{}{}", r.label.as_deref().unwrap_or(&r.tier), if r.bw_projected { " (BW-proj)" } else { "" }))
+    }),
+    col(None, Some("tier"), "", "tier name", |r| text(r.tier.as_str())),
+    col(None, Some("bw_projected"), "", "memory-upgraded clone", |r| text(r.bw_projected.to_string())),
+    col(None, Some("type"), "", "outcome", |r| text(r.result.kind())),
+    col(Some("decode tok/s"), Some("decode_tok_s"), "tok/s", "decode rate", |r| rate(r, |p| p.decode_tok_s)),
+    col(Some("prefill tok/s"), Some("prefill_tok_s"), "tok/s", "prefill rate", |r| rate(r, |p| p.prefill_tok_s)),
+    col(Some("TTFT s"), Some("ttft_s"), "s", "time to first token", |r| rate(r, |p| p.ttft_s)),
+    col(Some("total s"), Some("total_s"), "s", "host + prefill + decode", |r| rate(r, |p| p.total_s)),
+    col(Some("fit"), Some("verdict"), "", "memory verdict", |r| text(r.feasibility.verdict.as_ref())),
     Column {
-        name: "bw_projected",
-        unit: "",
-        doc: "memory-upgraded clone",
-        digits: None,
-        get: |r| text(r.bw_projected.to_string()),
+        digits: Some(2),
+        ..col(Some("headroom GB"), Some("headroom_gb"), "GB", "available − required memory", |r| {
+            Cell::Num(r.feasibility.headroom_gb)
+        })
     },
-    Column { name: "type", unit: "", doc: "outcome", digits: None, get: |r| text(r.result.kind()) },
-    Column {
-        name: "decode_tok_s",
-        unit: "tok/s",
-        doc: "decode rate",
-        digits: None,
-        get: |r| rate(r, |p| p.decode_tok_s),
-    },
-    Column {
-        name: "prefill_tok_s",
-        unit: "tok/s",
-        doc: "prefill rate",
-        digits: None,
-        get: |r| rate(r, |p| p.prefill_tok_s),
-    },
-    Column { name: "ttft_s", unit: "s", doc: "time to first token", digits: None, get: |r| rate(r, |p| p.ttft_s) },
-    Column {
-        name: "total_s",
-        unit: "s",
-        doc: "host + prefill + decode",
-        digits: None,
-        get: |r| rate(r, |p| p.total_s),
-    },
-    Column {
-        name: "verdict",
-        unit: "",
-        doc: "memory verdict",
-        digits: None,
-        get: |r| text(r.feasibility.verdict.as_ref()),
-    },
-    Column {
-        name: "headroom_gb",
-        unit: "GB",
-        doc: "available − required memory",
-        digits: None,
-        get: |r| Cell::Num(r.feasibility.headroom_gb),
-    },
-    Column {
-        name: "source",
-        unit: "",
-        doc: "source label of the path that answered",
-        digits: None,
-        get: |r| r.result.projected().map_or(text(""), |p| text(p.source.as_ref())),
-    },
-    Column {
-        name: "badge",
-        unit: "",
-        doc: "badge of the source label",
-        digits: None,
-        get: |r| r.result.projected().map_or(text(""), |p| text(p.badge.as_ref())),
-    },
+    col(Some("source"), None, "", "what answered", |r| r.answered_by().map_or(Cell::Empty, Cell::Text)),
+    col(None, Some("source"), "", "source label of the path that answered", |r| {
+        text(r.result.projected().map_or("", |p| p.source.as_ref()))
+    }),
+    col(None, Some("badge"), "", "badge of the source label", |r| {
+        text(r.result.projected().map_or("", |p| p.badge.as_ref()))
+    }),
 ];
 
 impl Engine {
@@ -348,4 +270,23 @@ pub struct LadderAnswer<'a> {
     pub rows: Vec<LadderRow<'a>>,
     /// Memory clones that could not be built.
     pub warnings: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::COLUMNS;
+
+    #[test]
+    fn every_column_is_shown_somewhere_under_a_unique_name() {
+        for names in [
+            COLUMNS.iter().filter_map(|c| c.header).collect::<Vec<_>>(),
+            COLUMNS.iter().filter_map(|c| c.field).collect(),
+        ] {
+            let mut sorted = names.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), names.len(), "{names:?}");
+        }
+        assert!(COLUMNS.iter().all(|c| (c.header.is_some() || c.field.is_some()) && !c.doc.is_empty()));
+    }
 }

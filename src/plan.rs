@@ -150,11 +150,11 @@ pub fn failures(r: &Projection<'_>, t: &Targets) -> Vec<Failure> {
 #[serde(untagged)]
 pub enum PlanAnswer {
     /// `max_context`.
-    MaxContext(MaxContext),
+    MaxContext(Box<MaxContext>),
     /// `cheapest_tier`.
-    Tiers(TierPlan),
+    Tiers(Box<TierPlan>),
     /// `models_for_tier`.
-    Models(ModelPlan),
+    Models(Box<ModelPlan>),
 }
 
 impl PlanAnswer {

@@ -227,7 +227,7 @@ pub enum ProjectionResult<'a> {
 #[serde(untagged)]
 pub enum BatchResult<'a> {
     /// `project_llm`.
-    Projection(ProjectionResult<'a>),
+    Projection(Box<ProjectionResult<'a>>),
     /// `memory_feasibility`.
     Feasibility(FeasibilityResult),
     /// Scalar operations.

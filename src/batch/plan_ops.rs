@@ -93,18 +93,18 @@ pub fn plan(engine: &Engine, o: &Obj) -> Result<PlanAnswer, EngineError> {
         "max_context" => {
             let model = super::model_arg(engine, o.get("model"))?;
             let hw = super::tier_arg(engine, o.get("hw"))?;
-            Ok(PlanAnswer::MaxContext(engine.max_context(model.get(), hw.get())?))
+            Ok(PlanAnswer::MaxContext(Box::new(engine.max_context(model.get(), hw.get())?)))
         }
         "cheapest_tier" => {
             let model = super::model_arg(engine, o.get("model"))?;
             let cost = text(o, "cost")?.unwrap_or("tdp_watts");
             let upgrades = flag(o, "memory_upgrades", true)?;
-            Ok(PlanAnswer::Tiers(engine.cheapest_tier(model.get(), &targets, &setup, cost, upgrades)?))
+            Ok(PlanAnswer::Tiers(Box::new(engine.cheapest_tier(model.get(), &targets, &setup, cost, upgrades)?)))
         }
         "models_for_tier" => {
             let hw = super::tier_arg(engine, o.get("hw"))?;
             let quants = flag(o, "quants", true)?;
-            Ok(PlanAnswer::Models(engine.models_for_tier(hw.get(), &targets, &setup, quants)?))
+            Ok(PlanAnswer::Models(Box::new(engine.models_for_tier(hw.get(), &targets, &setup, quants)?)))
         }
         other => {
             let help = did_you_mean(other, QUESTIONS.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();

@@ -126,7 +126,7 @@ pub fn values(values: &[crate::projection::ExplainedValue]) -> String {
     s
 }
 
-use crate::ladder::{CSV_COLUMNS, Cell, Column, LadderRow, TABLE_COLUMNS};
+use crate::ladder::{COLUMNS, Cell, Column, LadderRow};
 
 /// A cell as a table shows it: rounded to the column's digits, or as Python prints it.
 fn table_cell(c: &Column, r: &LadderRow<'_>) -> String {
@@ -138,13 +138,14 @@ fn table_cell(c: &Column, r: &LadderRow<'_>) -> String {
     }
 }
 
-/// The ladder as an aligned table (`TABLE_COLUMNS`).
+/// The ladder as an aligned table (the `COLUMNS` with a header).
 pub fn ladder_table(rows: &[LadderRow<'_>], prov: &crate::projection::Provenance) -> String {
-    let names: Vec<&str> = TABLE_COLUMNS.iter().map(|c| c.name).collect();
-    let right: Vec<bool> = TABLE_COLUMNS.iter().map(|c| !c.unit.is_empty()).collect();
+    let cols: Vec<&Column> = COLUMNS.iter().filter(|c| c.header.is_some()).collect();
+    let names: Vec<&str> = cols.iter().filter_map(|c| c.header).collect();
+    let right: Vec<bool> = cols.iter().map(|c| !c.unit.is_empty()).collect();
     let mut t = super::table::Table::new(&names, &right);
     for r in rows {
-        t.row(TABLE_COLUMNS.iter().map(|c| table_cell(c, r)).collect());
+        t.row(cols.iter().map(|c| table_cell(c, r)).collect());
     }
     let mut s = t.render();
     s.push_str(&format!(
@@ -159,15 +160,16 @@ pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
-/// The ladder as CSV (RFC 4180 quoting): `CSV_COLUMNS`, then one column per name in `extra`
-/// (the rule set's extra declared fields).
+/// The ladder as CSV (RFC 4180 quoting): the `COLUMNS` with a field name, then one column per
+/// name in `extra` (the rule set's extra declared fields).
 pub fn ladder_csv(rows: &[LadderRow<'_>], extra: &[&str]) -> String {
     let q = csv_field;
-    let mut header: Vec<String> = CSV_COLUMNS.iter().map(|c| q(c.name)).collect();
+    let cols: Vec<&Column> = COLUMNS.iter().filter(|c| c.field.is_some()).collect();
+    let mut header: Vec<String> = cols.iter().filter_map(|c| c.field).map(q).collect();
     header.extend(extra.iter().map(|e| q(e)));
     let mut s = header.join(",") + "\n";
     for r in rows {
-        let mut cells: Vec<String> = CSV_COLUMNS
+        let mut cells: Vec<String> = cols
             .iter()
             .map(|c| match (c.get)(r) {
                 Cell::Num(x) => py_float_repr(x),
