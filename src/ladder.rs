@@ -48,8 +48,8 @@ pub struct WorkloadSetup {
     pub pattern: Option<WorkloadPattern>,
 }
 
-/// One row of a ladder: typed to the end; tables and CSV read it through `COLUMNS`, JSON
-/// serialises it whole.
+/// One rung of a ladder: the tier, its projection and its memory check.
+// Typed to the end: the table and CSV read it through `COLUMNS`, JSON serialises it whole.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LadderRow<'a> {
     /// Tier name.
