@@ -13,10 +13,7 @@ use crate::projection::{ProjectParams, Projection};
 use crate::tier::variants::{MemorySpec, TierArg, TierForm};
 use serde_json::Value;
 
-/// The op names of this family.
-pub const OPS: &[&str] = &["project_llm", "memory_feasibility", "kv_cache_bytes_per_token", "ladder"];
-
-/// The parameters of `project_llm`, besides `op` and `id`.
+/// The fields a `project_llm` request may have.
 const PROJECT_FIELDS: &[&str] = &[
     "op",
     "id",
