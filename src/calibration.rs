@@ -12,6 +12,7 @@
 use crate::catalog::LlmModel;
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::formats::registry::ExecEngine;
 pub use crate::measurement::{Device, MeasurementSet, ModelShape, Point, QuantMap, Source};
 use crate::projection::{ProjectParams, Projection};
 use crate::tier::custom::CalibrationPolicy;
@@ -214,6 +215,10 @@ pub struct Comparison {
     pub source: String,
     /// Source key of the measurement.
     pub citation: Option<String>,
+    /// The runtime it was measured under (`tables/runtimes.ron`), when the point says.
+    pub runtime: Option<String>,
+    /// The engine that runtime executes on.
+    pub engine: Option<ExecEngine>,
 }
 
 /// Error statistics of one metric.
@@ -277,6 +282,59 @@ pub fn summarise(rows: &[Comparison], m: Metric, bands: &[f64]) -> Summary {
     }
 }
 
+/// What a report groups comparisons by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// The engine the runtime executes on (`gpu`, `npu`, `cpu`).
+    Engine,
+    /// The runtime (`tables/runtimes.ron`).
+    Runtime,
+    /// The measurement's source key.
+    Source,
+}
+
+impl Grouping {
+    /// Every grouping, in report order.
+    pub const ALL: [Grouping; 3] = [Grouping::Engine, Grouping::Runtime, Grouping::Source];
+
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Grouping::Engine => "engine",
+            Grouping::Runtime => "runtime",
+            Grouping::Source => "source",
+        }
+    }
+
+    fn key(self, r: &Comparison) -> String {
+        let v = match self {
+            Grouping::Engine => r.engine.map(ExecEngine::name),
+            Grouping::Runtime => r.runtime.as_deref(),
+            Grouping::Source => r.citation.as_deref(),
+        };
+        v.unwrap_or("unknown").to_string()
+    }
+}
+
+/// The statistics of each group of `g` (in first-seen order), per metric that has points.
+pub fn summarise_by(rows: &[Comparison], g: Grouping, bands: &[f64]) -> IndexMap<String, IndexMap<&'static str, Summary>> {
+    let mut groups: IndexMap<String, Vec<Comparison>> = IndexMap::new();
+    for r in rows {
+        groups.entry(g.key(r)).or_default().push(r.clone());
+    }
+    groups
+        .into_iter()
+        .map(|(k, rs)| {
+            let per: IndexMap<&'static str, Summary> = Metric::ALL
+                .into_iter()
+                .map(|m| (m.name(), summarise(&rs, m, bands)))
+                .filter(|(_, s)| s.n > 0)
+                .collect();
+            (k, per)
+        })
+        .collect()
+}
+
 /// Selects devices of a measurement set by key and spec.
 pub type DeviceFilter<'a> = dyn Fn(&str, &Device) -> bool + 'a;
 /// A calibration to project a device with, in place of its own.
@@ -290,11 +348,16 @@ pub fn compare(
     calibration: Option<&DeviceCalibration<'_>>,
 ) -> Result<Vec<Comparison>, EngineError> {
     let mut out = Vec::new();
-    for p in &set.points {
+    let runtimes = engine.registry().runtimes();
+    for (i, p) in set.points.iter().enumerate() {
         let Some(d) = set.devices.get(&p.device) else { continue };
         if only.is_some_and(|f| !f(&p.device, d)) {
             continue;
         }
+        let runtime = runtimes
+            .resolve(p.runtime.as_deref(), p.backend.as_deref())
+            .map_err(|e| bad(format!("set `{}`, point {i} (`{}`): {e}", set.name, p.device)))?;
+        let exec = runtime.and_then(|k| runtimes.runtimes.get(k)).map(|r| r.engine);
         let model = point_model(engine, set, p)?;
         let tier = engine.device_tier(&p.device, d).map(|mut t| {
             if let Some(c) = calibration.and_then(|f| f(&p.device, d)) {
@@ -333,6 +396,8 @@ pub fn compare(
                 error_pct: projected.map(|x| (x - meas) / meas * 100.0),
                 source,
                 citation: p.source.clone(),
+                runtime: runtime.map(str::to_string),
+                engine: exec,
             });
         }
     }
@@ -500,6 +565,8 @@ fn as_comparisons(res: &[Residual], loo: bool) -> Vec<Comparison> {
             error_pct: if loo { r.loo_error_pct } else { Some(r.error_pct) },
             source: String::new(),
             citation: None,
+            runtime: None,
+            engine: None,
         })
         .collect()
 }

@@ -361,6 +361,8 @@ pub fn as_measurement_set(
                 quant: m.quant_scheme.clone(),
                 model_size_gb: m.gguf_size_gb,
                 backend: r.backend.clone(),
+                // the backend string names the runtime (`tables/runtimes.ron`)
+                runtime: None,
                 build: r.build.clone(),
                 pp_tokens: prompt.then_some(r.prompt_tokens),
                 pp_tok_s: (r.kind == Kind::Prefill).then_some(r.tok_s),

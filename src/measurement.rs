@@ -125,9 +125,14 @@ pub struct Point {
     pub quant: String,
     /// Weights size, GB.
     pub model_size_gb: f64,
-    /// Runtime / backend (llama-bench `backends`: `CUDA`, `Metal,BLAS`, `Vulkan`, …).
+    /// Runtime / backend (llama-bench `backends`: `CUDA`, `Metal,BLAS`, `Vulkan`, …); the
+    /// point's runtime is the one of `registry/tables/runtimes.ron` that lists it.
     #[serde(default)]
     pub backend: Option<String>,
+    /// The runtime it ran under, by key of `registry/tables/runtimes.ron`, where `backend`
+    /// does not say (or says it ambiguously).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     /// The build that measured it (llama-bench `build_commit` and `build_number`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<String>,
@@ -301,5 +306,21 @@ impl MeasurementSet {
             }
         }
         out
+    }
+
+    /// Points whose runtime does not resolve in `runtimes`, with the path of the offending
+    /// value.
+    pub fn runtime_problems(&self, runtimes: &crate::formats::registry::RuntimeTable) -> Vec<(Vec<PathSeg>, String)> {
+        let at = |i: usize, f: &str| vec![PathSeg::Key("points".into()), PathSeg::Index(i), PathSeg::Key(f.into())];
+        self.points
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                runtimes
+                    .resolve(p.runtime.as_deref(), p.backend.as_deref())
+                    .err()
+                    .map(|e| (at(i, if p.runtime.is_some() { "runtime" } else { "backend" }), e))
+            })
+            .collect()
     }
 }

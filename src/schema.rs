@@ -36,6 +36,8 @@ pub enum FileKind {
     Badges,
     /// `registry/tables/anchor_routes.*`.
     AnchorRoutes,
+    /// `registry/tables/runtimes.*`.
+    Runtimes,
     /// `registry/catalog/*` and pack catalogs.
     Catalog,
     /// `rules/*`: a rule set.
@@ -70,6 +72,7 @@ impl FileKind {
         FileKind::Memory,
         FileKind::Badges,
         FileKind::AnchorRoutes,
+        FileKind::Runtimes,
         FileKind::Catalog,
         FileKind::RuleSet,
         FileKind::Pack,
@@ -95,6 +98,7 @@ impl FileKind {
             FileKind::Memory => "memory",
             FileKind::Badges => "badges",
             FileKind::AnchorRoutes => "anchor-routes",
+            FileKind::Runtimes => "runtimes",
             FileKind::Catalog => "catalog",
             FileKind::RuleSet => "rule-set",
             FileKind::Pack => "pack",
@@ -126,6 +130,7 @@ impl FileKind {
             FileKind::Memory => (schema_of::<MemoryTable>(), &[]),
             FileKind::Badges => (schema_of::<BadgeTable>(), &[]),
             FileKind::AnchorRoutes => (schema_of::<crate::formats::registry::AnchorRouteTable>(), &[]),
+            FileKind::Runtimes => (schema_of::<crate::formats::registry::RuntimeTable>(), &[]),
             FileKind::Catalog => (schema_of::<CatalogFile>(), &[]),
             FileKind::RuleSet => (schema_of::<crate::formats::rules::RuleSetFile>(), &[]),
             FileKind::Pack => (schema_of::<crate::formats::pack::PackManifest>(), &[]),

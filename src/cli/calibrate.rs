@@ -3,7 +3,7 @@
 
 use super::table::{Table, fmt_num};
 use super::{DataArgs, EXIT_INVALID, EXIT_OK, EXIT_USAGE, load_engine, ron_text};
-use crate::calibration::{self, Comparison, Device, Fit, MeasurementSet, Metric, Summary};
+use crate::calibration::{self, Comparison, Device, Fit, Grouping, MeasurementSet, Metric, Summary};
 use crate::engine::Engine;
 use crate::tier::CalibrationSource;
 use clap::{Args, ValueEnum};
@@ -374,21 +374,26 @@ fn comparisons_text(
         .filter(|m| *m != Metric::Combined || rows.iter().any(|r| r.metric == *m))
         .map(|m| (m, calibration::summarise(rows, m, bands)))
         .collect();
+    let groups: Vec<(Grouping, _)> =
+        Grouping::ALL.into_iter().map(|g| (g, calibration::summarise_by(rows, g, bands))).collect();
     match format {
         ReportFormat::Json => {
             let v = serde_json::json!({
                 "set": set.name,
                 "points": rows,
                 "summary": summaries.iter().map(|(m, x)| (m.name(), x)).collect::<indexmap::IndexMap<_, _>>(),
+                "by": groups.iter().map(|(g, x)| (g.name(), x)).collect::<indexmap::IndexMap<_, _>>(),
             });
             s = serde_json::to_string_pretty(&v).unwrap_or_default() + "\n";
         }
         ReportFormat::Csv => {
-            s.push_str("device,model,metric,tokens,measured_tok_s,projected_tok_s,error_pct,source,citation\n");
+            s.push_str(
+                "device,model,metric,tokens,measured_tok_s,projected_tok_s,error_pct,source,citation,runtime,engine\n",
+            );
             for r in rows {
                 let _ = writeln!(
                     s,
-                    "{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{}",
                     super::render::csv_field(&r.device),
                     super::render::csv_field(&r.model),
                     r.metric.name(),
@@ -397,7 +402,9 @@ fn comparisons_text(
                     r.projected.map(|x| x.to_string()).unwrap_or_default(),
                     r.error_pct.map(|x| format!("{x:.2}")).unwrap_or_default(),
                     super::render::csv_field(&r.source),
-                    super::render::csv_field(r.citation.as_deref().unwrap_or(""))
+                    super::render::csv_field(r.citation.as_deref().unwrap_or("")),
+                    super::render::csv_field(r.runtime.as_deref().unwrap_or("")),
+                    r.engine.map_or("", |e| e.name())
                 );
             }
         }
@@ -435,6 +442,17 @@ fn comparisons_text(
             }
             for (m, sum) in &summaries {
                 summary_lines(&mut s, m.name(), sum);
+                if md {
+                    s.push('\n');
+                }
+            }
+            for (g, per) in &groups {
+                let _ = writeln!(s, "by {}:", g.name());
+                for (key, metrics) in per {
+                    for (m, sum) in metrics {
+                        summary_lines(&mut s, &format!("  {key} · {m}"), sum);
+                    }
+                }
                 if md {
                     s.push('\n');
                 }

@@ -117,3 +117,89 @@ impl AnchorRouteTable {
             .map(|r| (r.cell_tier.as_str(), r.cell_precision.as_str()))
     }
 }
+
+/// The engine of a device that does a model's matmuls under a runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecEngine {
+    /// A GPU.
+    Gpu,
+    /// A neural processing unit.
+    Npu,
+    /// The CPU cores.
+    Cpu,
+}
+
+impl ExecEngine {
+    /// The name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExecEngine::Gpu => "gpu",
+            ExecEngine::Npu => "npu",
+            ExecEngine::Cpu => "cpu",
+        }
+    }
+}
+
+/// One runtime: the software that executes a model, and the engine it runs it on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Runtime {
+    /// Display name.
+    pub name: String,
+    /// The project it belongs to (`llama.cpp`, `RKLLM`), several runtimes may share one.
+    pub family: String,
+    /// The engine that does the model's matmuls.
+    pub engine: ExecEngine,
+    /// The backend strings a measurement gives for it (llama-bench `backends`), matched
+    /// without case.
+    pub backends: Vec<String>,
+    /// Where it is published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// `registry/tables/runtimes.ron`: the runtimes measurements, tiers and reports name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeTable {
+    /// File format version.
+    pub schema_version: u32,
+    /// Runtimes by key.
+    pub runtimes: IndexMap<String, Runtime>,
+}
+
+impl RuntimeTable {
+    /// The runtime a measurement names: its explicit `runtime` key, else the runtime that
+    /// lists its `backend` string (the whole string first, then its first comma part).
+    /// `Ok(None)`: the point names neither. The error says what was not found and the
+    /// nearest name.
+    pub fn resolve(&self, runtime: Option<&str>, backend: Option<&str>) -> Result<Option<&str>, String> {
+        if let Some(k) = runtime {
+            return match self.runtimes.get_key_value(k) {
+                Some((k, _)) => Ok(Some(k.as_str())),
+                None => Err(format!(
+                    "unknown runtime `{k}`{}",
+                    crate::diagnostic::did_you_mean(k, self.runtimes.keys().map(String::as_str))
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default()
+                )),
+            };
+        }
+        let Some(b) = backend.map(str::trim).filter(|b| !b.is_empty()) else { return Ok(None) };
+        let find = |s: &str| {
+            self.runtimes.iter().find(|(_, r)| r.backends.iter().any(|x| x.eq_ignore_ascii_case(s.trim())))
+        };
+        let first = b.split(',').next().unwrap_or(b);
+        match find(b).or_else(|| find(first)) {
+            Some((k, _)) => Ok(Some(k.as_str())),
+            None => {
+                let all = self.runtimes.values().flat_map(|r| r.backends.iter().map(String::as_str));
+                Err(format!(
+                    "no runtime lists the backend `{b}` (registry `tables/runtimes.ron`){}",
+                    crate::diagnostic::did_you_mean(b, all).map(|h| format!(" ({h})")).unwrap_or_default()
+                ))
+            }
+        }
+    }
+}

@@ -17,7 +17,7 @@ use crate::schema::FileKind;
 use crate::tier::custom::{CustomTierParams, make_custom_tier};
 use crate::tier::defaults::TierDefaults;
 use crate::tier::{Tier, TierSpec};
-use files::{AnchorRouteTable, BadgeTable, Manifest, MemoryTable, SiliconClassTable};
+use files::{AnchorRouteTable, BadgeTable, Manifest, MemoryTable, RuntimeTable, SiliconClassTable};
 use indexmap::IndexMap;
 use loader::Loader;
 use read::{ParsedFile, read_file, typed};
@@ -49,6 +49,7 @@ pub struct Registry {
     memory: MemoryTable,
     badges: BadgeTable,
     anchor_routes: AnchorRouteTable,
+    runtimes: RuntimeTable,
     catalog: Catalog,
     measurements: IndexMap<String, Arc<crate::measurement::MeasurementSet>>,
     content_hash: String,
@@ -73,6 +74,7 @@ const TABLES: &[(&str, FileKind)] = &[
     ("memory", FileKind::Memory),
     ("badges", FileKind::Badges),
     ("anchor_routes", FileKind::AnchorRoutes),
+    ("runtimes", FileKind::Runtimes),
 ];
 
 /// The kind of a file at `rel` in a registry tree, or `None` for files ratchet does not read.
@@ -108,6 +110,7 @@ struct Parts {
     memory: Option<(ParsedFile, MemoryTable)>,
     badges: Option<(ParsedFile, BadgeTable)>,
     anchor_routes: Option<(ParsedFile, AnchorRouteTable)>,
+    runtimes: Option<(ParsedFile, RuntimeTable)>,
     files: Vec<(String, Vec<u8>)>,
     /// Names declared by files that failed to load, so references to them are not reported
     /// a second time.
@@ -136,7 +139,7 @@ fn read_tree(loader: &dyn Loader, base_defaults: Option<&TierDefaults>, report: 
                     Diagnostic::warning("unrecognised-file", format!("`{rel}` is not a registry file and is ignored"))
                         .in_file(loader.display(&rel))
                         .with_help(Some(
-                            "registry files are registry.ron, tiers/*, custom-tiers/*, capabilities/*, catalog/* and tables/{dtypes,quant_schemes,precision_sets,silicon_classes,memory,badges,anchor_routes}.ron".into(),
+                            "registry files are registry.ron, tiers/*, custom-tiers/*, capabilities/*, catalog/* and tables/{dtypes,quant_schemes,precision_sets,silicon_classes,memory,badges,anchor_routes,runtimes}.ron".into(),
                         )),
                 );
             } else {
@@ -202,6 +205,7 @@ fn read_tree(loader: &dyn Loader, base_defaults: Option<&TierDefaults>, report: 
             FileKind::Memory => one!(parts.memory, MemoryTable),
             FileKind::Badges => one!(parts.badges, BadgeTable),
             FileKind::AnchorRoutes => one!(parts.anchor_routes, AnchorRouteTable),
+            FileKind::Runtimes => one!(parts.runtimes, RuntimeTable),
             _ => {}
         }
     }
@@ -322,6 +326,7 @@ fn merge_layer(parts: &mut Parts, extra: Parts, layer: &Layer<'_>, report: &mut 
         ("memory", extra.memory.as_ref().map(|(p, _)| p)),
         ("badges", extra.badges.as_ref().map(|(p, _)| p)),
         ("anchor_routes", extra.anchor_routes.as_ref().map(|(p, _)| p)),
+        ("runtimes", extra.runtimes.as_ref().map(|(p, _)| p)),
     ] {
         if let Some(pf) = slot {
             report.push(pf.diag_at(
@@ -471,6 +476,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         memory,
         badges,
         anchor_routes,
+        runtimes,
         files,
         broken_names,
     } = parts;
@@ -482,6 +488,10 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
     let memory = require(memory, loader, "tables/memory.ron", report);
     let badges = require(badges, loader, "tables/badges.ron", report);
     let anchor_routes = require(anchor_routes, loader, "tables/anchor_routes.ron", report);
+    let runtimes = require(runtimes, loader, "tables/runtimes.ron", report);
+    if let Some((pf, t)) = &runtimes {
+        validate::runtimes(pf, t, report);
+    }
     if tiers.is_empty() && !report.has_errors() {
         report.push(
             Diagnostic::error("missing-file", "the registry has no tier files under `tiers/`")
@@ -506,10 +516,10 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         tier_list(&ctx, tiers, custom_tiers, &silicon_classes, &precision_sets, &capability_tables, report);
 
     let catalog = catalog(&ctx, &catalogs, report);
-    let measurements = measurement_sets(measurement_files, report);
+    let measurements = measurement_sets(measurement_files, runtimes.as_ref().map(|(_, t)| t), report);
 
-    let (manifest, dtypes, quant, precision_sets, silicon_classes, memory, badges, anchor_routes) =
-        (manifest?, dtypes?, quant?, precision_sets?, silicon_classes?, memory?, badges?, anchor_routes?);
+    let (manifest, dtypes, quant, precision_sets, silicon_classes, memory, badges, anchor_routes, runtimes) =
+        (manifest?, dtypes?, quant?, precision_sets?, silicon_classes?, memory?, badges?, anchor_routes?, runtimes?);
 
     let content_hash = content_hash(files);
 
@@ -526,6 +536,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         memory: memory.1,
         badges: badges.1,
         anchor_routes: anchor_routes.1,
+        runtimes: runtimes.1,
         catalog,
         measurements,
         content_hash,
@@ -707,11 +718,15 @@ fn catalog(ctx: &validate::Context<'_>, catalogs: &[(ParsedFile, CatalogFile)], 
 /// Measurement sets: every reference resolves, every rate is positive; unique by name.
 fn measurement_sets(
     files: Vec<(ParsedFile, crate::measurement::MeasurementSet)>,
+    runtimes: Option<&RuntimeTable>,
     report: &mut Report,
 ) -> IndexMap<String, Arc<crate::measurement::MeasurementSet>> {
     let mut out: IndexMap<String, Arc<crate::measurement::MeasurementSet>> = IndexMap::new();
     for (pf, set) in files {
-        let problems = set.problems();
+        let mut problems = set.problems();
+        if let Some(t) = runtimes {
+            problems.extend(set.runtime_problems(t));
+        }
         for (path, msg) in &problems {
             report.push(pf.diag_at(Diagnostic::error("value", msg.clone()), path));
         }
@@ -887,6 +902,11 @@ impl Registry {
     /// Private-anchor cell routing.
     pub fn anchor_routes(&self) -> &AnchorRouteTable {
         &self.anchor_routes
+    }
+
+    /// The runtimes (`tables/runtimes.ron`).
+    pub fn runtimes(&self) -> &RuntimeTable {
+        &self.runtimes
     }
 
     /// The measurement sets (`measurements/*`), by name.

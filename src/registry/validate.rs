@@ -6,7 +6,7 @@ use crate::catalog::LlmModel;
 use crate::diagnostic::{Diagnostic, Report, did_you_mean};
 use crate::document::{PathSeg, number_text};
 use crate::precision::{CapabilityTable, CapabilityTableFile, DtypeTable, PrecisionSetTable, QuantSchemeTable};
-use crate::registry::files::{BadgeTable, Manifest, MemoryTable, SiliconClassTable};
+use crate::registry::files::{BadgeTable, Manifest, MemoryTable, RuntimeTable, SiliconClassTable};
 use crate::registry::read::ParsedFile;
 use crate::tier::custom::CalibrationPolicy;
 use crate::tier::{CalibrationSource, LlmCalibration, TierSpec, TopsField};
@@ -389,6 +389,31 @@ pub(crate) fn dtypes(pf: &ParsedFile, d: &DtypeTable, report: &mut Report) {
                 Diagnostic::error("unknown-reference", format!("FP4 dtype `{f}` has no entry in `tops_field`")),
                 &[k("fp4_compute_dtypes"), PathSeg::Index(i)],
             ));
+        }
+    }
+}
+
+/// Checks the runtime table: every backend string names one runtime only, so a measurement's
+/// runtime is never a guess.
+pub(crate) fn runtimes(pf: &ParsedFile, t: &RuntimeTable, report: &mut Report) {
+    version_check(pf, t.schema_version, report);
+    let mut seen: IndexMap<String, &str> = IndexMap::new();
+    for (key, r) in &t.runtimes {
+        for (i, b) in r.backends.iter().enumerate() {
+            let at = [k("runtimes"), k(key), k("backends"), PathSeg::Index(i)];
+            if b.trim().is_empty() {
+                report.push(pf.diag_at(Diagnostic::error("value", "an empty backend string"), &at));
+                continue;
+            }
+            if let Some(prev) = seen.insert(b.to_lowercase(), key) {
+                report.push(pf.diag_at(
+                    Diagnostic::error(
+                        "duplicate",
+                        format!("backend `{b}` of runtime `{key}` is also listed by `{prev}`: a measurement's runtime must be one"),
+                    ),
+                    &at,
+                ));
+            }
         }
     }
 }
