@@ -77,7 +77,15 @@ impl Engine {
             })
         };
         let bw = need("mem_bandwidth_gbs", d.mem_bandwidth_gbs)?;
-        let bf16 = need("peak_tops_bf16", d.peak_tops_bf16)?;
+        // a sheet may publish one dense peak only (an NPU's INT8 rate): a point whose compute
+        // dtype has none is refused by the projection, and reported, not projected
+        let pos_peak = |v: Option<f64>| v.filter(|x| x.is_finite() && *x > 0.0);
+        if [d.peak_tops_int8, d.peak_tops_bf16, d.peak_tops_fp8].into_iter().all(|v| pos_peak(v).is_none()) {
+            return Err(bad(format!(
+                "device `{key}` has no dense peak (`peak_tops_int8`, `peak_tops_bf16` or `peak_tops_fp8`) in its spec sheet, so it cannot be projected"
+            )));
+        }
+        let bf16 = d.peak_tops_bf16.unwrap_or(0.0);
         // bandwidth = bus bits × GT/s / 8: a sheet that gives two of the three gives the third
         let pos = |v: Option<f64>| v.filter(|x| x.is_finite() && *x > 0.0);
         let (bus, rate) = match (pos(d.mem_bus_width_bits), pos(d.mem_data_rate_gtps)) {
@@ -177,6 +185,20 @@ fn not_modelled(p: &Point, m: Metric) -> Option<String> {
     (m != Metric::Decode).then(|| {
         format!(
             "not compared: a prompt after {depth} tokens of context (the engine projects a prompt into an empty cache)"
+        )
+    })
+}
+
+/// Why a point cannot be projected on a spec sheet that publishes no dense peak for the
+/// dtype the model computes in (an NPU's sheet often gives INT8 only).
+fn no_peak(engine: &Engine, tier: &Result<Tier, EngineError>, model: &LlmModel) -> Option<String> {
+    let t = tier.as_ref().ok()?;
+    let field = engine.registry().dtypes().tops_field(&model.compute_dtype)?;
+    (field.get(&t.spec) <= 0.0).then(|| {
+        format!(
+            "not projected: the spec sheet gives no dense `{}` peak for the model's `{}` compute",
+            field.name(),
+            model.compute_dtype
         )
     })
 }
@@ -317,7 +339,11 @@ impl Grouping {
 }
 
 /// The statistics of each group of `g` (in first-seen order), per metric that has points.
-pub fn summarise_by(rows: &[Comparison], g: Grouping, bands: &[f64]) -> IndexMap<String, IndexMap<&'static str, Summary>> {
+pub fn summarise_by(
+    rows: &[Comparison],
+    g: Grouping,
+    bands: &[f64],
+) -> IndexMap<String, IndexMap<&'static str, Summary>> {
     let mut groups: IndexMap<String, Vec<Comparison>> = IndexMap::new();
     for r in rows {
         groups.entry(g.key(r)).or_default().push(r.clone());
@@ -369,7 +395,7 @@ pub fn compare(
             let Some(meas) = measured(p, m) else { continue };
             let q = params(p, m);
             // a request the engine has no form for is reported, not projected
-            let (projected, source) = match not_modelled(p, m) {
+            let (projected, source) = match not_modelled(p, m).or_else(|| no_peak(engine, &tier, &model)) {
                 Some(why) => (None, why),
                 None => {
                     let r = match &tier {

@@ -187,9 +187,8 @@ impl RuntimeTable {
             };
         }
         let Some(b) = backend.map(str::trim).filter(|b| !b.is_empty()) else { return Ok(None) };
-        let find = |s: &str| {
-            self.runtimes.iter().find(|(_, r)| r.backends.iter().any(|x| x.eq_ignore_ascii_case(s.trim())))
-        };
+        let find =
+            |s: &str| self.runtimes.iter().find(|(_, r)| r.backends.iter().any(|x| x.eq_ignore_ascii_case(s.trim())));
         let first = b.split(',').next().unwrap_or(b);
         match find(b).or_else(|| find(first)) {
             Some((k, _)) => Ok(Some(k.as_str())),

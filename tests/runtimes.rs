@@ -1,0 +1,106 @@
+//! Runtimes are registry data (`registry/tables/runtimes.ron`): a measurement's backend
+//! string resolves to exactly one runtime, `validate` refuses an ambiguous or unknown one at
+//! its file position, and `ratchet accuracy` groups its report by engine, runtime and source
+//! from the table the binary reads — an edited copy changes the report with no rebuild.
+
+mod common;
+
+use common::{run, temp_registry};
+use ratchet::Engine;
+use serde_json::Value;
+
+fn engine() -> Engine {
+    Engine::embedded().unwrap_or_else(|r| panic!("{r:?}"))
+}
+
+#[test]
+fn backend_strings_resolve_to_one_runtime() {
+    let e = engine();
+    let t = e.registry().runtimes();
+    // (runtime, backend) → runtime key, or a fragment of the error
+    let cases: &[(Option<&str>, Option<&str>, Result<Option<&str>, &str>)] = &[
+        (None, Some("CUDA"), Ok(Some("llamacpp-cuda"))),
+        (None, Some("Metal,BLAS"), Ok(Some("llamacpp-metal"))),
+        (None, Some("metal"), Ok(Some("llamacpp-metal"))),
+        (None, Some(" Vulkan (RADV) "), Ok(Some("llamacpp-vulkan"))),
+        // a comma list no runtime lists whole resolves by its first part
+        (None, Some("CUDA,RPC"), Ok(Some("llamacpp-cuda"))),
+        (None, Some("RKLLM"), Ok(Some("rkllm"))),
+        (None, Some("ROCm/HIP (hipBLASLt)"), Ok(Some("llamacpp-rocm"))),
+        // an explicit runtime wins over the backend string
+        (Some("pytorch-cuda"), Some("PyTorch CUDA graph"), Ok(Some("pytorch-cuda"))),
+        (None, None, Ok(None)),
+        (None, Some("  "), Ok(None)),
+        (None, Some("Vulkn"), Err("did you mean `Vulkan`?")),
+        (Some("rkllmm"), None, Err("unknown runtime `rkllmm` (did you mean `rkllm`?)")),
+    ];
+    for (runtime, backend, want) in cases {
+        let got = t.resolve(*runtime, *backend);
+        match (want, &got) {
+            (Ok(w), Ok(g)) => assert_eq!(w, g, "{runtime:?} {backend:?}"),
+            (Err(frag), Err(msg)) => assert!(msg.contains(frag), "{runtime:?} {backend:?}: {msg}"),
+            _ => panic!("{runtime:?} {backend:?}: want {want:?}, got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_shipped_measurement_names_its_runtime() {
+    let e = engine();
+    let t = e.registry().runtimes();
+    for (name, set) in e.registry().measurements() {
+        for (i, p) in set.points.iter().enumerate() {
+            let r = t.resolve(p.runtime.as_deref(), p.backend.as_deref());
+            assert!(matches!(r, Ok(Some(_))), "set {name} point {i}: {r:?}");
+        }
+    }
+}
+
+fn accuracy_json(reg: &std::path::Path) -> Value {
+    let reg = reg.to_string_lossy().to_string();
+    let (code, out, err) = run(&["accuracy", "public-llamacpp", "--registry", &reg, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn accuracy_groups_by_the_runtime_table_the_binary_reads() {
+    let (_dir, reg) = temp_registry();
+    let v = accuracy_json(&reg);
+    let metal = &v["by"]["runtime"]["llamacpp-metal"]["decode"];
+    assert!(metal["n"].as_u64().is_some_and(|n| n > 10), "{}", v["by"]["runtime"]);
+    assert!(v["by"]["engine"]["gpu"]["decode"]["n"].as_u64().is_some_and(|n| n > 0), "{}", v["by"]);
+    assert!(v["by"]["source"]["S1"]["prefill"]["n"].as_u64().is_some_and(|n| n > 0), "{}", v["by"]);
+    let point = v["points"].as_array().and_then(|p| p.first()).cloned().unwrap_or_default();
+    assert_eq!(point["runtime"], "llamacpp-metal", "{point}");
+    assert_eq!(point["engine"], "gpu", "{point}");
+
+    // the same points, the Metal runtime renamed and said to run on the NPU: data only
+    let path = reg.join("tables/runtimes.ron");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let edited = text.replace(
+        r#""llamacpp-metal": (name: "llama.cpp, Metal backend", family: "llama.cpp", engine: "gpu""#,
+        r#""apple-metal": (name: "llama.cpp, Metal backend", family: "llama.cpp", engine: "npu""#,
+    );
+    assert_ne!(text, edited, "the Metal entry moved: update this test");
+    std::fs::write(&path, edited).unwrap_or_else(|e| panic!("{e}"));
+    let w = accuracy_json(&reg);
+    assert_eq!(w["by"]["runtime"]["apple-metal"]["decode"]["n"], metal["n"], "{}", w["by"]["runtime"]);
+    assert!(w["by"]["runtime"].get("llamacpp-metal").is_none(), "{}", w["by"]["runtime"]);
+    assert_eq!(w["by"]["engine"]["npu"]["decode"]["n"], metal["n"], "{}", w["by"]["engine"]);
+}
+
+#[test]
+fn validate_refuses_a_backend_two_runtimes_list() {
+    let (_dir, reg) = temp_registry();
+    let path = reg.join("tables/runtimes.ron");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let edited = text.replace(r#"backends: ["RKLLM"]"#, r#"backends: ["RKLLM", "cuda"]"#);
+    assert_ne!(text, edited);
+    std::fs::write(&path, edited).unwrap_or_else(|e| panic!("{e}"));
+    let (code, out, err) = run(&["validate", "--registry", &reg.to_string_lossy()]);
+    let all = format!("{out}{err}");
+    assert_ne!(code, 0, "{all}");
+    assert!(all.contains("tables/runtimes.ron:"), "{all}");
+    assert!(all.contains("backend `cuda` of runtime `rkllm` is also listed by `llamacpp-cuda`"), "{all}");
+}
