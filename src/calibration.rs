@@ -62,8 +62,9 @@ pub struct Case {
 }
 
 impl Engine {
-    /// The tier a device of `set` is: its registry tier, or a custom tier from its spec sheet.
-    pub fn device_tier(&self, key: &str, d: &Device) -> Result<Tier, EngineError> {
+    /// The tier a device of `set` is: its registry tier, or a custom tier from its spec sheet
+    /// projected under `runtime` (its class's constants fitted under that runtime).
+    pub fn device_tier(&self, key: &str, d: &Device, runtime: Option<&str>) -> Result<Tier, EngineError> {
         if let Some(t) = &d.tier {
             return Ok(Tier::clone(self.tier(t)?));
         }
@@ -98,7 +99,7 @@ impl Engine {
                 )));
             }
         };
-        let form = json!({"custom": {
+        let mut form = json!({"custom": {
             "name": d.name, "silicon_class": class,
             "peak_tops_int8": d.peak_tops_int8.unwrap_or(0.0), "peak_tops_bf16": bf16,
             "peak_tops_fp8": d.peak_tops_fp8.unwrap_or(0.0),
@@ -107,6 +108,9 @@ impl Engine {
             "mem_type": d.mem_type.clone().unwrap_or_default(),
             "mem_data_rate_gtps": rate, "tdp_watts": d.tdp_watts.unwrap_or(0.0),
         }});
+        if let (Some(r), Some(c)) = (runtime, form.get_mut("custom")) {
+            c["runtime"] = json!(r);
+        }
         Ok(self.tier_from_json(&form).map_err(|e| bad(format!("device `{key}`: {e}")))?.into_owned())
     }
 }
@@ -385,7 +389,7 @@ pub fn compare(
             .map_err(|e| bad(format!("set `{}`, point {i} (`{}`): {e}", set.name, p.device)))?;
         let exec = runtime.and_then(|k| runtimes.runtimes.get(k)).map(|r| r.engine);
         let model = point_model(engine, set, p)?;
-        let tier = engine.device_tier(&p.device, d).map(|mut t| {
+        let tier = engine.device_tier(&p.device, d, runtime).map(|mut t| {
             if let Some(c) = calibration.and_then(|f| f(&p.device, d)) {
                 t.spec.llm_calibration = Some(c);
             }
@@ -622,7 +626,8 @@ pub fn fit(
         if !only(&p.device, d) {
             continue;
         }
-        let mut tier = match engine.device_tier(&p.device, d) {
+        let runtime = engine.registry().runtimes().resolve(p.runtime.as_deref(), p.backend.as_deref()).ok().flatten();
+        let mut tier = match engine.device_tier(&p.device, d, runtime) {
             Ok(t) => t,
             Err(e) => {
                 let note = format!("skipped: {e}");

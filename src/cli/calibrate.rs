@@ -73,6 +73,10 @@ pub(super) struct CalibrateArgs {
     /// Fit one silicon class's constants over every spec-sheet device of that class.
     #[arg(long)]
     class: Option<String>,
+    /// Fit only the points measured under this runtime (a key of `tables/runtimes.ron`); a
+    /// class fit prints a `runtime_calibrated` entry for it.
+    #[arg(long)]
+    runtime: Option<String>,
     /// For llama-bench or workload-record input: the tier the measurements ran on.
     #[arg(long)]
     tier: Option<String>,
@@ -462,6 +466,18 @@ fn comparisons_text(
     s
 }
 
+/// The points of `set` measured under runtime `r` (its devices, models and sources kept).
+fn only_runtime(engine: &Engine, set: &MeasurementSet, r: &str) -> Result<MeasurementSet, String> {
+    let table = engine.registry().runtimes();
+    table.resolve(Some(r), None)?;
+    let mut out = set.clone();
+    out.points.retain(|p| table.resolve(p.runtime.as_deref(), p.backend.as_deref()).ok().flatten() == Some(r));
+    if out.points.is_empty() {
+        return Err(format!("set `{}` has no point measured under runtime `{r}`", set.name));
+    }
+    Ok(out)
+}
+
 fn class_of(d: &Device) -> Option<&str> {
     if d.tier.is_some() { None } else { d.silicon_class.as_deref() }
 }
@@ -677,6 +693,16 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
             return EXIT_USAGE;
         }
     }
+    let (set, what) = match &a.runtime {
+        None => (set, what),
+        Some(r) => match only_runtime(&engine, &set, r) {
+            Ok(s) => (Arc::new(s), format!("{what} under runtime `{r}`")),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        },
+    };
     let provisional = CalibrationSource {
         method: "derived_from_measured".into(),
         reference: String::new(),
@@ -694,21 +720,29 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
     let points = fit.residuals.iter().map(|r| r.point).collect::<std::collections::BTreeSet<usize>>().len();
     fit.calibration.source.reference =
         format!("ratchet calibrate: {what}, {points} points of measurement set `{}`", set.name);
-    let enough = engine.registry().silicon_classes().calibration_policy.high_confidence_min_points;
-    fit.calibration.source.confidence = if points >= enough { "high".into() } else { "medium".into() };
+    let policy = &engine.registry().silicon_classes().calibration_policy;
+    // a class's constants are meant to carry to its other devices: one device cannot show that
+    let devices = fit.residuals.iter().map(|r| r.device.as_str()).collect::<std::collections::BTreeSet<&str>>().len();
+    let spread = a.class.is_none() || devices >= policy.high_confidence_min_devices;
+    fit.calibration.source.confidence =
+        if points >= policy.high_confidence_min_points && spread { "high".into() } else { "medium".into() };
     fit.calibration.source.measurement_set = Some(set.name.clone());
     fit.calibration.source.points = Some(points as u32);
     fit.calibration.source.date = Some(crate::tier::today_utc());
     print!("{}", fit_text(&fit, &set, a.format, &what));
     if a.class.is_some() && a.format != ReportFormat::Json {
         match ron_text(&fit.calibration) {
-            Ok(t) => println!("\ncalibrated: {t},"),
+            // a block pasted into `silicon_classes.ron`, whose header enables implicit `Some`
+            Ok(t) => match (&a.runtime, t.trim_start_matches("#![enable(implicit_some)]").trim_start()) {
+                (Some(r), t) => println!("\nruntime_calibrated: {{\n    \"{r}\": {t},\n}},"),
+                (None, t) => println!("\ncalibrated: {t},"),
+            },
             Err(e) => eprintln!("error: cannot serialise: {e}"),
         }
     }
     if let (Some(out), Some(key)) = (&a.out, &a.device) {
         let Some(d) = set.devices.get(key) else { return EXIT_USAGE };
-        let mut tier = match engine.device_tier(key, d) {
+        let mut tier = match engine.device_tier(key, d, a.runtime.as_deref()) {
             Ok(t) => t.spec,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -509,6 +509,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         precision_sets: precision_sets.as_ref().map(|(_, p)| p),
         badges: badges.as_ref().map(|(_, b)| b),
         policy: silicon_classes.as_ref().map(|(_, s)| &s.calibration_policy),
+        runtimes: runtimes.as_ref().map(|(_, t)| t),
     };
     validate_tables(&ctx, &capabilities, &dtypes, &quant, &precision_sets, &silicon_classes, &manifest, report);
 
@@ -1001,6 +1002,7 @@ impl Registry {
             precision_sets: Some(&self.precision_sets),
             badges: Some(&self.badges),
             policy: Some(&self.silicon_classes.calibration_policy),
+            runtimes: Some(&self.runtimes),
         };
         let keys: Vec<String> = self.catalog.keys().map(str::to_string).chain(std::iter::once(m.key.clone())).collect();
         validate::model_findings(&ctx, m, &keys).into_iter().map(|(_, d)| d).collect()
@@ -1017,6 +1019,7 @@ impl Registry {
             precision_sets: Some(&self.precision_sets),
             badges: Some(&self.badges),
             policy: Some(&self.silicon_classes.calibration_policy),
+            runtimes: Some(&self.runtimes),
         };
         validate::tier_findings(&ctx, spec).into_iter().map(|(_, d)| d).collect()
     }

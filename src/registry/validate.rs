@@ -25,6 +25,20 @@ pub(crate) struct Context<'a> {
     pub badges: Option<&'a BadgeTable>,
     /// The physical ranges of fitted constants; `None` skips those checks.
     pub policy: Option<&'a CalibrationPolicy>,
+    /// The runtimes a tier or class may name; `None` skips those checks.
+    pub runtimes: Option<&'a RuntimeTable>,
+}
+
+/// A runtime a tier or class names that the runtime table does not have.
+fn runtime_ref(ctx: &Context<'_>, out: &mut Vec<Finding>, path: Vec<PathSeg>, name: &str) {
+    let Some(t) = ctx.runtimes else { return };
+    if !t.runtimes.contains_key(name) {
+        out.push((
+            path,
+            Diagnostic::error("unknown-reference", format!("unknown runtime `{name}`"))
+                .with_help(did_you_mean(name, t.runtimes.keys().map(String::as_str))),
+        ));
+    }
 }
 
 type Finding = (Vec<PathSeg>, Diagnostic);
@@ -136,6 +150,9 @@ pub(crate) fn tier_findings(ctx: &Context<'_>, t: &TierSpec) -> Vec<Finding> {
         let highest = TopsField::highest(t);
         let peaks = (t.peak_tops_bf16 > 0.0).then_some((t.peak_tops_bf16, highest));
         fitted_constants(ctx, &mut out, vec![k("llm_calibration")], c, peaks);
+    }
+    if let Some(r) = &t.runtime {
+        runtime_ref(ctx, &mut out, vec![k("runtime")], r);
     }
     check(&mut out, vec![k("tdp_watts")], "tdp_watts", t.tdp_watts, Range::NonNegative);
     if let Some(s) = t.stock_mem_bandwidth_gbs {
@@ -513,6 +530,13 @@ pub(crate) fn silicon_classes(ctx: &Context<'_>, pf: &ParsedFile, s: &SiliconCla
         cost_constants(&mut out, &crate::tier::defaults::cost_fields!(c));
         if let Some(cal) = &c.calibrated {
             fitted_constants(ctx, &mut out, vec![k("calibrated")], cal, None);
+        }
+        if let Some(r) = &c.default_runtime {
+            runtime_ref(ctx, &mut out, vec![k("default_runtime")], r);
+        }
+        for (r, cal) in &c.runtime_calibrated {
+            runtime_ref(ctx, &mut out, vec![k("runtime_calibrated"), k(r)], r);
+            fitted_constants(ctx, &mut out, vec![k("runtime_calibrated"), k(r)], cal, None);
         }
         emit(pf, &[k("classes"), k(name)], out, report);
     }

@@ -53,6 +53,10 @@ pub struct CustomTierParams {
     /// Thermal design power, W.
     #[serde(default)]
     pub tdp_watts: f64,
+    /// The runtime the tier is projected under (a key of `tables/runtimes.ron`); the class's
+    /// `default_runtime` when absent. Picks the class's constants fitted under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
 }
 
 /// Builds the tier spec; errors carry the reference's exact messages.
@@ -110,7 +114,26 @@ pub fn make_custom_tier(
         measured_vision_overrides: None,
         measured_llm: None,
         measured_perception: None,
-        llm_calibration: d.calibrated.clone(),
+        llm_calibration: None,
+        runtime: p.runtime.clone(),
+    };
+    // the class's fit under the tier's runtime; else the class's own fit, labelled as fitted
+    // under another runtime when the tier names one it was not fitted under; else none
+    // (engine defaults)
+    let runtime = p.runtime.as_deref().or(d.default_runtime.as_deref());
+    spec.llm_calibration = match runtime.and_then(|r| d.runtime_calibrated.get(r)) {
+        Some(c) => Some(c.clone()),
+        None => d.calibrated.clone().map(|mut c| {
+            if let Some(r) = runtime.filter(|r| Some(*r) != d.default_runtime.as_deref()) {
+                let under = d.default_runtime.as_deref().map_or_else(|| "other runtimes".into(), |x| format!("`{x}`"));
+                c.source.reference = format!(
+                    "{}; class `{}` fitted under {under}, applied to runtime `{r}`",
+                    c.source.reference, p.silicon_class
+                );
+                c.source.confidence = classes.custom_calibration.confidence.clone();
+            }
+            c
+        }),
     };
     if let Some(rung) = &p.npu_precision_set {
         let Some(set) = sets.sets.get(rung) else {
@@ -158,6 +181,14 @@ pub struct SiliconClass {
     /// (the default rule set reads it, the reference rule set does not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibrated: Option<crate::tier::LlmCalibration>,
+    /// The runtime `calibrated` was fitted under, and the one a custom tier of the class is
+    /// projected under unless it names another (a key of `tables/runtimes.ron`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_runtime: Option<String>,
+    /// The class's cost model fitted under other runtimes, by runtime key: a custom tier
+    /// naming one of them takes these constants.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub runtime_calibrated: IndexMap<String, crate::tier::LlmCalibration>,
 }
 
 /// `registry/tables/silicon_classes.ron`.
@@ -192,6 +223,8 @@ pub struct CalibrationPolicy {
     pub kv_context_spread_min: f64,
     /// Points a fit needs for `high` confidence (fewer: `medium`).
     pub high_confidence_min_points: usize,
+    /// Devices a silicon-class fit needs for `high` confidence (fewer: `medium`).
+    pub high_confidence_min_devices: usize,
     /// The |error| bands, percent, that accuracy reports count points within.
     pub accuracy_bands_pct: Vec<f64>,
     /// How far a measured file's size may differ from its catalog model's, percent.

@@ -266,6 +266,10 @@ pub struct TierSpec {
     /// first-principles path, ignored by `ratchet-0.3.2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_calibration: Option<LlmCalibration>,
+    /// The runtime the tier's numbers are for (a key of `tables/runtimes.ron`); a custom tier
+    /// takes its silicon class's constants fitted under this runtime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
 }
 
 /// Constants of the LLM cost model: a decoded token streams the active weights and reads the
