@@ -101,7 +101,11 @@ fn omitted_tier_constants_come_from_the_registry_tier_defaults() {
         .unwrap_or_else(|e| panic!("{e}"));
     let (code, out, _) = run(&["validate", "--registry", &r]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("silicon_classes.ron:27:") && out.contains("`npu_share_default` is `1.75`"), "{out}");
+    let line = text.lines().position(|l| l.trim_start().starts_with("tier_defaults:")).map_or(0, |i| i + 1);
+    assert!(
+        out.contains(&format!("silicon_classes.ron:{line}:")) && out.contains("`npu_share_default` is `1.75`"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -104,3 +104,73 @@ fn validate_refuses_a_backend_two_runtimes_list() {
     assert!(all.contains("tables/runtimes.ron:"), "{all}");
     assert!(all.contains("backend `cuda` of runtime `rkllm` is also listed by `llamacpp-cuda`"), "{all}");
 }
+
+#[test]
+fn a_custom_tier_takes_its_class_fit_under_its_runtime() {
+    let e = engine();
+    let set = e.registry().measurements().get("public-rkllm").cloned().unwrap_or_else(|| panic!("no public-rkllm"));
+    let d = &set.devices["rk3588"];
+    let cal = |r: Option<&str>| {
+        let t = e.device_tier("rk3588", d, r).unwrap_or_else(|err| panic!("{r:?}: {err}"));
+        t.spec.llm_calibration.unwrap_or_else(|| panic!("{r:?}: no calibration"))
+    };
+    // the class's own runtime, named or not: the RKLLM fit, at its own confidence
+    let own = cal(None);
+    assert!(own.source.reference.contains("--runtime rkllm"), "{}", own.source.reference);
+    assert_eq!(own.source.confidence, "medium", "a one-device class fit");
+    assert_eq!(cal(Some("rkllm")), own);
+    // another runtime: the class fit, labelled as transferred, at low confidence
+    let cpu = cal(Some("llamacpp-cpu"));
+    assert_eq!(cpu.decode_layer_us, own.decode_layer_us);
+    assert!(
+        cpu.source.reference.contains("fitted under `rkllm`, applied to runtime `llamacpp-cpu`"),
+        "{}",
+        cpu.source.reference
+    );
+    assert_eq!(cpu.source.confidence, "low");
+    // a runtime the table does not have
+    let err = e.device_tier("rk3588", d, Some("rkllmm")).err().map(|x| x.to_string()).unwrap_or_default();
+    assert!(err.contains("unknown runtime `rkllmm`") && err.contains("did you mean `rkllm`?"), "{err}");
+}
+
+#[test]
+fn a_fit_under_another_runtime_is_data() {
+    let (dir, reg) = temp_registry();
+    // one RK3588 point, said to run on llama.cpp's CPU backend
+    let text = std::fs::read_to_string(reg.join("measurements/public-rkllm.json")).unwrap_or_default();
+    let mut set: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    set["name"] = "cpu-probe".into();
+    let point = set["points"]
+        .as_array()
+        .and_then(|p| p.iter().find(|x| x["device"] == "rk3588" && x["quant"] == "w8a8"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no RK3588 point"));
+    let mut point = point;
+    point["backend"] = "CPU".into();
+    set["points"] = Value::Array(vec![point]);
+    let file = dir.path().join("cpu-probe.json");
+    std::fs::write(&file, set.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let projected = |reg: &std::path::Path| {
+        let (code, out, err) =
+            run(&["accuracy", &file.to_string_lossy(), "--registry", &reg.to_string_lossy(), "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!(v["points"][0]["runtime"], "llamacpp-cpu", "{v}");
+        v["points"][0]["projected"].as_f64().unwrap_or_else(|| panic!("{v}"))
+    };
+    let before = projected(&reg);
+    // a fit of `lp5x_64` under the CPU runtime, with ten times the per-layer decode cost
+    let path = reg.join("tables/silicon_classes.ron");
+    let classes = std::fs::read_to_string(&path).unwrap_or_default();
+    let edited = classes.replacen(
+        r#"default_runtime: "rkllm","#,
+        r#"default_runtime: "rkllm",
+            runtime_calibrated: {"llamacpp-cpu": (decode_bw_efficiency: 0.95, decode_kv_bw_efficiency: 0.3218, decode_layer_us: 5451.0, prefill_util: 0.1985, prefill_layer_us: 3019.0,
+                source: (method: "derived_from_measured", reference: "a test's fit", confidence: "medium"))},"#,
+        1,
+    );
+    assert_ne!(classes, edited, "lp5x_64 lost its default_runtime: update this test");
+    std::fs::write(&path, edited).unwrap_or_else(|e| panic!("{e}"));
+    let after = projected(&reg);
+    assert!(after < before / 3.0, "decode under the CPU fit: {before} → {after}");
+}

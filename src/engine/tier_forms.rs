@@ -16,7 +16,8 @@ impl Engine {
     /// Checks a tier built for a request and resolves its capability table.
     fn finish_tier(&self, spec: TierSpec) -> Result<Tier, EngineError> {
         if let Some(d) = self.registry().check_tier(&spec).into_iter().find(|d| d.is_error()) {
-            return Err(EngineError::InvalidValue(format!("tier `{}`: {}", spec.name, d.message)));
+            let help = d.help.map(|h| format!(" ({h})")).unwrap_or_default();
+            return Err(EngineError::InvalidValue(format!("tier `{}`: {}{help}", spec.name, d.message)));
         }
         Ok(self.registry().resolve_tier(spec))
     }
