@@ -18,7 +18,8 @@ fn backend_strings_resolve_to_one_runtime() {
     let e = engine();
     let t = e.registry().runtimes();
     // (runtime, backend) → runtime key, or a fragment of the error
-    let cases: &[(Option<&str>, Option<&str>, Result<Option<&str>, &str>)] = &[
+    type Case<'a> = (Option<&'a str>, Option<&'a str>, Result<Option<&'a str>, &'a str>);
+    let cases: &[Case<'_>] = &[
         (None, Some("CUDA"), Ok(Some("llamacpp-cuda"))),
         (None, Some("Metal,BLAS"), Ok(Some("llamacpp-metal"))),
         (None, Some("metal"), Ok(Some("llamacpp-metal"))),
