@@ -348,21 +348,24 @@ pub fn as_measurement_set(
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join("_");
+    let runtimes = engine.registry().runtimes();
     let points = rows
         .iter()
         .map(|r| {
+            // the backend string names the runtime (`tables/runtimes.ron`): kept by key, so
+            // the set says which runtime measured each point
+            let runtime = runtimes.resolve(None, r.backend.as_deref()).map_err(|e| located(&r.file, r.row, e))?;
             let prompt = matches!(r.kind, Kind::Prefill | Kind::Combined);
             let generated = matches!(r.kind, Kind::Decode | Kind::Combined);
             // the file's own size, when it says, stays in the notes: the catalog's is read
             let size = r.model_size_bytes.map(|b| format!("; file {b} bytes")).unwrap_or_default();
-            Point {
+            Ok(Point {
                 device: key.clone(),
                 model: m.key.clone(),
                 quant: m.quant_scheme.clone(),
                 model_size_gb: m.gguf_size_gb,
                 backend: r.backend.clone(),
-                // the backend string names the runtime (`tables/runtimes.ron`)
-                runtime: None,
+                runtime: runtime.map(str::to_string),
                 build: r.build.clone(),
                 pp_tokens: prompt.then_some(r.prompt_tokens),
                 pp_tok_s: (r.kind == Kind::Prefill).then_some(r.tok_s),
@@ -373,9 +376,9 @@ pub fn as_measurement_set(
                 pg_tok_s: (r.kind == Kind::Combined).then_some(r.tok_s),
                 source: Some(format!("{}:{}", r.file, r.row)),
                 notes: Some(format!("{}{size}", r.origin)),
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, EngineError>>()?;
     let set = MeasurementSet {
         schema_version: 1,
         name: rows.first().map_or_else(String::new, |r| r.file.clone()),

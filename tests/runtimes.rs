@@ -175,3 +175,39 @@ fn a_fit_under_another_runtime_is_data() {
     let after = projected(&reg);
     assert!(after < before / 3.0, "decode under the CPU fit: {before} → {after}");
 }
+
+#[test]
+fn ingest_keeps_each_rows_runtime_and_refuses_an_unknown_backend() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let input = common::root().join("tests/data/ingest/h200-llama-1b.jsonl");
+    let ingest = |input: &std::path::Path, out: &std::path::Path| {
+        run(&[
+            "ingest",
+            &input.to_string_lossy(),
+            "--pack",
+            "reference-silicon",
+            "--tier",
+            "NVIDIA H200 (reference, calibrated)",
+            "--model",
+            "h200_llama_1b_bf16",
+            "--set",
+            &out.to_string_lossy(),
+        ])
+    };
+    let out = dir.path().join("set.json");
+    let (code, _, err) = ingest(&input, &out);
+    assert_eq!(code, 0, "{err}");
+    let set: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set["points"][0]["runtime"], "llamacpp-cuda", "{set}");
+
+    // a backend no runtime lists: the row, the value and the nearest name
+    let text = std::fs::read_to_string(&input).unwrap_or_default().replace("\"CUDA\"", "\"CUDAA\"");
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, text).unwrap_or_else(|e| panic!("{e}"));
+    let (code, _, err) = ingest(&bad, &dir.path().join("bad-set.json"));
+    assert_ne!(code, 0);
+    assert!(err.contains("row 1") && err.contains("no runtime lists the backend `CUDAA`"), "{err}");
+    assert!(err.contains("did you mean `CUDA`?"), "{err}");
+    assert!(!dir.path().join("bad-set.json").exists(), "nothing written on error");
+}
