@@ -144,7 +144,7 @@ pub fn point_model(engine: &Engine, set: &MeasurementSet, p: &Point) -> Result<L
         experts_per_token: None,
         ctx_len_trained: None,
         vocab_size: None,
-        head_dim: None,
+        head_dim: s.head_dim,
         training: None,
         training_recipe: None,
         fine_tune_version: None,

@@ -335,6 +335,7 @@ pub fn as_measurement_set(
         hidden_dim: m.hidden_dim,
         num_attention_heads: m.num_attention_heads,
         num_kv_heads: m.num_kv_heads,
+        head_dim: m.head_dim,
         source: None,
         catalog: Some(m.key.clone()),
     };

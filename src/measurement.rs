@@ -95,6 +95,9 @@ pub struct ModelShape {
     pub num_attention_heads: u32,
     /// KV heads.
     pub num_kv_heads: u32,
+    /// Width of one attention head, where it is not hidden / heads (config.json `head_dim`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<u32>,
     /// Source key.
     #[serde(default)]
     pub source: Option<String>,
@@ -294,6 +297,14 @@ impl MeasurementSet {
                 out.push((
                     vec![PathSeg::Key("points".into()), PathSeg::Index(i)],
                     "no measurement: give `tg_tok_s`, `pp_tok_s` or `pg_tok_s`".into(),
+                ));
+            }
+        }
+        for (k, m) in &self.models {
+            if m.head_dim == Some(0) {
+                out.push((
+                    vec![PathSeg::Key("models".into()), PathSeg::Key(k.clone()), PathSeg::Key("head_dim".into())],
+                    "`head_dim` is `0`; it must be > 0".into(),
                 ));
             }
         }
