@@ -36,8 +36,12 @@ pub(super) struct AccuracyArgs {
     class: Option<String>,
     /// Leave one device out: project each device of a silicon class with the class's cost
     /// model fitted on the other devices only.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "loo_source")]
     loo_class: bool,
+    /// Leave one source out: project each source's points on spec-sheet devices with their
+    /// silicon class's cost model fitted on the other sources' points only.
+    #[arg(long)]
+    loo_source: bool,
     /// Only the devices the set holds out of class fits (`holdout: true`): how the shipped
     /// silicon-class constants do on devices they were not fitted on.
     #[arg(long)]
@@ -466,6 +470,52 @@ fn comparisons_text(
     s
 }
 
+/// Every (class, source) of the selected spec-sheet devices: the source's points projected
+/// with the class fitted on the class's other sources (held-out devices never fitted). A
+/// source that is the class's only one cannot be left out and is said so on stderr.
+fn leave_one_source_out(
+    engine: &Engine,
+    set: &MeasurementSet,
+    selected: &dyn Fn(&str, &Device) -> bool,
+) -> Result<Vec<Comparison>, String> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for p in &set.points {
+        let Some(d) = set.devices.get(&p.device) else { continue };
+        let (Some(class), Some(src)) = (class_of(d), p.source.as_deref()) else { continue };
+        if selected(&p.device, d) && !pairs.iter().any(|(c, s)| c == class && s == src) {
+            pairs.push((class.to_string(), src.to_string()));
+        }
+    }
+    let mut rows = Vec::new();
+    for (class, src) in pairs {
+        let of = |keep: bool| {
+            let mut s = set.clone();
+            s.points.retain(|p| (p.source.as_deref() == Some(src.as_str())) == keep);
+            s
+        };
+        let (others, own) = (of(false), of(true));
+        let fit_on = |_: &str, d: &Device| in_class_fit(d, &class);
+        let reference = format!("leave-one-source-out fit of `{class}` without source `{src}`");
+        let cal_src = CalibrationSource {
+            method: "derived_from_measured".into(),
+            reference,
+            confidence: "medium".into(),
+            ..Default::default()
+        };
+        let fit = match calibration::fit(engine, &others, &fit_on, cal_src) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("warning: `{class}` without source `{src}`: no fit: {e}");
+                continue;
+            }
+        };
+        let only = |k: &str, d: &Device| selected(k, d) && class_of(d) == Some(class.as_str());
+        let cal = |_: &str, _: &Device| Some(fit.calibration.clone());
+        rows.extend(calibration::compare(engine, &own, Some(&only), Some(&cal)).map_err(|e| e.to_string())?);
+    }
+    Ok(rows)
+}
+
 /// The points of `set` measured under runtime `r` (its devices, models and sources kept).
 fn only_runtime(engine: &Engine, set: &MeasurementSet, r: &str) -> Result<MeasurementSet, String> {
     let table = engine.registry().runtimes();
@@ -551,6 +601,14 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
             }
         }
         rows
+    } else if a.loo_source {
+        match leave_one_source_out(&engine, &set, &selected) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_INVALID;
+            }
+        }
     } else {
         match calibration::compare(&engine, &set, Some(&selected), None) {
             Ok(r) => r,
@@ -561,12 +619,13 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
         }
     };
     let title = format!(
-        "set `{}` · rule set {} · registry {} {}{}{}",
+        "set `{}` · rule set {} · registry {} {}{}{}{}",
         set.name,
         engine.provenance().rule_set,
         engine.provenance().registry,
         engine.provenance().registry_version,
         if a.loo_class { " · leave one device out per silicon class" } else { "" },
+        if a.loo_source { " · leave one source out per silicon class" } else { "" },
         if a.holdout { " · held-out devices only" } else { "" }
     );
     let bands = &engine.registry().silicon_classes().calibration_policy.accuracy_bands_pct;
