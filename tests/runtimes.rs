@@ -211,3 +211,23 @@ fn ingest_keeps_each_rows_runtime_and_refuses_an_unknown_backend() {
     assert!(err.contains("did you mean `CUDA`?"), "{err}");
     assert!(!dir.path().join("bad-set.json").exists(), "nothing written on error");
 }
+
+#[test]
+fn leave_one_source_out_projects_each_source_without_its_own_points() {
+    let (code, out, err) = run(&["accuracy", "public-llamacpp", "--loo-source", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let by_source = v["by"]["source"].as_object().cloned().unwrap_or_default();
+    // the Apple thread (S1) and the LLaMA-3 tables (S2) are each projected by a fit without them
+    for s in ["S1", "S2"] {
+        assert!(by_source.get(s).and_then(|x| x["decode"]["n"].as_u64()).is_some_and(|n| n > 10), "{s}: {by_source:?}");
+    }
+    // the in-sample report is better on S2 than the one that never saw it
+    let (code, out, _) = run(&["accuracy", "public-llamacpp", "--format", "json"]);
+    assert_eq!(code, 0);
+    let w: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let med = |x: &Value| x["by"]["source"]["S2"]["decode"]["median_abs_error_pct"].as_f64().unwrap_or(f64::NAN);
+    assert!(med(&w) < med(&v), "in-sample {} vs left out {}", med(&w), med(&v));
+    // a source a class cannot be fitted without is said so, not hidden
+    assert!(err.contains("without source `S3`"), "{err}");
+}
