@@ -117,16 +117,17 @@ pub(super) fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>
             if let (Some(ov), Value::Object(m)) =
                 (engine.overlay_anchor(&nums, tier.get(), model.get(), key, dm, tm)?, &mut out)
             {
-                for (k, x) in [
-                    ("decode_tok_s", ov.decode_tok_s),
-                    ("prefill_tok_s", ov.prefill_tok_s),
-                    ("ttft_s", ov.ttft_s),
-                    ("decode_s", ov.decode_s),
-                    ("prefill_s", ov.prefill_s),
-                    ("total_s", ov.total_s),
-                ] {
-                    m.insert(k.into(), to_json(&x)?);
-                }
+                put_numbers(
+                    m,
+                    &[
+                        ("decode_tok_s", ov.decode_tok_s),
+                        ("prefill_tok_s", ov.prefill_tok_s),
+                        ("ttft_s", ov.ttft_s),
+                        ("decode_s", ov.decode_s),
+                        ("prefill_s", ov.prefill_s),
+                        ("total_s", ov.total_s),
+                    ],
+                )?;
                 m.insert("source".into(), Value::String(ov.source.clone()));
                 m.insert("silicon_anchor_meta".into(), to_json(&ov.meta)?);
                 if let Some(b) = engine.registry().badges().projection_sources.get(&ov.source) {
@@ -143,16 +144,17 @@ pub(super) fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>
             let p = engine.apply_workload_pattern(&nums, &m)?;
             let mut out = strip_type_tags(result);
             if let Value::Object(map) = &mut out {
-                for (k, x) in [
-                    ("decode_tok_s", p.decode_tok_s),
-                    ("ttft_s", p.ttft_s),
-                    ("base_decode_pre_multiplier", p.base_decode_pre_multiplier),
-                    ("decode_s", p.decode_s),
-                    ("prefill_s", p.prefill_s),
-                    ("total_s", p.total_s),
-                ] {
-                    map.insert(k.into(), to_json(&x)?);
-                }
+                put_numbers(
+                    map,
+                    &[
+                        ("decode_tok_s", p.decode_tok_s),
+                        ("ttft_s", p.ttft_s),
+                        ("base_decode_pre_multiplier", p.base_decode_pre_multiplier),
+                        ("decode_s", p.decode_s),
+                        ("prefill_s", p.prefill_s),
+                        ("total_s", p.total_s),
+                    ],
+                )?;
             }
             out
         }
@@ -277,4 +279,13 @@ pub(super) fn rule_operation(engine: &Engine, name: &str, o: &Obj) -> Result<Val
     }
     let r = engine.run_operation(name, tier.as_ref().map(|t| t.get()), model.as_ref().map(|m| m.get()), &args)?;
     Ok(scalar(r.to_json()))
+}
+
+/// Writes named numbers over a result object's fields (the reference writes its floats
+/// through the same JSON conversion as every other answer).
+fn put_numbers(m: &mut serde_json::Map<String, Value>, fields: &[(&str, f64)]) -> Result<(), EngineError> {
+    for (k, x) in fields {
+        m.insert((*k).into(), to_json(x)?);
+    }
+    Ok(())
 }

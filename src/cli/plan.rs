@@ -282,17 +282,23 @@ fn tiers_table(s: &mut String, v: &TierPlan) {
             Some(l) => format!("{l} ({})", c.tier),
             None => c.tier.clone(),
         };
-        t.row(vec![
-            name,
-            n(c.cost, 3),
-            n(rate(&c.result, |p| p.decode_tok_s), 2),
-            n(rate(&c.result, |p| p.ttft_s), 3),
-            source(&c.result),
-            mark(c.meets),
-            why(&c.failures),
-        ]);
+        let mut row = vec![name, n(c.cost, 3)];
+        row.extend(judged_cells(&c.result, c.meets, &c.failures));
+        t.row(row);
     }
     s.push_str(&t.render());
+}
+
+/// The cells every candidate row ends with: decode, TTFT, the path that answered, and
+/// whether it meets the targets and why not.
+fn judged_cells(result: &Projection<'_>, meets: bool, failures: &[Failure]) -> [String; 5] {
+    [
+        n(rate(result, |p| p.decode_tok_s), 2),
+        n(rate(result, |p| p.ttft_s), 3),
+        source(result),
+        mark(meets),
+        why(failures),
+    ]
 }
 
 fn models_table(s: &mut String, v: &ModelPlan) {
@@ -308,16 +314,9 @@ fn models_table(s: &mut String, v: &ModelPlan) {
         &[false, false, true, true, true],
     );
     for c in &v.candidates {
-        t.row(vec![
-            c.model_key.clone(),
-            c.quant_scheme.clone(),
-            n(Some(c.bytes_per_param), 5),
-            n(rate(&c.result, |p| p.decode_tok_s), 2),
-            n(rate(&c.result, |p| p.ttft_s), 3),
-            source(&c.result),
-            mark(c.meets),
-            why(&c.failures),
-        ]);
+        let mut row = vec![c.model_key.clone(), c.quant_scheme.clone(), n(Some(c.bytes_per_param), 5)];
+        row.extend(judged_cells(&c.result, c.meets, &c.failures));
+        t.row(row);
     }
     s.push_str(&t.render());
 }
