@@ -245,6 +245,9 @@ pub struct Comparison {
     pub runtime: Option<String>,
     /// The engine that runtime executes on.
     pub engine: Option<ExecEngine>,
+    /// The kind of device: its silicon class, or `tier` for a device measured on a
+    /// registry tier.
+    pub class: String,
 }
 
 /// Error statistics of one metric.
@@ -308,9 +311,20 @@ pub fn summarise(rows: &[Comparison], m: Metric, bands: &[f64]) -> Summary {
     }
 }
 
+/// The kind of a measured device: its silicon class, or `tier` when it ran on a registry tier.
+fn device_kind(d: &Device) -> &str {
+    match (&d.tier, &d.silicon_class) {
+        (Some(_), _) => "tier",
+        (None, Some(c)) => c,
+        (None, None) => "unknown",
+    }
+}
+
 /// What a report groups comparisons by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grouping {
+    /// The kind of device (its silicon class, or `tier`).
+    Class,
     /// The engine the runtime executes on (`gpu`, `npu`, `cpu`).
     Engine,
     /// The runtime (`tables/runtimes.ron`).
@@ -321,11 +335,12 @@ pub enum Grouping {
 
 impl Grouping {
     /// Every grouping, in report order.
-    pub const ALL: [Grouping; 3] = [Grouping::Engine, Grouping::Runtime, Grouping::Source];
+    pub const ALL: [Grouping; 4] = [Grouping::Class, Grouping::Engine, Grouping::Runtime, Grouping::Source];
 
     /// The name used in reports.
     pub fn name(self) -> &'static str {
         match self {
+            Grouping::Class => "class",
             Grouping::Engine => "engine",
             Grouping::Runtime => "runtime",
             Grouping::Source => "source",
@@ -334,6 +349,7 @@ impl Grouping {
 
     fn key(self, r: &Comparison) -> String {
         let v = match self {
+            Grouping::Class => Some(r.class.as_str()),
             Grouping::Engine => r.engine.map(ExecEngine::name),
             Grouping::Runtime => r.runtime.as_deref(),
             Grouping::Source => r.citation.as_deref(),
@@ -428,6 +444,7 @@ pub fn compare(
                 citation: p.source.clone(),
                 runtime: runtime.map(str::to_string),
                 engine: exec,
+                class: device_kind(d).to_string(),
             });
         }
     }
@@ -597,6 +614,7 @@ fn as_comparisons(res: &[Residual], loo: bool) -> Vec<Comparison> {
             citation: None,
             runtime: None,
             engine: None,
+            class: String::new(),
         })
         .collect()
 }

@@ -72,9 +72,11 @@ fn accuracy_groups_by_the_runtime_table_the_binary_reads() {
     assert!(metal["n"].as_u64().is_some_and(|n| n > 10), "{}", v["by"]["runtime"]);
     assert!(v["by"]["engine"]["gpu"]["decode"]["n"].as_u64().is_some_and(|n| n > 0), "{}", v["by"]);
     assert!(v["by"]["source"]["S1"]["prefill"]["n"].as_u64().is_some_and(|n| n > 0), "{}", v["by"]);
+    assert!(v["by"]["class"]["lp5x_128"]["decode"]["n"].as_u64().is_some_and(|n| n > 10), "{}", v["by"]["class"]);
     let point = v["points"].as_array().and_then(|p| p.first()).cloned().unwrap_or_default();
     assert_eq!(point["runtime"], "llamacpp-metal", "{point}");
     assert_eq!(point["engine"], "gpu", "{point}");
+    assert_eq!(point["class"], "lp5x_128", "{point}");
 
     // the same points, the Metal runtime renamed and said to run on the NPU: data only
     let path = reg.join("tables/runtimes.ron");

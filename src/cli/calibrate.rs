@@ -396,12 +396,12 @@ fn comparisons_text(
         }
         ReportFormat::Csv => {
             s.push_str(
-                "device,model,metric,tokens,measured_tok_s,projected_tok_s,error_pct,source,citation,runtime,engine\n",
+                "device,model,metric,tokens,measured_tok_s,projected_tok_s,error_pct,source,citation,runtime,engine,class\n",
             );
             for r in rows {
                 let _ = writeln!(
                     s,
-                    "{},{},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{},{}",
                     super::render::csv_field(&r.device),
                     super::render::csv_field(&r.model),
                     r.metric.name(),
@@ -412,7 +412,8 @@ fn comparisons_text(
                     super::render::csv_field(&r.source),
                     super::render::csv_field(r.citation.as_deref().unwrap_or("")),
                     super::render::csv_field(r.runtime.as_deref().unwrap_or("")),
-                    r.engine.map_or("", |e| e.name())
+                    r.engine.map_or("", |e| e.name()),
+                    super::render::csv_field(&r.class)
                 );
             }
         }
