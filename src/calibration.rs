@@ -72,23 +72,23 @@ impl Engine {
             .silicon_class
             .as_deref()
             .ok_or_else(|| bad(format!("device `{key}` has neither `tier` nor `silicon_class`: say what it is")))?;
+        // a spec-sheet figure counts when it is a positive finite number
+        let pos = |v: Option<f64>| v.filter(|x| x.is_finite() && *x > 0.0);
         let need = |name: &str, v: Option<f64>| {
-            v.filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| {
+            pos(v).ok_or_else(|| {
                 bad(format!("device `{key}` has no `{name}` in its spec sheet, so it cannot be projected"))
             })
         };
         let bw = need("mem_bandwidth_gbs", d.mem_bandwidth_gbs)?;
         // a sheet may publish one dense peak only (an NPU's INT8 rate): a point whose compute
-        // dtype has none is refused by the projection, and reported, not projected
-        let pos_peak = |v: Option<f64>| v.filter(|x| x.is_finite() && *x > 0.0);
-        if [d.peak_tops_int8, d.peak_tops_bf16, d.peak_tops_fp8].into_iter().all(|v| pos_peak(v).is_none()) {
+        // dtype has none is refused by the projection's bounds, which say why
+        if [d.peak_tops_int8, d.peak_tops_bf16, d.peak_tops_fp8].into_iter().all(|v| pos(v).is_none()) {
             return Err(bad(format!(
                 "device `{key}` has no dense peak (`peak_tops_int8`, `peak_tops_bf16` or `peak_tops_fp8`) in its spec sheet, so it cannot be projected"
             )));
         }
         let bf16 = d.peak_tops_bf16.unwrap_or(0.0);
         // bandwidth = bus bits × GT/s / 8: a sheet that gives two of the three gives the third
-        let pos = |v: Option<f64>| v.filter(|x| x.is_finite() && *x > 0.0);
         let (bus, rate) = match (pos(d.mem_bus_width_bits), pos(d.mem_data_rate_gtps)) {
             (Some(b), Some(r)) => (b, r),
             (Some(b), None) => (b, bw * 8.0 / b),
@@ -189,20 +189,6 @@ fn not_modelled(p: &Point, m: Metric) -> Option<String> {
     (m != Metric::Decode).then(|| {
         format!(
             "not compared: a prompt after {depth} tokens of context (the engine projects a prompt into an empty cache)"
-        )
-    })
-}
-
-/// Why a point cannot be projected on a spec sheet that publishes no dense peak for the
-/// dtype the model computes in (an NPU's sheet often gives INT8 only).
-fn no_peak(engine: &Engine, tier: &Result<Tier, EngineError>, model: &LlmModel) -> Option<String> {
-    let t = tier.as_ref().ok()?;
-    let field = engine.registry().dtypes().tops_field(&model.compute_dtype)?;
-    (field.get(&t.spec) <= 0.0).then(|| {
-        format!(
-            "not projected: the spec sheet gives no dense `{}` peak for the model's `{}` compute",
-            field.name(),
-            model.compute_dtype
         )
     })
 }
@@ -415,7 +401,7 @@ pub fn compare(
             let Some(meas) = measured(p, m) else { continue };
             let q = params(p, m);
             // a request the engine has no form for is reported, not projected
-            let (projected, source) = match not_modelled(p, m).or_else(|| no_peak(engine, &tier, &model)) {
+            let (projected, source) = match not_modelled(p, m) {
                 Some(why) => (None, why),
                 None => {
                     let r = match &tier {
