@@ -62,6 +62,12 @@ pub enum Outcome {
     Failed(Box<Failure>),
 }
 
+/// How many times a failed read is retried when the data was still changing under it.
+pub const TORN_READ_RETRIES: u32 = 3;
+
+/// How deep [`Live::fingerprint`] walks a watched directory (data trees are a few levels deep).
+const FINGERPRINT_DEPTH: usize = 8;
+
 /// The live generation and its reload history.
 #[derive(Debug)]
 pub struct Live {
@@ -135,17 +141,71 @@ impl Live {
 
     /// Rebuilds from disk and swaps the result in when it is valid and different.
     pub fn reload(&self) -> Outcome {
+        self.reload_settled(Duration::ZERO)
+    }
+
+    /// Like [`Live::reload`], but a failed load counts only when the data held still while it
+    /// was read: if any watched file changed within `settle` of a failed read (an editor that
+    /// truncates and then writes, a copy still in progress), the read was torn and is retried,
+    /// up to [`TORN_READ_RETRIES`] times. `Duration::ZERO` reads once.
+    pub fn reload_settled(&self, settle: Duration) -> Outcome {
         // one reload at a time; readers never wait
         let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let t = Instant::now();
-        let out = Engine::load(&self.cfg);
+        let mut tries = 0;
+        loop {
+            let before = (!settle.is_zero()).then(|| self.fingerprint());
+            let t = Instant::now();
+            let out = Engine::load(&self.cfg);
+            match out.engine {
+                Some(engine) => return self.install(engine, t),
+                None => {
+                    tries += 1;
+                    if let Some(before) = before {
+                        std::thread::sleep(settle);
+                        if tries <= TORN_READ_RETRIES && self.fingerprint() != before {
+                            continue;
+                        }
+                    }
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    let f = Failure { at: SystemTime::now(), kept: self.current().id, report: out.report };
+                    self.last_failure.store(Some(Arc::new(f.clone())));
+                    return Outcome::Failed(Box::new(f));
+                }
+            }
+        }
+    }
+
+    /// Size and modification time of every file under the watched paths: what changes when a
+    /// file is written, so two equal fingerprints mean the data held still between them.
+    fn fingerprint(&self) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+        fn walk(p: &Path, out: &mut Vec<(PathBuf, u64, Option<SystemTime>)>, depth: usize) {
+            let Ok(m) = std::fs::metadata(p) else { return };
+            if m.is_dir() {
+                if depth == 0 {
+                    return;
+                }
+                for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                    walk(&e.path(), out, depth - 1);
+                }
+            } else {
+                out.push((p.to_path_buf(), m.len(), m.modified().ok()));
+            }
+        }
+        let mut out = Vec::new();
+        for p in self.data_dirs() {
+            walk(&p, &mut out, FINGERPRINT_DEPTH);
+        }
+        // the anchor file's directory is watched for renames; only the file itself is data
+        if let Some(a) = &self.cfg.anchors {
+            walk(a, &mut out, 0);
+        }
+        out.sort();
+        out
+    }
+
+    /// Puts a freshly loaded engine live unless it is built from the same data.
+    fn install(&self, mut engine: Engine, t: Instant) -> Outcome {
         let cur = self.current();
-        let Some(mut engine) = out.engine else {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-            let f = Failure { at: SystemTime::now(), kept: cur.id, report: out.report };
-            self.last_failure.store(Some(Arc::new(f.clone())));
-            return Outcome::Failed(Box::new(f));
-        };
         let data_hash = format!("{}{}", engine.provenance().content_hash, anchors_hash(&self.cfg));
         if data_hash == cur.data_hash {
             self.last_failure.store(None);
@@ -166,19 +226,7 @@ impl Live {
     /// The directories whose changes make a new generation: the registry, rules and pack
     /// directories, and the anchor file's directory (embedded data is not watched).
     pub fn watch_paths(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = Vec::new();
-        if let Some(r) = &self.cfg.registry {
-            v.push(r.clone());
-        }
-        v.extend(self.cfg.rules_dirs.iter().cloned());
-        if let Some(p) = self.current().engine.packs() {
-            v.extend(p.dirs.iter().cloned());
-        }
-        for p in &self.cfg.packs {
-            if let crate::pack::PackRef::Dir(d) = p {
-                v.push(d.clone());
-            }
-        }
+        let mut v = self.data_dirs();
         if let Some(a) = &self.cfg.anchors {
             let parent = a.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty());
             v.push(parent.unwrap_or_else(|| PathBuf::from(".")));
@@ -192,6 +240,24 @@ impl Live {
             }
         }
         out
+    }
+
+    /// The registry, rules and pack directories read from disk.
+    fn data_dirs(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = Vec::new();
+        if let Some(r) = &self.cfg.registry {
+            v.push(r.clone());
+        }
+        v.extend(self.cfg.rules_dirs.iter().cloned());
+        if let Some(p) = self.current().engine.packs() {
+            v.extend(p.dirs.iter().cloned());
+        }
+        for p in &self.cfg.packs {
+            if let crate::pack::PackRef::Dir(d) = p {
+                v.push(d.clone());
+            }
+        }
+        v
     }
 }
 
@@ -236,7 +302,7 @@ pub fn watch(
             Err(_) => true,
         };
         if changed {
-            on_reload(live.reload());
+            on_reload(live.reload_settled(debounce.max(Duration::from_millis(20))));
         }
     };
     let tick = Some((debounce / 4).max(Duration::from_millis(5)));
