@@ -148,8 +148,13 @@ fn a_tier_listing_does_not_claim_a_measurement_it_does_not_carry() {
         let t = reg.tier(name).unwrap_or_else(|| panic!("{name}"));
         reg.tier_label(t).map(|l| (l.source.method.clone(), l.note.is_some()))
     };
-    // the RTX 5090 file says "measured", but carries no LLM measurement
-    assert_eq!(label("RTX 5090 (reference, measured)"), Some(("default".into(), true)));
+    // the NPU High file says "measured", but carries no LLM measurement
+    assert_eq!(label("NPU High"), Some(("default".into(), true)));
+    // the RTX 5090 file says "measured" too, but its first-principles numbers come from its
+    // silicon class's fit (llama.cpp CUDA), and its label says so
+    assert_eq!(label("RTX 5090 (reference, measured)"), Some(("derived_from_measured".into(), false)));
+    let fit = reg.tier("RTX 5090 (reference, measured)").and_then(|t| t.spec.llm_calibration.as_ref());
+    assert!(fit.is_some_and(|f| f.source.reference.contains("--class gddr_class --runtime llamacpp-cuda")), "{fit:?}");
     assert_eq!(label("NPU Mid"), Some(("measured".into(), false)));
     assert_eq!(label(H200), Some(("derived_from_measured".into(), false)));
 }

@@ -29,7 +29,9 @@ fn tier_json(t: &ratchet::TierSpec) -> Value {
     // the measured cost model of a calibrated silicon class is an extension field: the
     // reference rules never read it (docs/calibration.md)
     if let Value::Object(o) = &mut v {
-        o.remove("llm_calibration");
+        for k in ["llm_calibration", "runtime", "silicon_class"] {
+            o.remove(k);
+        }
     }
     v
 }

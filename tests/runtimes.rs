@@ -233,3 +233,75 @@ fn leave_one_source_out_projects_each_source_without_its_own_points() {
     // a source a class cannot be fitted without is said so, not hidden
     assert!(err.contains("without source `S3`"), "{err}");
 }
+
+fn project(reg: &std::path::Path, tier: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["project", "--model", "qwen25_7b_dense", "--tier", tier, "--registry"];
+    let r = reg.to_string_lossy().to_string();
+    args.push(&r);
+    args.extend(["--format", "json"]);
+    args.extend(extra);
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn a_registry_tier_takes_its_class_fit_and_the_reference_rules_ignore_it() {
+    let (_dir, reg) = temp_registry();
+    const GPU: &str = "RTX 5090 (reference, measured)";
+    let fitted = project(&reg, GPU, &[]);
+    assert_eq!(fitted["source"], "fitted", "{fitted}");
+    // the reference's constants and path, bit for bit
+    let reference = project(&reg, GPU, &["--rules", "ratchet-0.3.2"]);
+    assert_eq!((reference["source"].as_str(), reference["decode_tok_s"].as_f64()), (Some("cross_class"), Some(351.62)));
+    // the class fit is data: a tenfold per-layer decode cost in a copy of the class table
+    let path = reg.join("tables/silicon_classes.ron");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let edited = text.replacen("decode_layer_us: 66.16,", "decode_layer_us: 661.6,", 1);
+    assert_ne!(text, edited, "the gddr_class fit changed: update this test");
+    std::fs::write(&path, edited).unwrap_or_else(|e| panic!("{e}"));
+    let slower = project(&reg, GPU, &[]);
+    let (a, b) = (fitted["decode_tok_s"].as_f64().unwrap_or(0.0), slower["decode_tok_s"].as_f64().unwrap_or(0.0));
+    assert!(b > 0.0 && b < a / 3.0, "{a} → {b}");
+    // without a class the tier falls back to the engine defaults, as before
+    let tier = reg.join("tiers/09-rtx-5090.ron");
+    let text = std::fs::read_to_string(&tier).unwrap_or_default();
+    std::fs::write(&tier, text.replace("silicon_class: \"gddr_class\",", "")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(project(&reg, GPU, &[])["source"], "cross_class");
+}
+
+#[test]
+fn a_registry_tier_naming_an_unknown_class_is_refused_at_its_position() {
+    let (_dir, reg) = temp_registry();
+    let tier = reg.join("tiers/09-rtx-5090.ron");
+    let text = std::fs::read_to_string(&tier).unwrap_or_default();
+    let edited = text.replace("silicon_class: \"gddr_class\",", "silicon_class: \"gddr_clas\",");
+    assert_ne!(text, edited);
+    std::fs::write(&tier, &edited).unwrap_or_else(|e| panic!("{e}"));
+    let line = edited.lines().position(|l| l.contains("gddr_clas\"")).map_or(0, |i| i + 1);
+    let (code, out, err) = run(&["validate", "--registry", &reg.to_string_lossy()]);
+    let all = format!("{out}{err}");
+    assert_ne!(code, 0, "{all}");
+    assert!(all.contains(&format!("tiers/09-rtx-5090.ron:{line}:")), "{all}");
+    assert!(all.contains("unknown silicon class `gddr_clas`") && all.contains("did you mean `gddr_class`?"), "{all}");
+}
+
+#[test]
+fn a_tier_set_to_another_runtime_takes_that_runtimes_fit_and_says_so() {
+    let e = engine();
+    let form = serde_json::json!({"base": "RTX 5090 (reference, measured)", "set": {"runtime": "llamacpp-vulkan"}});
+    let t = e.tier_from_json(&form).unwrap_or_else(|err| panic!("{err}")).into_owned();
+    let fit = t.spec.llm_calibration.unwrap_or_else(|| panic!("no fit"));
+    assert!(
+        fit.source
+            .reference
+            .contains("class `gddr_class` fitted under `llamacpp-cuda`, applied to runtime `llamacpp-vulkan`"),
+        "{}",
+        fit.source.reference
+    );
+    assert_eq!(fit.source.confidence, "low");
+    // the tier's own runtime keeps the class fit as it is
+    let same = serde_json::json!({"base": "RTX 5090 (reference, measured)", "set": {"tdp_watts": 600.0}});
+    let t = e.tier_from_json(&same).unwrap_or_else(|err| panic!("{err}")).into_owned();
+    assert_eq!(t.spec.llm_calibration.map(|f| f.source.confidence), Some("medium".to_string()));
+}

@@ -19,6 +19,10 @@ impl Engine {
             let help = d.help.map(|h| format!(" ({h})")).unwrap_or_default();
             return Err(EngineError::InvalidValue(format!("tier `{}`: {}{help}", spec.name, d.message)));
         }
+        let mut spec = spec;
+        if let (None, Some(class)) = (&spec.llm_calibration, &spec.silicon_class) {
+            spec.llm_calibration = self.registry().silicon_classes().fit_for(class, spec.runtime.as_deref());
+        }
         Ok(self.registry().resolve_tier(spec))
     }
 
@@ -38,11 +42,20 @@ impl Engine {
             }
             TierForm::Set { base, set } => {
                 let b = self.resolve_tier_form(base)?;
+                let base_spec = &b.get().spec;
+                // a fit the base took from its class follows a new runtime or class
+                let class_fit = base_spec.silicon_class.as_deref().is_some_and(|c| {
+                    base_spec.llm_calibration
+                        == self.registry().silicon_classes().fit_for(c, base_spec.runtime.as_deref())
+                });
                 let mut v = serde_json::to_value(b.get().to_full_spec())
                     .map_err(|e| EngineError::InvalidValue(format!("cannot copy the base tier: {e}")))?;
                 if let Value::Object(m) = &mut v {
                     if set.contains_key("capability_table") {
                         m.remove("capability_levels");
+                    }
+                    if class_fit && (set.contains_key("runtime") || set.contains_key("silicon_class")) {
+                        m.remove("llm_calibration");
                     }
                     for (k, x) in set {
                         m.insert(k.clone(), x.clone());

@@ -510,6 +510,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         badges: badges.as_ref().map(|(_, b)| b),
         policy: silicon_classes.as_ref().map(|(_, s)| &s.calibration_policy),
         runtimes: runtimes.as_ref().map(|(_, t)| t),
+        classes: silicon_classes.as_ref().map(|(_, s)| s),
     };
     validate_tables(&ctx, &capabilities, &dtypes, &quant, &precision_sets, &silicon_classes, &manifest, report);
 
@@ -647,8 +648,11 @@ fn tier_list(
         t.registry_slot = Some(list.len() as u32);
         list.push(Arc::new(t));
     };
-    for (pf, spec) in tiers {
+    for (pf, mut spec) in tiers {
         validate::tier_file(ctx, &pf, &spec, report);
+        if let (None, Some(class), Some((_, classes))) = (&spec.llm_calibration, &spec.silicon_class, silicon_classes) {
+            spec.llm_calibration = classes.fit_for(class, spec.runtime.as_deref());
+        }
         add(&pf, spec, report);
     }
     if let (Some((_, classes)), Some((_, sets))) = (silicon_classes, precision_sets) {
@@ -1003,6 +1007,7 @@ impl Registry {
             badges: Some(&self.badges),
             policy: Some(&self.silicon_classes.calibration_policy),
             runtimes: Some(&self.runtimes),
+            classes: Some(&self.silicon_classes),
         };
         let keys: Vec<String> = self.catalog.keys().map(str::to_string).chain(std::iter::once(m.key.clone())).collect();
         validate::model_findings(&ctx, m, &keys).into_iter().map(|(_, d)| d).collect()
@@ -1020,6 +1025,7 @@ impl Registry {
             badges: Some(&self.badges),
             policy: Some(&self.silicon_classes.calibration_policy),
             runtimes: Some(&self.runtimes),
+            classes: Some(&self.silicon_classes),
         };
         validate::tier_findings(&ctx, spec).into_iter().map(|(_, d)| d).collect()
     }

@@ -27,6 +27,8 @@ pub(crate) struct Context<'a> {
     pub policy: Option<&'a CalibrationPolicy>,
     /// The runtimes a tier or class may name; `None` skips those checks.
     pub runtimes: Option<&'a RuntimeTable>,
+    /// The silicon classes a registry tier may name; `None` skips that check.
+    pub classes: Option<&'a SiliconClassTable>,
 }
 
 /// A runtime a tier or class names that the runtime table does not have.
@@ -153,6 +155,15 @@ pub(crate) fn tier_findings(ctx: &Context<'_>, t: &TierSpec) -> Vec<Finding> {
     }
     if let Some(r) = &t.runtime {
         runtime_ref(ctx, &mut out, vec![k("runtime")], r);
+    }
+    if let (Some(c), Some(table)) = (&t.silicon_class, ctx.classes) {
+        if !table.classes.contains_key(c) {
+            out.push((
+                vec![k("silicon_class")],
+                Diagnostic::error("unknown-reference", format!("unknown silicon class `{c}`"))
+                    .with_help(did_you_mean(c, table.classes.keys().map(String::as_str))),
+            ));
+        }
     }
     check(&mut out, vec![k("tdp_watts")], "tdp_watts", t.tdp_watts, Range::NonNegative);
     if let Some(s) = t.stock_mem_bandwidth_gbs {

@@ -116,25 +116,9 @@ pub fn make_custom_tier(
         measured_perception: None,
         llm_calibration: None,
         runtime: p.runtime.clone(),
+        silicon_class: None,
     };
-    // the class's fit under the tier's runtime; else the class's own fit, labelled as fitted
-    // under another runtime when the tier names one it was not fitted under; else none
-    // (engine defaults)
-    let runtime = p.runtime.as_deref().or(d.default_runtime.as_deref());
-    spec.llm_calibration = match runtime.and_then(|r| d.runtime_calibrated.get(r)) {
-        Some(c) => Some(c.clone()),
-        None => d.calibrated.clone().map(|mut c| {
-            if let Some(r) = runtime.filter(|r| Some(*r) != d.default_runtime.as_deref()) {
-                let under = d.default_runtime.as_deref().map_or_else(|| "other runtimes".into(), |x| format!("`{x}`"));
-                c.source.reference = format!(
-                    "{}; class `{}` fitted under {under}, applied to runtime `{r}`",
-                    c.source.reference, p.silicon_class
-                );
-                c.source.confidence = classes.custom_calibration.confidence.clone();
-            }
-            c
-        }),
-    };
+    spec.llm_calibration = classes.fit_for(&p.silicon_class, p.runtime.as_deref());
     if let Some(rung) = &p.npu_precision_set {
         let Some(set) = sets.sets.get(rung) else {
             let mut valid: Vec<&str> = sets.sets.keys().map(String::as_str).collect();
@@ -153,6 +137,29 @@ pub fn make_custom_tier(
     }
     spec.capability_table = capability;
     Ok(spec)
+}
+
+impl SiliconClassTable {
+    /// The cost model a tier of `class` projected under `runtime` takes: the class's fit under
+    /// that runtime; else the class's own fit, labelled as fitted under another runtime (at
+    /// the custom-tier confidence) when the runtime is not the one it was fitted under; else
+    /// none, and the tier keeps the engine defaults.
+    pub fn fit_for(&self, class: &str, runtime: Option<&str>) -> Option<crate::tier::LlmCalibration> {
+        let d = self.classes.get(class)?;
+        let runtime = runtime.or(d.default_runtime.as_deref());
+        if let Some(c) = runtime.and_then(|r| d.runtime_calibrated.get(r)) {
+            return Some(c.clone());
+        }
+        d.calibrated.clone().map(|mut c| {
+            if let Some(r) = runtime.filter(|r| Some(*r) != d.default_runtime.as_deref()) {
+                let under = d.default_runtime.as_deref().map_or_else(|| "other runtimes".into(), |x| format!("`{x}`"));
+                c.source.reference =
+                    format!("{}; class `{class}` fitted under {under}, applied to runtime `{r}`", c.source.reference);
+                c.source.confidence = self.custom_calibration.confidence.clone();
+            }
+            c
+        })
+    }
 }
 
 /// Defaults for a custom tier of one silicon class (reference spec §2.8).

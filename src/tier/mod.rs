@@ -270,6 +270,12 @@ pub struct TierSpec {
     /// takes its silicon class's constants fitted under this runtime.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
+    /// The silicon class a registry tier belongs to (a key of `tables/silicon_classes.ron`):
+    /// a tier without its own `llm_calibration` takes the class's fit under its runtime, as a
+    /// custom tier of the class does, so its first-principles numbers rest on measurements of
+    /// its kind of silicon. Ignored by `ratchet-0.3.2`, whose rules never read a fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silicon_class: Option<String>,
 }
 
 /// Constants of the LLM cost model: a decoded token streams the active weights and reads the
