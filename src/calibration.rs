@@ -443,13 +443,14 @@ pub fn compare(
 
 /// A placeholder calibration: it makes the calibrated branches of the rule set evaluate, so
 /// their regressors appear in the trace.
-fn probe_calibration() -> LlmCalibration {
+fn probe_calibration(prefill_peak: Option<&str>) -> LlmCalibration {
     LlmCalibration {
         decode_bw_efficiency: 1.0,
         decode_kv_bw_efficiency: Some(1.0),
         decode_layer_us: 1.0,
         prefill_util: 1.0,
         prefill_layer_us: 1.0,
+        prefill_peak: prefill_peak.map(str::to_string),
         source: CalibrationSource {
             method: "derived_from_measured".into(),
             reference: "fit probe".into(),
@@ -605,6 +606,55 @@ fn as_comparisons(res: &[Residual], loo: bool) -> Vec<Comparison> {
         .collect()
 }
 
+/// Whether the decode points' ratios of KV bytes to weight bytes spread by more than `min`:
+/// only then can a fit tell the KV read from the weights.
+fn contexts_spread(rows: &[Row], min: f64) -> bool {
+    let r: Vec<f64> = rows.iter().map(|r| r.x[1] / r.x[0].max(f64::MIN_POSITIVE)).collect();
+    let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = r.iter().copied().fold(0.0, f64::max);
+    hi - lo > min
+}
+
+/// The peak a fit's prefill share is of: the `prefill_peak_dtype` of the runtime every
+/// fitted point ran under, when they agree; none (the compute floor's peak) when the points
+/// mix runtimes whose prompts scale with different peaks, with a note.
+fn prefill_peak_of(
+    engine: &Engine,
+    set: &MeasurementSet,
+    only: &dyn Fn(&str, &Device) -> bool,
+) -> (Option<String>, Option<String>) {
+    let runtimes = engine.registry().runtimes();
+    let mut seen: Vec<(Option<String>, Option<String>)> = Vec::new();
+    for p in &set.points {
+        let Some(d) = set.devices.get(&p.device) else { continue };
+        if !only(&p.device, d) {
+            continue;
+        }
+        let r = runtimes.resolve(p.runtime.as_deref(), p.backend.as_deref()).ok().flatten();
+        let dtype = r.and_then(|k| runtimes.runtimes.get(k)).and_then(|x| x.prefill_peak_dtype.clone());
+        if !seen.iter().any(|(_, d)| *d == dtype) {
+            seen.push((r.map(str::to_string), dtype));
+        }
+    }
+    match seen.as_slice() {
+        [(_, d)] => (d.clone(), None),
+        [] => (None, None),
+        many => {
+            let list: Vec<String> = many
+                .iter()
+                .map(|(r, d)| {
+                    format!("{} ({})", r.as_deref().unwrap_or("no runtime"), d.as_deref().unwrap_or("floor dtype"))
+                })
+                .collect();
+            let note = format!(
+                "the points' runtimes scale prefill with different peaks ({}): prefill is fitted against the compute floor's peak; fit one runtime (`--runtime`) to scale it from that runtime's peak",
+                list.join(", ")
+            );
+            (None, Some(note))
+        }
+    }
+}
+
 /// Fits the cost-model constants to every point of the devices `only` selects: decode time
 /// per token = weights / (BW × e_w) + KV read / (BW × e_kv) + layers × c_d; prefill time =
 /// FLOPs / (peak × u) + layers × c_p. Least squares on relative error; leave-one-out per point.
@@ -625,6 +675,7 @@ pub fn fit(
     let policy = &engine.registry().silicon_classes().calibration_policy;
     // the tightest bound on prefill_util over the devices fitted, and which device sets it
     let mut util_cap: Option<(f64, String)> = None;
+    let (prefill_peak, peak_note) = prefill_peak_of(engine, set, only);
     for (i, p) in set.points.iter().enumerate() {
         let Some(d) = set.devices.get(&p.device) else { continue };
         if !only(&p.device, d) {
@@ -641,7 +692,7 @@ pub fn fit(
                 continue;
             }
         };
-        tier.spec.llm_calibration = Some(probe_calibration());
+        tier.spec.llm_calibration = Some(probe_calibration(prefill_peak.as_deref()));
         let model = point_model(engine, set, p)?;
         let bw = tier.spec.mem_bandwidth_gbs;
         if let Some(tok_s) = p.tg_tok_s {
@@ -669,7 +720,7 @@ pub fn fit(
             let v = traced(engine, &model, &tier, &q)?;
             // the highest share of the floor's peak prefill may reach on this device
             let highest = TopsField::highest(&tier.spec);
-            let floor = get(&v, "floor_peak_tops")?;
+            let floor = get(&v, "fitted_peak_tops")?;
             if floor > 0.0 {
                 let cap = policy.max_share_of_highest_peak * highest / floor;
                 if util_cap.as_ref().is_none_or(|(c, _)| cap < *c) {
@@ -679,7 +730,7 @@ pub fn fit(
             let gflop = get(&v, "gops_per_token")? * n as f64 + get(&v, "prefill_attention_gops")?;
             // seconds per prompt = GFLOP / (TFLOP/s) / 1000 / u  +  layers × µs
             prefill.rows.push(Row {
-                x: vec![gflop / get(&v, "floor_peak_tops")? / 1000.0, get(&v, "model.num_layers")? * 1e-6],
+                x: vec![gflop / floor / 1000.0, get(&v, "model.num_layers")? * 1e-6],
                 y: n as f64 / tok_s,
                 // time to first token adds the tier's fixed overhead (`floor_ttft_ms`)
                 offset: get(&v, "hw.compute_overhead_ms")? / 1000.0,
@@ -689,18 +740,14 @@ pub fn fit(
         }
     }
     let mut notes = skipped;
+    notes.extend(peak_note);
     if at_depth > 0 {
         notes.push(format!(
             "{at_depth} prefill points after a context (llama-bench `n_depth`) not fitted: the engine projects a prompt into an empty cache"
         ));
     }
     // the KV term is separable only when the contexts differ; otherwise it reads at e_w
-    let kv_spread = {
-        let r: Vec<f64> = decode.rows.iter().map(|r| r.x[1] / r.x[0].max(f64::MIN_POSITIVE)).collect();
-        let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = r.iter().copied().fold(0.0, f64::max);
-        hi - lo > policy.kv_context_spread_min
-    };
+    let kv_spread = contexts_spread(&decode.rows, policy.kv_context_spread_min);
     // without a spread of contexts the KV read is folded into the weights' term
     let cols_d = if kv_spread { 3 } else { 2 };
     let d_rows: Vec<Row> = if kv_spread {
@@ -798,6 +845,7 @@ pub fn fit(
             decode_layer_us: round_sig(c_d),
             prefill_util: round_sig(u),
             prefill_layer_us: round_sig(c_p),
+            prefill_peak,
             source,
         },
         residuals,

@@ -302,11 +302,14 @@ pub fn checked_model(engine: &Engine, rows: &[Measured], model: &str, allow: boo
 /// The measurements of one model on one tier, as a measurement set. Its model is the
 /// catalog model (`catalog`), so `accuracy` and `calibrate` read the bytes `project` reads
 /// (the rows are checked against it first: [`checked_model`]).
+/// `runtime`, when given, is the runtime every row ran under (a key of `tables/runtimes.ron`),
+/// for files whose backend column does not name it; otherwise each row's backend names it.
 pub fn as_measurement_set(
     engine: &Engine,
     rows: &[Measured],
     tier: &str,
     model: &str,
+    runtime: Option<&str>,
 ) -> Result<MeasurementSet, EngineError> {
     let t = engine.tier(tier)?;
     let m = engine.model(model)?;
@@ -350,12 +353,18 @@ pub fn as_measurement_set(
         .collect::<Vec<_>>()
         .join("_");
     let runtimes = engine.registry().runtimes();
+    if let Some(r) = runtime {
+        runtimes.resolve(Some(r), None).map_err(EngineError::InvalidValue)?;
+    }
     let points = rows
         .iter()
         .map(|r| {
             // the backend string names the runtime (`tables/runtimes.ron`): kept by key, so
             // the set says which runtime measured each point
-            let runtime = runtimes.resolve(None, r.backend.as_deref()).map_err(|e| located(&r.file, r.row, e))?;
+            let runtime = match runtime {
+                Some(k) => Some(k),
+                None => runtimes.resolve(None, r.backend.as_deref()).map_err(|e| located(&r.file, r.row, e))?,
+            };
             let prompt = matches!(r.kind, Kind::Prefill | Kind::Combined);
             let generated = matches!(r.kind, Kind::Decode | Kind::Combined);
             // the file's own size, when it says, stays in the notes: the catalog's is read

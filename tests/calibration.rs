@@ -49,6 +49,9 @@ fn ingest_h200(dir: &Path) -> (PathBuf, PathBuf) {
             model,
             "--set",
             &s(out),
+            // a PyTorch harness writing llama-bench's format: its `backends` says CUDA
+            "--runtime",
+            "pytorch-cuda",
         ]);
         assert_eq!(code, 0, "{err}");
         assert!(err.contains("measurement set"), "{err}");
@@ -68,6 +71,8 @@ fn ingest_and_calibrate_the_h200_within_ten_percent_leave_one_out() {
     // the llama-bench provenance travels with each point
     assert!(set["points"][0]["source"].as_str().is_some_and(|x| x.ends_with("h200-llama-8b.jsonl:1")));
     assert!(set["points"][0]["notes"].as_str().is_some_and(|x| x.contains("pytorch-2.11.0+cu130")));
+    // `--runtime` names the runtime the backend column does not
+    assert_eq!(set["points"][0]["runtime"], "pytorch-cuda");
 
     // the two sets merge into one device: the 1.5B and the 8B fit together
     let fit =

@@ -224,14 +224,28 @@ fn leave_one_source_out_projects_each_source_without_its_own_points() {
     for s in ["S1", "S2"] {
         assert!(by_source.get(s).and_then(|x| x["decode"]["n"].as_u64()).is_some_and(|n| n > 10), "{s}: {by_source:?}");
     }
-    // the in-sample report is better on S2 than the one that never saw it
+    // S2's points are projected by another fit than the registry's (which saw them)
     let (code, out, _) = run(&["accuracy", "public-llamacpp", "--format", "json"]);
     assert_eq!(code, 0);
     let w: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    let med = |x: &Value| x["by"]["source"]["S2"]["decode"]["median_abs_error_pct"].as_f64().unwrap_or(f64::NAN);
-    assert!(med(&w) < med(&v), "in-sample {} vs left out {}", med(&w), med(&v));
-    // a source a class cannot be fitted without is said so, not hidden
-    assert!(err.contains("without source `S3`"), "{err}");
+    let projected = |x: &Value| -> Vec<(String, String, f64)> {
+        x["points"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["citation"] == "S2" && p["metric"] == "decode" && p["class"] == "gddr_class")
+            .filter_map(|p| Some((p["device"].to_string(), p["model"].to_string(), p["projected"].as_f64()?)))
+            .collect()
+    };
+    let (inside, left_out) = (projected(&w), projected(&v));
+    assert!(!inside.is_empty() && inside.len() == left_out.len(), "{inside:?} vs {left_out:?}");
+    assert!(
+        inside.iter().zip(&left_out).all(|(a, b)| a.0 == b.0 && a.1 == b.1 && (a.2 - b.2).abs() > 1e-9),
+        "{inside:?} vs {left_out:?}"
+    );
+    // a class the registry has no fit for (`unknown`: the HBM cards) answers on the engine
+    // defaults, so there is nothing to leave out; every fitted class refits without a warning
+    assert!(!err.contains("no fit"), "{err}");
 }
 
 fn project(reg: &std::path::Path, tier: &str, extra: &[&str]) -> Value {
@@ -257,7 +271,7 @@ fn a_registry_tier_takes_its_class_fit_and_the_reference_rules_ignore_it() {
     // the class fit is data: a tenfold per-layer decode cost in a copy of the class table
     let path = reg.join("tables/silicon_classes.ron");
     let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let edited = text.replacen("decode_layer_us: 66.16,", "decode_layer_us: 661.6,", 1);
+    let edited = text.replacen("decode_layer_us: 34.6,", "decode_layer_us: 346.0,", 1);
     assert_ne!(text, edited, "the gddr_class fit changed: update this test");
     std::fs::write(&path, edited).unwrap_or_else(|e| panic!("{e}"));
     let slower = project(&reg, GPU, &[]);
@@ -304,4 +318,102 @@ fn a_tier_set_to_another_runtime_takes_that_runtimes_fit_and_says_so() {
     let same = serde_json::json!({"base": "RTX 5090 (reference, measured)", "set": {"tdp_watts": 600.0}});
     let t = e.tier_from_json(&same).unwrap_or_else(|err| panic!("{err}")).into_owned();
     assert_eq!(t.spec.llm_calibration.map(|f| f.source.confidence), Some("medium".to_string()));
+}
+
+#[test]
+fn a_fits_prefill_peak_and_a_tiers_published_peak_are_data() {
+    let (_dir, reg) = temp_registry();
+    const GPU: &str = "RTX 5090 (reference, measured)";
+    let prefill = |reg: &std::path::Path, rules: &str| {
+        let v = project(reg, GPU, &["--rules", rules]);
+        v["prefill_tok_s"].as_f64().unwrap_or_else(|| panic!("{v}"))
+    };
+    let (fitted, reference) = (prefill(&reg, "default"), prefill(&reg, "ratchet-0.3.2"));
+    // the class fit's share is of the INT8 peak the vendor publishes (838), not the
+    // reference's field (419): without the published peak the fit reads the field, half
+    let tier = reg.join("tiers/09-rtx-5090.ron");
+    let text = std::fs::read_to_string(&tier).unwrap_or_default();
+    let start = text.find("    published_peaks: {").unwrap_or_else(|| panic!("no published_peaks"));
+    let end = text[start..].find("\n    },\n").map(|e| start + e + 7).unwrap_or_else(|| panic!("unterminated"));
+    std::fs::write(&tier, format!("{}{}", &text[..start], &text[end..])).unwrap_or_else(|e| panic!("{e}"));
+    let unpublished = prefill(&reg, "default");
+    assert!(unpublished < fitted * 0.8, "{fitted} → {unpublished}");
+    assert_eq!(prefill(&reg, "ratchet-0.3.2"), reference, "the reference reads the field either way");
+    // the fit names the peak its share is of: the same share of the BF16 peak is a quarter
+    let path = reg.join("tables/silicon_classes.ron");
+    let classes = std::fs::read_to_string(&path).unwrap_or_default();
+    let edited = classes.replacen(r#"prefill_peak: "int8","#, r#"prefill_peak: "bf16","#, 1);
+    assert_ne!(classes, edited, "the gddr_class fit lost its prefill_peak: update this test");
+    std::fs::write(&path, edited).unwrap_or_else(|e| panic!("{e}"));
+    let bf16 = prefill(&reg, "default");
+    assert!(bf16 < unpublished * 0.9, "{unpublished} → {bf16}");
+}
+
+#[test]
+fn peaks_that_name_no_dtype_or_no_source_are_refused_at_their_position() {
+    let swap = |from: &'static str, to: &'static str| move |t: &str| t.replacen(from, to, 1);
+    let blank_source = |t: &str| {
+        let key = "(value: 838.0, source: \"";
+        let Some(at) = t.find(key).map(|i| i + key.len()) else { return t.to_string() };
+        let end = t[at..].find('"').map_or(at, |e| at + e);
+        format!("{} {}", &t[..at], &t[end..])
+    };
+    type Case<'a> = (&'a str, Box<dyn Fn(&str) -> String>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "tables/silicon_classes.ron",
+            Box::new(swap(r#"prefill_peak: "int8","#, r#"prefill_peak: "int9","#)),
+            "`prefill_peak` `int9` is not a dtype with a peak",
+        ),
+        (
+            "tables/runtimes.ron",
+            Box::new(swap(r#"prefill_peak_dtype: "int8""#, r#"prefill_peak_dtype: "in8""#)),
+            "`prefill_peak_dtype` `in8` is not a dtype with a peak",
+        ),
+        (
+            "tiers/09-rtx-5090.ron",
+            Box::new(swap("(value: 838.0,", "(value: 0.0,")),
+            "`peak_tops_int8` is `0.0`; it must be > 0",
+        ),
+        ("tiers/09-rtx-5090.ron", Box::new(blank_source), "the published `peak_tops_int8` names no source"),
+    ];
+    for (file, edit, want) in &cases {
+        let (_dir, reg) = temp_registry();
+        let path = reg.join(file);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let edited = edit(&text);
+        assert_ne!(text, edited, "{file}: the edit found nothing to change");
+        std::fs::write(&path, &edited).unwrap_or_else(|e| panic!("{e}"));
+        let (code, out, err) = run(&["validate", "--registry", &reg.to_string_lossy()]);
+        let all = format!("{out}{err}");
+        assert_ne!(code, 0, "{file}: {all}");
+        assert!(all.contains(&format!("{file}:")), "{file}: {all}");
+        assert!(all.contains(want), "{file}: want `{want}` in {all}");
+        if want.contains("int9") {
+            assert!(all.contains("did you mean `int8`?"), "{all}");
+        }
+    }
+}
+
+#[test]
+fn a_class_fit_over_mixed_runtimes_says_its_prefill_peak_is_the_floors() {
+    let (code, out, err) = run(&["calibrate", "public-llamacpp", "--class", "gddr_class", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(v["calibration"].get("prefill_peak").is_none(), "{}", v["calibration"]);
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("scale prefill with different peaks") && notes.contains("llamacpp-cuda (int8)"), "{notes}");
+    let (code, out, err) = run(&[
+        "calibrate",
+        "public-llamacpp",
+        "--class",
+        "gddr_class",
+        "--runtime",
+        "llamacpp-cuda",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v["calibration"]["prefill_peak"], "int8", "{}", v["calibration"]);
 }

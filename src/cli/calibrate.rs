@@ -136,6 +136,11 @@ pub(super) struct IngestArgs {
     /// calibrate`; never over an existing file).
     #[arg(long, value_name = "FILE.json")]
     set: Option<PathBuf>,
+    /// The runtime the measurements ran under (a key of `tables/runtimes.ron`), for files
+    /// whose backend column does not name it (a PyTorch harness writing llama-bench's format
+    /// says `CUDA`); by default each row's backend names it.
+    #[arg(long)]
+    runtime: Option<String>,
 }
 
 /// The RON of a registry tier file body: `ron_text` without its own extensions line (the
@@ -207,7 +212,7 @@ pub(super) fn ingest(a: IngestArgs) -> i32 {
     });
     let set = match &a.set {
         None => None,
-        Some(_) => match crate::ingest::as_measurement_set(&engine, &rows, &a.tier, &a.model) {
+        Some(_) => match crate::ingest::as_measurement_set(&engine, &rows, &a.tier, &a.model, a.runtime.as_deref()) {
             Ok(s) => Some(s),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -307,7 +312,9 @@ fn resolve_set(engine: &Engine, set: &str, raw: &RawInput<'_>) -> Result<Arc<Mea
                 let rows = crate::ingest::read_measurements(&path).map_err(|e| e.to_string())?;
                 // raw measurements already ran on `--tier`
                 warn(&crate::ingest::checked_model(engine, &rows, m, raw.allow_mismatch).map_err(|e| e.to_string())?);
-                return crate::ingest::as_measurement_set(engine, &rows, t, m).map(Arc::new).map_err(|e| e.to_string());
+                return crate::ingest::as_measurement_set(engine, &rows, t, m, raw.runtime)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string());
             }
             MeasurementSet::read(&path).map(Arc::new).map_err(|e| e.to_string())?
         }
@@ -327,6 +334,8 @@ struct RawInput<'a> {
     tier: Option<&'a str>,
     model: Option<&'a str>,
     allow_mismatch: bool,
+    /// The runtime raw measurements ran under (`calibrate --runtime`); their backends' else.
+    runtime: Option<&'a str>,
 }
 
 /// Every set named, resolved and merged into one.
@@ -488,13 +497,21 @@ fn leave_one_source_out(
         }
     }
     let mut rows = Vec::new();
+    let classes = engine.registry().silicon_classes();
     for (class, src) in pairs {
+        // a class without a fit answers on the engine defaults: nothing to leave out
+        let Some(c) = classes.classes.get(&class).filter(|c| c.calibrated.is_some()) else { continue };
         let of = |keep: bool| {
             let mut s = set.clone();
             s.points.retain(|p| (p.source.as_deref() == Some(src.as_str())) == keep);
             s
         };
         let (others, own) = (of(false), of(true));
+        // refit as the registry's fit was: on the points of the class's own runtime
+        let others = match &c.default_runtime {
+            Some(r) => only_runtime(engine, &others, r).unwrap_or(others),
+            None => others,
+        };
         let fit_on = |_: &str, d: &Device| in_class_fit(d, &class);
         let reference = format!("leave-one-source-out fit of `{class}` without source `{src}`");
         let cal_src = CalibrationSource {
@@ -547,7 +564,12 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
     let set = match resolve_sets(
         &engine,
         &a.set,
-        &RawInput { tier: a.tier.as_deref(), model: a.model.as_deref(), allow_mismatch: a.allow_mismatch },
+        &RawInput {
+            tier: a.tier.as_deref(),
+            model: a.model.as_deref(),
+            allow_mismatch: a.allow_mismatch,
+            runtime: None,
+        },
     ) {
         Ok(s) => s,
         Err(e) => {
@@ -702,7 +724,12 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
     let set = match resolve_sets(
         &engine,
         &a.set,
-        &RawInput { tier: a.tier.as_deref(), model: a.model.as_deref(), allow_mismatch: a.allow_mismatch },
+        &RawInput {
+            tier: a.tier.as_deref(),
+            model: a.model.as_deref(),
+            allow_mismatch: a.allow_mismatch,
+            runtime: a.runtime.as_deref(),
+        },
     ) {
         Ok(s) => s,
         Err(e) => {

@@ -157,6 +157,12 @@ pub struct Runtime {
     /// Where it is published.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The dtype whose dense peak scales this runtime's prompt matmuls from one device to
+    /// the next (llama.cpp CUDA: INT8, the units its MMQ kernels run on); a fit under this
+    /// runtime states its prefill share of that peak. Absent: the model's compute dtype, as
+    /// the reference does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_peak_dtype: Option<String>,
 }
 
 /// `registry/tables/runtimes.ron`: the runtimes measurements, tiers and reports name.

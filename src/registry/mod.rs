@@ -490,7 +490,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
     let anchor_routes = require(anchor_routes, loader, "tables/anchor_routes.ron", report);
     let runtimes = require(runtimes, loader, "tables/runtimes.ron", report);
     if let Some((pf, t)) = &runtimes {
-        validate::runtimes(pf, t, report);
+        validate::runtimes(pf, t, dtypes.as_ref().map(|(_, d)| d), report);
     }
     if tiers.is_empty() && !report.has_errors() {
         report.push(

@@ -148,13 +148,28 @@ pub(crate) fn tier_findings(ctx: &Context<'_>, t: &TierSpec) -> Vec<Finding> {
     }
     cost_constants(&mut out, &crate::tier::defaults::cost_fields!(t));
     if let Some(c) = &t.llm_calibration {
-        // the tier's own peaks bound its prefill: BF16 is the compute floor of the quantized models
+        // the tier's own peaks bound its prefill: the fit's prefill peak (BF16, the compute
+        // floor of the quantized models, when it names none)
         let highest = TopsField::highest(t);
-        let peaks = (t.peak_tops_bf16 > 0.0).then_some((t.peak_tops_bf16, highest));
+        let (dtype, base) =
+            match c.prefill_peak.as_deref().and_then(|d| Some((d, ctx.dtypes?.tops_field(d)?.published(t)))) {
+                Some((d, v)) if v > 0.0 => (d, v),
+                _ => ("bf16", t.peak_tops_bf16),
+            };
+        let peaks = (base > 0.0).then_some((dtype, base, highest));
         fitted_constants(ctx, &mut out, vec![k("llm_calibration")], c, peaks);
     }
     if let Some(r) = &t.runtime {
         runtime_ref(ctx, &mut out, vec![k("runtime")], r);
+    }
+    for (f, p) in &t.published_peaks {
+        check(&mut out, vec![k("published_peaks"), k(f.name()), k("value")], f.name(), p.value, Range::Positive);
+        if p.source.trim().is_empty() {
+            out.push((
+                vec![k("published_peaks"), k(f.name()), k("source")],
+                Diagnostic::error("value", format!("the published `{}` names no source", f.name())),
+            ));
+        }
     }
     if let (Some(c), Some(table)) = (&t.silicon_class, ctx.classes) {
         if !table.classes.contains_key(c) {
@@ -423,10 +438,24 @@ pub(crate) fn dtypes(pf: &ParsedFile, d: &DtypeTable, report: &mut Report) {
 
 /// Checks the runtime table: every backend string names one runtime only, so a measurement's
 /// runtime is never a guess.
-pub(crate) fn runtimes(pf: &ParsedFile, t: &RuntimeTable, report: &mut Report) {
+pub(crate) fn runtimes(pf: &ParsedFile, t: &RuntimeTable, dtypes: Option<&DtypeTable>, report: &mut Report) {
     version_check(pf, t.schema_version, report);
     let mut seen: IndexMap<String, &str> = IndexMap::new();
     for (key, r) in &t.runtimes {
+        if let (Some(d), Some(table)) = (&r.prefill_peak_dtype, dtypes) {
+            if table.tops_field(d).is_none() {
+                report.push(
+                    pf.diag_at(
+                        Diagnostic::error(
+                            "unknown-reference",
+                            format!("`prefill_peak_dtype` `{d}` is not a dtype with a peak"),
+                        )
+                        .with_help(did_you_mean(d, table.tops_field.keys().map(String::as_str))),
+                        &[k("runtimes"), k(key), k("prefill_peak_dtype")],
+                    ),
+                );
+            }
+        }
         for (i, b) in r.backends.iter().enumerate() {
             let at = [k("runtimes"), k(key), k("backends"), PathSeg::Index(i)];
             if b.trim().is_empty() {
@@ -562,8 +591,19 @@ fn fitted_constants(
     out: &mut Vec<Finding>,
     base: Vec<PathSeg>,
     c: &LlmCalibration,
-    peaks: Option<(f64, f64)>,
+    peaks: Option<(&str, f64, f64)>,
 ) {
+    if let (Some(d), Some(table)) = (&c.prefill_peak, ctx.dtypes) {
+        if table.tops_field(d).is_none() {
+            let mut path = base.clone();
+            path.push(k("prefill_peak"));
+            out.push((
+                path,
+                Diagnostic::error("unknown-reference", format!("`prefill_peak` `{d}` is not a dtype with a peak"))
+                    .with_help(did_you_mean(d, table.tops_field.keys().map(String::as_str))),
+            ));
+        }
+    }
     let Some(p) = ctx.policy else { return };
     let at = |f: &str| {
         let mut v = base.clone();
@@ -597,7 +637,7 @@ fn fitted_constants(
         check(out, at(f), f, v, Range::NonNegative);
     }
     check(out, at("prefill_util"), "prefill_util", c.prefill_util, Range::Positive);
-    if let Some((floor, highest)) = peaks {
+    if let Some((dtype, floor, highest)) = peaks {
         let max = p.max_share_of_highest_peak * highest / floor;
         if c.prefill_util > max {
             out.push((
@@ -605,10 +645,11 @@ fn fitted_constants(
                 Diagnostic::error(
                     "range",
                     format!(
-                        "`prefill_util` is `{}`: {} TOPS of a {} TOPS BF16 peak, above the tier's highest dense peak {} TOPS (at most `{:.3}`)",
+                        "`prefill_util` is `{}`: {} TOPS of a {} TOPS {} peak, above the tier's highest dense peak {} TOPS (at most `{:.3}`)",
                         number_text(c.prefill_util),
                         number_text(c.prefill_util * floor),
                         number_text(floor),
+                        dtype.to_uppercase(),
                         number_text(highest),
                         max
                     ),

@@ -376,7 +376,7 @@ fn builtin<'r>(cx: &mut Cx<'r>, name: &str, args: &[Expr], at: usize) -> R<V> {
             let v = cx.check(v0, Ty::Num, what, &args[0], arg_at(0))?;
             cx.repr(v, name == "str_int")
         }
-        "peak_tops" | "has_tops_field" | "capability" | "capability_via" => {
+        "peak_tops" | "published_peak_tops" | "has_tops_field" | "capability" | "capability_via" => {
             if name != "has_tops_field" && !cx.d.ns.hw {
                 return Err(cx.err(at, format!("`{name}` reads the tier, which this operation does not have")));
             }
@@ -384,6 +384,9 @@ fn builtin<'r>(cx: &mut Cx<'r>, name: &str, args: &[Expr], at: usize) -> R<V> {
                 let row = k.hw.capability.as_ref().and_then(|t| t.entries.get(key.as_str()));
                 return Ok(match name {
                     "peak_tops" => V::N(k.registry.dtypes().tops_field(key).map(|f| f.get(&k.hw.spec)).unwrap_or(0.0)),
+                    "published_peak_tops" => {
+                        V::N(k.registry.dtypes().tops_field(key).map(|f| f.published(&k.hw.spec)).unwrap_or(0.0))
+                    }
                     "has_tops_field" => V::B(k.registry.dtypes().tops_field(key).is_some()),
                     "capability" => V::S(row.map(|r| r.level.as_str().to_string()).unwrap_or_default()),
                     _ => V::S(row.and_then(|r| r.via_dtype.clone()).unwrap_or_default()),
@@ -392,6 +395,7 @@ fn builtin<'r>(cx: &mut Cx<'r>, name: &str, args: &[Expr], at: usize) -> R<V> {
             let a = as_str(cx, v0, arg_at(0), &format!("the argument of `{name}`"))?;
             match name {
                 "peak_tops" => ext1(cx, op::PEAK_TOPS, 0, a, Ty::Num),
+                "published_peak_tops" => ext1(cx, op::PUBLISHED_PEAK_TOPS, 0, a, Ty::Num),
                 "has_tops_field" => ext1(cx, op::HAS_TOPS_FIELD, 0, a, Ty::Bool),
                 "capability" => ext1(cx, op::CAPABILITY, 0, a, Ty::Str),
                 _ => ext1(cx, op::CAPABILITY_VIA, 0, a, Ty::Str),

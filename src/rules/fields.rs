@@ -47,6 +47,7 @@ pub const BUILTINS: &[(&str, usize, &str)] = &[
     ("str", 1, "str(number) -> string"),
     ("str_int", 1, "str_int(number) -> string (a whole number without `.0`)"),
     ("peak_tops", 1, "peak_tops(dtype) -> number"),
+    ("published_peak_tops", 1, "published_peak_tops(dtype) -> number (the tier's cited vendor peak where it has one)"),
     ("has_tops_field", 1, "has_tops_field(dtype) -> boolean"),
     ("capability", 1, "capability(key) -> string"),
     ("capability_via", 1, "capability_via(key) -> string"),

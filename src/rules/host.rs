@@ -49,6 +49,8 @@ pub mod op {
     /// A cascade lookup (`x`: kind | keys << 4; `k`: 1 workload, 2 family, 4 skip given):
     /// in [keys…, workload, family, skip], out [found, (value, present)…, strings…].
     pub const LOOKUP: u8 = 6;
+    /// `published_peak_tops(dtype)`: in [dtype], out [number].
+    pub const PUBLISHED_PEAK_TOPS: u8 = 7;
 }
 
 /// The index of a lookup kind in [`LookupKind::ALL`] (the `x` of a `LOOKUP`).
@@ -176,13 +178,14 @@ impl Host for RulesHost<'_, '_> {
         let arg = |i: usize| inp.get(i).copied().unwrap_or(0.0);
         let request = *self.inputs(lane);
         match op {
-            op::PEAK_TOPS | op::HAS_TOPS_FIELD => {
+            op::PEAK_TOPS | op::HAS_TOPS_FIELD | op::PUBLISHED_PEAK_TOPS => {
                 let key = self.text(lane, arg(0));
                 let field = self.env.registry.dtypes().tops_field(key);
                 let v = if op == op::HAS_TOPS_FIELD {
                     b2f(field.is_some())
                 } else {
                     match (request.hw, field) {
+                        (Some(h), Some(f)) if op == op::PUBLISHED_PEAK_TOPS => f.published(&h.spec),
                         (Some(h), Some(f)) => f.get(&h.spec),
                         _ => 0.0,
                     }

@@ -70,6 +70,7 @@ inputs! {
     HwCalDecodeLayerUs = "hw.llm_calibration.decode_layer_us": Num, optional;
     HwCalPrefillUtil = "hw.llm_calibration.prefill_util": Num, optional;
     HwCalPrefillLayerUs = "hw.llm_calibration.prefill_layer_us": Num, optional;
+    HwCalPrefillPeak = "hw.llm_calibration.prefill_peak": Str, optional;
     ModelKey = "model.key": Str;
     ModelFamily = "model.family": Str;
     ModelBase = "model.base": Str;
@@ -330,6 +331,7 @@ impl<'a> Inputs<'a> {
                 HwTierFamily => return opt(s.tier_family.as_ref()),
                 HwNpuPrecisionSet => return opt(s.npu_precision_set.as_ref()),
                 HwStockName => return opt(s.stock_name.as_ref()),
+                HwCalPrefillPeak => return opt(s.llm_calibration.as_ref().and_then(|c| c.prefill_peak.as_ref())),
                 _ => {}
             }
         }

@@ -117,6 +117,7 @@ pub fn make_custom_tier(
         llm_calibration: None,
         runtime: p.runtime.clone(),
         silicon_class: None,
+        published_peaks: IndexMap::new(),
     };
     spec.llm_calibration = classes.fit_for(&p.silicon_class, p.runtime.as_deref());
     if let Some(rung) = &p.npu_precision_set {

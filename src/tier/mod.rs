@@ -276,6 +276,22 @@ pub struct TierSpec {
     /// its kind of silicon. Ignored by `ratchet-0.3.2`, whose rules never read a fit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silicon_class: Option<String>,
+    /// The vendor's published dense peak where a peak field above keeps another value (the
+    /// reference's tier files: the RTX 5090's `peak_tops_int8` is 419, its whitepaper says
+    /// 838 dense), with its source. The default rule set's fitted cost model reads these
+    /// (`published_peak_tops`); `ratchet-0.3.2` reads the fields.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub published_peaks: IndexMap<TopsField, PublishedPeak>,
+}
+
+/// A vendor-published peak, cited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedPeak {
+    /// Dense TOPS (TFLOPS for float dtypes).
+    pub value: f64,
+    /// Where it is published.
+    pub source: String,
 }
 
 /// Constants of the LLM cost model: a decoded token streams the active weights and reads the
@@ -299,6 +315,12 @@ pub struct LlmCalibration {
     /// Fixed cost per layer per prompt, µs.
     #[serde(default)]
     pub prefill_layer_us: f64,
+    /// The dtype whose dense peak `prefill_util` is a share of: the peak that scales the fit's
+    /// runtime's prompt matmuls across devices (`prefill_peak_dtype` of `tables/runtimes.ron`,
+    /// INT8 for llama.cpp's CUDA kernels). The compute floor's dtype when absent, or when the
+    /// tier lists no such peak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_peak: Option<String>,
     /// Where the constants come from.
     pub source: CalibrationSource,
 }
@@ -323,6 +345,12 @@ impl TopsField {
             TopsField::PeakTopsFp8 => t.peak_tops_fp8 = v,
             TopsField::PeakTopsFp4 => t.peak_tops_fp4 = v,
         }
+    }
+
+    /// The vendor-published peak of this field: the tier's `published_peaks` entry, else
+    /// the field.
+    pub fn published(self, t: &TierSpec) -> f64 {
+        t.published_peaks.get(&self).map_or_else(|| self.get(t), |p| p.value)
     }
 
     /// The highest dense peak a tier lists over every dtype: the ceiling of its compute.
