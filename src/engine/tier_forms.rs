@@ -14,14 +14,14 @@ use serde_json::Value;
 
 impl Engine {
     /// Checks a tier built for a request and resolves its capability table.
-    fn finish_tier(&self, spec: TierSpec) -> Result<Tier, EngineError> {
+    fn finish_tier(&self, mut spec: TierSpec) -> Result<Tier, EngineError> {
+        // a class fit is checked against the tier's own peaks like a fit of its own
+        if let (None, Some(class)) = (&spec.llm_calibration, &spec.silicon_class) {
+            spec.llm_calibration = self.registry().silicon_classes().fit_for(class, spec.runtime.as_deref());
+        }
         if let Some(d) = self.registry().check_tier(&spec).into_iter().find(|d| d.is_error()) {
             let help = d.help.map(|h| format!(" ({h})")).unwrap_or_default();
             return Err(EngineError::InvalidValue(format!("tier `{}`: {}{help}", spec.name, d.message)));
-        }
-        let mut spec = spec;
-        if let (None, Some(class)) = (&spec.llm_calibration, &spec.silicon_class) {
-            spec.llm_calibration = self.registry().silicon_classes().fit_for(class, spec.runtime.as_deref());
         }
         Ok(self.registry().resolve_tier(spec))
     }

@@ -649,10 +649,11 @@ fn tier_list(
         list.push(Arc::new(t));
     };
     for (pf, mut spec) in tiers {
-        validate::tier_file(ctx, &pf, &spec, report);
+        // a class fit is checked against the tier's own peaks like a fit of its own
         if let (None, Some(class), Some((_, classes))) = (&spec.llm_calibration, &spec.silicon_class, silicon_classes) {
             spec.llm_calibration = classes.fit_for(class, spec.runtime.as_deref());
         }
+        validate::tier_file(ctx, &pf, &spec, report);
         add(&pf, spec, report);
     }
     if let (Some((_, classes)), Some((_, sets))) = (silicon_classes, precision_sets) {
