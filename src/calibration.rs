@@ -299,10 +299,10 @@ pub fn summarise(rows: &[Comparison], m: Metric, bands: &[f64]) -> Summary {
 
 /// The kind of a measured device: its silicon class, or `tier` when it ran on a registry tier.
 fn device_kind(d: &Device) -> &str {
-    match (&d.tier, &d.silicon_class) {
-        (Some(_), _) => "tier",
-        (None, Some(c)) => c,
-        (None, None) => "unknown",
+    match d.spec_sheet_class() {
+        Some(c) => c,
+        None if d.tier.is_some() => "tier",
+        None => "unknown",
     }
 }
 

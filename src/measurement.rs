@@ -76,6 +76,14 @@ pub struct Device {
     pub holdout: bool,
 }
 
+impl Device {
+    /// The silicon class a spec-sheet device is projected (and fitted) with; `None` for a
+    /// device measured on a registry tier, which the tier describes.
+    pub fn spec_sheet_class(&self) -> Option<&str> {
+        if self.tier.is_some() { None } else { self.silicon_class.as_deref() }
+    }
+}
+
 /// The architecture of a measured model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ModelShape {

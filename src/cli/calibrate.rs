@@ -491,7 +491,7 @@ fn leave_one_source_out(
     let mut pairs: Vec<(String, String)> = Vec::new();
     for p in &set.points {
         let Some(d) = set.devices.get(&p.device) else { continue };
-        let (Some(class), Some(src)) = (class_of(d), p.source.as_deref()) else { continue };
+        let (Some(class), Some(src)) = (d.spec_sheet_class(), p.source.as_deref()) else { continue };
         if selected(&p.device, d) && !pairs.iter().any(|(c, s)| c == class && s == src) {
             pairs.push((class.to_string(), src.to_string()));
         }
@@ -527,7 +527,7 @@ fn leave_one_source_out(
                 continue;
             }
         };
-        let only = |k: &str, d: &Device| selected(k, d) && class_of(d) == Some(class.as_str());
+        let only = |k: &str, d: &Device| selected(k, d) && d.spec_sheet_class() == Some(class.as_str());
         let cal = |_: &str, _: &Device| Some(fit.calibration.clone());
         rows.extend(calibration::compare(engine, &own, Some(&only), Some(&cal)).map_err(|e| e.to_string())?);
     }
@@ -546,14 +546,10 @@ fn only_runtime(engine: &Engine, set: &MeasurementSet, r: &str) -> Result<Measur
     Ok(out)
 }
 
-fn class_of(d: &Device) -> Option<&str> {
-    if d.tier.is_some() { None } else { d.silicon_class.as_deref() }
-}
-
 /// Whether a class fit of `class` uses `d`: its spec-sheet devices of that class, never the
 /// held-out ones (they measure the fit).
 fn in_class_fit(d: &Device, class: &str) -> bool {
-    !d.holdout && class_of(d) == Some(class)
+    !d.holdout && d.spec_sheet_class() == Some(class)
 }
 
 pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
@@ -595,7 +591,7 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
         // each device of a class projected with the class fitted on the others
         let mut rows = Vec::new();
         for (k, d) in &set.devices {
-            let Some(class) = class_of(d) else { continue };
+            let Some(class) = d.spec_sheet_class() else { continue };
             if !selected(k, d) {
                 continue;
             }
@@ -750,8 +746,8 @@ pub(super) fn calibrate(a: CalibrateArgs) -> i32 {
             (format!("device `{d}`"), Box::new(move |k: &str, _: &Device| k == d2))
         }
         (None, Some(c)) => {
-            if !set.devices.values().any(|d| class_of(d) == Some(c.as_str())) {
-                let classes: Vec<&str> = set.devices.values().filter_map(class_of).collect();
+            if !set.devices.values().any(|d| d.spec_sheet_class() == Some(c.as_str())) {
+                let classes: Vec<&str> = set.devices.values().filter_map(Device::spec_sheet_class).collect();
                 let help = crate::diagnostic::did_you_mean(c, classes.iter().copied())
                     .map(|h| format!(" ({h})"))
                     .unwrap_or_default();

@@ -44,17 +44,18 @@ impl Engine {
                 let b = self.resolve_tier_form(base)?;
                 let base_spec = &b.get().spec;
                 // a fit the base took from its class follows a new runtime or class
-                let class_fit = base_spec.silicon_class.as_deref().is_some_and(|c| {
-                    base_spec.llm_calibration
-                        == self.registry().silicon_classes().fit_for(c, base_spec.runtime.as_deref())
-                });
+                let rederive = (set.contains_key("runtime") || set.contains_key("silicon_class"))
+                    && base_spec.silicon_class.as_deref().is_some_and(|c| {
+                        base_spec.llm_calibration
+                            == self.registry().silicon_classes().fit_for(c, base_spec.runtime.as_deref())
+                    });
                 let mut v = serde_json::to_value(b.get().to_full_spec())
                     .map_err(|e| EngineError::InvalidValue(format!("cannot copy the base tier: {e}")))?;
                 if let Value::Object(m) = &mut v {
                     if set.contains_key("capability_table") {
                         m.remove("capability_levels");
                     }
-                    if class_fit && (set.contains_key("runtime") || set.contains_key("silicon_class")) {
+                    if rederive {
                         m.remove("llm_calibration");
                     }
                     for (k, x) in set {
