@@ -14,9 +14,9 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::formats::registry::ExecEngine;
 pub use crate::measurement::{Device, MeasurementSet, ModelShape, Point, QuantMap, Source};
-use crate::projection::{ProjectParams, Projection};
+use crate::projection::{Banded, ProjectParams, Projection};
 use crate::tier::custom::CalibrationPolicy;
-use crate::tier::{CalibrationSource, LlmCalibration, Tier, TopsField};
+use crate::tier::{CalibrationSource, ErrorBand, LlmCalibration, Tier, TopsField};
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -223,6 +223,9 @@ pub struct Comparison {
     pub projected: Option<f64>,
     /// (projected − measured) / measured, percent.
     pub error_pct: Option<f64>,
+    /// The projection's uncertainty band of the rate, tok/s (10th, 90th percentile), when
+    /// its rule set states one.
+    pub band: Option<[f64; 2]>,
     /// The cascade path that answered, or why none did.
     pub source: String,
     /// Source key of the measurement.
@@ -253,6 +256,26 @@ pub struct Summary {
     pub max_abs_error_pct: f64,
     /// Points within each |error| band of `calibration_policy.accuracy_bands_pct`.
     pub within: Vec<Band>,
+    /// 10th percentile of the signed error, percent.
+    pub error_p10_pct: f64,
+    /// 90th percentile of the signed error, percent.
+    pub error_p90_pct: f64,
+    /// How many measurements fall inside the projections' stated uncertainty bands (absent
+    /// when no projection states one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+}
+
+/// Measurements inside their projection's stated 80 % band: a band that holds far more is
+/// too wide, far fewer too narrow.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Coverage {
+    /// Points whose projection states a band.
+    pub points: usize,
+    /// Of those, points whose measurement lies inside it.
+    pub inside: usize,
+    /// `inside / points`, percent.
+    pub pct: f64,
 }
 
 /// The points within one |error| band.
@@ -286,7 +309,22 @@ pub fn summarise(rows: &[Comparison], m: Metric, bands: &[f64]) -> Summary {
     devices.sort_unstable();
     devices.dedup();
     let n = errs.len() as f64;
+    let mut signed: Vec<f64> = errs.iter().map(|(e, _)| *e).collect();
+    signed.sort_by(f64::total_cmp);
+    let banded: Vec<bool> = rows
+        .iter()
+        .filter(|r| r.metric == m && r.error_pct.is_some())
+        .filter_map(|r| r.band.map(|[lo, hi]| lo <= r.measured && r.measured <= hi))
+        .collect();
+    let inside = banded.iter().filter(|x| **x).count();
     Summary {
+        error_p10_pct: quantile(&signed, 0.1),
+        error_p90_pct: quantile(&signed, 0.9),
+        coverage: (!banded.is_empty()).then(|| Coverage {
+            points: banded.len(),
+            inside,
+            pct: inside as f64 * 100.0 / banded.len() as f64,
+        }),
         n: errs.len(),
         devices: devices.len(),
         median_abs_error_pct: median(abs.clone()),
@@ -369,8 +407,8 @@ pub fn summarise_by(
 
 /// Selects devices of a measurement set by key and spec.
 pub type DeviceFilter<'a> = dyn Fn(&str, &Device) -> bool + 'a;
-/// A calibration to project a device with, in place of its own.
-pub type DeviceCalibration<'a> = dyn Fn(&str, &Device) -> Option<LlmCalibration> + 'a;
+/// A calibration to project a device with under a runtime, in place of its own.
+pub type DeviceCalibration<'a> = dyn Fn(&str, &Device, Option<&str>) -> Option<LlmCalibration> + 'a;
 
 /// Projects every point of `set` (every device, or those of `only`) with `engine` and compares.
 pub fn compare(
@@ -392,7 +430,7 @@ pub fn compare(
         let exec = runtime.and_then(|k| runtimes.runtimes.get(k)).map(|r| r.engine);
         let model = point_model(engine, set, p)?;
         let tier = engine.device_tier(&p.device, d, runtime).map(|mut t| {
-            if let Some(c) = calibration.and_then(|f| f(&p.device, d)) {
+            if let Some(c) = calibration.and_then(|f| f(&p.device, d, runtime)) {
                 t.spec.llm_calibration = Some(c);
             }
             t
@@ -401,6 +439,7 @@ pub fn compare(
             let Some(meas) = measured(p, m) else { continue };
             let q = params(p, m);
             // a request the engine has no form for is reported, not projected
+            let mut band = None;
             let (projected, source) = match not_modelled(p, m) {
                 Some(why) => (None, why),
                 None => {
@@ -410,7 +449,15 @@ pub fn compare(
                     };
                     match &r {
                         Err(e) => (None, e.to_string()),
-                        Ok(Projection::Projected(x)) => (Some(projected_rate(x, m, &q)), x.source.to_string()),
+                        Ok(Projection::Projected(x)) => {
+                            let b = match m {
+                                Metric::Decode => x.band(Banded::Decode),
+                                Metric::Prefill => x.band(Banded::Prefill),
+                                Metric::Combined => None,
+                            };
+                            band = b.map(|(lo, hi)| [lo, hi]);
+                            (Some(projected_rate(x, m, &q)), x.source.to_string())
+                        }
                         Ok(Projection::WontFit(w)) => {
                             (None, format!("does not fit ({} of {} GB)", w.required_gb, w.available_gb))
                         }
@@ -426,6 +473,7 @@ pub fn compare(
                 measured: meas,
                 projected,
                 error_pct: projected.map(|x| (x - meas) / meas * 100.0),
+                band,
                 source,
                 citation: p.source.clone(),
                 runtime: runtime.map(str::to_string),
@@ -451,6 +499,8 @@ fn probe_calibration(prefill_peak: Option<&str>) -> LlmCalibration {
         prefill_util: 1.0,
         prefill_layer_us: 1.0,
         prefill_peak: prefill_peak.map(str::to_string),
+        error_band: None,
+        band_caveat: None,
         source: CalibrationSource {
             method: "derived_from_measured".into(),
             reference: "fit probe".into(),
@@ -565,6 +615,9 @@ pub struct Residual {
     pub error_pct: f64,
     /// Prediction of the fit without this point, percent error (`None`: too few points left).
     pub loo_error_pct: Option<f64>,
+    /// Prediction of the fit without any point of this device, percent error (`None`: one
+    /// device only, or too few points left).
+    pub held_out_device_error_pct: Option<f64>,
 }
 
 /// A calibration fitted to measurements.
@@ -578,6 +631,8 @@ pub struct Fit {
     pub fitted: IndexMap<String, Summary>,
     /// Statistics of the leave-one-out errors per metric.
     pub leave_one_out: IndexMap<String, Summary>,
+    /// Statistics of the leave-one-device-out errors per metric (empty for a one-device fit).
+    pub leave_one_device_out: IndexMap<String, Summary>,
     /// What was fitted, in words.
     pub notes: Vec<String>,
 }
@@ -587,7 +642,7 @@ struct Problem {
     names: Vec<&'static str>,
 }
 
-fn as_comparisons(res: &[Residual], loo: bool) -> Vec<Comparison> {
+fn as_comparisons(res: &[Residual], error: fn(&Residual) -> Option<f64>) -> Vec<Comparison> {
     res.iter()
         .map(|r| Comparison {
             device: r.device.clone(),
@@ -596,7 +651,8 @@ fn as_comparisons(res: &[Residual], loo: bool) -> Vec<Comparison> {
             tokens: r.tokens,
             measured: r.measured,
             projected: None,
-            error_pct: if loo { r.loo_error_pct } else { Some(r.error_pct) },
+            error_pct: error(r),
+            band: None,
             source: String::new(),
             citation: None,
             runtime: None,
@@ -789,12 +845,24 @@ pub fn fit(
         let t = predict(&rows[i], &c);
         (t > 0.0).then_some(t)
     };
+    // the device of each row, per metric (rows were pushed in label order)
+    let devices_of = |m: Metric| -> Vec<&str> { labels.iter().filter(|l| l.3 == m).map(|l| l.1.as_str()).collect() };
+    let (d_dev, p_dev) = (devices_of(Metric::Decode), devices_of(Metric::Prefill));
+    let lodo = |rows: &[Row], cols: usize, dev: &[&str], i: usize| -> Option<f64> {
+        let rest: Vec<Row> = rows.iter().zip(dev).filter(|(_, d)| **d != dev[i]).map(|(r, _)| r.clone()).collect();
+        if rest.is_empty() {
+            return None;
+        }
+        let c = solve(&rest, cols)?;
+        let t = predict(&rows[i], &c);
+        (t > 0.0).then_some(t)
+    };
     let mut residuals = Vec::new();
     let (mut di, mut pi) = (0usize, 0usize);
     for lab in labels.iter() {
-        let (rows, cols, coef, idx) = match lab.3 {
-            Metric::Decode => (&d_rows, cols_d, full_d.as_ref(), &mut di),
-            Metric::Prefill => (&prefill.rows, 2, full_p.as_ref(), &mut pi),
+        let (rows, cols, coef, idx, dev) = match lab.3 {
+            Metric::Decode => (&d_rows, cols_d, full_d.as_ref(), &mut di, &d_dev),
+            Metric::Prefill => (&prefill.rows, 2, full_p.as_ref(), &mut pi, &p_dev),
             Metric::Combined => continue,
         };
         let Some(coef) = coef else { continue };
@@ -802,6 +870,7 @@ pub fn fit(
         let scale = if lab.3 == Metric::Prefill { lab.4 as f64 } else { 1.0 };
         let fitted = scale / predict(r, coef);
         let loo_t = loo(rows, cols, *idx).map(|t| scale / t);
+        let lodo_t = lodo(rows, cols, dev, *idx).map(|t| scale / t);
         residuals.push(Residual {
             point: r.point,
             device: lab.1.clone(),
@@ -812,6 +881,7 @@ pub fn fit(
             fitted,
             error_pct: (fitted - lab.5) / lab.5 * 100.0,
             loo_error_pct: loo_t.map(|t| (t - lab.5) / lab.5 * 100.0),
+            held_out_device_error_pct: lodo_t.map(|t| (t - lab.5) / lab.5 * 100.0),
         });
         *idx += 1;
     }
@@ -829,15 +899,22 @@ pub fn fit(
         }
     };
     physical(policy, e_w, e_kv, u, util_cap.as_ref(), &d_rows, kv_spread)?;
-    let all_fitted = as_comparisons(&residuals, false);
-    let all_loo = as_comparisons(&residuals, true);
+    let all_fitted = as_comparisons(&residuals, |r| Some(r.error_pct));
+    let all_loo = as_comparisons(&residuals, |r| r.loo_error_pct);
+    let all_lodo = as_comparisons(&residuals, |r| r.held_out_device_error_pct);
     let mut fitted = IndexMap::new();
     let mut leave_one_out = IndexMap::new();
+    let mut leave_one_device_out = IndexMap::new();
     let bands = &policy.accuracy_bands_pct;
     for m in [Metric::Decode, Metric::Prefill] {
         fitted.insert(m.name().to_string(), summarise(&all_fitted, m, bands));
         leave_one_out.insert(m.name().to_string(), summarise(&all_loo, m, bands));
+        let s = summarise(&all_lodo, m, bands);
+        if s.n > 0 {
+            leave_one_device_out.insert(m.name().to_string(), s);
+        }
     }
+    let error_band = error_band(&residuals, policy, &mut notes);
     Ok(Fit {
         calibration: LlmCalibration {
             decode_bw_efficiency: round_sig(e_w),
@@ -846,12 +923,72 @@ pub fn fit(
             prefill_util: round_sig(u),
             prefill_layer_us: round_sig(c_p),
             prefill_peak,
+            error_band,
+            band_caveat: None,
             source,
         },
         residuals,
         fitted,
         leave_one_out,
+        leave_one_device_out,
         notes,
+    })
+}
+
+/// The `q`-quantile of sorted values, interpolated linearly between ranks (numpy's default).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        1 => sorted[0],
+        n => {
+            let h = q.clamp(0.0, 1.0) * (n - 1) as f64;
+            let lo = h.floor() as usize;
+            let hi = (lo + 1).min(n - 1);
+            sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+        }
+    }
+}
+
+/// The fit's error band: the policy's quantiles of its held-out relative errors per metric,
+/// each device refitted without its own points when the fit spans several devices, else each
+/// point without itself. `None` (with a note) when a metric has too few held-out errors.
+fn error_band(res: &[Residual], policy: &CalibrationPolicy, notes: &mut Vec<String>) -> Option<ErrorBand> {
+    let by_device = |m: Metric| {
+        let mut d: Vec<&str> = res.iter().filter(|r| r.metric == m).map(|r| r.device.as_str()).collect();
+        d.sort_unstable();
+        d.dedup();
+        d.len() > 1
+    };
+    let held_out_device = by_device(Metric::Decode) && by_device(Metric::Prefill);
+    let errs = |m: Metric| -> Vec<f64> {
+        let mut v: Vec<f64> = res
+            .iter()
+            .filter(|r| r.metric == m)
+            .filter_map(|r| if held_out_device { r.held_out_device_error_pct } else { r.loo_error_pct })
+            .map(|e| e / 100.0)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let (d, p) = (errs(Metric::Decode), errs(Metric::Prefill));
+    if d.len() < policy.band_min_points || p.len() < policy.band_min_points {
+        notes.push(format!(
+            "no error band: {} decode and {} prefill held-out errors, {} of each needed (`calibration_policy.band_min_points`); projections with this fit take the engine defaults' band",
+            d.len(),
+            p.len(),
+            policy.band_min_points
+        ));
+        return None;
+    }
+    let [lo, hi] = policy.band_quantiles;
+    let q = |v: &[f64], x: f64| (quantile(v, x) * 1e4).round() / 1e4;
+    Some(ErrorBand {
+        decode_p10: q(&d, lo),
+        decode_p90: q(&d, hi),
+        prefill_p10: q(&p, lo),
+        prefill_p90: q(&p, hi),
+        held_out: if held_out_device { "device" } else { "point" }.into(),
+        points: (d.len() + p.len()) as u32,
     })
 }
 

@@ -134,6 +134,72 @@ pub struct Projected<'a> {
     pub extra: Extras<'a>,
 }
 
+/// A projected quantity that carries an uncertainty band (ADR 0030).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Banded {
+    /// `decode_tok_s`.
+    Decode,
+    /// `prefill_tok_s`.
+    Prefill,
+    /// `ttft_s`.
+    Ttft,
+}
+
+impl Banded {
+    /// Every banded quantity.
+    pub const ALL: [Banded; 3] = [Banded::Decode, Banded::Prefill, Banded::Ttft];
+
+    /// The record field of its value.
+    pub fn field(self) -> &'static str {
+        match self {
+            Banded::Decode => "decode_tok_s",
+            Banded::Prefill => "prefill_tok_s",
+            Banded::Ttft => "ttft_s",
+        }
+    }
+
+    /// The record fields of its band's factors (10th, 90th percentile).
+    pub fn factor_fields(self) -> [&'static str; 2] {
+        match self {
+            Banded::Decode => ["band_decode_p10", "band_decode_p90"],
+            Banded::Prefill => ["band_prefill_p10", "band_prefill_p90"],
+            Banded::Ttft => ["band_ttft_p10", "band_ttft_p90"],
+        }
+    }
+}
+
+impl Projected<'_> {
+    /// The value of a banded quantity.
+    pub fn value(&self, b: Banded) -> f64 {
+        match b {
+            Banded::Decode => self.decode_tok_s,
+            Banded::Prefill => self.prefill_tok_s,
+            Banded::Ttft => self.ttft_s,
+        }
+    }
+
+    /// The 10th and 90th percentiles of a banded quantity's true value: the value times the
+    /// factors the rule set's record states (`band_*`); `None` when it states none (the
+    /// reference rule set).
+    pub fn band(&self, b: Banded) -> Option<(f64, f64)> {
+        let [lo, hi] = b.factor_fields();
+        let f = |n: &str| match self.extra.get(n) {
+            Some(OutVal::Num(x)) if x.is_finite() => Some(*x),
+            _ => None,
+        };
+        let v = self.value(b);
+        Some((v * f(lo)?, v * f(hi)?))
+    }
+
+    /// What the band rests on (`band_basis` of the record).
+    pub fn band_basis(&self) -> Option<&str> {
+        match self.extra.get("band_basis") {
+            Some(OutVal::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 /// The fields a rule set declares in its projection `record` beyond the ones the engine
 /// reads itself: computed by the rules, carried by name (ADR 0020).
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -365,9 +365,13 @@ fn summary_lines(s: &mut String, name: &str, sum: &Summary) {
         return;
     }
     let bands: String = sum.within.iter().map(|b| format!(" · within ±{}% {}", fmt_num(b.pct, 1), b.points)).collect();
+    let spread = format!(" · p10..p90 {}..{}", fmt_err(Some(sum.error_p10_pct)), fmt_err(Some(sum.error_p90_pct)));
+    let coverage = sum.coverage.map_or_else(String::new, |c| {
+        format!(" · inside the stated 80% band {} of {} ({}%)", c.inside, c.points, fmt_num(c.pct, 1))
+    });
     let _ = writeln!(
         s,
-        "{name}: n={} on {} devices · median |error| {}% · MAPE {}% · bias {}{}% · max {}%{bands}",
+        "{name}: n={} on {} devices · median |error| {}% · MAPE {}% · bias {}{}% · max {}%{bands}{spread}{coverage}",
         sum.n,
         sum.devices,
         fmt_num(sum.median_abs_error_pct, 1),
@@ -528,7 +532,9 @@ fn leave_one_source_out(
             }
         };
         let only = |k: &str, d: &Device| selected(k, d) && d.spec_sheet_class() == Some(class.as_str());
-        let cal = |_: &str, _: &Device| Some(fit.calibration.clone());
+        let cal = |_: &str, _: &Device, rt: Option<&str>| {
+            Some(classes.as_applied(&class, fit.calibration.clone(), c.default_runtime.as_deref(), rt))
+        };
         rows.extend(calibration::compare(engine, &own, Some(&only), Some(&cal)).map_err(|e| e.to_string())?);
     }
     Ok(rows)
@@ -596,13 +602,19 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
                 continue;
             }
             let others = |k2: &str, d2: &Device| k2 != k && in_class_fit(d2, class);
+            // refit as the registry's fit was: on the points of the class's own runtime
+            let fitted_under = engine.registry().silicon_classes().classes.get(class).and_then(|c| c.default_runtime.clone());
+            let fold_set = match &fitted_under {
+                Some(r) => only_runtime(&engine, &set, r).unwrap_or_else(|_| MeasurementSet::clone(&set)),
+                None => MeasurementSet::clone(&set),
+            };
             let src = CalibrationSource {
                 method: "derived_from_measured".into(),
                 reference: format!("leave-one-device-out fit of `{class}` without `{k}`"),
                 confidence: "medium".into(),
                 ..Default::default()
             };
-            let fit = match calibration::fit(&engine, &set, &others, src) {
+            let fit = match calibration::fit(&engine, &fold_set, &others, src) {
                 Ok(f) => f,
                 Err(e) => {
                     eprintln!("warning: {k}: no class fit without it: {e}");
@@ -610,7 +622,9 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
                 }
             };
             let only = |k2: &str, _: &Device| k2 == k;
-            let cal = |_: &str, _: &Device| Some(fit.calibration.clone());
+            let cal = |_: &str, _: &Device, rt: Option<&str>| {
+                Some(engine.registry().silicon_classes().as_applied(class, fit.calibration.clone(), fitted_under.as_deref(), rt))
+            };
             match calibration::compare(&engine, &set, Some(&only), Some(&cal)) {
                 Ok(r) => rows.extend(r),
                 Err(e) => {
@@ -708,6 +722,22 @@ fn fit_text(f: &Fit, set: &MeasurementSet, format: ReportFormat, what: &str) -> 
     }
     for (m, sum) in &f.leave_one_out {
         summary_lines(&mut s, &format!("{m} (leave one out)"), sum);
+    }
+    for (m, sum) in &f.leave_one_device_out {
+        summary_lines(&mut s, &format!("{m} (leave one device out)"), sum);
+    }
+    if let Some(b) = &c.error_band {
+        let pct = |x: f64| format!("{:+.1}%", x * 100.0);
+        let _ = writeln!(
+            s,
+            "error band (p10..p90 of the held-out errors, held out by {}, {} points): decode {}..{}, prefill {}..{}",
+            b.held_out,
+            b.points,
+            pct(b.decode_p10),
+            pct(b.decode_p90),
+            pct(b.prefill_p10),
+            pct(b.prefill_p90)
+        );
     }
     s
 }

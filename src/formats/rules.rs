@@ -296,6 +296,17 @@ pub enum ConstantsOrigin {
     Defaults,
 }
 
+impl ConstantsOrigin {
+    /// The name a rules file writes (`path.constants` reads it).
+    pub fn name(self) -> &'static str {
+        match self {
+            ConstantsOrigin::Tier => "tier",
+            ConstantsOrigin::Fit => "fit",
+            ConstantsOrigin::Defaults => "defaults",
+        }
+    }
+}
+
 /// A built-in lookup and its arguments (formulas).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

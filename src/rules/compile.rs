@@ -61,6 +61,8 @@ pub(super) struct Rules<'r> {
     ns: Namespaces,
     pub(super) frames: Vec<Frame<'r>>,
     lookup_ns: Option<LookupNs>,
+    /// The path being compiled: `path.source`, `path.constants` and `path.name` read it.
+    path: Option<&'r PathDef>,
     known: Option<Known<'r>>,
     record: Vec<(String, Ty, bool)>,
     outcomes: Vec<Outcome>,
@@ -153,13 +155,42 @@ fn visible_names(cx: &Cx<'_>) -> Vec<String> {
         v.extend(k.num_fields().iter().chain(k.str_fields()).map(|f| format!("{ns}.{f}")));
     }
     v.extend(d.record.iter().map(|r| r.0.clone()));
+    if d.path.is_some() {
+        v.extend(PATH_NAMES.iter().map(|n| format!("path.{n}")));
+    }
     v.extend(inputs::INPUTS.iter().filter(|e| inputs::available(e.1, d.ns)).map(|e| e.1.to_string()));
     v
+}
+
+/// The names a path declares about itself (`path.<name>`), constants of its program.
+const PATH_NAMES: [&str; 3] = ["name", "source", "constants"];
+
+/// `path.name`, `path.source` or `path.constants` of the path being compiled: a constant, so
+/// a formula that reads it is compiled once per path (formulas memoise per path level).
+fn path_name(cx: &Cx<'_>, field: &str, at: usize) -> R<V> {
+    let Some(p) = cx.d.path else {
+        return Err(cx.err(at, format!("`path.{field}` is read outside a cascade path: only a path's outputs and the record's fields know their path")));
+    };
+    Ok(V::S(match field {
+        "name" => p.name.clone(),
+        "source" => p.source.clone(),
+        "constants" => p.constants.name().to_string(),
+        _ => {
+            let mut e = cx.err(at, format!("unknown name `path.{field}`"));
+            e.help = closest(field, PATH_NAMES.iter().copied())
+                .map(|c| format!("did you mean `path.{c}`?"))
+                .or_else(|| Some(format!("a path declares: {}", PATH_NAMES.map(|n| format!("path.{n}")).join(", "))));
+            return Err(e);
+        }
+    }))
 }
 
 pub(super) fn var<'r>(cx: &mut Cx<'r>, name: &str, at: usize) -> R<V> {
     if let Some(v) = cx.param(name) {
         return Ok(v);
+    }
+    if let Some(field) = name.strip_prefix("path.") {
+        return path_name(cx, field, at);
     }
     for i in (0..cx.d.frames.len()).rev() {
         let frame: &'r IndexMap<String, Formula> = cx.d.frames[i].0;
@@ -590,6 +621,7 @@ pub(super) fn new_cx<'r>(
         ns,
         frames: Vec::new(),
         lookup_ns: None,
+        path: None,
         known,
         record,
         outcomes: Vec::new(),
@@ -875,6 +907,7 @@ fn compile_path<'r>(cx: &mut Cx<'r>, pi: u16, path: &'r PathDef, p: &'r super::m
     cx.push_level();
     cx.d.frames.push((&p.outputs, format!("outputs{pi}")));
     cx.d.frames.push((&path.scope, format!("path{pi}")));
+    cx.d.path = Some(path);
     let mut skips = Vec::new();
     let mut conditional = false;
     let r = (|| -> R<bool> {
@@ -941,6 +974,7 @@ fn compile_path<'r>(cx: &mut Cx<'r>, pi: u16, path: &'r PathDef, p: &'r super::m
         Ok(!conditional)
     })();
     cx.d.lookup_ns = None;
+    cx.d.path = None;
     cx.d.frames.pop();
     cx.d.frames.pop();
     cx.pop_level();
@@ -1022,6 +1056,9 @@ pub fn check_unreached(rs: &RuleSet, tables: &Tables) -> Vec<CompileError> {
         defined.extend(e.fields.iter().map(|f| f.0.to_string()));
     }
     defined.extend(inputs::INPUTS.iter().map(|e| e.1.to_string()));
+    if rs.project.is_some() {
+        defined.extend(PATH_NAMES.iter().map(|n| format!("path.{n}")));
+    }
     let table_names: Vec<&str> =
         tables.maps.iter().map(|t| t.0.as_str()).chain(tables.sets.iter().map(|t| t.0.as_str())).collect();
     let mut out = Vec::new();

@@ -71,6 +71,12 @@ inputs! {
     HwCalPrefillUtil = "hw.llm_calibration.prefill_util": Num, optional;
     HwCalPrefillLayerUs = "hw.llm_calibration.prefill_layer_us": Num, optional;
     HwCalPrefillPeak = "hw.llm_calibration.prefill_peak": Str, optional;
+    HwCalBandDecodeP10 = "hw.llm_calibration.error_band.decode_p10": Num, optional;
+    HwCalBandDecodeP90 = "hw.llm_calibration.error_band.decode_p90": Num, optional;
+    HwCalBandPrefillP10 = "hw.llm_calibration.error_band.prefill_p10": Num, optional;
+    HwCalBandPrefillP90 = "hw.llm_calibration.error_band.prefill_p90": Num, optional;
+    HwCalBandHeldOut = "hw.llm_calibration.error_band.held_out": Str, optional;
+    HwCalBandCaveat = "hw.llm_calibration.band_caveat": Str, optional;
     ModelKey = "model.key": Str;
     ModelFamily = "model.family": Str;
     ModelBase = "model.base": Str;
@@ -203,6 +209,11 @@ fn opt_num(v: Option<f64>) -> (f64, bool) {
     }
 }
 
+/// The error band of a tier's fit, when it has one.
+fn band(s: &crate::tier::TierSpec) -> Option<&crate::tier::ErrorBand> {
+    s.llm_calibration.as_ref().and_then(|c| c.error_band.as_ref())
+}
+
 fn opt_u<T: Into<f64>>(v: Option<T>) -> (f64, bool) {
     opt_num(v.map(Into::into))
 }
@@ -242,6 +253,10 @@ impl<'a> Inputs<'a> {
             HwCalDecodeLayerUs => Some(opt_num(s.llm_calibration.as_ref().map(|c| c.decode_layer_us))),
             HwCalPrefillUtil => Some(opt_num(s.llm_calibration.as_ref().map(|c| c.prefill_util))),
             HwCalPrefillLayerUs => Some(opt_num(s.llm_calibration.as_ref().map(|c| c.prefill_layer_us))),
+            HwCalBandDecodeP10 => Some(opt_num(band(s).map(|b| b.decode_p10))),
+            HwCalBandDecodeP90 => Some(opt_num(band(s).map(|b| b.decode_p90))),
+            HwCalBandPrefillP10 => Some(opt_num(band(s).map(|b| b.prefill_p10))),
+            HwCalBandPrefillP90 => Some(opt_num(band(s).map(|b| b.prefill_p90))),
             _ => None,
         }
     }
@@ -332,6 +347,8 @@ impl<'a> Inputs<'a> {
                 HwNpuPrecisionSet => return opt(s.npu_precision_set.as_ref()),
                 HwStockName => return opt(s.stock_name.as_ref()),
                 HwCalPrefillPeak => return opt(s.llm_calibration.as_ref().and_then(|c| c.prefill_peak.as_ref())),
+                HwCalBandHeldOut => return opt(band(s).map(|b| &b.held_out)),
+                HwCalBandCaveat => return opt(s.llm_calibration.as_ref().and_then(|c| c.band_caveat.as_ref())),
                 _ => {}
             }
         }

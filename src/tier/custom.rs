@@ -148,18 +148,38 @@ impl SiliconClassTable {
     pub fn fit_for(&self, class: &str, runtime: Option<&str>) -> Option<crate::tier::LlmCalibration> {
         let d = self.classes.get(class)?;
         let runtime = runtime.or(d.default_runtime.as_deref());
-        if let Some(c) = runtime.and_then(|r| d.runtime_calibrated.get(r)) {
-            return Some(c.clone());
+        if let Some((r, c)) = runtime.and_then(|r| d.runtime_calibrated.get(r).map(|c| (r, c))) {
+            return Some(self.as_applied(class, c.clone(), Some(r), Some(r)));
         }
-        d.calibrated.clone().map(|mut c| {
-            if let Some(r) = runtime.filter(|r| Some(*r) != d.default_runtime.as_deref()) {
-                let under = d.default_runtime.as_deref().map_or_else(|| "other runtimes".into(), |x| format!("`{x}`"));
-                c.source.reference =
-                    format!("{}; class `{class}` fitted under {under}, applied to runtime `{r}`", c.source.reference);
-                c.source.confidence = self.custom_calibration.confidence.clone();
+        d.calibrated.clone().map(|c| self.as_applied(class, c, d.default_runtime.as_deref(), runtime))
+    }
+
+    /// A fit of `class` made under `fitted_under`, as a tier projected under `runtime` takes
+    /// it: labelled as fitted under another runtime (at the custom-tier confidence) when the
+    /// two differ, and with a `band_caveat` where its error band does not carry to the tier
+    /// (held out by point on the one device the class was fitted on; another runtime).
+    pub fn as_applied(
+        &self,
+        class: &str,
+        mut c: crate::tier::LlmCalibration,
+        fitted_under: Option<&str>,
+        runtime: Option<&str>,
+    ) -> crate::tier::LlmCalibration {
+        if c.error_band.as_ref().is_some_and(|b| b.held_out == "point") {
+            c.band_caveat = Some(format!("class `{class}` was fitted on one device"));
+        }
+        if let Some(r) = runtime.filter(|r| Some(*r) != fitted_under) {
+            let under = fitted_under.map_or_else(|| "other runtimes".into(), |x| format!("`{x}`"));
+            c.source.reference =
+                format!("{}; class `{class}` fitted under {under}, applied to runtime `{r}`", c.source.reference);
+            c.source.confidence = self.custom_calibration.confidence.clone();
+            // its held-out errors are of its own runtime: numbers under another take a band
+            // that spans the engine defaults' too (ADR 0030)
+            if let Some(u) = fitted_under {
+                c.band_caveat = Some(format!("class `{class}` was fitted under runtime `{u}`"));
             }
-            c
-        })
+        }
+        c
     }
 }
 
@@ -239,4 +259,10 @@ pub struct CalibrationPolicy {
     pub model_size_tolerance_pct: f64,
     /// How far a measured file's parameter count may differ from its catalog model's, percent.
     pub model_params_tolerance_pct: f64,
+    /// Held-out errors per metric a fit needs before it states an error band (fewer: the
+    /// fit has no band and its numbers take the engine defaults' band).
+    pub band_min_points: usize,
+    /// The quantiles of the held-out relative error an error band spans (0.1 and 0.9: the
+    /// 80 % band).
+    pub band_quantiles: [f64; 2],
 }

@@ -321,8 +321,39 @@ pub struct LlmCalibration {
     /// tier lists no such peak.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefill_peak: Option<String>,
+    /// How far projections with these constants landed from measurements the fit did not
+    /// see (`ratchet calibrate` writes it): the uncertainty band of every number they produce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_band: Option<ErrorBand>,
+    /// Why the fit's `error_band` does not carry to this tier, when it does not (set by a
+    /// class's fit selection, never in a file): the class was fitted under another runtime,
+    /// or on one device only. Its numbers then take a band that also spans the engine
+    /// defaults'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub band_caveat: Option<String>,
     /// Where the constants come from.
     pub source: CalibrationSource,
+}
+
+/// The 10th and 90th percentiles of the relative error (projected − measured) / measured of
+/// a fit's held-out projections, per metric: a projected rate `r` puts the true rate in
+/// `r / (1 + p90) ..= r / (1 + p10)` eight times in ten (ADR 0030).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBand {
+    /// Decode, 10th percentile (a fraction: -0.1 is 10 % under the measurement).
+    pub decode_p10: f64,
+    /// Decode, 90th percentile.
+    pub decode_p90: f64,
+    /// Prefill, 10th percentile.
+    pub prefill_p10: f64,
+    /// Prefill, 90th percentile.
+    pub prefill_p90: f64,
+    /// What was held out to get the errors: `device` (each device refitted without its own
+    /// points) or `point` (a fit on one device: each point refitted without itself).
+    pub held_out: String,
+    /// Held-out projections the percentiles are of.
+    pub points: u32,
 }
 
 /// The peak-TOPS fields of a tier, read and written (the field names are precision's).
