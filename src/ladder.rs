@@ -5,7 +5,7 @@
 use crate::catalog::LlmModel;
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::projection::{Feasibility, ProjectParams, Projection};
+use crate::projection::{Banded, Feasibility, ProjectParams, Projection};
 use crate::tier::Tier;
 use crate::tier::variants::MemorySpec;
 use crate::workload::WorkloadPattern;
@@ -89,6 +89,9 @@ pub enum Cell {
     Num(f64),
     /// Text.
     Text(String),
+    /// A projected number with its uncertainty band (value, 10th, 90th percentile): a
+    /// table shows `value (p10–p90)`, CSV the value (the band has its own columns).
+    Banded(f64, f64, f64),
     /// Nothing (a rate of a tier that does not run the model).
     Empty,
 }
@@ -115,6 +118,19 @@ fn rate(r: &LadderRow<'_>, f: fn(&crate::projection::Projected<'_>) -> f64) -> C
     r.result.projected().map_or(Cell::Empty, |p| Cell::Num(f(p)))
 }
 
+/// A banded quantity: with its band where the rule set states one.
+fn banded(r: &LadderRow<'_>, b: Banded) -> Cell {
+    r.result.projected().map_or(Cell::Empty, |p| match p.band(b) {
+        Some((lo, hi)) => Cell::Banded(p.value(b), lo, hi),
+        None => Cell::Num(p.value(b)),
+    })
+}
+
+/// One end of a banded quantity's band (CSV).
+fn band_end(r: &LadderRow<'_>, b: Banded, hi: bool) -> Cell {
+    r.result.projected().and_then(|p| p.band(b)).map_or(Cell::Empty, |(l, h)| Cell::Num(if hi { h } else { l }))
+}
+
 fn text(s: impl Into<String>) -> Cell {
     Cell::Text(s.into())
 }
@@ -138,9 +154,33 @@ pub const COLUMNS: &[Column] = &[
     col(None, Some("tier"), "", "tier name", |r| text(r.tier.as_str())),
     col(None, Some("bw_projected"), "", "memory-upgraded clone", |r| text(r.bw_projected.to_string())),
     col(None, Some("type"), "", "outcome", |r| text(r.result.kind())),
-    col(Some("decode tok/s"), Some("decode_tok_s"), "tok/s", "decode rate", |r| rate(r, |p| p.decode_tok_s)),
-    col(Some("prefill tok/s"), Some("prefill_tok_s"), "tok/s", "prefill rate", |r| rate(r, |p| p.prefill_tok_s)),
-    col(Some("TTFT s"), Some("ttft_s"), "s", "time to first token", |r| rate(r, |p| p.ttft_s)),
+    col(Some("decode tok/s"), Some("decode_tok_s"), "tok/s", "decode rate (its 80 % band in the table)", |r| {
+        banded(r, Banded::Decode)
+    }),
+    col(None, Some("decode_tok_s_p10"), "tok/s", "decode rate, 10th percentile of its band", |r| {
+        band_end(r, Banded::Decode, false)
+    }),
+    col(None, Some("decode_tok_s_p90"), "tok/s", "decode rate, 90th percentile of its band", |r| {
+        band_end(r, Banded::Decode, true)
+    }),
+    col(Some("prefill tok/s"), Some("prefill_tok_s"), "tok/s", "prefill rate (its 80 % band in the table)", |r| {
+        banded(r, Banded::Prefill)
+    }),
+    col(None, Some("prefill_tok_s_p10"), "tok/s", "prefill rate, 10th percentile of its band", |r| {
+        band_end(r, Banded::Prefill, false)
+    }),
+    col(None, Some("prefill_tok_s_p90"), "tok/s", "prefill rate, 90th percentile of its band", |r| {
+        band_end(r, Banded::Prefill, true)
+    }),
+    col(Some("TTFT s"), Some("ttft_s"), "s", "time to first token (its 80 % band in the table)", |r| {
+        banded(r, Banded::Ttft)
+    }),
+    col(None, Some("ttft_s_p10"), "s", "time to first token, 10th percentile of its band", |r| {
+        band_end(r, Banded::Ttft, false)
+    }),
+    col(None, Some("ttft_s_p90"), "s", "time to first token, 90th percentile of its band", |r| {
+        band_end(r, Banded::Ttft, true)
+    }),
     col(Some("total s"), Some("total_s"), "s", "host + prefill + decode", |r| rate(r, |p| p.total_s)),
     col(Some("fit"), Some("verdict"), "", "memory verdict", |r| text(r.feasibility.verdict.as_ref())),
     Column {

@@ -9,7 +9,7 @@ use crate::diagnostic::did_you_mean;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::ladder::{Rung, RungSpec, WorkloadSetup};
-use crate::projection::{Feasibility, Projection, Provenance};
+use crate::projection::{Banded, Feasibility, Projection, Provenance};
 use crate::tier::Tier;
 use serde::Serialize;
 use serde_json::Value;
@@ -35,6 +35,43 @@ pub struct Targets {
     /// Lowest acceptable prefill rate, tok/s.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_prefill_tok_s: Option<f64>,
+    /// Which value of each projected number is judged: the projection, or the pessimistic
+    /// end of its uncertainty band.
+    pub confidence: Confidence,
+}
+
+/// Which value of a projected number a target judges (ADR 0030).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    /// The projected number itself.
+    #[default]
+    Central,
+    /// The band's pessimistic end: rates at their 10th percentile, TTFT at its 90th (the
+    /// targets hold nine times in ten, by the band's own held-out errors).
+    P10,
+}
+
+impl Confidence {
+    /// Every name, for messages.
+    pub const NAMES: [&'static str; 2] = ["central", "p10"];
+
+    /// The confidence a request names.
+    pub fn parse(s: &str) -> Result<Self, EngineError> {
+        match s {
+            "central" => Ok(Confidence::Central),
+            "p10" => Ok(Confidence::P10),
+            other => {
+                let help = did_you_mean(other, Self::NAMES.iter().copied())
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                Err(EngineError::InvalidValue(format!(
+                    "`confidence` is `{other}`; expected one of: {}{help}",
+                    Self::NAMES.join(", ")
+                )))
+            }
+        }
+    }
 }
 
 impl Targets {
@@ -116,29 +153,45 @@ pub fn failures(r: &Projection<'_>, t: &Targets) -> Vec<Failure> {
         }],
         Projection::Projected(p) => {
             let mut out = Vec::new();
-            if let Some(need) = t.min_decode_tok_s.filter(|n| p.decode_tok_s < *n) {
-                out.push(Failure {
-                    target: "min_decode_tok_s",
-                    need: Some(need),
-                    got: Some(p.decode_tok_s),
-                    message: format!("decode {} tok/s is below {} tok/s", fmt(p.decode_tok_s), fmt(need)),
-                });
-            }
-            if let Some(need) = t.max_ttft_s.filter(|n| p.ttft_s > *n) {
-                out.push(Failure {
-                    target: "max_ttft_s",
-                    need: Some(need),
-                    got: Some(p.ttft_s),
-                    message: format!("TTFT {} s is above {} s", fmt(p.ttft_s), fmt(need)),
-                });
-            }
-            if let Some(need) = t.min_prefill_tok_s.filter(|n| p.prefill_tok_s < *n) {
-                out.push(Failure {
-                    target: "min_prefill_tok_s",
-                    need: Some(need),
-                    got: Some(p.prefill_tok_s),
-                    message: format!("prefill {} tok/s is below {} tok/s", fmt(p.prefill_tok_s), fmt(need)),
-                });
+            // the value judged, with how a message names it; `None`: no band to judge at p10
+            let judged = |b: Banded| -> Option<(f64, &'static str)> {
+                match t.confidence {
+                    Confidence::Central => Some((p.value(b), "")),
+                    Confidence::P10 => p.band(b).map(|(lo, hi)| match b {
+                        Banded::Ttft => (hi, " (90th percentile)"),
+                        _ => (lo, " (10th percentile)"),
+                    }),
+                }
+            };
+            let checks = [
+                (Banded::Decode, "min_decode_tok_s", t.min_decode_tok_s, "decode", " tok/s"),
+                (Banded::Ttft, "max_ttft_s", t.max_ttft_s, "TTFT", " s"),
+                (Banded::Prefill, "min_prefill_tok_s", t.min_prefill_tok_s, "prefill", " tok/s"),
+            ];
+            for (b, target, need, what, unit) in checks {
+                let Some(need) = need else { continue };
+                let Some((got, which)) = judged(b) else {
+                    out.push(Failure {
+                        target,
+                        need: Some(need),
+                        got: None,
+                        message: format!(
+                            "{what} has no uncertainty band under rule set `{}`, so it cannot be judged at p10",
+                            p.provenance.rule_set
+                        ),
+                    });
+                    continue;
+                };
+                let missed = if b == Banded::Ttft { got > need } else { got < need };
+                if missed {
+                    let rel = if b == Banded::Ttft { "above" } else { "below" };
+                    out.push(Failure {
+                        target,
+                        need: Some(need),
+                        got: Some(got),
+                        message: format!("{what}{which} {}{unit} is {rel} {}{unit}", fmt(got), fmt(need)),
+                    });
+                }
             }
             out
         }

@@ -180,15 +180,20 @@ impl Projected<'_> {
 
     /// The 10th and 90th percentiles of a banded quantity's true value: the value times the
     /// factors the rule set's record states (`band_*`); `None` when it states none (the
-    /// reference rule set).
+    /// reference rule set) or the number is a measurement (factors of 1).
     pub fn band(&self, b: Banded) -> Option<(f64, f64)> {
         let [lo, hi] = b.factor_fields();
         let f = |n: &str| match self.extra.get(n) {
             Some(OutVal::Num(x)) if x.is_finite() => Some(*x),
             _ => None,
         };
+        let (lo, hi) = (f(lo)?, f(hi)?);
+        // a measured number states factors of exactly 1: it has no projection band
+        if lo == 1.0 && hi == 1.0 {
+            return None;
+        }
         let v = self.value(b);
-        Some((v * f(lo)?, v * f(hi)?))
+        Some((v * lo, v * hi))
     }
 
     /// What the band rests on (`band_basis` of the record).

@@ -52,6 +52,27 @@
   const fmtSigned = (x, dp = 1) => (isNum(x) ? formatter(dp, true).format(x).replace('-', '−') : '—');
   const fmtTokS = (x) => fmt(x, 1);
   const fmtSec = (x) => fmt(x, 3);
+  /** Three significant digits: a band's ends are not known better than that. */
+  const fmtSig = (x) => (isNum(x) ? String(Number(x.toPrecision(3))) : '—');
+  /** The 80 % uncertainty band of a projected number (`decode_tok_s`, `prefill_tok_s`,
+   * `ttft_s`): its value times the record's `band_*_p10`/`p90` factors; null when the rule set
+   * states none or the number is a measurement (factors of 1). */
+  const BAND_FACTORS = { decode_tok_s: 'band_decode', prefill_tok_s: 'band_prefill', ttft_s: 'band_ttft' };
+  function bandOf(res, field) {
+    const k = BAND_FACTORS[field];
+    const v = res && res[field];
+    const lo = res && res[`${k}_p10`];
+    const hi = res && res[`${k}_p90`];
+    if (!isNum(v) || !isNum(lo) || !isNum(hi) || (lo === 1 && hi === 1)) return null;
+    return [v * lo, v * hi];
+  }
+  /** A projected number and, beneath it, its band. */
+  function withBand(res, field, text) {
+    const b = bandOf(res, field);
+    if (!b) return text;
+    const basis = res.band_basis ? ` (${String(res.band_basis).replace(/_/g, ' ')})` : '';
+    return [text, h('span', { class: 'band', title: `80 % band: the true value lies here eight times in ten${basis}` }, `${fmtSig(b[0])}–${fmtSig(b[1])}`)];
+  }
   const fmtGB = (x) => (isNum(x) ? `${fmt(x, 1)} GB` : '—');
   const fmtInt = (x) => fmt(x, 0);
   /** A number as short as it can be without losing its digits (slider values, costs). */
@@ -345,9 +366,9 @@
             h('div', { class: 'barcell' },
               h('span', { class: 'track', 'aria-hidden': 'true' },
                 h('span', { class: 'bar', style: { width: `${pct.toFixed(1)}%` } })),
-              h('span', { class: 'val' }, fmtTokS(res.decode_tok_s)))),
-          h('td', { class: 'num prefill' }, fmtTokS(res.prefill_tok_s)),
-          h('td', { class: 'num ttft' }, fmtSec(res.ttft_s)),
+              h('span', { class: 'val' }, withBand(res, 'decode_tok_s', fmtTokS(res.decode_tok_s))))),
+          h('td', { class: 'num prefill' }, withBand(res, 'prefill_tok_s', fmtTokS(res.prefill_tok_s))),
+          h('td', { class: 'num ttft' }, withBand(res, 'ttft_s', fmtSec(res.ttft_s))),
           h('td', { class: 'num total' }, fmtSec(res.total_s)),
         ];
       } else {
@@ -466,6 +487,7 @@
       if (maxTtft !== undefined) b.max_ttft_s = maxTtft;
       const prompt = optNum('#plan-prompt');
       if (prompt !== undefined) b.prompt_tokens = prompt;
+      b.confidence = $('#confidence').value;
       if (q === 'cheapest_tier') b.cost = $('#cost').value;
       return b;
     }
@@ -475,7 +497,7 @@
 
     function targetsLine(targets) {
       if (!targets || typeof targets !== 'object') return null;
-      const label = { min_decode_tok_s: 'decode ≥', min_prefill_tok_s: 'prefill ≥', max_ttft_s: 'TTFT ≤', prompt_tokens: 'prompt', decode_tokens: 'decode', workload_id: 'workload' };
+      const label = { confidence: 'judged at', min_decode_tok_s: 'decode ≥', min_prefill_tok_s: 'prefill ≥', max_ttft_s: 'TTFT ≤', prompt_tokens: 'prompt', decode_tokens: 'decode', workload_id: 'workload' };
       const unit = { min_decode_tok_s: ' tok/s', min_prefill_tok_s: ' tok/s', max_ttft_s: ' s', prompt_tokens: ' tokens', decode_tokens: ' tokens' };
       const chips = Object.entries(targets)
         .filter(([, v]) => v !== null && v !== undefined)
@@ -495,7 +517,7 @@
     const projected = (r) => (r && r.type === 'Projected' ? r : null);
     /** Decode and TTFT cells, or one cell with the reason there are none. */
     const rateCells = (r) => (projected(r)
-      ? [h('td', { class: 'num' }, fmtTokS(r.decode_tok_s)), h('td', { class: 'num' }, fmtSec(r.ttft_s))]
+      ? [h('td', { class: 'num' }, withBand(r, 'decode_tok_s', fmtTokS(r.decode_tok_s))), h('td', { class: 'num' }, withBand(r, 'ttft_s', fmtSec(r.ttft_s)))]
       : [h('td', { class: `reason ${r && r.type === 'WontFit' ? 'bad' : 'warn'}`, colSpan: 2, title: resultReason(r) || undefined }, shortReason(r))]);
 
     function cheapest(resp) {

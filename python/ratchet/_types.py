@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from . import _core
 
@@ -178,6 +178,35 @@ class Projected:
     base_decode_pre_multiplier: Optional[float] = None
     silicon_anchor_meta: Optional[Dict[str, Any]] = None
     extensions: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def _band(self, value: float, factors: str) -> Optional[Tuple[float, float]]:
+        lo = self.extensions.get(factors + "_p10")
+        hi = self.extensions.get(factors + "_p90")
+        if not isinstance(lo, (int, float)) or not isinstance(hi, (int, float)) or (lo == 1 and hi == 1):
+            return None
+        return (value * lo, value * hi)
+
+    @property
+    def decode_band(self) -> Optional[Tuple[float, float]]:
+        """The 80 % uncertainty band of ``decode_tok_s`` (10th, 90th percentile), tok/s;
+        ``None`` under a rule set that states none, or for a measured rate."""
+        return self._band(self.decode_tok_s, "band_decode")
+
+    @property
+    def prefill_band(self) -> Optional[Tuple[float, float]]:
+        """The 80 % uncertainty band of ``prefill_tok_s``, tok/s."""
+        return self._band(self.prefill_tok_s, "band_prefill")
+
+    @property
+    def ttft_band(self) -> Optional[Tuple[float, float]]:
+        """The 80 % uncertainty band of ``ttft_s``, s."""
+        return self._band(self.ttft_s, "band_ttft")
+
+    @property
+    def band_basis(self) -> Optional[str]:
+        """What the bands rest on: ``measured``, ``fit_held_out_device``,
+        ``fit_held_out_point``, ``fit_widened`` or ``engine_defaults``."""
+        return self.extensions.get("band_basis")
 
 
 @dataclass(frozen=True)

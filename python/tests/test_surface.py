@@ -136,6 +136,27 @@ def test_default_and_reference_rules():
     assert (base, ref) == (249.16, 351.62)
 
 
+def test_every_projected_number_carries_its_band():
+    # a fitted tier: the band of its class fit's held-out errors, around the number
+    r = project_llm("qwen25_7b_dense", RTX_5090_REFERENCE)
+    assert r.band_basis == "fit_held_out_device"
+    for value, band in [(r.decode_tok_s, r.decode_band), (r.prefill_tok_s, r.prefill_band), (r.ttft_s, r.ttft_band)]:
+        lo, hi = band
+        assert 0 < lo < hi
+        assert lo <= value <= hi
+    # engine defaults: the band of their own errors, which may lie off the number
+    d = project_llm("qwen25_7b_dense", NPU_LOW_LP4)
+    assert d.band_basis == "engine_defaults"
+    assert d.prefill_band[0] > d.prefill_tok_s
+    # the reference rule set states no band
+    ratchet.load(rules="ratchet-0.3.2")
+    try:
+        ref = project_llm("qwen25_7b_dense", ratchet.RTX_5090_REFERENCE)
+    finally:
+        ratchet.load()
+    assert (ref.decode_band, ref.band_basis) == (None, None)
+
+
 def test_load_a_registry_directory_and_a_pack(tmp_path):
     reg = tmp_path / "registry"
     shutil.copytree(ROOT / "registry", reg)

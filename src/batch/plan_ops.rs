@@ -47,7 +47,7 @@ fn flag(o: &Obj, k: &str, default: bool) -> Result<bool, EngineError> {
     }
 }
 
-const FIELDS: [&str; 15] = [
+const FIELDS: [&str; 16] = [
     "op",
     "id",
     "question",
@@ -56,6 +56,7 @@ const FIELDS: [&str; 15] = [
     "min_decode_tok_s",
     "max_ttft_s",
     "min_prefill_tok_s",
+    "confidence",
     "prompt_tokens",
     "decode_tokens",
     "workload",
@@ -86,6 +87,7 @@ pub fn plan(engine: &Engine, o: &Obj) -> Result<PlanAnswer, EngineError> {
         min_decode_tok_s: num(o, "min_decode_tok_s")?,
         max_ttft_s: num(o, "max_ttft_s")?,
         min_prefill_tok_s: num(o, "min_prefill_tok_s")?,
+        confidence: text(o, "confidence")?.map(crate::plan::Confidence::parse).transpose()?.unwrap_or_default(),
     };
     let workload = text(o, "workload")?.or(text(o, "workload_id")?).unwrap_or("default");
     let setup = engine.workload_setup(workload, uint(o, "prompt_tokens")?, uint(o, "decode_tokens")?);

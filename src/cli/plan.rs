@@ -6,7 +6,7 @@ use super::render::csv_field;
 use super::table::{Table, fmt_num};
 use super::{DataArgs, EXIT_INVALID, EXIT_OK, EXIT_USAGE, RowFormat, load_engine};
 use crate::plan::{Failure, JudgedTargets, MaxContext, ModelPlan, PlanAnswer, TierPlan};
-use crate::projection::{Projection, Provenance};
+use crate::projection::{Banded, Projection, Provenance};
 use clap::Args;
 use serde_json::{Map, Value, json};
 use std::fmt::Write as _;
@@ -35,6 +35,10 @@ pub(super) struct PlanArgs {
     /// Lowest acceptable prefill rate, tok/s.
     #[arg(long, value_name = "TOK_S", allow_negative_numbers = true)]
     min_prefill: Option<f64>,
+    /// Judge the targets at the projection (`central`) or at the pessimistic end of each
+    /// number's 80 % uncertainty band (`p10`: rates at their 10th percentile, TTFT at its 90th).
+    #[arg(long, value_parser = ["central", "p10"], default_value = "central")]
+    confidence: String,
     /// Workload id, or a pack workload's name.
     #[arg(long, default_value = "default")]
     workload: String,
@@ -96,6 +100,7 @@ fn request(a: &PlanArgs) -> Result<Map<String, Value>, String> {
             }
         }
         o.insert("workload".into(), json!(a.workload));
+        o.insert("confidence".into(), json!(a.confidence));
         if let Some(n) = a.prompt_tokens {
             o.insert("prompt_tokens".into(), json!(n));
         }
@@ -190,6 +195,9 @@ fn targets_text(t: &JudgedTargets) -> String {
     }
     if let Some(x) = t.targets.min_prefill_tok_s {
         parts.push(format!("prefill ≥ {} tok/s", fmt_num(x, 3)));
+    }
+    if t.targets.confidence == crate::plan::Confidence::P10 {
+        parts.push("at the pessimistic end of each 80 % band".into());
     }
     format!(
         "{} (workload `{}`, {} prompt + {} decode tokens)",
@@ -292,14 +300,19 @@ fn tiers_table(s: &mut String, v: &TierPlan) {
 /// The cells every candidate row ends with: decode, TTFT, the path that answered, and
 /// whether it meets the targets and why not.
 fn judged_cells(result: &Projection<'_>, meets: bool, failures: &[Failure]) -> [String; 5] {
-    [
-        n(rate(result, |p| p.decode_tok_s), 2),
-        n(rate(result, |p| p.ttft_s), 3),
-        source(result),
-        mark(meets),
-        why(failures),
-    ]
+    [banded(result, Banded::Decode, 2), banded(result, Banded::Ttft, 3), source(result), mark(meets), why(failures)]
 }
+
+/// A projected number with its 80 % band where the rule set states one, or a dash.
+fn banded(r: &Projection<'_>, b: Banded, dp: usize) -> String {
+    let Some(p) = r.projected() else { return "—".into() };
+    let v = fmt_num(p.value(b), dp);
+    match p.band(b) {
+        Some((lo, hi)) => format!("{v} ({}–{})", super::render::fmt_sig(lo), super::render::fmt_sig(hi)),
+        None => v,
+    }
+}
+
 
 fn models_table(s: &mut String, v: &ModelPlan) {
     let _ = writeln!(s, "{} · {}", v.hw_name, targets_text(&v.targets));

@@ -2,7 +2,7 @@
 
 use super::table::fmt_num;
 use crate::numeric::py_float_repr;
-use crate::projection::{Explanation, Projection};
+use crate::projection::{Banded, Explanation, Projection};
 use std::fmt::Write;
 
 /// A projection as aligned lines.
@@ -16,11 +16,18 @@ pub fn projection(r: &Projection<'_>) -> String {
                 p.model_key, p.hw_name, p.workload_id, p.prompt_tokens, p.decode_tokens
             );
             let badge = if p.badge.is_empty() { String::new() } else { format!(" {}", p.badge) };
+            let with_band = |b: Banded, unit: &str| {
+                let v = format!("{} {unit}", py_float_repr(p.value(b)));
+                match p.band(b) {
+                    Some((lo, hi)) => format!("{v}  (80 % band {}–{} {unit})", fmt_sig(lo), fmt_sig(hi)),
+                    None => v,
+                }
+            };
             let mut rows: Vec<(&str, String)> = vec![
                 ("source", format!("{}{badge}", p.source)),
-                ("decode", format!("{} tok/s", py_float_repr(p.decode_tok_s))),
-                ("prefill", format!("{} tok/s", py_float_repr(p.prefill_tok_s))),
-                ("TTFT", format!("{} s", py_float_repr(p.ttft_s))),
+                ("decode", with_band(Banded::Decode, "tok/s")),
+                ("prefill", with_band(Banded::Prefill, "tok/s")),
+                ("TTFT", with_band(Banded::Ttft, "s")),
                 ("decode time", format!("{} s", py_float_repr(p.decode_s))),
                 ("prefill time", format!("{} s", py_float_repr(p.prefill_s))),
                 ("host", format!("{} ms", py_float_repr(p.host_ms))),
@@ -33,7 +40,9 @@ pub fn projection(r: &Projection<'_>) -> String {
                     },
                 ),
             ];
-            for (k, v) in p.extra.iter() {
+            // the band's factors are shown as the band beside each number
+            let factors: Vec<&str> = Banded::ALL.iter().flat_map(|b| b.factor_fields()).collect();
+            for (k, v) in p.extra.iter().filter(|(k, _)| !factors.contains(k)) {
                 let text = match v {
                     crate::projection::OutVal::Num(x) => py_float_repr(*x),
                     crate::projection::OutVal::Bool(b) => b.to_string(),
@@ -133,9 +142,22 @@ fn table_cell(c: &Column, r: &LadderRow<'_>) -> String {
     match ((c.get)(r), c.digits) {
         (Cell::Num(x), Some(dp)) => super::table::fmt_num(x, dp),
         (Cell::Num(x), None) => py_float_repr(x),
+        (Cell::Banded(x, lo, hi), dp) => {
+            let v = dp.map_or_else(|| py_float_repr(x), |dp| super::table::fmt_num(x, dp));
+            format!("{v} ({}–{})", fmt_sig(lo), fmt_sig(hi))
+        }
         (Cell::Text(s), _) => s,
         (Cell::Empty, _) => "—".into(),
     }
+}
+
+/// Three significant digits: a band's ends are not known better than that.
+pub fn fmt_sig(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return py_float_repr(x);
+    }
+    let dp = (2 - x.abs().log10().floor() as i32).max(0) as usize;
+    fmt_num(x, dp)
 }
 
 /// The ladder as an aligned table (the `COLUMNS` with a header).
@@ -172,7 +194,7 @@ pub fn ladder_csv(rows: &[LadderRow<'_>], extra: &[&str]) -> String {
         let mut cells: Vec<String> = cols
             .iter()
             .map(|c| match (c.get)(r) {
-                Cell::Num(x) => py_float_repr(x),
+                Cell::Num(x) | Cell::Banded(x, ..) => py_float_repr(x),
                 Cell::Text(t) => q(&t),
                 Cell::Empty => String::new(),
             })
