@@ -725,7 +725,7 @@ pub fn fit(
         names: vec!["1/decode_bw_efficiency", "1/decode_kv_bw_efficiency", "decode_layer_us"],
     };
     let mut prefill = Problem { rows: Vec::new(), names: vec!["1/prefill_util", "prefill_layer_us"] };
-    let mut labels: Vec<(usize, String, String, Metric, u64, f64)> = Vec::new();
+    let mut labels: Vec<Label> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     let mut at_depth = 0usize;
     let policy = &engine.registry().silicon_classes().calibration_policy;
@@ -838,53 +838,7 @@ pub fn fit(
     if full_d.is_none() && full_p.is_none() {
         return Err(bad("no measurements of the selected devices to fit"));
     }
-    let predict = |r: &Row, c: &[f64]| r.x.iter().zip(c).map(|(a, b)| a * b).sum::<f64>() + r.offset;
-    let loo = |rows: &[Row], cols: usize, i: usize| -> Option<f64> {
-        let rest: Vec<Row> = rows.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, r)| r.clone()).collect();
-        let c = solve(&rest, cols)?;
-        let t = predict(&rows[i], &c);
-        (t > 0.0).then_some(t)
-    };
-    // the device of each row, per metric (rows were pushed in label order)
-    let devices_of = |m: Metric| -> Vec<&str> { labels.iter().filter(|l| l.3 == m).map(|l| l.1.as_str()).collect() };
-    let (d_dev, p_dev) = (devices_of(Metric::Decode), devices_of(Metric::Prefill));
-    let lodo = |rows: &[Row], cols: usize, dev: &[&str], i: usize| -> Option<f64> {
-        let rest: Vec<Row> = rows.iter().zip(dev).filter(|(_, d)| **d != dev[i]).map(|(r, _)| r.clone()).collect();
-        if rest.is_empty() {
-            return None;
-        }
-        let c = solve(&rest, cols)?;
-        let t = predict(&rows[i], &c);
-        (t > 0.0).then_some(t)
-    };
-    let mut residuals = Vec::new();
-    let (mut di, mut pi) = (0usize, 0usize);
-    for lab in labels.iter() {
-        let (rows, cols, coef, idx, dev) = match lab.3 {
-            Metric::Decode => (&d_rows, cols_d, full_d.as_ref(), &mut di, &d_dev),
-            Metric::Prefill => (&prefill.rows, 2, full_p.as_ref(), &mut pi, &p_dev),
-            Metric::Combined => continue,
-        };
-        let Some(coef) = coef else { continue };
-        let r = &rows[*idx];
-        let scale = if lab.3 == Metric::Prefill { lab.4 as f64 } else { 1.0 };
-        let fitted = scale / predict(r, coef);
-        let loo_t = loo(rows, cols, *idx).map(|t| scale / t);
-        let lodo_t = lodo(rows, cols, dev, *idx).map(|t| scale / t);
-        residuals.push(Residual {
-            point: r.point,
-            device: lab.1.clone(),
-            model: lab.2.clone(),
-            metric: lab.3,
-            tokens: lab.4,
-            measured: lab.5,
-            fitted,
-            error_pct: (fitted - lab.5) / lab.5 * 100.0,
-            loo_error_pct: loo_t.map(|t| (t - lab.5) / lab.5 * 100.0),
-            held_out_device_error_pct: lodo_t.map(|t| (t - lab.5) / lab.5 * 100.0),
-        });
-        *idx += 1;
-    }
+    let residuals = residuals_of(&labels, (&d_rows, cols_d, full_d.as_deref()), (&prefill.rows, full_p.as_deref()));
     let inv = |x: f64| if x > 0.0 { 1.0 / x } else { 1.0 };
     let (e_w, e_kv, c_d) = match &full_d {
         Some(c) if kv_spread => (inv(c[0]), Some(inv(c[1])), c[2]),
@@ -933,6 +887,67 @@ pub fn fit(
         leave_one_device_out,
         notes,
     })
+}
+
+/// A fitted point: index, device, model, metric, tokens, measured tok/s.
+type Label = (usize, String, String, Metric, u64, f64);
+
+/// Every point's fitted error, its error when the fit leaves it out, and its error when the
+/// fit leaves out its whole device; `decode` and `prefill` are each metric's rows, the
+/// columns fitted and the fitted coefficients.
+fn residuals_of(
+    labels: &[Label],
+    decode: (&[Row], usize, Option<&[f64]>),
+    prefill: (&[Row], Option<&[f64]>),
+) -> Vec<Residual> {
+    let predict = |r: &Row, c: &[f64]| r.x.iter().zip(c).map(|(a, b)| a * b).sum::<f64>() + r.offset;
+    let loo = |rows: &[Row], cols: usize, i: usize| -> Option<f64> {
+        let rest: Vec<Row> = rows.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, r)| r.clone()).collect();
+        let c = solve(&rest, cols)?;
+        let t = predict(&rows[i], &c);
+        (t > 0.0).then_some(t)
+    };
+    // the device of each row, per metric (rows were pushed in label order)
+    let devices_of = |m: Metric| -> Vec<&str> { labels.iter().filter(|l| l.3 == m).map(|l| l.1.as_str()).collect() };
+    let (d_dev, p_dev) = (devices_of(Metric::Decode), devices_of(Metric::Prefill));
+    let lodo = |rows: &[Row], cols: usize, dev: &[&str], i: usize| -> Option<f64> {
+        let rest: Vec<Row> = rows.iter().zip(dev).filter(|(_, d)| **d != dev[i]).map(|(r, _)| r.clone()).collect();
+        if rest.is_empty() {
+            return None;
+        }
+        let c = solve(&rest, cols)?;
+        let t = predict(&rows[i], &c);
+        (t > 0.0).then_some(t)
+    };
+    let mut residuals = Vec::new();
+    let (mut di, mut pi) = (0usize, 0usize);
+    for lab in labels.iter() {
+        let (rows, cols, coef, idx, dev) = match lab.3 {
+            Metric::Decode => (decode.0, decode.1, decode.2, &mut di, &d_dev),
+            Metric::Prefill => (prefill.0, 2, prefill.1, &mut pi, &p_dev),
+            Metric::Combined => continue,
+        };
+        let Some(coef) = coef else { continue };
+        let r = &rows[*idx];
+        let scale = if lab.3 == Metric::Prefill { lab.4 as f64 } else { 1.0 };
+        let fitted = scale / predict(r, coef);
+        let loo_t = loo(rows, cols, *idx).map(|t| scale / t);
+        let lodo_t = lodo(rows, cols, dev, *idx).map(|t| scale / t);
+        residuals.push(Residual {
+            point: r.point,
+            device: lab.1.clone(),
+            model: lab.2.clone(),
+            metric: lab.3,
+            tokens: lab.4,
+            measured: lab.5,
+            fitted,
+            error_pct: (fitted - lab.5) / lab.5 * 100.0,
+            loo_error_pct: loo_t.map(|t| (t - lab.5) / lab.5 * 100.0),
+            held_out_device_error_pct: lodo_t.map(|t| (t - lab.5) / lab.5 * 100.0),
+        });
+        *idx += 1;
+    }
+    residuals
 }
 
 /// The `q`-quantile of sorted values, interpolated linearly between ranks (numpy's default).

@@ -62,9 +62,8 @@ impl Confidence {
             "central" => Ok(Confidence::Central),
             "p10" => Ok(Confidence::P10),
             other => {
-                let help = did_you_mean(other, Self::NAMES.iter().copied())
-                    .map(|h| format!(" ({h})"))
-                    .unwrap_or_default();
+                let help =
+                    did_you_mean(other, Self::NAMES.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
                 Err(EngineError::InvalidValue(format!(
                     "`confidence` is `{other}`; expected one of: {}{help}",
                     Self::NAMES.join(", ")

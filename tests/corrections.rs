@@ -84,6 +84,18 @@ fn answers(e: &Engine, reqs: &[(String, Value)]) -> BTreeMap<String, Value> {
     reqs.iter().map(|(id, r)| (id.clone(), ask(e, r.clone()))).collect()
 }
 
+/// The answers without the uncertainty band's record fields (`band_*`, `rules/uncertainty.ron`).
+fn without_band(a: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    a.into_iter()
+        .map(|(k, mut v)| {
+            if let Some(o) = v.as_object_mut() {
+                o.retain(|f, _| !f.starts_with("band_"));
+            }
+            (k, v)
+        })
+        .collect()
+}
+
 fn changed(a: &BTreeMap<String, Value>, b: &BTreeMap<String, Value>) -> BTreeSet<String> {
     a.iter().filter(|(k, v)| b.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect()
 }
@@ -204,7 +216,18 @@ fn each_correction_changes_exactly_the_cases_it_names() {
             checked_answers[id]
         );
     }
-    let default_answers = answers(&engine("default"), &reqs);
+    // the uncertainty band only adds fields: every projected answer carries its band, and
+    // no number or other field changes
+    let banded = answers(&engine("uncertainty"), &reqs);
+    let unbanded: Vec<&String> = base
+        .iter()
+        .filter(|(id, v)| id.starts_with("project_llm#") && v.get("decode_tok_s").is_some())
+        .filter(|(id, _)| banded[id.as_str()].get("band_basis").is_none())
+        .map(|(id, _)| id)
+        .collect();
+    assert!(unbanded.is_empty(), "projections without a band: {:?}", &unbanded[..unbanded.len().min(5)]);
+    assert!(changed(&base, &without_band(banded)).is_empty(), "the band changes no number");
+    let default_answers = without_band(answers(&engine("default"), &reqs));
     let default = changed(&base, &default_answers);
     let refused = default_answers
         .values()

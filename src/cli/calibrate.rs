@@ -603,7 +603,8 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
             }
             let others = |k2: &str, d2: &Device| k2 != k && in_class_fit(d2, class);
             // refit as the registry's fit was: on the points of the class's own runtime
-            let fitted_under = engine.registry().silicon_classes().classes.get(class).and_then(|c| c.default_runtime.clone());
+            let fitted_under =
+                engine.registry().silicon_classes().classes.get(class).and_then(|c| c.default_runtime.clone());
             let fold_set = match &fitted_under {
                 Some(r) => only_runtime(&engine, &set, r).unwrap_or_else(|_| MeasurementSet::clone(&set)),
                 None => MeasurementSet::clone(&set),
@@ -623,7 +624,12 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
             };
             let only = |k2: &str, _: &Device| k2 == k;
             let cal = |_: &str, _: &Device, rt: Option<&str>| {
-                Some(engine.registry().silicon_classes().as_applied(class, fit.calibration.clone(), fitted_under.as_deref(), rt))
+                Some(engine.registry().silicon_classes().as_applied(
+                    class,
+                    fit.calibration.clone(),
+                    fitted_under.as_deref(),
+                    rt,
+                ))
             };
             match calibration::compare(&engine, &set, Some(&only), Some(&cal)) {
                 Ok(r) => rows.extend(r),

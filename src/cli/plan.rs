@@ -313,7 +313,6 @@ fn banded(r: &Projection<'_>, b: Banded, dp: usize) -> String {
     }
 }
 
-
 fn models_table(s: &mut String, v: &ModelPlan) {
     let _ = writeln!(s, "{} · {}", v.hw_name, targets_text(&v.targets));
     let answers: Vec<&str> = v.answers.iter().map(|c| c.model_key.as_str()).collect();
