@@ -116,7 +116,7 @@ fn editing_a_copy_of_the_data_moves_the_band_with_no_rebuild() {
     // the engine defaults' band (rules)
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let src = std::fs::read_to_string(root().join("rules/uncertainty.ron")).unwrap_or_default();
-    let edited = src.replace(r#""defaults_decode_err_p90": 0.334,"#, r#""defaults_decode_err_p90": 1.0,"#);
+    let edited = src.replace(r#""defaults_decode_err_p90": 0.4172,"#, r#""defaults_decode_err_p90": 1.0,"#);
     assert_ne!(src, edited, "the defaults' band moved: update this test");
     std::fs::write(dir.path().join("uncertainty.ron"), edited).unwrap_or_else(|e| panic!("{e}"));
     let d = project(&["--tier", "NPU Low-LP4", "--rules", &dir.path().to_string_lossy()]);
