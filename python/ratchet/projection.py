@@ -108,7 +108,9 @@ def project_llm_columns(
     (``Projected``, ``WontFit``, ``DtypeMismatch``, or the error kind of a bad row),
     ``decode_tok_s``, ``prefill_tok_s``, ``ttft_s``, ``decode_s``, ``prefill_s``, ``total_s``,
     ``host_ms``, ``source``, ``regime``, ``decode_ceiling_tok_s`` (``None`` where not
-    projected), ``required_gb`` / ``available_gb`` (``WontFit`` rows), ``required_dtype`` /
+    projected), the 80 % uncertainty band's ends ``decode_tok_s_p10`` / ``_p90``,
+    ``prefill_tok_s_p10`` / ``_p90``, ``ttft_s_p10`` / ``_p90`` (``None`` where the rule set
+    states none or the number is measured), ``required_gb`` / ``available_gb`` (``WontFit`` rows), ``required_dtype`` /
     ``retargeting_hint`` (``DtypeMismatch`` rows) and ``error`` (a bad row's message).
     The same numbers as ``project_llm``, without an object per row: the fast path for grids
     (``pandas.DataFrame(project_llm_columns(...))``)."""

@@ -103,7 +103,7 @@ impl Args {
 
 /// One row's answer, kept as plain values until the columns are built.
 pub enum Row {
-    Projected { nums: [f64; 7], source: String, regime: String, ceiling: Option<f64> },
+    Projected { nums: [f64; 7], source: String, regime: String, ceiling: Option<f64>, band: [Option<f64>; 6] },
     WontFit { required_gb: f64, available_gb: f64 },
     Mismatch { required_dtype: String, hint: Option<String> },
     Error(EngineError),
@@ -112,6 +112,11 @@ pub enum Row {
 fn row(r: Projection<'_>) -> Row {
     match r {
         Projection::Projected(p) => Row::Projected {
+            band: {
+                use ratchet::projection::Banded;
+                let [d, f, t] = Banded::ALL.map(|b| p.band(b));
+                [d.map(|b| b.0), d.map(|b| b.1), f.map(|b| b.0), f.map(|b| b.1), t.map(|b| b.0), t.map(|b| b.1)]
+            },
             nums: [p.decode_tok_s, p.prefill_tok_s, p.ttft_s, p.decode_s, p.prefill_s, p.total_s, p.host_ms],
             source: p.source.into_owned(),
             regime: p.regime.into_owned(),
@@ -187,8 +192,12 @@ pub fn project_rows(
 /// dtype of `DtypeMismatch` rows, and `error` (the message of a failed row).
 pub fn columns(py: Python<'_>, rows: &[Row]) -> PyResult<Py<PyAny>> {
     const NUMS: [&str; 7] = ["decode_tok_s", "prefill_tok_s", "ttft_s", "decode_s", "prefill_s", "total_s", "host_ms"];
+    // the 80 % uncertainty band's ends (None where the rule set states none, or measured)
+    const BANDS: [&str; 6] =
+        ["decode_tok_s_p10", "decode_tok_s_p90", "prefill_tok_s_p10", "prefill_tok_s_p90", "ttft_s_p10", "ttft_s_p90"];
     let kind = PyList::empty(py);
     let nums: Vec<Bound<'_, PyList>> = NUMS.iter().map(|_| PyList::empty(py)).collect();
+    let bands: Vec<Bound<'_, PyList>> = BANDS.iter().map(|_| PyList::empty(py)).collect();
     let (source, regime, ceiling) = (PyList::empty(py), PyList::empty(py), PyList::empty(py));
     let (required, available) = (PyList::empty(py), PyList::empty(py));
     let (dtype, hint, error) = (PyList::empty(py), PyList::empty(py), PyList::empty(py));
@@ -202,8 +211,11 @@ pub fn columns(py: Python<'_>, rows: &[Row]) -> PyResult<Py<PyAny>> {
         };
         kind.append(k)?;
         match r {
-            Row::Projected { nums: v, source: s, regime: g, ceiling: c } => {
+            Row::Projected { nums: v, source: s, regime: g, ceiling: c, band } => {
                 for (l, x) in nums.iter().zip(v) {
+                    l.append(*x)?;
+                }
+                for (l, x) in bands.iter().zip(band) {
                     l.append(*x)?;
                 }
                 source.append(s)?;
@@ -211,7 +223,7 @@ pub fn columns(py: Python<'_>, rows: &[Row]) -> PyResult<Py<PyAny>> {
                 ceiling.append(*c)?;
             }
             _ => {
-                for l in &nums {
+                for l in nums.iter().chain(&bands) {
                     l.append(&none)?;
                 }
                 source.append(&none)?;
@@ -246,7 +258,7 @@ pub fn columns(py: Python<'_>, rows: &[Row]) -> PyResult<Py<PyAny>> {
     }
     let out = PyDict::new(py);
     out.set_item("type", kind)?;
-    for (name, l) in NUMS.iter().zip(nums) {
+    for (name, l) in NUMS.iter().zip(nums).chain(BANDS.iter().zip(bands)) {
         out.set_item(name, l)?;
     }
     out.set_item("source", source)?;

@@ -191,6 +191,14 @@ impl Engine {
                     }
                 }
                 ext.set_item(intern!(py, "badge"), x.badge.as_ref())?;
+                // the rule set's declared record fields (the uncertainty band, …), by name
+                for (k, v) in x.extra.iter() {
+                    match v {
+                        ratchet::projection::OutVal::Num(n) => ext.set_item(k, *n)?,
+                        ratchet::projection::OutVal::Bool(b) => ext.set_item(k, *b)?,
+                        ratchet::projection::OutVal::Str(t) => ext.set_item(k, t.as_str())?,
+                    }
+                }
                 (x.calibration_source.as_deref(), &*x.provenance)
             }
             P::WontFit(x) => {

@@ -148,6 +148,10 @@ def test_every_projected_number_carries_its_band():
     d = project_llm("qwen25_7b_dense", NPU_LOW_LP4)
     assert d.band_basis == "engine_defaults"
     assert d.prefill_band[0] > d.prefill_tok_s
+    # the columnar path carries the same band's ends
+    cols = ratchet.project_llm_columns("qwen25_7b_dense", [RTX_5090_REFERENCE, NPU_LOW_LP4])
+    assert (cols["decode_tok_s_p10"][0], cols["decode_tok_s_p90"][0]) == pytest.approx(r.decode_band)
+    assert cols["prefill_tok_s_p10"][1] == pytest.approx(d.prefill_band[0])
     # the reference rule set states no band
     ratchet.load(rules="ratchet-0.3.2")
     try:
