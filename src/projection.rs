@@ -210,17 +210,17 @@ impl Projected<'_> {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Extras<'a> {
     names: Cow<'a, [String]>,
-    values: Vec<OutVal>,
+    values: Vec<OutVal<'a>>,
 }
 
 impl<'a> Extras<'a> {
     /// The value of the field `name`, when the rule set declares it.
-    pub fn get(&self, name: &str) -> Option<&OutVal> {
+    pub fn get(&self, name: &str) -> Option<&OutVal<'a>> {
         self.names.iter().position(|n| n == name).and_then(|i| self.values.get(i))
     }
 
     /// (name, value) in declared order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &OutVal)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &OutVal<'a>)> {
         self.names.iter().map(String::as_str).zip(self.values.iter())
     }
 
@@ -320,7 +320,10 @@ impl Projection<'_> {
                 badge: own(p.badge),
                 calibration_source: p.calibration_source.map(own),
                 provenance: own(p.provenance),
-                extra: Extras { names: own(p.extra.names), values: p.extra.values },
+                extra: Extras {
+                    names: own(p.extra.names),
+                    values: p.extra.values.into_iter().map(OutVal::into_owned).collect(),
+                },
                 decode_tok_s: p.decode_tok_s,
                 prefill_tok_s: p.prefill_tok_s,
                 ttft_s: p.ttft_s,
@@ -469,7 +472,7 @@ struct Raw<'a> {
     outcome: u16,
     nums: [f64; 8],
     strs: [Cow<'a, str>; 3],
-    extra: Vec<OutVal>,
+    extra: Vec<OutVal<'a>>,
 }
 
 impl<'a> Raw<'a> {
@@ -518,7 +521,7 @@ impl<'a> Raw<'a> {
                         .map(|(ty, r)| match ty {
                             crate::expr::Ty::Num => OutVal::Num(reg(*r)),
                             crate::expr::Ty::Bool => OutVal::Bool(reg(*r) != 0.0),
-                            crate::expr::Ty::Str => OutVal::Str(text(reg(*r)).into_owned()),
+                            crate::expr::Ty::Str => OutVal::Str(text(reg(*r))),
                         })
                         .collect();
                 }
@@ -767,16 +770,26 @@ fn build<'a>(
 /// A value a record program produced.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
-pub enum OutVal {
+pub enum OutVal<'a> {
     /// A number.
     Num(f64),
     /// A boolean.
     Bool(bool),
-    /// A string.
-    Str(String),
+    /// A string (borrowed from the program when it is one of its constants: a result's
+    /// record costs no allocation per string field).
+    Str(Cow<'a, str>),
 }
 
-impl OutVal {
+impl OutVal<'_> {
+    /// The value, owning its string.
+    pub fn into_owned(self) -> OutVal<'static> {
+        match self {
+            OutVal::Num(x) => OutVal::Num(x),
+            OutVal::Bool(b) => OutVal::Bool(b),
+            OutVal::Str(s) => OutVal::Str(Cow::Owned(s.into_owned())),
+        }
+    }
+
     /// The number (0 for other kinds).
     pub fn num(&self) -> f64 {
         match self {
@@ -806,14 +819,14 @@ impl OutVal {
                 serde_json::Number::from_f64(*x).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
             }
             OutVal::Bool(b) => serde_json::Value::Bool(*b),
-            OutVal::Str(s) => serde_json::Value::String(s.clone()),
+            OutVal::Str(s) => serde_json::Value::String(s.to_string()),
         }
     }
 }
 
 /// Runs a record program (an engine step or an operation); its outputs in declared order,
 /// or the failed check as an error.
-pub(crate) fn run_record(c: &Compiled, inp: &Inputs<'_>, env: &Env<'_>) -> Result<Vec<OutVal>, EngineError> {
+pub(crate) fn run_record(c: &Compiled, inp: &Inputs<'_>, env: &Env<'_>) -> Result<Vec<OutVal<'static>>, EngineError> {
     let p = &c.program;
     with_scratch(|sc| {
         sc.arena.clear();
@@ -829,7 +842,7 @@ pub(crate) fn run_record(c: &Compiled, inp: &Inputs<'_>, env: &Env<'_>) -> Resul
                     match ty {
                         crate::expr::Ty::Num => OutVal::Num(x),
                         crate::expr::Ty::Bool => OutVal::Bool(x != 0.0),
-                        crate::expr::Ty::Str => OutVal::Str(h.cow(0, x).into_owned()),
+                        crate::expr::Ty::Str => OutVal::Str(Cow::Owned(h.cow(0, x).into_owned())),
                     }
                 })
                 .collect()),

@@ -196,7 +196,7 @@ impl Engine {
                     match v {
                         ratchet::projection::OutVal::Num(n) => ext.set_item(k, *n)?,
                         ratchet::projection::OutVal::Bool(b) => ext.set_item(k, *b)?,
-                        ratchet::projection::OutVal::Str(t) => ext.set_item(k, t.as_str())?,
+                        ratchet::projection::OutVal::Str(t) => ext.set_item(k, t.as_ref())?,
                     }
                 }
                 (x.calibration_source.as_deref(), &*x.provenance)

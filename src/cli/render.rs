@@ -46,7 +46,7 @@ pub fn projection(r: &Projection<'_>) -> String {
                 let text = match v {
                     crate::projection::OutVal::Num(x) => py_float_repr(*x),
                     crate::projection::OutVal::Bool(b) => b.to_string(),
-                    crate::projection::OutVal::Str(t) => t.clone(),
+                    crate::projection::OutVal::Str(t) => t.to_string(),
                 };
                 rows.push((k, text));
             }
@@ -209,12 +209,12 @@ pub fn ladder_csv(rows: &[LadderRow<'_>], extra: &[&str]) -> String {
 
 /// A rule-set output as a table or CSV cell: numbers as Python prints them, strings bare,
 /// absent values empty.
-pub fn out_cell(v: Option<&crate::projection::OutVal>) -> String {
+pub fn out_cell(v: Option<&crate::projection::OutVal<'_>>) -> String {
     use crate::projection::OutVal;
     match v {
         Some(OutVal::Num(x)) => py_float_repr(*x),
         Some(OutVal::Bool(b)) => b.to_string(),
-        Some(OutVal::Str(s)) => s.clone(),
+        Some(OutVal::Str(s)) => s.to_string(),
         None => String::new(),
     }
 }

@@ -9,12 +9,12 @@ use crate::rules::entries::EntrySig;
 #[derive(Debug, Clone)]
 pub struct EntryOut {
     pub(super) sig: &'static EntrySig,
-    pub(super) vals: Vec<OutVal>,
+    pub(super) vals: Vec<OutVal<'static>>,
 }
 
 impl EntryOut {
     /// The output `name`; an error names the step and, when close, the output meant.
-    pub fn get(&self, name: &str) -> Result<&OutVal, EngineError> {
+    pub fn get(&self, name: &str) -> Result<&OutVal<'static>, EngineError> {
         let i = self.sig.outputs.iter().position(|(o, _)| *o == name);
         i.and_then(|i| self.vals.get(i)).ok_or_else(|| {
             let help = crate::diagnostic::did_you_mean(name, self.sig.outputs.iter().map(|(o, _)| *o))

@@ -727,7 +727,7 @@ impl Engine {
         hw: Option<&Tier>,
         model: Option<&LlmModel>,
         args: &[crate::rules::inputs::RecVal<'_>],
-    ) -> Result<projection::OutVal, EngineError> {
+    ) -> Result<projection::OutVal<'static>, EngineError> {
         let op = self.operation(name)?;
         if op.uses_hw && hw.is_none() {
             return Err(EngineError::BadRequest(format!("`{name}` needs `hw`")));
