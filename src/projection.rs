@@ -196,6 +196,15 @@ impl Projected<'_> {
         Some((v * lo, v * hi))
     }
 
+    /// Marks the decode rate as a measurement (a private anchor replaced it): factors of 1,
+    /// as the rules state for a measured path. Prefill and TTFT keep their bands (the
+    /// overlay leaves them projected).
+    pub fn mark_decode_measured(&mut self) {
+        for f in Banded::Decode.factor_fields() {
+            self.extra.set(f, OutVal::Num(1.0));
+        }
+    }
+
     /// What the band rests on (`band_basis` of the record).
     pub fn band_basis(&self) -> Option<&str> {
         match self.extra.get("band_basis") {
@@ -222,6 +231,15 @@ impl<'a> Extras<'a> {
     /// (name, value) in declared order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &OutVal<'a>)> {
         self.names.iter().map(String::as_str).zip(self.values.iter())
+    }
+
+    /// Replaces the value of a declared field (an undeclared name changes nothing).
+    pub fn set(&mut self, name: &str, v: OutVal<'a>) {
+        if let Some(i) = self.names.iter().position(|n| n == name) {
+            if let Some(x) = self.values.get_mut(i) {
+                *x = v;
+            }
+        }
     }
 
     /// True when the rule set declares no extra field.

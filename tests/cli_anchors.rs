@@ -55,6 +55,15 @@ fn anchors_drive_the_projection_that_uses_them() {
     assert_eq!(v["decode_tok_s"], 41.12);
     assert_eq!(v["silicon_anchor_meta"]["spec_tier_precision"], "mid_int8");
     assert_no_secret("stderr of project", &err);
+    // an anchored decode is a measurement: no projection band, where the projection it
+    // replaced had one; prefill stays projected, with its band (ADR 0030)
+    let (code, out, err) =
+        run(&["project", "--model", "qwen25_7b_dense", "--tier", "NPU Mid", "--anchors", &f, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let w: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(w["source"], "measured_silicon_anchor", "{w}");
+    assert_eq!((w["band_decode_p10"].as_f64(), w["band_decode_p90"].as_f64()), (Some(1.0), Some(1.0)), "{w}");
+    assert_ne!(w["band_prefill_p10"].as_f64(), Some(1.0), "{w}");
 
     // the same through RATCHET_ANCHORS
     let (code, out, _) = run_in(

@@ -622,6 +622,8 @@ impl Engine {
                 );
                 pr.source = std::borrow::Cow::Owned(ov.source);
                 pr.silicon_anchor_meta = Some(Box::new(ov.meta));
+                // the decode rate is now a measurement: no projection band
+                pr.mark_decode_measured();
             }
         }
         Ok(Projection::Projected(pr))
