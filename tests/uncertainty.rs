@@ -263,3 +263,33 @@ fn quantiles_interpolate_between_ranks() {
     }
     assert!(quantile(&[], 0.5).is_nan());
 }
+
+#[test]
+fn validate_refuses_a_band_no_fit_can_have() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("held_out: \"device\", points: 32", "held_out: \"devce\", points: 32", "did you mean `device`?"),
+        (
+            "decode_p10: -0.0827, decode_p90: 0.1402",
+            "decode_p10: 0.2, decode_p90: 0.1402",
+            "`decode_p10` `0.2` is above `decode_p90`",
+        ),
+        ("prefill_p10: -0.1752", "prefill_p10: -1.5", "must be a finite number above -1"),
+        (
+            "error_band: (decode_p10: -0.0827",
+            "band_caveat: \"mine\", error_band: (decode_p10: -0.0827",
+            "`band_caveat` is set by the engine",
+        ),
+    ];
+    for (from, to, want) in cases {
+        let (_dir, reg) = temp_registry();
+        let path = reg.join("tables/silicon_classes.ron");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let edited = text.replacen(from, to, 1);
+        assert_ne!(text, edited, "`{from}` moved: update this test");
+        std::fs::write(&path, edited).unwrap_or_else(|e| panic!("{e}"));
+        let (code, out, err) = run(&["validate", "--registry", &reg.to_string_lossy()]);
+        let all = out + &err;
+        assert_ne!(code, 0, "{to}: {all}");
+        assert!(all.contains("silicon_classes.ron:") && all.contains(want), "{to}: {all}");
+    }
+}

@@ -157,7 +157,9 @@ pub(crate) fn tier_findings(ctx: &Context<'_>, t: &TierSpec) -> Vec<Finding> {
                 _ => ("bf16", t.peak_tops_bf16),
             };
         let peaks = (base > 0.0).then_some((dtype, base, highest));
-        fitted_constants(ctx, &mut out, vec![k("llm_calibration")], c, peaks);
+        // a tier's fit may be its class's, with the engine's `band_caveat` (ADR 0028): only
+        // the class table's fits are checked for one
+        fitted_constants(ctx, &mut out, vec![k("llm_calibration")], c, peaks, false);
     }
     if let Some(r) = &t.runtime {
         runtime_ref(ctx, &mut out, vec![k("runtime")], r);
@@ -569,14 +571,14 @@ pub(crate) fn silicon_classes(ctx: &Context<'_>, pf: &ParsedFile, s: &SiliconCla
         let mut out = Vec::new();
         cost_constants(&mut out, &crate::tier::defaults::cost_fields!(c));
         if let Some(cal) = &c.calibrated {
-            fitted_constants(ctx, &mut out, vec![k("calibrated")], cal, None);
+            fitted_constants(ctx, &mut out, vec![k("calibrated")], cal, None, true);
         }
         if let Some(r) = &c.default_runtime {
             runtime_ref(ctx, &mut out, vec![k("default_runtime")], r);
         }
         for (r, cal) in &c.runtime_calibrated {
             runtime_ref(ctx, &mut out, vec![k("runtime_calibrated"), k(r)], r);
-            fitted_constants(ctx, &mut out, vec![k("runtime_calibrated"), k(r)], cal, None);
+            fitted_constants(ctx, &mut out, vec![k("runtime_calibrated"), k(r)], cal, None, true);
         }
         emit(pf, &[k("classes"), k(name)], out, report);
     }
@@ -592,6 +594,7 @@ fn fitted_constants(
     base: Vec<PathSeg>,
     c: &LlmCalibration,
     peaks: Option<(&str, f64, f64)>,
+    from_file: bool,
 ) {
     if let (Some(d), Some(table)) = (&c.prefill_peak, ctx.dtypes) {
         if table.tops_field(d).is_none() {
@@ -604,6 +607,7 @@ fn fitted_constants(
             ));
         }
     }
+    error_band(out, &base, c, from_file);
     let Some(p) = ctx.policy else { return };
     let at = |f: &str| {
         let mut v = base.clone();
@@ -671,10 +675,82 @@ fn policy_values(out: &mut Vec<Finding>, p: &CalibrationPolicy) {
     ] {
         check(out, base(f), f, v, Range::Positive);
     }
+    for (i, v) in p.band_quantiles.iter().enumerate() {
+        let mut path = base("band_quantiles");
+        path.push(PathSeg::Index(i));
+        check(out, path, "band_quantiles", *v, Range::Fraction);
+    }
+    if p.band_quantiles[0] >= p.band_quantiles[1] {
+        out.push((
+            base("band_quantiles"),
+            Diagnostic::error("range", "`band_quantiles` must be [low, high] with low < high"),
+        ));
+    }
     for (i, v) in p.accuracy_bands_pct.iter().enumerate() {
         let mut path = base("accuracy_bands_pct");
         path.push(PathSeg::Index(i));
         check(out, path, "accuracy_bands_pct", *v, Range::Positive);
+    }
+}
+
+/// A fit's error band (ADR 0030): each percentile a finite relative error above −1 (a rate
+/// cannot be under-projected by 100 % or more), p10 ≤ p90, held out by `device` or `point`;
+/// `band_caveat` is the engine's, never a file's (`from_file`: the fit is as a file wrote it).
+fn error_band(out: &mut Vec<Finding>, base: &[PathSeg], c: &LlmCalibration, from_file: bool) {
+    let at = |f: &[&str]| {
+        let mut v = base.to_vec();
+        v.extend(f.iter().map(|f| k(f)));
+        v
+    };
+    if from_file && c.band_caveat.is_some() {
+        out.push((
+            at(&["band_caveat"]),
+            Diagnostic::error(
+                "range",
+                "`band_caveat` is set by the engine when it applies a class fit; a file cannot set it",
+            )
+            .with_help(Some("remove it".into())),
+        ));
+    }
+    let Some(b) = &c.error_band else { return };
+    let pairs = [
+        ("decode_p10", b.decode_p10, "decode_p90", b.decode_p90),
+        ("prefill_p10", b.prefill_p10, "prefill_p90", b.prefill_p90),
+    ];
+    for (lo_name, lo, hi_name, hi) in pairs {
+        for (f, v) in [(lo_name, lo), (hi_name, hi)] {
+            if !(v.is_finite() && v > -1.0) {
+                out.push((
+                    at(&["error_band", f]),
+                    Diagnostic::error(
+                        "range",
+                        format!(
+                            "`{f}` is `{}`; a relative error of a rate must be a finite number above -1",
+                            number_text(v)
+                        ),
+                    ),
+                ));
+            }
+        }
+        if lo > hi {
+            out.push((
+                at(&["error_band", lo_name]),
+                Diagnostic::error(
+                    "range",
+                    format!("`{lo_name}` `{}` is above `{hi_name}` `{}`", number_text(lo), number_text(hi)),
+                ),
+            ));
+        }
+    }
+    if !["device", "point"].contains(&b.held_out.as_str()) {
+        out.push((
+            at(&["error_band", "held_out"]),
+            Diagnostic::error(
+                "unknown-reference",
+                format!("`held_out` is `{}`; expected `device` or `point`", b.held_out),
+            )
+            .with_help(did_you_mean(&b.held_out, ["device", "point"].into_iter())),
+        ));
     }
 }
 
