@@ -749,7 +749,7 @@ fn error_band(out: &mut Vec<Finding>, base: &[PathSeg], c: &LlmCalibration, from
                 "unknown-reference",
                 format!("`held_out` is `{}`; expected `device` or `point`", b.held_out),
             )
-            .with_help(did_you_mean(&b.held_out, ["device", "point"].into_iter())),
+            .with_help(did_you_mean(&b.held_out, ["device", "point"])),
         ));
     }
 }
