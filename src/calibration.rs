@@ -41,6 +41,15 @@ impl Metric {
     /// Every metric, in report order.
     pub const ALL: [Metric; 3] = [Metric::Decode, Metric::Prefill, Metric::Combined];
 
+    /// The projected quantity whose band a measurement of this metric is judged against.
+    pub fn banded(self) -> Option<Banded> {
+        match self {
+            Metric::Decode => Some(Banded::Decode),
+            Metric::Prefill => Some(Banded::Prefill),
+            Metric::Combined => None,
+        }
+    }
+
     /// The name used in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -256,9 +265,10 @@ pub struct Summary {
     pub max_abs_error_pct: f64,
     /// Points within each |error| band of `calibration_policy.accuracy_bands_pct`.
     pub within: Vec<Band>,
-    /// 10th percentile of the signed error, percent.
+    /// Low quantile of the signed error (`calibration_policy.band_quantiles`, the 10th
+    /// percentile), percent.
     pub error_p10_pct: f64,
-    /// 90th percentile of the signed error, percent.
+    /// High quantile of the signed error (the 90th percentile), percent.
     pub error_p90_pct: f64,
     /// How many measurements fall inside the projections' stated uncertainty bands (absent
     /// when no projection states one).
@@ -298,7 +308,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// The statistics of the comparisons of one metric that projected, counting points within
 /// each |error| band of `bands` (percent).
-pub fn summarise(rows: &[Comparison], m: Metric, bands: &[f64]) -> Summary {
+pub fn summarise(rows: &[Comparison], m: Metric, policy: &CalibrationPolicy) -> Summary {
+    let bands = &policy.accuracy_bands_pct;
     let errs: Vec<(f64, &str)> =
         rows.iter().filter(|r| r.metric == m).filter_map(|r| r.error_pct.map(|e| (e, r.device.as_str()))).collect();
     if errs.is_empty() {
@@ -318,8 +329,8 @@ pub fn summarise(rows: &[Comparison], m: Metric, bands: &[f64]) -> Summary {
         .collect();
     let inside = banded.iter().filter(|x| **x).count();
     Summary {
-        error_p10_pct: quantile(&signed, 0.1),
-        error_p90_pct: quantile(&signed, 0.9),
+        error_p10_pct: quantile(&signed, policy.band_quantiles[0]),
+        error_p90_pct: quantile(&signed, policy.band_quantiles[1]),
         coverage: (!banded.is_empty()).then(|| Coverage {
             points: banded.len(),
             inside,
@@ -386,7 +397,7 @@ impl Grouping {
 pub fn summarise_by(
     rows: &[Comparison],
     g: Grouping,
-    bands: &[f64],
+    policy: &CalibrationPolicy,
 ) -> IndexMap<String, IndexMap<&'static str, Summary>> {
     let mut groups: IndexMap<String, Vec<Comparison>> = IndexMap::new();
     for r in rows {
@@ -397,7 +408,7 @@ pub fn summarise_by(
         .map(|(k, rs)| {
             let per: IndexMap<&'static str, Summary> = Metric::ALL
                 .into_iter()
-                .map(|m| (m.name(), summarise(&rs, m, bands)))
+                .map(|m| (m.name(), summarise(&rs, m, policy)))
                 .filter(|(_, s)| s.n > 0)
                 .collect();
             (k, per)
@@ -450,12 +461,7 @@ pub fn compare(
                     match &r {
                         Err(e) => (None, e.to_string()),
                         Ok(Projection::Projected(x)) => {
-                            let b = match m {
-                                Metric::Decode => x.band(Banded::Decode),
-                                Metric::Prefill => x.band(Banded::Prefill),
-                                Metric::Combined => None,
-                            };
-                            band = b.map(|(lo, hi)| [lo, hi]);
+                            band = m.banded().and_then(|b| x.band(b)).map(|(lo, hi)| [lo, hi]);
                             (Some(projected_rate(x, m, &q)), x.source.to_string())
                         }
                         Ok(Projection::WontFit(w)) => {
@@ -859,11 +865,10 @@ pub fn fit(
     let mut fitted = IndexMap::new();
     let mut leave_one_out = IndexMap::new();
     let mut leave_one_device_out = IndexMap::new();
-    let bands = &policy.accuracy_bands_pct;
     for m in [Metric::Decode, Metric::Prefill] {
-        fitted.insert(m.name().to_string(), summarise(&all_fitted, m, bands));
-        leave_one_out.insert(m.name().to_string(), summarise(&all_loo, m, bands));
-        let s = summarise(&all_lodo, m, bands);
+        fitted.insert(m.name().to_string(), summarise(&all_fitted, m, policy));
+        leave_one_out.insert(m.name().to_string(), summarise(&all_loo, m, policy));
+        let s = summarise(&all_lodo, m, policy);
         if s.n > 0 {
             leave_one_device_out.insert(m.name().to_string(), s);
         }

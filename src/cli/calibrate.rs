@@ -387,16 +387,16 @@ fn comparisons_text(
     set: &MeasurementSet,
     format: ReportFormat,
     title: &str,
-    bands: &[f64],
+    policy: &crate::tier::custom::CalibrationPolicy,
 ) -> String {
     let mut s = String::new();
     let summaries: Vec<(Metric, Summary)> = Metric::ALL
         .into_iter()
         .filter(|m| *m != Metric::Combined || rows.iter().any(|r| r.metric == *m))
-        .map(|m| (m, calibration::summarise(rows, m, bands)))
+        .map(|m| (m, calibration::summarise(rows, m, policy)))
         .collect();
     let groups: Vec<(Grouping, _)> =
-        Grouping::ALL.into_iter().map(|g| (g, calibration::summarise_by(rows, g, bands))).collect();
+        Grouping::ALL.into_iter().map(|g| (g, calibration::summarise_by(rows, g, policy))).collect();
     match format {
         ReportFormat::Json => {
             let v = serde_json::json!({
@@ -667,8 +667,8 @@ pub(super) fn accuracy(a: AccuracyArgs) -> i32 {
         if a.loo_source { " · leave one source out per silicon class" } else { "" },
         if a.holdout { " · held-out devices only" } else { "" }
     );
-    let bands = &engine.registry().silicon_classes().calibration_policy.accuracy_bands_pct;
-    print!("{}", comparisons_text(&rows, &set, a.format, &title, bands));
+    let policy = &engine.registry().silicon_classes().calibration_policy;
+    print!("{}", comparisons_text(&rows, &set, a.format, &title, policy));
     EXIT_OK
 }
 
