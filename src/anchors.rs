@@ -405,96 +405,13 @@ impl AnchorFile {
     }
 }
 
-/// The numbers of a projection result an engine step reads.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct ResultNums {
-    /// Decode rate, tok/s.
-    pub decode_tok_s: f64,
-    /// Prefill rate, tok/s.
-    pub prefill_tok_s: f64,
-    /// TTFT, s.
-    pub ttft_s: f64,
-    /// Decode time, s.
-    pub decode_s: f64,
-    /// Prefill time, s.
-    pub prefill_s: f64,
-    /// Total, s.
-    pub total_s: f64,
-    /// Host time, ms.
-    pub host_ms: f64,
-    /// Decode tokens.
-    pub decode_tokens: f64,
-    /// Prompt tokens.
-    pub prompt_tokens: f64,
-}
-
-impl ResultNums {
-    /// The numbers of a projection.
-    pub fn of(p: &crate::projection::Projected<'_>) -> Self {
-        ResultNums {
-            decode_tok_s: p.decode_tok_s,
-            prefill_tok_s: p.prefill_tok_s,
-            ttft_s: p.ttft_s,
-            decode_s: p.decode_s,
-            prefill_s: p.prefill_s,
-            total_s: p.total_s,
-            host_ms: p.host_ms,
-            decode_tokens: p.decode_tokens as f64,
-            prompt_tokens: p.prompt_tokens as f64,
-        }
-    }
-
-    /// The numbers of a projection given as JSON (the fields `project_llm` returns).
-    pub fn from_json(v: &serde_json::Value) -> Result<Self, EngineError> {
-        let g = |k: &str| {
-            v.get(k)
-                .and_then(serde_json::Value::as_f64)
-                .ok_or_else(|| EngineError::BadRequest(format!("`result` needs a number `{k}` (a `Projected` result)")))
-        };
-        Ok(ResultNums {
-            decode_tok_s: g("decode_tok_s")?,
-            prefill_tok_s: g("prefill_tok_s")?,
-            ttft_s: g("ttft_s")?,
-            decode_s: g("decode_s")?,
-            prefill_s: g("prefill_s")?,
-            total_s: g("total_s")?,
-            host_ms: g("host_ms")?,
-            decode_tokens: g("decode_tokens")?,
-            prompt_tokens: g("prompt_tokens")?,
-        })
-    }
-
-    /// Sets the step inputs `result.*` (the anchor overlay's and the workload pattern's).
-    pub(crate) fn fill(&self, rec: &mut crate::rules::entries::EntryRecord<'_>) {
-        rec.num("result.decode_tok_s", self.decode_tok_s)
-            .num("result.prefill_tok_s", self.prefill_tok_s)
-            .num("result.ttft_s", self.ttft_s)
-            .num("result.decode_s", self.decode_s)
-            .num("result.prefill_s", self.prefill_s)
-            .num("result.total_s", self.total_s)
-            .num("result.host_ms", self.host_ms)
-            .num("result.decode_tokens", self.decode_tokens)
-            .num("result.prompt_tokens", self.prompt_tokens);
-    }
-}
-
 /// What the overlay replaces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Overlay {
     /// Source label of the overlaid result.
     pub source: String,
-    /// New decode rate.
-    pub decode_tok_s: f64,
-    /// Prefill rate.
-    pub prefill_tok_s: f64,
-    /// New TTFT.
-    pub ttft_s: f64,
-    /// New decode time.
-    pub decode_s: f64,
-    /// Prefill time.
-    pub prefill_s: f64,
-    /// New total.
-    pub total_s: f64,
+    /// The fields of the result the rules rewrote (decode rate, TTFT, timings, …), by name.
+    pub changes: crate::projection::ResultChanges,
     /// Anchor metadata.
     pub meta: crate::projection::SiliconAnchorMeta,
 }

@@ -52,7 +52,7 @@ impl Engine {
         base: &LatencyDistribution,
         speedup: f64,
     ) -> Result<CpuLatencyProjection, EngineError> {
-        let mut rec = EntryRecord::new("frame_latency")?;
+        let mut rec = EntryRecord::new(self.entry_layout("frame_latency")?);
         rec.num("base.median_ms", base.median_ms)
             .num("base.p95_ms", base.p95_ms)
             .opt("base.max_ms", base.max_ms)
@@ -73,7 +73,7 @@ impl Engine {
         a: &SolverConvergenceAnchor,
         speedup: f64,
     ) -> Result<SolverConvergenceProjection, EngineError> {
-        let mut rec = EntryRecord::new("solver_convergence")?;
+        let mut rec = EntryRecord::new(self.entry_layout("solver_convergence")?);
         rec.num("solve.median_ms", a.solve_ms.median_ms)
             .num("solve.p95_ms", a.solve_ms.p95_ms)
             .opt("solve.max_ms", a.solve_ms.max_ms)

@@ -149,15 +149,6 @@ impl Banded {
     /// Every banded quantity.
     pub const ALL: [Banded; 3] = [Banded::Decode, Banded::Prefill, Banded::Ttft];
 
-    /// The record field of its value.
-    pub fn field(self) -> &'static str {
-        match self {
-            Banded::Decode => "decode_tok_s",
-            Banded::Prefill => "prefill_tok_s",
-            Banded::Ttft => "ttft_s",
-        }
-    }
-
     /// The record fields of its band's factors (10th, 90th percentile).
     pub fn factor_fields(self) -> [&'static str; 2] {
         match self {
@@ -196,13 +187,45 @@ impl Projected<'_> {
         Some((v * lo, v * hi))
     }
 
-    /// Marks the decode rate as a measurement (a private anchor replaced it): factors of 1,
-    /// as the rules state for a measured path. Prefill and TTFT keep their bands (the
-    /// overlay leaves them projected).
-    pub fn mark_decode_measured(&mut self) {
-        for f in Banded::Decode.factor_fields() {
-            self.extra.set(f, OutVal::Num(1.0));
+    /// Writes the record field `name` (an engine step's output, by name); a name the
+    /// result does not have changes nothing.
+    pub fn set_field(&mut self, name: &str, v: OutVal<'static>) {
+        let x = v.num();
+        match name {
+            "decode_tok_s" => self.decode_tok_s = x,
+            "prefill_tok_s" => self.prefill_tok_s = x,
+            "ttft_s" => self.ttft_s = x,
+            "decode_s" => self.decode_s = x,
+            "prefill_s" => self.prefill_s = x,
+            "total_s" => self.total_s = x,
+            "host_ms" => self.host_ms = x,
+            "decode_ceiling_tok_s" => self.decode_ceiling_tok_s = Some(x),
+            "regime" => self.regime = Cow::Owned(v.str().to_string()),
+            _ => self.extra.set(name, v),
         }
+    }
+
+    /// The record field `name` as a step input (`None`: the result has no such field).
+    pub fn field(&self, name: &str) -> Option<crate::rules::inputs::RecVal<'_>> {
+        use crate::rules::inputs::RecVal;
+        Some(match name {
+            "decode_tok_s" => RecVal::Num(self.decode_tok_s),
+            "prefill_tok_s" => RecVal::Num(self.prefill_tok_s),
+            "ttft_s" => RecVal::Num(self.ttft_s),
+            "decode_s" => RecVal::Num(self.decode_s),
+            "prefill_s" => RecVal::Num(self.prefill_s),
+            "total_s" => RecVal::Num(self.total_s),
+            "host_ms" => RecVal::Num(self.host_ms),
+            "decode_tokens" => RecVal::Num(self.decode_tokens as f64),
+            "prompt_tokens" => RecVal::Num(self.prompt_tokens as f64),
+            "decode_ceiling_tok_s" => return self.decode_ceiling_tok_s.map(RecVal::Num),
+            "regime" => RecVal::Str(&self.regime),
+            _ => match self.extra.get(name)? {
+                OutVal::Num(x) => RecVal::Num(*x),
+                OutVal::Bool(b) => RecVal::Num(f64::from(u8::from(*b))),
+                OutVal::Str(s) => RecVal::Str(s),
+            },
+        })
     }
 
     /// What the band rests on (`band_basis` of the record).
@@ -210,6 +233,32 @@ impl Projected<'_> {
         match self.extra.get("band_basis") {
             Some(OutVal::Str(s)) => Some(s),
             _ => None,
+        }
+    }
+}
+
+/// Fields of a result a step rewrote, by name (`EntryOut::result_changes`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResultChanges(pub Vec<(String, OutVal<'static>)>);
+
+impl ResultChanges {
+    /// The number `name`, when the step wrote it.
+    pub fn num(&self, name: &str) -> Option<f64> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.num())
+    }
+
+    /// Writes every change into a projection, by name.
+    pub fn apply(&self, p: &mut Projected<'_>) {
+        for (name, v) in &self.0 {
+            p.set_field(name, v.clone());
+        }
+    }
+
+    /// Writes every change into a result given as JSON, by name (numbers as the reference
+    /// writes floats).
+    pub fn apply_json(&self, m: &mut serde_json::Map<String, serde_json::Value>) {
+        for (name, v) in &self.0 {
+            m.insert(name.clone(), v.to_json());
         }
     }
 }

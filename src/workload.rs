@@ -5,18 +5,10 @@
 pub use crate::formats::workload::WorkloadPattern;
 
 /// What a pattern changes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PatternOut {
-    /// New decode rate.
-    pub decode_tok_s: f64,
-    /// New TTFT.
-    pub ttft_s: f64,
     /// The decode rate before the pattern.
     pub base_decode_pre_multiplier: f64,
-    /// Decode time.
-    pub decode_s: f64,
-    /// Prefill time.
-    pub prefill_s: f64,
-    /// Total.
-    pub total_s: f64,
+    /// The fields of the result the rules rewrote (decode rate, TTFT, timings, …), by name.
+    pub changes: crate::projection::ResultChanges,
 }

@@ -208,3 +208,92 @@ fn a_declared_field_nothing_computes_is_a_located_error() {
         assert!(all.contains(want), "{set}: {all}");
     }
 }
+
+/// A rules directory whose `default` declares one more record field, computed by the
+/// projection and rewritten by the anchor overlay, which reads the projected value of it by
+/// name (`result.<field>`).
+fn rules_with_an_overlay_field() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let shipped = std::fs::read_to_string(common::root().join("rules/default.ron")).unwrap_or_else(|e| panic!("{e}"));
+    let extends = shipped.lines().find(|l| l.trim_start().starts_with("extends:")).unwrap_or("").to_string();
+    let tail = r##"
+    llm: (
+        project: (
+            outputs: {"decode_basis": r#""projected""#},
+            record: {"decode_basis": (type: "string", doc: "Where the decode rate comes from.")},
+        ),
+    ),
+    entries: {
+        "anchor_overlay": (outputs: {"decode_basis": r#"result.decode_basis + ", then anchored""#}),
+    },
+"##;
+    let edited = shipped.replacen(&extends, &format!("{extends}{}", tail.trim_end_matches('\n')), 1);
+    assert_ne!(edited, shipped, "rules/default.ron changed shape: update this test");
+    std::fs::write(dir.path().join("default.ron"), edited).unwrap_or_else(|e| panic!("{e}"));
+    dir
+}
+
+#[test]
+fn a_field_declared_in_data_is_read_and_written_by_the_anchor_overlay() {
+    let dir = rules_with_an_overlay_field();
+    let rules = Some(dir.path());
+    let anchors = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = anchors.path().join("anchors.toml");
+    std::fs::write(&file, "[npu_llm_anchors.mid_int8.qwen25_7b_dense]\ntokps = 23.5\nsource = \"measured\"\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let f = file.to_str().unwrap_or("");
+    let project = ["project", "--model", "qwen25_7b_dense", "--tier", "NPU Mid", "--format", "json"];
+
+    // without an anchor the projection's own value
+    let (ok, out, err) = ratchet(&project, rules, None);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["decode_basis"], "projected", "{out}");
+
+    // with one, the overlay's, computed from the projected value read by name
+    let with: Vec<&str> = project.iter().copied().chain(["--anchors", f]).collect();
+    let (ok, out, err) = ratchet(&with, rules, None);
+    assert!(ok, "{err}");
+    let p = json(&out);
+    assert_eq!(p["decode_basis"], "projected, then anchored", "{p}");
+    assert_eq!(p["decode_tok_s"], 23.5, "{p}");
+    // the shipped rules' band: a decode rate the overlay measured has factors of 1
+    assert_eq!((p["band_decode_p10"].as_f64(), p["band_decode_p90"].as_f64()), (Some(1.0), Some(1.0)), "{p}");
+
+    // a result handed over as JSON: read and rewritten by the same names
+    let result = serde_json::json!({
+        "decode_tok_s": 10.0, "prefill_tok_s": 100.0, "ttft_s": 1.0, "decode_s": 12.8,
+        "prefill_s": 1.0, "total_s": 13.8, "host_ms": 0.0, "decode_tokens": 128,
+        "prompt_tokens": 100, "decode_basis": "handed over", "model_key": "qwen25_7b_dense"
+    });
+    let line =
+        serde_json::json!({"op": "overlay_llm_anchor", "result": result, "hw": "NPU Mid", "model": "qwen25_7b_dense"});
+    let (ok, out, err) = ratchet(&["batch", "--anchors", f], rules, Some(&line.to_string()));
+    assert!(ok, "{err}");
+    let b = json(&out);
+    assert_eq!(b["decode_basis"], "handed over, then anchored", "{b}");
+    assert_eq!(b["decode_tok_s"], 23.5, "{b}");
+
+    // a result that lacks a number the step needs is refused by name
+    let mut short = result.clone();
+    short.as_object_mut().map(|m| m.remove("ttft_s"));
+    let line =
+        serde_json::json!({"op": "overlay_llm_anchor", "result": short, "hw": "NPU Mid", "model": "qwen25_7b_dense"});
+    let (_, out, _) = ratchet(&["batch", "--anchors", f], rules, Some(&line.to_string()));
+    assert!(out.contains("`result` needs a number `ttft_s`"), "{out}");
+}
+
+#[test]
+fn an_overlay_output_that_names_no_record_field_is_a_located_error() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let shipped = std::fs::read_to_string(common::root().join("rules/default.ron")).unwrap_or_else(|e| panic!("{e}"));
+    let extends = shipped.lines().find(|l| l.trim_start().starts_with("extends:")).unwrap_or("").to_string();
+    let tail = "\n    entries: {\"anchor_overlay\": (outputs: {\"band_decode_p1\": \"1.0\"})},";
+    std::fs::write(dir.path().join("default.ron"), shipped.replacen(&extends, &format!("{extends}{tail}"), 1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (ok, out, err) = ratchet(&["validate"], Some(dir.path()), None);
+    assert!(!ok, "{out}");
+    let all = format!("{out}{err}");
+    assert!(all.contains("unknown output `band_decode_p1` of `anchor_overlay`"), "{all}");
+    assert!(all.contains("band_decode_p10"), "did-you-mean: {all}");
+    assert!(all.contains("default.ron:"), "located: {all}");
+}

@@ -24,7 +24,7 @@ fn anchors_required(engine: &Engine) -> Option<&crate::anchors::AnchorFile> {
 
 /// The reference API's other functions (`None`: not one of them).
 pub(super) fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>, EngineError> {
-    use crate::anchors::ResultNums;
+    use crate::engine::ResultIn;
     let v = match op {
         "resolve_tier" => {
             check_fields(o, &["op", "id", "hw"], op)?;
@@ -106,7 +106,6 @@ pub(super) fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>
         "overlay_llm_anchor" => {
             check_fields(o, &["op", "id", "result", "hw", "model", "spec_key_map", "decode_mult", "ttft_mult"], op)?;
             let result = take(o, "result").ok_or_else(|| bad("missing `result` (a `Projected` result)"))?;
-            let nums = ResultNums::from_json(result)?;
             let model = model_arg(engine, take(o, "model"))?;
             let tier = tier_arg(engine, take(o, "hw"))?;
             let rkey = result.get("model_key").and_then(Value::as_str).unwrap_or(&model.get().key);
@@ -115,19 +114,9 @@ pub(super) fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>
             let tm = number(take(o, "ttft_mult"), "ttft_mult")?.unwrap_or(1.0);
             let mut out = strip_type_tags(result);
             if let (Some(ov), Value::Object(m)) =
-                (engine.overlay_anchor(&nums, tier.get(), model.get(), key, dm, tm)?, &mut out)
+                (engine.overlay_anchor(ResultIn::Json(result), tier.get(), model.get(), key, dm, tm)?, &mut out)
             {
-                put_numbers(
-                    m,
-                    &[
-                        ("decode_tok_s", ov.decode_tok_s),
-                        ("prefill_tok_s", ov.prefill_tok_s),
-                        ("ttft_s", ov.ttft_s),
-                        ("decode_s", ov.decode_s),
-                        ("prefill_s", ov.prefill_s),
-                        ("total_s", ov.total_s),
-                    ],
-                )?;
+                ov.changes.apply_json(m);
                 m.insert("source".into(), Value::String(ov.source.clone()));
                 m.insert("silicon_anchor_meta".into(), to_json(&ov.meta)?);
                 if let Some(b) = engine.registry().badges().projection_sources.get(&ov.source) {
@@ -139,22 +128,12 @@ pub(super) fn answer(engine: &Engine, op: &str, o: &Obj) -> Result<Option<Value>
         "apply_workload_pattern" => {
             check_fields(o, &["op", "id", "result", "multipliers"], op)?;
             let result = take(o, "result").ok_or_else(|| bad("missing `result` (a `Projected` result)"))?;
-            let nums = ResultNums::from_json(result)?;
             let m: crate::workload::WorkloadPattern = parse(take(o, "multipliers"), "multipliers")?;
-            let p = engine.apply_workload_pattern(&nums, &m)?;
+            let p = engine.apply_workload_pattern(ResultIn::Json(result), &m)?;
             let mut out = strip_type_tags(result);
             if let Value::Object(map) = &mut out {
-                put_numbers(
-                    map,
-                    &[
-                        ("decode_tok_s", p.decode_tok_s),
-                        ("ttft_s", p.ttft_s),
-                        ("base_decode_pre_multiplier", p.base_decode_pre_multiplier),
-                        ("decode_s", p.decode_s),
-                        ("prefill_s", p.prefill_s),
-                        ("total_s", p.total_s),
-                    ],
-                )?;
+                p.changes.apply_json(map);
+                put_numbers(map, &[("base_decode_pre_multiplier", p.base_decode_pre_multiplier)])?;
             }
             out
         }

@@ -4,6 +4,7 @@
 
 use crate::anchors::*;
 use crate::engine::Engine;
+use crate::engine::ResultIn;
 use crate::error::EngineError;
 use crate::rules::entries::EntryRecord;
 
@@ -15,7 +16,7 @@ impl Engine {
 
     /// Derived quantities of an LLM anchor, at its own bandwidth share or `share`.
     pub fn llm_anchor_derived(&self, a: &LlmAnchor, share: Option<f64>) -> Result<AnchorDerived, EngineError> {
-        let mut rec = EntryRecord::new("llm_anchor_derived")?;
+        let mut rec = EntryRecord::new(self.entry_layout("llm_anchor_derived")?);
         fill_llm_anchor(&mut rec, a);
         rec.opt("share", share);
         let out = self.run_entry(&rec, None, None)?;
@@ -28,7 +29,7 @@ impl Engine {
 
     /// Derived quantities of a CNN anchor.
     pub fn cnn_anchor_derived(&self, a: &CnnAnchor, share: Option<f64>) -> Result<AnchorDerived, EngineError> {
-        let mut rec = EntryRecord::new("cnn_anchor_derived")?;
+        let mut rec = EntryRecord::new(self.entry_layout("cnn_anchor_derived")?);
         rec.num("anchor.peak_bw_gbps", a.peak_bw_gbps)
             .num("anchor.bw_share_frac", a.bw_share_frac)
             .num("anchor.bw_efficiency_frac", a.bw_efficiency_frac)
@@ -61,14 +62,15 @@ impl Engine {
             .map(|(t, p)| (t.to_string(), p.to_string())))
     }
 
-    /// `overlay_llm_anchor`: replaces the decode rate (and, by the rules, TTFT and totals) of
-    /// a projection with the private silicon anchor of its cell, when there is one whose
-    /// source the rules accept. `spec_key` is the anchor file's key for the model (`None`: no
-    /// anchor). Returns `None` when the result stands unchanged.
+    /// `overlay_llm_anchor`: replaces the decode rate (and, by the rules, TTFT, totals and any
+    /// other field of the result record the step writes) of a projection with the private
+    /// silicon anchor of its cell, when there is one whose source the rules accept.
+    /// `spec_key` is the anchor file's key for the model (`None`: no anchor). Returns `None`
+    /// when the result stands unchanged.
     #[allow(clippy::too_many_arguments)]
     pub fn overlay_anchor(
         &self,
-        result: &ResultNums,
+        result: ResultIn<'_>,
         hw: &crate::tier::Tier,
         model: &crate::catalog::LlmModel,
         spec_key: Option<&str>,
@@ -81,8 +83,8 @@ impl Engine {
         let Some(a) = file.llm(&tier, &precision, spec_key, &self.registry().anchor_routes().field_defaults)? else {
             return Ok(None);
         };
-        let mut rec = EntryRecord::new("anchor_overlay")?;
-        result.fill(&mut rec);
+        let mut rec = EntryRecord::new(self.entry_layout("anchor_overlay")?);
+        result.fill(&mut rec)?;
         fill_llm_anchor(&mut rec, &a);
         rec.num("mult.decode", decode_mult).num("mult.ttft", ttft_mult);
         let out = self.run_entry(&rec, Some(hw), Some(model))?;
@@ -90,15 +92,9 @@ impl Engine {
             return Ok(None);
         }
         let what = || format!("the anchor overlay of `{}` on `{}`", model.key, hw.name());
-        let f = |name| out.finite(name, what);
         Ok(Some(Overlay {
             source: out.str("source")?.to_string(),
-            decode_tok_s: f("decode_tok_s")?,
-            prefill_tok_s: f("prefill_tok_s")?,
-            ttft_s: f("ttft_s")?,
-            decode_s: f("decode_s")?,
-            prefill_s: f("prefill_s")?,
-            total_s: f("total_s")?,
+            changes: out.result_changes(what)?,
             meta: crate::projection::SiliconAnchorMeta {
                 measured_date: a.measured_date.clone(),
                 spec_tier_precision: format!("{tier}_{precision}"),

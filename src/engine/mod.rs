@@ -3,6 +3,7 @@
 
 mod anchor_ops;
 mod entry_out;
+mod result_in;
 mod tier_forms;
 mod workload_ops;
 
@@ -10,6 +11,7 @@ use crate::catalog::LlmModel;
 use crate::diagnostic::{Diagnostic, Report, did_you_mean};
 use crate::error::EngineError;
 use crate::expr::vm::Trace;
+pub use crate::projection::ResultChanges;
 use crate::projection::{self, Explanation, Feasibility, ProjectParams, Projection, Provenance, RunCx, RunResult};
 use crate::registry::loader::{DirLoader, Loader};
 use crate::registry::{self, Registry};
@@ -19,6 +21,7 @@ use crate::rules::{self, CompiledRuleSet};
 use crate::tier::Tier;
 pub use entry_out::EntryOut;
 use indexmap::IndexMap;
+pub use result_in::ResultIn;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -598,32 +601,21 @@ impl Engine {
         let r = self.project_llm(model, hw, workload_id, p)?;
         let Projection::Projected(mut pr) = r else { return Ok(r) };
         if let Some(m) = pattern.filter(|_| !model.llm_invariant_decode) {
-            let out = self.apply_workload_pattern(&crate::anchors::ResultNums::of(&pr), m)?;
-            pr.decode_tok_s = out.decode_tok_s;
-            pr.ttft_s = out.ttft_s;
+            let out = self.apply_workload_pattern(ResultIn::Projected(&pr), m)?;
+            out.changes.apply(&mut pr);
             pr.base_decode_pre_multiplier = Some(out.base_decode_pre_multiplier);
-            pr.decode_s = out.decode_s;
-            pr.prefill_s = out.prefill_s;
-            pr.total_s = out.total_s;
         }
         if self.anchors.is_some() {
             let key = spec_key.unwrap_or(&model.key);
-            if let Some(ov) =
-                self.overlay_anchor(&crate::anchors::ResultNums::of(&pr), hw, model, Some(key), 1.0, 1.0)?
-            {
-                pr.decode_tok_s = ov.decode_tok_s;
-                pr.prefill_tok_s = ov.prefill_tok_s;
-                pr.ttft_s = ov.ttft_s;
-                pr.decode_s = ov.decode_s;
-                pr.prefill_s = ov.prefill_s;
-                pr.total_s = ov.total_s;
+            if let Some(ov) = self.overlay_anchor(ResultIn::Projected(&pr), hw, model, Some(key), 1.0, 1.0)? {
+                // every field the step rewrote, by name (a rule set that states bands marks
+                // the measured decode rate's band there)
+                ov.changes.apply(&mut pr);
                 pr.badge = std::borrow::Cow::Owned(
                     self.registry.badges().projection_sources.get(&ov.source).cloned().unwrap_or_default(),
                 );
                 pr.source = std::borrow::Cow::Owned(ov.source);
                 pr.silicon_anchor_meta = Some(Box::new(ov.meta));
-                // the decode rate is now a measurement: no projection band
-                pr.mark_decode_measured();
             }
         }
         Ok(Projection::Projected(pr))
@@ -703,6 +695,15 @@ impl Engine {
         }
     }
 
+    /// The inputs and outputs of one of the rule set's engine steps, for its `EntryRecord`.
+    pub(crate) fn entry_layout(&self, name: &str) -> Result<&crate::rules::entries::EntryLayout, EngineError> {
+        self.active
+            .entries
+            .get(name)
+            .map(|c| c.layout.as_ref())
+            .ok_or_else(|| EngineError::UnknownKey(format!("rule set `{}` has no entry `{name}`", self.active.name)))
+    }
+
     /// Runs one of the rule set's engine steps over `inp`.
     /// The record is filled by name (`EntryRecord`) and the outputs are read by name.
     pub(crate) fn run_entry(
@@ -711,15 +712,15 @@ impl Engine {
         hw: Option<&Tier>,
         model: Option<&LlmModel>,
     ) -> Result<EntryOut, EngineError> {
-        let name = rec.sig().name;
+        let name = rec.layout().sig.name;
         let c =
             self.active.entries.get(name).ok_or_else(|| {
                 EngineError::UnknownKey(format!("rule set `{}` has no entry `{name}`", self.active.name))
             })?;
         let record = rec.finish()?;
         let inp = Inputs { hw, model, record: &record, ..Default::default() };
-        let vals = projection::run_record(c, &inp, &Env { registry: &self.registry, tables: &self.tables })?;
-        Ok(EntryOut { sig: rec.sig(), vals })
+        let vals = projection::run_record(&c.compiled, &inp, &Env { registry: &self.registry, tables: &self.tables })?;
+        Ok(EntryOut { layout: c.layout.clone(), vals })
     }
 
     /// Runs a rule-set operation (a reference API function written as formulas).

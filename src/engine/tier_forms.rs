@@ -102,7 +102,7 @@ impl Engine {
         if !m.mem_data_rate_gtps.is_finite() {
             return Err(EngineError::InvalidValue("`mem_data_rate_gtps` must be a finite number".into()));
         }
-        let mut rec = EntryRecord::new("memory_upgrade")?;
+        let mut rec = EntryRecord::new(self.entry_layout("memory_upgrade")?);
         rec.str("upgrade.mem_type", &m.mem_type)
             .num("upgrade.mem_data_rate_gtps", m.mem_data_rate_gtps)
             .set("upgrade.name_suffix", m.name_suffix.as_deref().map_or(RecVal::Absent, RecVal::Str));

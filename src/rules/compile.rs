@@ -1052,8 +1052,10 @@ pub fn check_unreached(rs: &RuleSet, tables: &Tables) -> Vec<CompileError> {
         defined.extend(r.outputs.keys().cloned());
         defined.extend(r.args.iter().map(|a| format!("arg.{}", a.0)));
     }
+    let extras: Vec<(&str, Ty)> =
+        rs.project.iter().flat_map(|p| p.extra_fields()).map(|f| (f.name.as_str(), f.ty)).collect();
     for e in super::entries::ENTRIES {
-        defined.extend(e.fields.iter().map(|f| f.0.to_string()));
+        defined.extend(super::entries::EntryLayout::of(e, &extras, |_| false).fields.into_iter().map(|f| f.0));
     }
     defined.extend(inputs::INPUTS.iter().map(|e| e.1.to_string()));
     if rs.project.is_some() {

@@ -71,7 +71,7 @@ pub struct CompiledRuleSet {
     /// Operations (reference API functions as formulas), by name.
     pub operations: IndexMap<String, CompiledOp>,
     /// Engine steps, by name (every one of `entries::ENTRIES`).
-    pub entries: IndexMap<String, Compiled>,
+    pub entries: IndexMap<String, CompiledEntry>,
     /// The resolved rules (for `--explain` and listings).
     pub rules: RuleSet,
 }
@@ -86,6 +86,15 @@ impl CompiledRuleSet {
     pub fn extra_fields(&self) -> impl Iterator<Item = &model::RecordField> {
         self.rules.project.iter().flat_map(|p| p.extra_fields())
     }
+}
+
+/// A compiled engine step and the inputs and outputs it was compiled with.
+#[derive(Debug, Clone)]
+pub struct CompiledEntry {
+    /// The program.
+    pub compiled: Compiled,
+    /// Its inputs and outputs, by name.
+    pub layout: Arc<entries::EntryLayout>,
 }
 
 /// A compiled operation.
@@ -107,7 +116,7 @@ fn compile_records(
     rs: &RuleSet,
     tables: &Tables,
     errors: &mut Vec<CompileError>,
-) -> (IndexMap<String, CompiledOp>, IndexMap<String, Compiled>) {
+) -> (IndexMap<String, CompiledOp>, IndexMap<String, CompiledEntry>) {
     use inputs::Namespaces;
     let mut ops = IndexMap::new();
     for (name, def) in &rs.operations {
@@ -118,6 +127,7 @@ fn compile_records(
             ns: Namespaces { hw: uses_hw, model: uses_model, project: false, context: false, dtype_bytes: false },
             fields: def.args.iter().map(|(n, t, o)| (format!("arg.{n}"), *t, *o)).collect(),
             outputs: vec![("result".into(), None)],
+            also_allowed: Vec::new(),
         };
         match record::compile_record(rs, tables, &spec) {
             Ok(c) => {
@@ -136,6 +146,8 @@ fn compile_records(
         }
     }
     let mut entries = IndexMap::new();
+    let extras: Vec<(&str, inputs::Ty)> =
+        rs.project.iter().flat_map(|p| p.extra_fields()).map(|f| (f.name.as_str(), f.ty)).collect();
     for sig in entries::ENTRIES {
         let Some(def) = rs.entries.get(sig.name) else {
             errors.push(CompileError {
@@ -146,15 +158,17 @@ fn compile_records(
             });
             continue;
         };
+        let layout = entries::EntryLayout::of(sig, &extras, |n| def.outputs.contains_key(n));
         let spec = record::RecordSpec {
             def,
             ns: Namespaces { hw: sig.hw, model: sig.model, project: false, context: false, dtype_bytes: false },
-            fields: sig.fields.iter().map(|(n, t, o)| (n.to_string(), *t, *o)).collect(),
-            outputs: sig.outputs.iter().map(|(n, t)| (n.to_string(), Some(*t))).collect(),
+            fields: layout.fields.clone(),
+            outputs: layout.outputs.iter().map(|(n, t, _)| (n.clone(), Some(*t))).collect(),
+            also_allowed: layout.writable(&extras),
         };
         match record::compile_record(rs, tables, &spec) {
-            Ok(c) => {
-                entries.insert(sig.name.to_string(), c);
+            Ok(compiled) => {
+                entries.insert(sig.name.to_string(), CompiledEntry { compiled, layout: Arc::new(layout) });
             }
             Err(e) => errors.extend(e),
         }

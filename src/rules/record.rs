@@ -15,8 +15,11 @@ pub struct RecordSpec<'r> {
     pub ns: Namespaces,
     /// Declared inputs: (name, type, optional).
     pub fields: Vec<(String, Ty, bool)>,
-    /// Required outputs: (name, type); `None` type accepts any (operations).
+    /// Outputs to compile, each defined: (name, type); `None` type accepts any (operations).
     pub outputs: Vec<(String, Option<Ty>)>,
+    /// Names the definition may also write (a result step's record fields), for the message
+    /// on an unknown output.
+    pub also_allowed: Vec<String>,
 }
 
 /// Compiles a record entry or operation.
@@ -36,7 +39,8 @@ pub fn compile_record(rs: &RuleSet, tables: &Tables, spec: &RecordSpec<'_>) -> R
     }
     for (name, f) in &def.outputs {
         if !spec.outputs.iter().any(|(n, _)| n == name) {
-            let known: Vec<&str> = spec.outputs.iter().map(|o| o.0.as_str()).collect();
+            let known: Vec<&str> =
+                spec.outputs.iter().map(|o| o.0.as_str()).chain(spec.also_allowed.iter().map(String::as_str)).collect();
             errors.push(CompileError {
                 message: format!("unknown output `{name}` of `{}`", def.name),
                 help: closest(name, known.iter().copied())
