@@ -148,9 +148,9 @@ pub fn point_model(engine: &Engine, set: &MeasurementSet, p: &Point) -> Result<L
         hidden_dim: s.hidden_dim,
         num_attention_heads: s.num_attention_heads,
         num_kv_heads: s.num_kv_heads,
-        is_moe: false,
-        num_experts: None,
-        experts_per_token: None,
+        is_moe: s.is_moe(),
+        num_experts: s.num_experts,
+        experts_per_token: s.experts_per_token,
         ctx_len_trained: None,
         vocab_size: None,
         head_dim: s.head_dim,
@@ -873,7 +873,8 @@ pub fn fit(
             leave_one_device_out.insert(m.name().to_string(), s);
         }
     }
-    let error_band = error_band(&residuals, policy, &mut notes);
+    let moe = |i: usize| set.points.get(i).and_then(|p| set.models.get(&p.model)).is_some_and(|m| m.is_moe());
+    let error_band = error_band(&residuals, policy, moe, &mut notes);
     Ok(Fit {
         calibration: LlmCalibration {
             decode_bw_efficiency: round_sig(e_w),
@@ -972,7 +973,13 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// The fit's error band: the policy's quantiles of its held-out relative errors per metric,
 /// each device refitted without its own points when the fit spans several devices, else each
 /// point without itself. `None` (with a note) when a metric has too few held-out errors.
-fn error_band(res: &[Residual], policy: &CalibrationPolicy, notes: &mut Vec<String>) -> Option<ErrorBand> {
+/// `moe` tells whether a point's model is a Mixture of Experts.
+fn error_band(
+    res: &[Residual],
+    policy: &CalibrationPolicy,
+    moe: impl Fn(usize) -> bool,
+    notes: &mut Vec<String>,
+) -> Option<ErrorBand> {
     let by_device = |m: Metric| {
         let mut d: Vec<&str> = res.iter().filter(|r| r.metric == m).map(|r| r.device.as_str()).collect();
         d.sort_unstable();
@@ -991,6 +998,9 @@ fn error_band(res: &[Residual], policy: &CalibrationPolicy, notes: &mut Vec<Stri
         v
     };
     let (d, p) = (errs(Metric::Decode), errs(Metric::Prefill));
+    let held =
+        |r: &&Residual| if held_out_device { r.held_out_device_error_pct.is_some() } else { r.loo_error_pct.is_some() };
+    let moe_points = res.iter().filter(held).filter(|r| moe(r.point)).count() as u32;
     if d.len() < policy.band_min_points || p.len() < policy.band_min_points {
         notes.push(format!(
             "no error band: {} decode and {} prefill held-out errors, {} of each needed (`calibration_policy.band_min_points`); projections with this fit take the engine defaults' band",
@@ -1009,6 +1019,7 @@ fn error_band(res: &[Residual], policy: &CalibrationPolicy, notes: &mut Vec<Stri
         prefill_p90: q(&p, hi),
         held_out: if held_out_device { "device" } else { "point" }.into(),
         points: (d.len() + p.len()) as u32,
+        moe_points: Some(moe_points).filter(|n| *n > 0),
     })
 }
 

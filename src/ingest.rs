@@ -339,6 +339,8 @@ pub fn as_measurement_set(
         num_attention_heads: m.num_attention_heads,
         num_kv_heads: m.num_kv_heads,
         head_dim: m.head_dim,
+        num_experts: m.num_experts.filter(|_| m.is_moe),
+        experts_per_token: m.experts_per_token.filter(|_| m.is_moe),
         source: None,
         catalog: Some(m.key.clone()),
     };

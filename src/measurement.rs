@@ -106,6 +106,13 @@ pub struct ModelShape {
     /// Width of one attention head, where it is not hidden / heads (config.json `head_dim`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_dim: Option<u32>,
+    /// Routed experts per MoE layer (config.json `num_local_experts` / `num_experts`);
+    /// absent for a dense model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_experts: Option<u32>,
+    /// Experts each token is routed to (config.json `num_experts_per_tok`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experts_per_token: Option<u32>,
     /// Source key.
     #[serde(default)]
     pub source: Option<String>,
@@ -114,6 +121,13 @@ pub struct ModelShape {
     /// bytes per token as `project` does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog: Option<String>,
+}
+
+impl ModelShape {
+    /// A Mixture-of-Experts model: more than one routed expert per layer.
+    pub fn is_moe(&self) -> bool {
+        self.num_experts.is_some_and(|n| n > 1)
+    }
 }
 
 /// How a measured file format maps to the engine's quant schemes.

@@ -742,6 +742,12 @@ fn error_band(out: &mut Vec<Finding>, base: &[PathSeg], c: &LlmCalibration, from
             ));
         }
     }
+    if let Some(n) = b.moe_points.filter(|n| *n > b.points) {
+        out.push((
+            at(&["error_band", "moe_points"]),
+            Diagnostic::error("range", format!("`moe_points` `{n}` is more than the band's `points` `{}`", b.points)),
+        ));
+    }
     if !["device", "point"].contains(&b.held_out.as_str()) {
         out.push((
             at(&["error_band", "held_out"]),

@@ -76,6 +76,7 @@ inputs! {
     HwCalBandPrefillP10 = "hw.llm_calibration.error_band.prefill_p10": Num, optional;
     HwCalBandPrefillP90 = "hw.llm_calibration.error_band.prefill_p90": Num, optional;
     HwCalBandHeldOut = "hw.llm_calibration.error_band.held_out": Str, optional;
+    HwCalBandMoePoints = "hw.llm_calibration.error_band.moe_points": Num, optional;
     HwCalBandCaveat = "hw.llm_calibration.band_caveat": Str, optional;
     ModelKey = "model.key": Str;
     ModelFamily = "model.family": Str;
@@ -254,6 +255,7 @@ impl<'a> Inputs<'a> {
             HwCalPrefillUtil => Some(opt_num(s.llm_calibration.as_ref().map(|c| c.prefill_util))),
             HwCalPrefillLayerUs => Some(opt_num(s.llm_calibration.as_ref().map(|c| c.prefill_layer_us))),
             HwCalBandDecodeP10 => Some(opt_num(band(s).map(|b| b.decode_p10))),
+            HwCalBandMoePoints => Some(opt_u(band(s).and_then(|b| b.moe_points))),
             HwCalBandDecodeP90 => Some(opt_num(band(s).map(|b| b.decode_p90))),
             HwCalBandPrefillP10 => Some(opt_num(band(s).map(|b| b.prefill_p10))),
             HwCalBandPrefillP90 => Some(opt_num(band(s).map(|b| b.prefill_p90))),

@@ -354,6 +354,10 @@ pub struct ErrorBand {
     pub held_out: String,
     /// Held-out projections the percentiles are of.
     pub points: u32,
+    /// How many of them are of Mixture-of-Experts models (absent: none). A band measured on
+    /// dense models only does not carry to an MoE model: the rules widen it there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe_points: Option<u32>,
 }
 
 /// The peak-TOPS fields of a tier, read and written (the field names are precision's).
