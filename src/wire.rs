@@ -98,6 +98,11 @@ pub struct ProjectLlmRequest {
     /// `POST /v1/project`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overlay_anchors: Option<bool>,
+    /// The runtime the model runs under (a key of `tables/runtimes.ron`): the tier is
+    /// projected with its silicon class's fit under that runtime, labelled with how the fit
+    /// was chosen; the tier's own runtime when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
 }
 
 /// `memory_feasibility`.

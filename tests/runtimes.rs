@@ -320,6 +320,64 @@ fn a_tier_set_to_another_runtime_takes_that_runtimes_fit_and_says_so() {
     assert_eq!(t.spec.llm_calibration.map(|f| f.source.confidence), Some("medium".to_string()));
 }
 
+/// `project --runtime`, a `project_llm` line's `runtime` and `POST /v1/project`'s: the same
+/// tier form, the same numbers and label on every surface.
+#[test]
+fn a_request_names_its_runtime_on_every_surface() {
+    const GPU: &str = "RTX 5090 (reference, measured)";
+    let cli = |runtime: Option<&str>| {
+        let mut a = vec!["project", "--model", "qwen25_7b_dense", "--tier", GPU, "--format", "json"];
+        if let Some(r) = runtime {
+            a.extend_from_slice(&["--runtime", r]);
+        }
+        let (code, out, err) = run(&a);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let own = cli(None);
+    let vulkan = cli(Some("llamacpp-vulkan"));
+    // gddr_class holds no Vulkan fit: its CUDA fit, applied and labelled so, with a wider band
+    assert_eq!(own["band_basis"], "fit_held_out_device", "{own}");
+    assert!(vulkan["band_decode_p10"].as_f64() < own["band_decode_p10"].as_f64(), "{own}\n{vulkan}");
+    let label = |v: &Value| v["calibration_source"]["reference"].as_str().unwrap_or("").to_string();
+    assert!(label(&vulkan).contains("applied to runtime `llamacpp-vulkan`"), "{vulkan}");
+    assert_eq!(vulkan["band_basis"], "fit_widened", "{vulkan}");
+
+    // the same request as a batch line and over HTTP
+    let line =
+        serde_json::json!({"op": "project_llm", "model": "qwen25_7b_dense", "hw": GPU, "runtime": "llamacpp-vulkan"});
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .arg("batch")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
+        writeln!(stdin, "{line}").unwrap_or_else(|e| panic!("{e}"));
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let b: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let srv = common::http::Server::start(&["--no-watch"]);
+    let h = common::http::post(&srv.addr, "/v1/project", &line.to_string()).json();
+    for (surface, v) in [("batch", &b), ("http", &h)] {
+        for k in ["decode_tok_s", "prefill_tok_s", "ttft_s", "band_basis", "band_decode_p10"] {
+            assert_eq!(v[k], vulkan[k], "{surface} `{k}`: {v}");
+        }
+        assert_eq!(label(v), label(&vulkan), "{surface}");
+    }
+
+    // an unknown runtime: the same error, with the nearest name, everywhere
+    let (code, _, err) = run(&["project", "--model", "qwen25_7b_dense", "--tier", GPU, "--runtime", "llamacpp-vulcan"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("unknown runtime `llamacpp-vulcan`") && err.contains("llamacpp-vulkan"), "{err}");
+    let bad =
+        serde_json::json!({"op": "project_llm", "model": "qwen25_7b_dense", "hw": GPU, "runtime": "llamacpp-vulcan"});
+    let h = common::http::post(&srv.addr, "/v1/project", &bad.to_string());
+    assert!(h.json().to_string().contains("did you mean `llamacpp-vulkan`?"), "{}", h.json());
+}
+
 #[test]
 fn a_fits_prefill_peak_and_a_tiers_published_peak_are_data() {
     let (_dir, reg) = temp_registry();

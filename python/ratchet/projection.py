@@ -4,6 +4,7 @@ form, memory feasibility and KV-cache size."""
 from __future__ import annotations
 
 import gc
+import json
 from typing import Any, Dict, Iterable, List, Optional, Union
 
 from . import _core, _types
@@ -37,14 +38,19 @@ def project_llm(
     compiler_quality: Optional[float] = None,
     npu_share: Optional[float] = None,
     fp4_runtime_maturity: Optional[str] = None,
+    runtime: Optional[str] = None,
 ) -> Union[Projected, WontFit, DtypeMismatch]:
     """Projects ``model`` on ``hw`` under ``workload_id``: ``Projected``, ``WontFit`` or
-    ``DtypeMismatch``. ``model`` and ``hw`` may be objects or registry names. Raises
-    ``ValueError`` for invalid values and ``KeyError`` for unknown names."""
+    ``DtypeMismatch``. ``model`` and ``hw`` may be objects or registry names. ``runtime``
+    (a key of the registry's runtime table, e.g. ``"llamacpp-vulkan"``) projects the tier
+    with its silicon class's fit under that runtime, as the tier form
+    ``{"base": hw, "set": {"runtime": runtime}}`` does. Raises ``ValueError`` for invalid
+    values and ``KeyError`` for unknown names."""
+    hw_wire = _under_runtime(_core.wire(hw), runtime)
     # the engine answers with the result object itself (registered in _core)
     return _core.engine().project_llm(
         _core.wire(model),
-        _core.wire(hw),
+        hw_wire,
         workload_id,
         prompt_tokens,
         decode_tokens,
@@ -53,6 +59,15 @@ def project_llm(
         npu_share,
         getattr(fp4_runtime_maturity, "value", fp4_runtime_maturity),
     )
+
+
+def _under_runtime(hw_wire: str, runtime: Optional[str]) -> str:
+    """The tier argument under ``runtime``: the tier form ``{"base": hw, "set": {"runtime":
+    runtime}}`` (the tier itself when ``runtime`` is ``None``)."""
+    if runtime is None:
+        return hw_wire
+    base = json.loads(hw_wire) if hw_wire.startswith("{") else hw_wire
+    return json.dumps({"base": base, "set": {"runtime": runtime}})
 
 
 def project_llm_many(requests: Iterable[dict]) -> List[Any]:
@@ -83,7 +98,7 @@ def _many(requests, eng, wire, out) -> None:
             g = r.get
             m = g("fp4_runtime_maturity")
             out.append(eng.project_llm(
-                wire(r["model"]), wire(r["hw"]), g("workload_id", "default"), g("prompt_tokens"), g("decode_tokens"),
+                wire(r["model"]), _under_runtime(wire(r["hw"]), g("runtime")), g("workload_id", "default"), g("prompt_tokens"), g("decode_tokens"),
                 g("host_ms"), g("compiler_quality"), g("npu_share"), getattr(m, "value", m),
             ))
         except (KeyError, ValueError) as e:
@@ -139,7 +154,7 @@ def project_llm_columns(
 
 _MANY_KEYS = frozenset(
     ["model", "hw", "workload_id", "prompt_tokens", "decode_tokens", "host_ms", "compiler_quality", "npu_share",
-     "fp4_runtime_maturity"]
+     "fp4_runtime_maturity", "runtime"]
 )
 
 

@@ -161,6 +161,22 @@ def test_every_projected_number_carries_its_band():
     assert (ref.decode_band, ref.band_basis) == (None, None)
 
 
+def test_a_request_names_its_runtime():
+    own = project_llm("qwen25_7b_dense", RTX_5090_REFERENCE)
+    vulkan = project_llm("qwen25_7b_dense", RTX_5090_REFERENCE, runtime="llamacpp-vulkan")
+    # gddr_class holds no Vulkan fit: its CUDA fit, applied and labelled so, with a wider band
+    assert (own.band_basis, vulkan.band_basis) == ("fit_held_out_device", "fit_widened")
+    assert vulkan.decode_band[0] < own.decode_band[0]
+    assert "applied to runtime `llamacpp-vulkan`" in vulkan.extensions["calibration_source"]["reference"]
+    # by name, the same answer
+    by_name = project_llm("qwen25_7b_dense", "RTX 5090 (reference, measured)", runtime="llamacpp-vulkan")
+    assert by_name.decode_tok_s == vulkan.decode_tok_s
+    with pytest.raises((KeyError, ValueError), match="llamacpp-vulkan"):
+        project_llm("qwen25_7b_dense", RTX_5090_REFERENCE, runtime="llamacpp-vulcan")
+    many = ratchet.project_llm_many([{"model": "qwen25_7b_dense", "hw": RTX_5090_REFERENCE, "runtime": "llamacpp-vulkan"}])
+    assert many[0].decode_tok_s == vulkan.decode_tok_s
+
+
 def test_load_a_registry_directory_and_a_pack(tmp_path):
     reg = tmp_path / "registry"
     shutil.copytree(ROOT / "registry", reg)

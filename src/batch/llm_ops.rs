@@ -28,6 +28,7 @@ const PROJECT_FIELDS: &[&str] = &[
     "fp4_runtime_maturity",
     "options",
     "overlay_anchors",
+    "runtime",
 ];
 
 /// One request of the family, read and resolved.
@@ -92,6 +93,20 @@ impl ProjectRequest<'_, '_> {
     }
 }
 
+/// The `hw` parameter, under `runtime` when one is given: the tier form
+/// `{"base": hw, "set": {"runtime": runtime}}`, so the tier takes its class's fit under that
+/// runtime exactly as that form does everywhere else.
+pub fn tier_under_runtime<'e>(
+    engine: &'e Engine,
+    hw: Option<&Value>,
+    runtime: Option<&str>,
+) -> Result<TierArg<'e>, EngineError> {
+    match (hw, runtime) {
+        (Some(hw), Some(r)) => tier_arg(engine, Some(&serde_json::json!({"base": hw, "set": {"runtime": r}}))),
+        _ => tier_arg(engine, hw),
+    }
+}
+
 fn flag(o: &Obj, k: &str) -> Result<bool, EngineError> {
     match take(o, k) {
         None => Ok(false),
@@ -109,7 +124,7 @@ impl<'e, 'o> LlmRequest<'e, 'o> {
                 let params = project_params(o)?;
                 LlmRequest::Project(ProjectRequest {
                     model: model_arg(engine, take(o, "model"))?,
-                    hw: tier_arg(engine, take(o, "hw"))?,
+                    hw: tier_under_runtime(engine, take(o, "hw"), string(take(o, "runtime"), "runtime")?)?,
                     workload_id: string(take(o, "workload_id"), "workload_id")?.unwrap_or("default"),
                     params,
                     overlay: flag(o, "overlay_anchors")?,

@@ -196,6 +196,11 @@ struct ProjectArgs {
     /// Upgrade the tier's memory: `TYPE@RATE[:SUFFIX]`, e.g. `LPDDR6@14`.
     #[arg(long, value_name = "TYPE@RATE[:SUFFIX]")]
     memory: Option<String>,
+    /// The runtime the model runs under (a key of `tables/runtimes.ron`, e.g.
+    /// `llamacpp-vulkan`): the tier takes its silicon class's fit under it (the same as the
+    /// tier form `{"base": TIER, "set": {"runtime": R}}`).
+    #[arg(long)]
+    runtime: Option<String>,
     /// Workload id (selects per-cell measurements).
     #[arg(long, default_value = "default")]
     workload: String,
@@ -348,12 +353,29 @@ pub fn main() -> i32 {
 
 /// A `--tier` value: a registry name or a JSON tier form.
 fn tier_arg<'e>(engine: &'e crate::engine::Engine, value: &str) -> Result<crate::tier::variants::TierArg<'e>, String> {
+    tier_arg_under(engine, value, None)
+}
+
+/// A `--tier` value under `--runtime`: the form `{"base": TIER, "set": {"runtime": R}}`.
+fn tier_arg_under<'e>(
+    engine: &'e crate::engine::Engine,
+    value: &str,
+    runtime: Option<&str>,
+) -> Result<crate::tier::variants::TierArg<'e>, String> {
+    use crate::tier::variants::TierForm;
     let form = if value.trim_start().starts_with('{') {
         let v: serde_json::Value =
             serde_json::from_str(value).map_err(|e| format!("`--tier` is not valid JSON: {e}"))?;
         engine.tier_form(&v).map_err(|e| e.to_string())?
     } else {
-        crate::tier::variants::TierForm::Name(value.to_string())
+        TierForm::Name(value.to_string())
+    };
+    let form = match runtime {
+        None => form,
+        Some(r) => {
+            let set = std::iter::once(("runtime".to_string(), serde_json::Value::String(r.to_string()))).collect();
+            TierForm::Set { base: Box::new(form), set }
+        }
     };
     engine.resolve_tier_form(&form).map_err(|e| e.to_string())
 }
@@ -539,7 +561,7 @@ fn project(a: ProjectArgs) -> i32 {
         }
     };
     let model = model_arg.get();
-    let tier = match tier_arg(&engine, &a.tier) {
+    let tier = match tier_arg_under(&engine, &a.tier, a.runtime.as_deref()) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
