@@ -34,14 +34,24 @@ def _op(name: str, **kw):
     return _core.result(_core.ask(name, **{k: getattr(v, "value", v) for k, v in kw.items()}))
 
 
-def hw_supports_dtype(hw: Hardware, dtype: str) -> str:
-    """The capability level of ``dtype`` on ``hw``."""
-    return _op("hw_supports_dtype", hw=hw, dtype=dtype)
+def _level(value: str):
+    """A capability level as the reference's enum member (falsy when ``unsupported``, and
+    equal to its string); a level the loaded registry adds beyond the enum stays a string."""
+    try:
+        return CapabilityLevel(value)
+    except ValueError:
+        return value
 
 
-def hw_supports_dtype_via_key(hw: Hardware, cap_key: str) -> str:
-    """The capability level of a capability-table key on ``hw``."""
-    return _op("hw_supports_dtype_via_key", hw=hw, cap_key=cap_key)
+def hw_supports_dtype(hw: Hardware, dtype: str) -> CapabilityLevel:
+    """The capability level of ``dtype`` on ``hw``: a ``CapabilityLevel`` member, so
+    ``bool(hw_supports_dtype(hw, "fp8"))`` is ``False`` where the tier cannot run it."""
+    return _level(_op("hw_supports_dtype", hw=hw, dtype=dtype))
+
+
+def hw_supports_dtype_via_key(hw: Hardware, cap_key: str) -> CapabilityLevel:
+    """The capability level of a capability-table key on ``hw`` (a ``CapabilityLevel``)."""
+    return _level(_op("hw_supports_dtype_via_key", hw=hw, cap_key=cap_key))
 
 
 def hw_peak_tops_for_dtype(hw: Hardware, dtype: str) -> float:

@@ -161,6 +161,16 @@ def test_every_projected_number_carries_its_band():
     assert (ref.decode_band, ref.band_basis) == (None, None)
 
 
+def test_a_capability_level_is_the_enum_member_and_unsupported_is_falsy():
+    from ratchet import CapabilityLevel, NPU_MID, hw_supports_dtype, hw_supports_dtype_via_key
+
+    level = hw_supports_dtype(NPU_MID, "fp8")
+    assert level is CapabilityLevel.UNSUPPORTED and not level and level == "unsupported"
+    native = hw_supports_dtype(RTX_5090_REFERENCE, "bf16")
+    assert native is CapabilityLevel.TENSOR_NATIVE and native
+    assert hw_supports_dtype_via_key(NPU_MID, "int8") is CapabilityLevel.TENSOR_NATIVE
+
+
 def test_a_request_names_its_runtime():
     own = project_llm("qwen25_7b_dense", RTX_5090_REFERENCE)
     vulkan = project_llm("qwen25_7b_dense", RTX_5090_REFERENCE, runtime="llamacpp-vulkan")
