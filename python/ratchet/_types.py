@@ -78,7 +78,9 @@ class Hardware:
     mem_data_rate_gtps: float
     peak_tops_fp4: float = 0.0
     cpu: Optional[CpuComplex] = None
-    compute_efficiency: float = 0.7
+    # the reference dataclass's defaults, which are the registry's `tier_defaults`
+    # (tables/silicon_classes.ron; test_surface checks the two agree)
+    compute_efficiency: float = 0.65
     bandwidth_efficiency: float = 0.7
     tdp_watts: float = 0.0
     tier_family: Optional[str] = None
@@ -149,7 +151,8 @@ class LLMModel:
     category_deltas: Optional[Dict[str, Any]] = None
     accuracy_bullet: Optional[str] = None
     description: str = ""
-    llm_invariant_decode: bool = False
+    # the reference's default: a decode rate is intrinsic to (model, tier)
+    llm_invariant_decode: bool = True
     # width of one attention head when the model sets its own (config.json ``head_dim``);
     # None: hidden_dim / num_attention_heads. The default rule set's KV cache reads it.
     head_dim: Optional[int] = None

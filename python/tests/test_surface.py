@@ -171,6 +171,23 @@ def test_a_capability_level_is_the_enum_member_and_unsupported_is_falsy():
     assert hw_supports_dtype_via_key(NPU_MID, "int8") is CapabilityLevel.TENSOR_NATIVE
 
 
+def test_dataclass_defaults_are_the_references_and_the_registrys():
+    import dataclasses
+    import pathlib
+    import re
+
+    from ratchet import Hardware, LLMModel
+
+    text = (pathlib.Path(__file__).resolve().parents[2] / "registry/tables/silicon_classes.ron").read_text()
+    block = re.search(r"tier_defaults: \(([^)]*)\)", text)
+    assert block, "tier_defaults moved"
+    registry = {k: float(v) for k, v in re.findall(r"(\w+): ([0-9.]+)", block.group(1))}
+    defaults = {f.name: f.default for f in dataclasses.fields(Hardware)}
+    for name, value in registry.items():
+        assert defaults[name] == value, name
+    assert {f.name: f.default for f in dataclasses.fields(LLMModel)}["llm_invariant_decode"] is True
+
+
 def test_a_request_names_its_runtime():
     own = project_llm("qwen25_7b_dense", RTX_5090_REFERENCE)
     vulkan = project_llm("qwen25_7b_dense", RTX_5090_REFERENCE, runtime="llamacpp-vulkan")
