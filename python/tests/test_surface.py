@@ -188,6 +188,17 @@ def test_dataclass_defaults_are_the_references_and_the_registrys():
     assert {f.name: f.default for f in dataclasses.fields(LLMModel)}["llm_invariant_decode"] is True
 
 
+def test_lookup_model_answers_the_catalog_entry():
+    from ratchet import REFERENCE_MODELS, LLMModel, lookup_model
+
+    m = lookup_model("qwen25_7b_dense")
+    assert isinstance(m, LLMModel) and m is REFERENCE_MODELS["qwen25_7b_dense"]
+    assert lookup_model("nope") is None
+    # a surface's own catalog
+    mine = {"mine": m}
+    assert lookup_model("mine", mine) is m and lookup_model("qwen25_7b_dense", mine) is None
+
+
 def test_a_request_names_its_runtime():
     own = project_llm("qwen25_7b_dense", RTX_5090_REFERENCE)
     vulkan = project_llm("qwen25_7b_dense", RTX_5090_REFERENCE, runtime="llamacpp-vulkan")

@@ -3,7 +3,7 @@ key), ``lookup_model`` and ``resolve_measurement_key``."""
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Mapping, Optional, Union
 
 from .. import _core, _types
 from .._types import LLMModel
@@ -34,11 +34,16 @@ _core.on_load(_refresh, 20)
 _core.register_canonical(_is_canonical)
 
 
-def lookup_model(key: str, catalog: str = "REFERENCE_MODELS") -> Optional[str]:
-    """The key of the catalog model ``key`` names, or ``None``. ``catalog`` is the
+def lookup_model(key: str, catalog: "Union[str, Mapping[str, LLMModel]]" = "REFERENCE_MODELS") -> Optional[LLMModel]:
+    """The catalog entry ``key`` names (an ``LLMModel``), or ``None``, as the reference
+    answers. ``catalog`` is a mapping of key to model (a surface's own catalog), or the
     reference's name of the catalog searched: the loaded registry's."""
+    if not isinstance(catalog, str):
+        return catalog.get(key)
     found = _core.result(_core.ask("lookup_model", key=key))
-    return found["key"] if isinstance(found, dict) else None
+    if not isinstance(found, dict):
+        return None
+    return REFERENCE_MODELS.get(found["key"]) or _types.model(found)
 
 
 def resolve_measurement_key(model: LLMModel) -> str:
