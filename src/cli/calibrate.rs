@@ -371,9 +371,10 @@ fn summary_lines(s: &mut String, name: &str, sum: &Summary) {
     });
     let _ = writeln!(
         s,
-        "{name}: n={} on {} devices · median |error| {}% · MAPE {}% · bias {}{}% · max {}%{bands}{spread}{coverage}",
+        "{name}: n={} on {} device{} · median |error| {}% · MAPE {}% · bias {}{}% · max {}%{bands}{spread}{coverage}",
         sum.n,
         sum.devices,
+        if sum.devices == 1 { "" } else { "s" },
         fmt_num(sum.median_abs_error_pct, 1),
         fmt_num(sum.mape_pct, 1),
         if sum.bias_pct >= 0.0 { "+" } else { "" },
