@@ -1,8 +1,9 @@
 //! The JSON wire formats of `ratchet batch` and the HTTP service, as types for their JSON
 //! Schemas (`schemas/batch-request.schema.json`, `schemas/batch-result.schema.json`). The
 //! batch reader reads the LLM family into its typed request (`batch::llm_ops::LlmRequest`)
-//! field by field to give precise errors; tests check that every request and result it
-//! handles validates against these schemas.
+//! field by field to give precise errors, accepting exactly the fields these types declare
+//! (`request_fields`); tests check that every request and result it handles validates
+//! against these schemas.
 
 use crate::catalog::LlmModel;
 use crate::error::ErrorBody;
@@ -10,6 +11,20 @@ use crate::projection::{Breakdown, DtypeMismatch, Projected, Provenance, WontFit
 use crate::tier::TierSpec;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// The fields a request of type `T` may have: the properties of its JSON Schema and `op`
+/// (the tag). The batch reader refuses any other name, with the nearest one, so the wire
+/// type is the one place a request field is declared.
+pub fn request_fields<T: JsonSchema>() -> Vec<String> {
+    std::iter::once("op".to_string()).chain(object_fields::<T>()).collect()
+}
+
+/// The properties of `T`'s JSON Schema: the fields an object of that type may have.
+pub fn object_fields<T: JsonSchema>() -> Vec<String> {
+    let schema = serde_json::to_value(schemars::schema_for!(T)).unwrap_or_default();
+    let props = schema.get("properties").and_then(serde_json::Value::as_object);
+    props.into_iter().flat_map(|p| p.keys().cloned()).collect()
+}
 
 /// A model: a catalog key, or every model field inline.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -282,4 +297,20 @@ pub fn stale_schemas(dir: &std::path::Path) -> Vec<String> {
         .filter(|(name, text)| std::fs::read_to_string(dir.join(name)).map(|t| &t != text).unwrap_or(true))
         .map(|(name, _)| name)
         .collect()
+}
+
+#[cfg(test)]
+mod field_tests {
+    use super::*;
+
+    #[test]
+    fn a_requests_fields_are_its_wire_types() {
+        let f = request_fields::<ProjectLlmRequest>();
+        for k in ["op", "id", "model", "hw", "workload_id", "prompt_tokens", "options", "overlay_anchors", "runtime"] {
+            assert!(f.iter().any(|x| x == k), "{k} in {f:?}");
+        }
+        let o = object_fields::<ProjectOptions>();
+        assert_eq!(o, ["host_ms", "compiler_quality", "npu_share", "fp4_runtime_maturity"]);
+        assert!(!request_fields::<KvCacheRequest>().iter().any(|x| x == "hw"));
+    }
 }

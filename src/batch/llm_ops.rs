@@ -11,25 +11,16 @@ use crate::error::EngineError;
 use crate::ladder::RungSpec;
 use crate::projection::{ProjectParams, Projection};
 use crate::tier::variants::{MemorySpec, TierArg, TierForm};
+use crate::wire;
 use serde_json::Value;
+use std::sync::LazyLock;
 
-/// The fields a `project_llm` request may have.
-const PROJECT_FIELDS: &[&str] = &[
-    "op",
-    "id",
-    "model",
-    "hw",
-    "workload_id",
-    "prompt_tokens",
-    "decode_tokens",
-    "host_ms",
-    "compiler_quality",
-    "npu_share",
-    "fp4_runtime_maturity",
-    "options",
-    "overlay_anchors",
-    "runtime",
-];
+/// The fields each request of the family may have: its wire type's (`crate::wire`).
+static PROJECT_FIELDS: LazyLock<Vec<String>> = LazyLock::new(wire::request_fields::<wire::ProjectLlmRequest>);
+static FEASIBILITY_FIELDS: LazyLock<Vec<String>> =
+    LazyLock::new(wire::request_fields::<wire::MemoryFeasibilityRequest>);
+static KV_FIELDS: LazyLock<Vec<String>> = LazyLock::new(wire::request_fields::<wire::KvCacheRequest>);
+static LADDER_FIELDS: LazyLock<Vec<String>> = LazyLock::new(wire::request_fields::<wire::LadderRequest>);
 
 /// One request of the family, read and resolved.
 pub enum LlmRequest<'e, 'o> {
@@ -120,7 +111,7 @@ impl<'e, 'o> LlmRequest<'e, 'o> {
     pub fn read(engine: &'e Engine, op: &str, o: &'o Obj) -> Result<Option<Self>, EngineError> {
         Ok(Some(match op {
             "project_llm" => {
-                check_fields(o, PROJECT_FIELDS, op)?;
+                check_fields(o, &PROJECT_FIELDS, op)?;
                 let params = project_params(o)?;
                 LlmRequest::Project(ProjectRequest {
                     model: model_arg(engine, take(o, "model"))?,
@@ -131,7 +122,7 @@ impl<'e, 'o> LlmRequest<'e, 'o> {
                 })
             }
             "memory_feasibility" => {
-                check_fields(o, &["op", "id", "model", "hw", "context_tokens"], op)?;
+                check_fields(o, &FEASIBILITY_FIELDS, op)?;
                 let context_tokens = tokens(take(o, "context_tokens"), "context_tokens")?
                     .ok_or_else(|| bad("missing `context_tokens` (a non-negative integer)"))?;
                 LlmRequest::Feasibility {
@@ -141,28 +132,14 @@ impl<'e, 'o> LlmRequest<'e, 'o> {
                 }
             }
             "kv_cache_bytes_per_token" => {
-                check_fields(o, &["op", "id", "model", "dtype_bytes"], op)?;
+                check_fields(o, &KV_FIELDS, op)?;
                 LlmRequest::KvCache {
                     model: model_arg(engine, take(o, "model"))?,
                     dtype_bytes: number(take(o, "dtype_bytes"), "dtype_bytes")?,
                 }
             }
             "ladder" => {
-                check_fields(
-                    o,
-                    &[
-                        "op",
-                        "id",
-                        "model",
-                        "workload",
-                        "workload_id",
-                        "prompt_tokens",
-                        "decode_tokens",
-                        "memory",
-                        "memory_upgrades",
-                    ],
-                    op,
-                )?;
+                check_fields(o, &LADDER_FIELDS, op)?;
                 let model = model_arg(engine, take(o, "model"))?;
                 let workload = string(take(o, "workload").or(take(o, "workload_id")), "workload")?.unwrap_or("default");
                 let memory: Vec<MemorySpec> = match take(o, "memory") {

@@ -61,10 +61,11 @@ fn take<'v>(o: &'v Obj, key: &str) -> Option<&'v Value> {
     o.get(key).filter(|v| !v.is_null())
 }
 
-fn check_fields(o: &Obj, allowed: &[&str], op: &str) -> Result<(), EngineError> {
+fn check_fields<S: AsRef<str>>(o: &Obj, allowed: &[S], op: &str) -> Result<(), EngineError> {
     for k in o.keys() {
-        if !allowed.contains(&k.as_str()) {
-            let help = did_you_mean(k, allowed.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
+        if !allowed.iter().any(|a| a.as_ref() == k) {
+            let help =
+                did_you_mean(k, allowed.iter().map(AsRef::as_ref)).map(|h| format!(" ({h})")).unwrap_or_default();
             return Err(bad(format!("`{op}` has no parameter `{k}`{help}")));
         }
     }
@@ -176,13 +177,17 @@ pub fn tier_arg<'e>(engine: &'e Engine, v: Option<&Value>) -> Result<TierArg<'e>
     }
 }
 
+/// The fields of `project_llm`'s `options` object: its wire type's.
+static OPTION_FIELDS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(crate::wire::object_fields::<crate::wire::ProjectOptions>);
+
 /// The `project_llm` options, read from the request (top level or an `options` object),
 /// checked.
 pub fn project_params(o: &Obj) -> Result<ProjectParams, EngineError> {
     let opts: Cow<'_, Obj> = match take(o, "options") {
         None => Cow::Borrowed(o),
         Some(Value::Object(inner)) => {
-            check_fields(inner, &["host_ms", "compiler_quality", "npu_share", "fp4_runtime_maturity"], "options")?;
+            check_fields(inner, &OPTION_FIELDS, "options")?;
             let mut merged = o.clone();
             for (k, v) in inner {
                 merged.insert(k.clone(), v.clone());
