@@ -10,14 +10,24 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+/// A rules directory whose `default` is the shipped one with `tail` (RON fields of the rule
+/// set) inserted after its `extends`.
+fn default_rules_with(tail: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let shipped = std::fs::read_to_string(common::root().join("rules/default.ron")).unwrap_or_else(|e| panic!("{e}"));
+    let extends = shipped.lines().find(|l| l.trim_start().starts_with("extends:")).unwrap_or("").to_string();
+    let edited = shipped.replacen(&extends, &format!("{extends}{}", tail.trim_end_matches('\n')), 1);
+    assert_ne!(edited, shipped, "rules/default.ron changed shape: update this test");
+    std::fs::write(dir.path().join("default.ron"), edited).unwrap_or_else(|e| panic!("{e}"));
+    dir
+}
+
 /// A rules directory whose `default` is the shipped one plus two declared fields: the KV
 /// cache a decoded token reads (a formula of `silicon-cost`) and a string computed in the
 /// shared outputs from it.
 fn rules_with_new_fields() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let shipped = std::fs::read_to_string(common::root().join("rules/default.ron")).unwrap_or_else(|e| panic!("{e}"));
-    let extends = shipped.lines().find(|l| l.trim_start().starts_with("extends:")).unwrap_or("").to_string();
-    let tail = r##"
+    default_rules_with(
+        r##"
     llm: (
         project: (
             outputs: {"kv_share": r#"if(kv_read_gb > active_params_gb, "kv-heavy", "weights-heavy")"#},
@@ -28,11 +38,8 @@ fn rules_with_new_fields() -> tempfile::TempDir {
             },
         ),
     ),
-"##;
-    let edited = shipped.replacen(&extends, &format!("{extends}{}", tail.trim_end_matches('\n')), 1);
-    assert_ne!(edited, shipped, "rules/default.ron changed shape: update this test");
-    std::fs::write(dir.path().join("default.ron"), edited).unwrap_or_else(|e| panic!("{e}"));
-    dir
+"##,
+    )
 }
 
 fn ratchet(args: &[&str], rules: Option<&Path>, stdin: Option<&str>) -> (bool, String, String) {
@@ -213,10 +220,8 @@ fn a_declared_field_nothing_computes_is_a_located_error() {
 /// projection and rewritten by the anchor overlay, which reads the projected value of it by
 /// name (`result.<field>`).
 fn rules_with_an_overlay_field() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let shipped = std::fs::read_to_string(common::root().join("rules/default.ron")).unwrap_or_else(|e| panic!("{e}"));
-    let extends = shipped.lines().find(|l| l.trim_start().starts_with("extends:")).unwrap_or("").to_string();
-    let tail = r##"
+    default_rules_with(
+        r##"
     llm: (
         project: (
             outputs: {"decode_basis": r#""projected""#},
@@ -226,11 +231,8 @@ fn rules_with_an_overlay_field() -> tempfile::TempDir {
     entries: {
         "anchor_overlay": (outputs: {"decode_basis": r#"result.decode_basis + ", then anchored""#}),
     },
-"##;
-    let edited = shipped.replacen(&extends, &format!("{extends}{}", tail.trim_end_matches('\n')), 1);
-    assert_ne!(edited, shipped, "rules/default.ron changed shape: update this test");
-    std::fs::write(dir.path().join("default.ron"), edited).unwrap_or_else(|e| panic!("{e}"));
-    dir
+"##,
+    )
 }
 
 #[test]
@@ -284,12 +286,7 @@ fn a_field_declared_in_data_is_read_and_written_by_the_anchor_overlay() {
 
 #[test]
 fn an_overlay_output_that_names_no_record_field_is_a_located_error() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let shipped = std::fs::read_to_string(common::root().join("rules/default.ron")).unwrap_or_else(|e| panic!("{e}"));
-    let extends = shipped.lines().find(|l| l.trim_start().starts_with("extends:")).unwrap_or("").to_string();
-    let tail = "\n    entries: {\"anchor_overlay\": (outputs: {\"band_decode_p1\": \"1.0\"})},";
-    std::fs::write(dir.path().join("default.ron"), shipped.replacen(&extends, &format!("{extends}{tail}"), 1))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = default_rules_with("\n    entries: {\"anchor_overlay\": (outputs: {\"band_decode_p1\": \"1.0\"})},");
     let (ok, out, err) = ratchet(&["validate"], Some(dir.path()), None);
     assert!(!ok, "{out}");
     let all = format!("{out}{err}");

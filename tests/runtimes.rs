@@ -346,19 +346,9 @@ fn a_request_names_its_runtime_on_every_surface() {
     // the same request as a batch line and over HTTP
     let line =
         serde_json::json!({"op": "project_llm", "model": "qwen25_7b_dense", "hw": GPU, "runtime": "llamacpp-vulkan"});
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ratchet"))
-        .arg("batch")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
-        writeln!(stdin, "{line}").unwrap_or_else(|e| panic!("{e}"));
-    }
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    let b: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let (code, out, err) = common::run_stdin(&["batch"], &format!("{line}\n"));
+    assert_eq!(code, 0, "{err}");
+    let b: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     let srv = common::http::Server::start(&["--no-watch"]);
     let h = common::http::post(&srv.addr, "/v1/project", &line.to_string()).json();
     for (surface, v) in [("batch", &b), ("http", &h)] {

@@ -121,6 +121,29 @@ pub fn run_in(args: &[&str], cwd: Option<&Path>, env: &[(&str, &str)]) -> (i32, 
     )
 }
 
+/// Runs the built binary with `args`, `input` on its stdin; returns (status, stdout, stderr).
+pub fn run_stdin(args: &[&str], input: &str) -> (i32, String, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .args(args)
+        .env_remove("RATCHET_ANCHORS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run ratchet: {e}"));
+    if let Some(mut s) = child.stdin.take() {
+        s.write_all(input.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 /// A golden construction recipe as a tier form (JSON): a canonical name, a memory upgrade
 /// (once or twice), a custom tier, or a base with measurements set.
 pub fn tier_form(c: &Value) -> Value {
