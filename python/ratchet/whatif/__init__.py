@@ -19,8 +19,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, MutableMapping, Optional, Sequence
 
-from . import _core
-from .sizing import KpiResult, _kpis, chip_summary
+from .. import _core
+from ..sizing import KpiResult, _kpis, chip_summary
 
 __all__ = [
     "Slider",

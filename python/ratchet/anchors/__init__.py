@@ -9,8 +9,8 @@ from typing import Optional, Tuple
 
 import json
 
-from . import _core, _types
-from ._types import Hardware
+from .. import _core, _types
+from .._types import Hardware
 
 # what a cell leaves out takes the registry's defaults (`anchor_routes.ron`
 # `field_defaults`), as loaded at import
@@ -111,7 +111,7 @@ def overlay_llm_anchor(
     applied, when the loaded anchor file has one; otherwise ``result`` itself.
     ``catalog_to_spec_key`` maps the catalog key to the anchor file's key: ``None`` (the same
     key), a dict (absent keys: no anchor) or a callable returning a key or ``None``."""
-    from ._types import Projected
+    from .._types import Projected
 
     if not isinstance(result, Projected):
         return result

@@ -6,8 +6,8 @@ from __future__ import annotations
 import enum
 from typing import Optional
 
-from . import _core
-from ._types import CapabilityInfo, Hardware
+from .. import _core
+from .._types import CapabilityInfo, Hardware
 
 
 class CapabilityLevel(str, enum.Enum):

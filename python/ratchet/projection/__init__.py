@@ -7,8 +7,8 @@ import gc
 import json
 from typing import Any, Dict, Iterable, List, Optional, Union
 
-from . import _core, _types
-from ._types import (
+from .. import _core, _types
+from .._types import (
     CpuLatencyProjection,
     DtypeMismatch,
     FeasibilityCheck,

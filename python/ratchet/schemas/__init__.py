@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, NamedTuple, Sequence, Tuple, overload
 
-from .probes import WORKLOAD_COLUMNS
+from ..probes import WORKLOAD_COLUMNS
 
 __all__ = ["Column", "WorkloadSchema", "WORKLOAD_SCHEMA"]
 

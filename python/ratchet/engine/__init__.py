@@ -1,8 +1,8 @@
 """The engine: loading data (``load``), the active engine, raw requests (``ask``), and the
 sizing engine's demands and KPIs (``ratchet.sizing``, re-exported here)."""
 
-from ._core import ask, ask_many, engine, load
-from .sizing import (
+from .._core import ask, ask_many, engine, load
+from ..sizing import (
     KpiResult,
     SubsystemDemand,
     chip_summary,

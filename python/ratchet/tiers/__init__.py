@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-from . import _core, _types
-from ._types import Hardware
+from .. import _core, _types
+from .._types import Hardware
 
 # the reference's constant for each canonical tier, by the tier's registry name
 CANONICAL_CONSTANTS = {
