@@ -107,6 +107,18 @@ class Hardware:
         """Spec bandwidth x bandwidth efficiency."""
         return self.mem_bandwidth_gbs * self.bandwidth_efficiency
 
+    @property
+    def tier_lookup_name(self) -> str:
+        """The name silicon-intrinsic lookups use (capability, deployment path, anchor
+        routing): a memory-upgrade clone's stock tier, else the tier itself."""
+        return self.stock_name if self.stock_name is not None else self.name
+
+    def get_measured_llm_cell(self, model_key: str, workload_id: str) -> Optional[Dict[str, Any]]:
+        """The measured cell of ``(model_key, workload_id)`` in ``measured_llm``, or ``None``
+        (direct lookup: measurement aliases are resolved where the projection is made)."""
+        cell = (self.measured_llm or {}).get(model_key)
+        return cell.get(workload_id) if isinstance(cell, dict) else None
+
     def effective_tops(self, dtype: str) -> float:
         """Peak TOPS for ``dtype`` x compute efficiency."""
         return _core.result(_core.ask("effective_tops", hw=self, dtype=dtype))

@@ -199,6 +199,21 @@ def test_lookup_model_answers_the_catalog_entry():
     assert lookup_model("mine", mine) is m and lookup_model("qwen25_7b_dense", mine) is None
 
 
+def test_tier_lookup_name_and_measured_cells():
+    from ratchet import NPU_MID, hw_with_memory
+
+    assert NPU_MID.tier_lookup_name == NPU_MID.name
+    clone = hw_with_memory(NPU_MID, "LPDDR5X", 9.6)
+    assert clone.name != NPU_MID.name and clone.tier_lookup_name == NPU_MID.name
+    import dataclasses
+
+    cell = {"decode_tok_s": 250.0, "prefill_tok_s": 9000.0}
+    measured = dataclasses.replace(RTX_5090_REFERENCE, measured_llm={"qwen25_7b_dense": {"chat": cell}})
+    assert measured.get_measured_llm_cell("qwen25_7b_dense", "chat") == cell
+    assert measured.get_measured_llm_cell("qwen25_7b_dense", "no_such_workload") is None
+    assert NPU_MID.get_measured_llm_cell("no_such_model", "default") is None
+
+
 def test_a_request_names_its_runtime():
     own = project_llm("qwen25_7b_dense", RTX_5090_REFERENCE)
     vulkan = project_llm("qwen25_7b_dense", RTX_5090_REFERENCE, runtime="llamacpp-vulkan")
