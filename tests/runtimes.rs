@@ -362,6 +362,10 @@ fn a_request_names_its_runtime_on_every_surface() {
     let (code, _, err) = run(&["project", "--model", "qwen25_7b_dense", "--tier", GPU, "--runtime", "llamacpp-vulcan"]);
     assert_ne!(code, 0);
     assert!(err.contains("unknown runtime `llamacpp-vulcan`") && err.contains("llamacpp-vulkan"), "{err}");
+    // a tier whose fit is not its class's: a runtime would change nothing, so it is refused
+    let (code, _, err) = run(&["project", "--model", "qwen25_7b_dense", "--tier", "NPU Mid", "--runtime", "rkllm"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("tier `NPU Mid` names no silicon class, so runtime `rkllm` would change nothing"), "{err}");
     let bad =
         serde_json::json!({"op": "project_llm", "model": "qwen25_7b_dense", "hw": GPU, "runtime": "llamacpp-vulcan"});
     let h = common::http::post(&srv.addr, "/v1/project", &bad.to_string());

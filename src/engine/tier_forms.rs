@@ -49,6 +49,20 @@ impl Engine {
                         base_spec.llm_calibration
                             == self.registry().silicon_classes().fit_for(c, base_spec.runtime.as_deref())
                     });
+                // a runtime selects a silicon class's fit: on a tier whose fit is not its
+                // class's (none, or its own) a new runtime would change nothing, silently
+                let new_runtime = set.get("runtime").and_then(Value::as_str);
+                if let Some(r) = new_runtime.filter(|r| !rederive && Some(*r) != base_spec.runtime.as_deref()) {
+                    let why = if base_spec.silicon_class.is_none() {
+                        "names no silicon class"
+                    } else {
+                        "has a fit of its own"
+                    };
+                    return Err(EngineError::InvalidValue(format!(
+                        "tier `{}` {why}, so runtime `{r}` would change nothing: a runtime selects a silicon class's fit (set `silicon_class` too, or give the tier a fit made under that runtime)",
+                        b.get().name()
+                    )));
+                }
                 let mut v = serde_json::to_value(b.get().to_full_spec())
                     .map_err(|e| EngineError::InvalidValue(format!("cannot copy the base tier: {e}")))?;
                 if let Value::Object(m) = &mut v {
