@@ -62,6 +62,45 @@ pub struct LlmModel {
     /// `fix-kv-head-dim` (in `default`) reads it; the reference's does not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_dim: Option<u32>,
+    /// Tokens a sliding-window attention layer attends over and caches (config.json
+    /// `sliding_window`): its KV cache stops growing at the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<u32>,
+    /// How many layers attend over the window only (Gemma 2 alternates, Gemma 3 has five local
+    /// layers to one global, gpt-oss alternates); absent with `sliding_window` set: every layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window_layers: Option<u32>,
+    /// Multi-head latent attention: the rank of the compressed KV latent a layer caches per
+    /// token instead of K and V (DeepSeek-V2/V3 `kv_lora_rank`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_lora_rank: Option<u32>,
+    /// Multi-head latent attention: the decoupled RoPE key width cached beside the latent
+    /// (`qk_rope_head_dim`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qk_rope_head_dim: Option<u32>,
+    /// Layers that keep a fixed-size recurrent state instead of a KV cache (linear attention,
+    /// state-space layers of hybrid models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_layers: Option<u32>,
+    /// Elements of one such layer's state for one sequence (its recurrent and convolution
+    /// states together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_elements_per_layer: Option<u64>,
+    /// Experts every token runs besides the routed ones (DeepSeek `n_shared_experts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_experts: Option<u32>,
+    /// Leading layers with a dense feed-forward block instead of experts (DeepSeek
+    /// `first_k_dense_replace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_dense_layers: Option<u32>,
+    /// Parameters in the routed experts, billions: the part of `total_params_b` a token
+    /// touches only `experts_per_token / num_experts` of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routed_expert_params_b: Option<f64>,
+    /// The output projection shares the token embedding matrix (config.json
+    /// `tie_word_embeddings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tie_word_embeddings: Option<bool>,
     /// Training description.
     #[serde(default)]
     pub training: Option<String>,

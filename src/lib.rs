@@ -25,6 +25,7 @@ pub mod ingest;
 pub mod ladder;
 pub mod limits;
 pub mod measurement;
+pub mod model_import;
 pub mod numeric;
 pub mod pack;
 pub mod perception;

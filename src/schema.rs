@@ -38,6 +38,8 @@ pub enum FileKind {
     AnchorRoutes,
     /// `registry/tables/runtimes.*`.
     Runtimes,
+    /// `registry/tables/architectures.*`.
+    Architectures,
     /// `registry/catalog/*` and pack catalogs.
     Catalog,
     /// `rules/*`: a rule set.
@@ -73,6 +75,7 @@ impl FileKind {
         FileKind::Badges,
         FileKind::AnchorRoutes,
         FileKind::Runtimes,
+        FileKind::Architectures,
         FileKind::Catalog,
         FileKind::RuleSet,
         FileKind::Pack,
@@ -99,6 +102,7 @@ impl FileKind {
             FileKind::Badges => "badges",
             FileKind::AnchorRoutes => "anchor-routes",
             FileKind::Runtimes => "runtimes",
+            FileKind::Architectures => "architectures",
             FileKind::Catalog => "catalog",
             FileKind::RuleSet => "rule-set",
             FileKind::Pack => "pack",
@@ -131,6 +135,7 @@ impl FileKind {
             FileKind::Badges => (schema_of::<BadgeTable>(), &[]),
             FileKind::AnchorRoutes => (schema_of::<crate::formats::registry::AnchorRouteTable>(), &[]),
             FileKind::Runtimes => (schema_of::<crate::formats::registry::RuntimeTable>(), &[]),
+            FileKind::Architectures => (schema_of::<crate::formats::architectures::ArchitectureTable>(), &[]),
             FileKind::Catalog => (schema_of::<CatalogFile>(), &[]),
             FileKind::RuleSet => (schema_of::<crate::formats::rules::RuleSetFile>(), &[]),
             FileKind::Pack => (schema_of::<crate::formats::pack::PackManifest>(), &[]),

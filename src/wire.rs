@@ -178,6 +178,26 @@ pub struct LadderRequest {
     pub memory_upgrades: Option<bool>,
 }
 
+/// `import_model`: a catalog entry from a Hugging Face config.json (`docs/models.md`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportModelRequest {
+    /// Echoed back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<serde_json::Value>,
+    /// The model's config.json, as an object.
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// Quant scheme of the weights (a key of the quant table); the checkpoint's own when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quant: Option<String>,
+    /// Catalog key; derived from `source` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where the config came from (a file name), for the key and the messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
 /// One batch request line.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "op")]
@@ -194,6 +214,9 @@ pub enum BatchRequest {
     /// One model on every rung of the ladder.
     #[serde(rename = "ladder")]
     Ladder(LadderRequest),
+    /// A catalog entry from a Hugging Face config.json.
+    #[serde(rename = "import_model")]
+    ImportModel(ImportModelRequest),
 }
 
 /// A memory check result.

@@ -230,6 +230,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "plan",
             "whatif",
             "wire",
+            "model_import",
         ],
     ),
     ("surfaces", &["batch", "cli", "serve", "web", "reload", "diff", "ingest", "probes"]),

@@ -38,7 +38,7 @@ from .anchors import (
     load_llm_anchor,
     overlay_llm_anchor,
 )
-from .catalog import REFERENCE_MODELS, lookup_model, resolve_measurement_key
+from .catalog import REFERENCE_MODELS, import_model, lookup_model, resolve_measurement_key
 from .precision import (
     CapabilityLevel,
     FP4RuntimeMaturity,
@@ -154,6 +154,7 @@ __all__ = [
     "FeasibilityCheck",
     "LLMModel",
     "REFERENCE_MODELS",
+    "import_model",
     "lookup_model",
     "resolve_measurement_key",
     "CalibrationSource",

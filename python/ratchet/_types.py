@@ -168,6 +168,19 @@ class LLMModel:
     # width of one attention head when the model sets its own (config.json ``head_dim``);
     # None: hidden_dim / num_attention_heads. The default rule set's KV cache reads it.
     head_dim: Optional[int] = None
+    # the attention and expert layout (docs/models.md); the default rule set's KV cache
+    # reads it: sliding windows cap a layer's cache, latent attention caches the latent,
+    # state layers keep a constant state
+    sliding_window: Optional[int] = None
+    sliding_window_layers: Optional[int] = None
+    kv_lora_rank: Optional[int] = None
+    qk_rope_head_dim: Optional[int] = None
+    state_layers: Optional[int] = None
+    state_elements_per_layer: Optional[int] = None
+    shared_experts: Optional[int] = None
+    first_dense_layers: Optional[int] = None
+    routed_expert_params_b: Optional[float] = None
+    tie_word_embeddings: Optional[bool] = None
     extensions: Dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 

@@ -39,6 +39,7 @@ pub const OPS: &[&str] = &[
     "project_solver_convergence",
     "plan",
     "ladder",
+    "import_model",
 ];
 
 /// Counts of one batch run.
@@ -223,12 +224,31 @@ pub fn answer(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
     if op == "plan" {
         return plan_ops::answer(engine, o);
     }
+    if op == "import_model" {
+        return import_model(engine, o);
+    }
     if sizing_ops::OPS.contains(&op) {
         return sizing_ops::answer(engine, op, o)?.ok_or_else(|| bad(format!("unknown op `{op}`")));
     }
     match reference_ops::answer(engine, op, o)? {
         Some(v) => Ok(v),
         None => reference_ops::rule_operation(engine, op, o),
+    }
+}
+
+/// `import_model`: the typed request, then the importer (`crate::model_import`); the
+/// answer is the entry with its tensor groups, layers by kind and notes.
+fn import_model(engine: &Engine, o: &Obj) -> Result<Value, EngineError> {
+    let mut body = o.clone();
+    body.remove("op");
+    let req: crate::wire::ImportModelRequest = parse(Some(&Value::Object(body)), "import_model")?;
+    let config = Value::Object(req.config);
+    let name = req.source.as_deref().unwrap_or("config.json");
+    let opts = crate::model_import::ImportOptions { quant: req.quant, key: req.name };
+    let cfg = crate::model_import::Config::from_value(&config, name);
+    match crate::model_import::import(engine.registry(), &cfg, &opts) {
+        Ok(m) => serde_json::to_value(&m).map_err(|e| EngineError::InvalidValue(e.to_string())),
+        Err(ds) => Err(EngineError::InvalidValue(ds.iter().map(|d| d.one_line()).collect::<Vec<_>>().join("; "))),
     }
 }
 

@@ -4,6 +4,7 @@ mod calibrate;
 mod diff;
 mod frame;
 mod live;
+mod model;
 mod plan;
 mod plot;
 mod render;
@@ -110,6 +111,9 @@ enum Command {
     Watch(live::WatchArgs),
     /// Serve the engine over HTTP (JSON), reloading the data as it changes.
     Serve(live::ServeArgs),
+    /// Models from their own descriptions: `model import config.json` writes a catalog entry.
+    #[command(subcommand)]
+    Model(model::ModelCmd),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -123,10 +127,15 @@ enum RowFormat {
 struct LadderArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Model: a catalog key, a JSON model object (the batch form, `head_dim` and all), or a
-    /// `.json` file holding one.
+    /// Model: a catalog key, a JSON model object (the batch form, `head_dim` and all), a
+    /// `.json` file holding one, or a Hugging Face config.json (imported as `model import`
+    /// does).
     #[arg(long)]
     model: String,
+    /// Store the model in this quant scheme (a key of tables/quant_schemes.ron): a config
+    /// imported in it, a catalog model re-quantised as `plan` does.
+    #[arg(long)]
+    quant: Option<String>,
     /// Workload id.
     #[arg(long, default_value = "default")]
     workload: String,
@@ -185,10 +194,15 @@ enum Maturity {
 struct ProjectArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Model: a catalog key, a JSON model object (the batch form, `head_dim` and all), or a
-    /// `.json` file holding one.
+    /// Model: a catalog key, a JSON model object (the batch form, `head_dim` and all), a
+    /// `.json` file holding one, or a Hugging Face config.json (imported as `model import`
+    /// does).
     #[arg(long)]
     model: String,
+    /// Store the model in this quant scheme (a key of tables/quant_schemes.ron): a config
+    /// imported in it, a catalog model re-quantised as `plan` does.
+    #[arg(long)]
+    quant: Option<String>,
     /// Tier: a registry name, or a tier form as JSON (`{"base": …, "memory": …}`,
     /// `{"custom": …}`, `{"base": …, "set": …}`).
     #[arg(long)]
@@ -348,6 +362,7 @@ pub fn main() -> i32 {
         Command::Diff(a) => diff::run(a),
         Command::Watch(a) => live::watch(a),
         Command::Serve(a) => live::serve(a),
+        Command::Model(c) => model::run(c),
     }
 }
 
@@ -380,25 +395,6 @@ fn tier_arg_under<'e>(
     engine.resolve_tier_form(&form).map_err(|e| e.to_string())
 }
 
-/// A `--model` value: a catalog key, a JSON model object (the batch form), or a `.json` file
-/// holding one; an inline model is checked as a catalog entry would be.
-fn model_cli<'e>(engine: &'e crate::engine::Engine, value: &str) -> Result<crate::batch::ModelArg<'e>, String> {
-    let inline =
-        |v: serde_json::Value, at: &str| crate::batch::model_arg(engine, Some(&v)).map_err(|e| format!("{at}{e}"));
-    if value.trim_start().starts_with('{') {
-        let v = serde_json::from_str(value).map_err(|e| format!("`--model` is not valid JSON: {e}"))?;
-        return inline(v, "");
-    }
-    let path = std::path::Path::new(value);
-    if value.ends_with(".json") && path.is_file() {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{value}`: {e}"))?;
-        let v =
-            serde_json::from_str(&text).map_err(|e| format!("{value}:{}:{}: not JSON: {e}", e.line(), e.column()))?;
-        return inline(v, &format!("{value}: "));
-    }
-    engine.model(value).map(crate::batch::ModelArg::Catalog).map_err(|e| e.to_string())
-}
-
 fn maturity_text(m: Maturity) -> &'static str {
     match m {
         Maturity::Mature => "mature",
@@ -411,7 +407,7 @@ fn ladder(a: LadderArgs) -> i32 {
         Ok(e) => e,
         Err(c) => return c,
     };
-    let model_arg = match model_cli(&engine, &a.model) {
+    let model_arg = match model::resolve(&engine, &a.model, a.quant.as_deref()) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");
@@ -553,7 +549,7 @@ fn project(a: ProjectArgs) -> i32 {
         Ok(e) => e,
         Err(c) => return c,
     };
-    let model_arg = match model_cli(&engine, &a.model) {
+    let model_arg = match model::resolve(&engine, &a.model, a.quant.as_deref()) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");

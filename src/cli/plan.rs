@@ -15,10 +15,14 @@ use std::fmt::Write as _;
 pub(super) struct PlanArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Catalog model key. With `--tier` and `--max-context`: the largest context that fits;
+    /// Model: a catalog key, a JSON model object, a `.json` file holding one, or a Hugging
+    /// Face config.json. With `--tier` and `--max-context`: the largest context that fits;
     /// alone: the cheapest tier that meets the targets.
     #[arg(long)]
     model: Option<String>,
+    /// Store `--model` in this quant scheme (a key of tables/quant_schemes.ron).
+    #[arg(long)]
+    quant: Option<String>,
     /// Tier: a registry name or a tier form as JSON. Alone: which models and quants meet the
     /// targets on it.
     #[arg(long)]
@@ -136,6 +140,21 @@ pub(super) fn run(a: PlanArgs) -> i32 {
         Ok(e) => e,
         Err(c) => return c,
     };
+    let mut o = o;
+    if let Some(m) = &a.model {
+        match super::model::as_json(&engine, m, a.quant.as_deref()) {
+            Ok(v) => {
+                o.insert("model".into(), v);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    } else if a.quant.is_some() {
+        eprintln!("error: `--quant` stores `--model` in a scheme; give `--model`");
+        return EXIT_USAGE;
+    }
     let v = match crate::batch::plan_ops::plan(&engine, &o) {
         Ok(v) => v,
         Err(e) => {

@@ -3,6 +3,7 @@
 //! serde/schema derives live here, so the schema registry and the readers can name them
 //! without depending on the compilers and the engine (docs/architecture.md).
 
+pub mod architectures;
 pub mod pack;
 pub mod registry;
 pub mod rules;

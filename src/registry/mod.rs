@@ -12,6 +12,7 @@ mod validate;
 
 use crate::catalog::{Catalog, CatalogFile, LlmModel};
 use crate::diagnostic::{Diagnostic, Report};
+use crate::formats::architectures::ArchitectureTable;
 use crate::precision::{CapabilityTable, CapabilityTableFile, DtypeTable, PrecisionSetTable, QuantSchemeTable};
 use crate::schema::FileKind;
 use crate::tier::custom::{CustomTierParams, make_custom_tier};
@@ -50,6 +51,7 @@ pub struct Registry {
     badges: BadgeTable,
     anchor_routes: AnchorRouteTable,
     runtimes: RuntimeTable,
+    architectures: ArchitectureTable,
     catalog: Catalog,
     measurements: IndexMap<String, Arc<crate::measurement::MeasurementSet>>,
     content_hash: String,
@@ -75,6 +77,7 @@ const TABLES: &[(&str, FileKind)] = &[
     ("badges", FileKind::Badges),
     ("anchor_routes", FileKind::AnchorRoutes),
     ("runtimes", FileKind::Runtimes),
+    ("architectures", FileKind::Architectures),
 ];
 
 /// The kind of a file at `rel` in a registry tree, or `None` for files ratchet does not read.
@@ -111,6 +114,7 @@ struct Parts {
     badges: Option<(ParsedFile, BadgeTable)>,
     anchor_routes: Option<(ParsedFile, AnchorRouteTable)>,
     runtimes: Option<(ParsedFile, RuntimeTable)>,
+    architectures: Option<(ParsedFile, ArchitectureTable)>,
     files: Vec<(String, Vec<u8>)>,
     /// Names declared by files that failed to load, so references to them are not reported
     /// a second time.
@@ -139,7 +143,7 @@ fn read_tree(loader: &dyn Loader, base_defaults: Option<&TierDefaults>, report: 
                     Diagnostic::warning("unrecognised-file", format!("`{rel}` is not a registry file and is ignored"))
                         .in_file(loader.display(&rel))
                         .with_help(Some(
-                            "registry files are registry.ron, tiers/*, custom-tiers/*, capabilities/*, catalog/* and tables/{dtypes,quant_schemes,precision_sets,silicon_classes,memory,badges,anchor_routes,runtimes}.ron".into(),
+                            "registry files are registry.ron, tiers/*, custom-tiers/*, capabilities/*, catalog/* and tables/{dtypes,quant_schemes,precision_sets,silicon_classes,memory,badges,anchor_routes,runtimes,architectures}.ron".into(),
                         )),
                 );
             } else {
@@ -206,6 +210,7 @@ fn read_tree(loader: &dyn Loader, base_defaults: Option<&TierDefaults>, report: 
             FileKind::Badges => one!(parts.badges, BadgeTable),
             FileKind::AnchorRoutes => one!(parts.anchor_routes, AnchorRouteTable),
             FileKind::Runtimes => one!(parts.runtimes, RuntimeTable),
+            FileKind::Architectures => one!(parts.architectures, ArchitectureTable),
             _ => {}
         }
     }
@@ -327,6 +332,7 @@ fn merge_layer(parts: &mut Parts, extra: Parts, layer: &Layer<'_>, report: &mut 
         ("badges", extra.badges.as_ref().map(|(p, _)| p)),
         ("anchor_routes", extra.anchor_routes.as_ref().map(|(p, _)| p)),
         ("runtimes", extra.runtimes.as_ref().map(|(p, _)| p)),
+        ("architectures", extra.architectures.as_ref().map(|(p, _)| p)),
     ] {
         if let Some(pf) = slot {
             report.push(pf.diag_at(
@@ -477,6 +483,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         badges,
         anchor_routes,
         runtimes,
+        architectures,
         files,
         broken_names,
     } = parts;
@@ -491,6 +498,10 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
     let runtimes = require(runtimes, loader, "tables/runtimes.ron", report);
     if let Some((pf, t)) = &runtimes {
         validate::runtimes(pf, t, dtypes.as_ref().map(|(_, d)| d), report);
+    }
+    let architectures = require(architectures, loader, "tables/architectures.ron", report);
+    if let Some((pf, t)) = &architectures {
+        validate::architectures(pf, t, quant.as_ref().map(|(_, q)| q), report);
     }
     if tiers.is_empty() && !report.has_errors() {
         report.push(
@@ -522,6 +533,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
 
     let (manifest, dtypes, quant, precision_sets, silicon_classes, memory, badges, anchor_routes, runtimes) =
         (manifest?, dtypes?, quant?, precision_sets?, silicon_classes?, memory?, badges?, anchor_routes?, runtimes?);
+    let architectures = architectures?;
 
     let content_hash = content_hash(files);
 
@@ -539,6 +551,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
         badges: badges.1,
         anchor_routes: anchor_routes.1,
         runtimes: runtimes.1,
+        architectures: architectures.1,
         catalog,
         measurements,
         content_hash,
@@ -908,6 +921,11 @@ impl Registry {
     /// Private-anchor cell routing.
     pub fn anchor_routes(&self) -> &AnchorRouteTable {
         &self.anchor_routes
+    }
+
+    /// How `model import` reads a Hugging Face config (`tables/architectures.ron`).
+    pub fn architectures(&self) -> &ArchitectureTable {
+        &self.architectures
     }
 
     /// The runtimes (`tables/runtimes.ron`).

@@ -5,6 +5,7 @@
 use crate::catalog::LlmModel;
 use crate::diagnostic::{Diagnostic, Report, did_you_mean};
 use crate::document::{PathSeg, number_text};
+use crate::formats::architectures::ArchitectureTable;
 use crate::precision::{CapabilityTable, CapabilityTableFile, DtypeTable, PrecisionSetTable, QuantSchemeTable};
 use crate::registry::files::{BadgeTable, Manifest, MemoryTable, RuntimeTable, SiliconClassTable};
 use crate::registry::read::ParsedFile;
@@ -477,6 +478,98 @@ pub(crate) fn runtimes(pf: &ParsedFile, t: &RuntimeTable, dtypes: Option<&DtypeT
     }
 }
 
+/// Checks the architecture table: every quantity the importer reads has config keys, the
+/// schemes it names are in the quant table, the groups it names exist.
+pub(crate) fn architectures(
+    pf: &ParsedFile,
+    t: &ArchitectureTable,
+    quant: Option<&QuantSchemeTable>,
+    report: &mut Report,
+) {
+    use crate::formats::architectures::{GROUPS, PatternKind, QUANTITIES};
+    version_check(pf, t.schema_version, report);
+    for q in QUANTITIES {
+        if t.keys.get(*q).is_none_or(|k| k.is_empty()) {
+            report.push(pf.diag_at(
+                Diagnostic::error(
+                    "missing-key",
+                    format!("`keys` gives no config key for `{q}`, which the importer reads"),
+                ),
+                &[k("keys")],
+            ));
+        }
+    }
+    for name in t.keys.keys() {
+        if !QUANTITIES.contains(&name.as_str()) {
+            report.push(
+                pf.diag_at_key(
+                    Diagnostic::error("unknown-key", format!("`{name}` is not a quantity the importer reads"))
+                        .with_help(did_you_mean(name, QUANTITIES.iter().copied())),
+                    &[k("keys")],
+                    name,
+                ),
+            );
+        }
+    }
+    if let Some(q) = quant {
+        let mut named: Vec<(Vec<PathSeg>, &String)> = Vec::new();
+        for (m, s) in &t.quant_methods {
+            named.push((vec![k("quant_methods"), k(m), k("scheme")], &s.scheme));
+            if let Some(u) = &s.unconverted {
+                named.push((vec![k("quant_methods"), k(m), k("unconverted")], u));
+            }
+        }
+        named.extend(t.torch_dtypes.iter().map(|(d, s)| (vec![k("torch_dtypes"), k(d)], s)));
+        for (at, scheme) in named {
+            if !q.schemes.contains_key(scheme) {
+                report.push(
+                    pf.diag_at(
+                        Diagnostic::error("unknown-reference", format!("unknown quant scheme `{scheme}`"))
+                            .with_help(did_you_mean(scheme, q.schemes.keys().map(String::as_str))),
+                        &at,
+                    ),
+                );
+            }
+        }
+    }
+    for (pattern, group) in &t.module_groups {
+        if !GROUPS.contains(&group.as_str()) {
+            report.push(
+                pf.diag_at(
+                    Diagnostic::error("unknown-reference", format!("unknown tensor group `{group}`"))
+                        .with_help(did_you_mean(group, GROUPS.iter().copied())),
+                    &[k("module_groups"), k(pattern)],
+                ),
+            );
+        }
+    }
+    for (name, a) in &t.architectures {
+        let at = [k("architectures"), k(name), k("layers")];
+        let l = &a.layers;
+        if l.n == Some(0) {
+            report.push(pf.diag_at(Diagnostic::error("range", "`n` is `0`; it must be > 0"), &at));
+        }
+        let nth = l.pattern == PatternKind::EveryNthFull;
+        if nth && l.others.is_none() {
+            report.push(pf.diag_at(Diagnostic::error("missing-key", "`every_nth_full` needs `others`"), &at));
+        }
+        if nth && l.key.is_none() && l.n.is_none() {
+            report.push(pf.diag_at(Diagnostic::error("missing-key", "`every_nth_full` needs `key` or `n`"), &at));
+        }
+        if !nth && (l.key.is_some() || l.n.is_some() || l.others.is_some()) {
+            report.push(
+                pf.diag_at(Diagnostic::error("value", "`key`, `n` and `others` belong to `every_nth_full`"), &at),
+            );
+        }
+        if l.pattern != PatternKind::AllSliding && l.when.is_some() {
+            report.push(pf.diag_at(Diagnostic::error("value", "`when` belongs to `all_sliding`"), &at));
+        }
+        if l.others == Some(crate::formats::architectures::LayerKind::State) && a.state.is_none() {
+            report.push(pf.diag_at(Diagnostic::error("missing-key", "state layers need a `state` block"), &at));
+        }
+    }
+}
+
 /// Checks the quant-scheme table.
 pub(crate) fn quant_schemes(ctx: &Context<'_>, pf: &ParsedFile, q: &QuantSchemeTable, report: &mut Report) {
     version_check(pf, q.schema_version, report);
@@ -790,6 +883,93 @@ pub(crate) fn model(
 }
 
 /// Every semantic finding for one model.
+/// The attention and expert layout of a model: widths that must be positive, layer counts
+/// that must fit in the model's layers, expert counts that must fit in its experts.
+fn architecture_findings(m: &LlmModel) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let positive = [
+        ("sliding_window", m.sliding_window),
+        ("kv_lora_rank", m.kv_lora_rank),
+        ("state_layers", m.state_layers),
+        ("experts_per_token", m.experts_per_token),
+        ("num_experts", m.num_experts),
+    ];
+    for (f, v) in positive {
+        if v == Some(0) {
+            out.push((vec![k(f)], Diagnostic::error("range", format!("`{f}` is `0`; it must be > 0"))));
+        }
+    }
+    if m.state_elements_per_layer == Some(0) {
+        out.push((
+            vec![k("state_elements_per_layer")],
+            Diagnostic::error("range", "`state_elements_per_layer` is `0`; it must be > 0"),
+        ));
+    }
+    let layers = [
+        ("sliding_window_layers", m.sliding_window_layers),
+        ("state_layers", m.state_layers),
+        ("first_dense_layers", m.first_dense_layers),
+    ];
+    for (f, v) in layers {
+        if let Some(n) = v.filter(|n| *n > m.num_layers) {
+            out.push((
+                vec![k(f)],
+                Diagnostic::error("range", format!("`{f}` (`{n}`) exceeds `num_layers` (`{}`)", m.num_layers)),
+            ));
+        }
+    }
+    let windowed = m.sliding_window.map(|_| m.sliding_window_layers.unwrap_or(m.num_layers)).unwrap_or(0);
+    let stateful = m.state_layers.unwrap_or(0);
+    if windowed.saturating_add(stateful) > m.num_layers && windowed <= m.num_layers && stateful <= m.num_layers {
+        out.push((
+            vec![k("state_layers")],
+            Diagnostic::error(
+                "range",
+                format!(
+                    "sliding-window layers (`{windowed}`) and state layers (`{stateful}`) add up to more than `num_layers` (`{}`)",
+                    m.num_layers
+                ),
+            ),
+        ));
+    }
+    let pairs = [
+        ("sliding_window_layers", m.sliding_window_layers.is_some(), "sliding_window", m.sliding_window.is_some()),
+        ("qk_rope_head_dim", m.qk_rope_head_dim.is_some(), "kv_lora_rank", m.kv_lora_rank.is_some()),
+        ("state_elements_per_layer", m.state_elements_per_layer.is_some(), "state_layers", m.state_layers.is_some()),
+        ("state_layers", m.state_layers.is_some(), "state_elements_per_layer", m.state_elements_per_layer.is_some()),
+    ];
+    for (f, given, needs, has) in pairs {
+        if given && !has {
+            out.push((vec![k(f)], Diagnostic::error("value", format!("`{f}` is given without `{needs}`"))));
+        }
+    }
+    if let (Some(e), Some(t)) = (m.experts_per_token, m.num_experts) {
+        if e > t {
+            out.push((
+                vec![k("experts_per_token")],
+                Diagnostic::error("range", format!("`experts_per_token` (`{e}`) exceeds `num_experts` (`{t}`)")),
+            ));
+        }
+    }
+    if let Some(r) = m.routed_expert_params_b {
+        check(&mut out, vec![k("routed_expert_params_b")], "routed_expert_params_b", r, Range::Positive);
+        if r > m.total_params_b {
+            out.push((
+                vec![k("routed_expert_params_b")],
+                Diagnostic::error(
+                    "range",
+                    format!(
+                        "`routed_expert_params_b` (`{}`) exceeds `total_params_b` (`{}`)",
+                        number_text(r),
+                        number_text(m.total_params_b)
+                    ),
+                ),
+            ));
+        }
+    }
+    out
+}
+
 pub(crate) fn model_findings(ctx: &Context<'_>, m: &LlmModel, all_keys: &[String]) -> Vec<Finding> {
     let mut out = Vec::new();
     if m.key.trim().is_empty() {
@@ -822,6 +1002,7 @@ pub(crate) fn model_findings(ctx: &Context<'_>, m: &LlmModel, all_keys: &[String
             out.push((vec![k(f)], Diagnostic::error("range", format!("`{f}` is `0`; it must be > 0"))));
         }
     }
+    out.extend(architecture_findings(m));
     if m.num_kv_heads > m.num_attention_heads {
         out.push((
             vec![k("num_kv_heads")],

@@ -3,7 +3,9 @@ key), ``lookup_model`` and ``resolve_measurement_key``."""
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Union
+import json
+import os
+from typing import Any, Dict, Mapping, Optional, Union
 
 from .. import _core, _types
 from .._types import LLMModel
@@ -51,4 +53,27 @@ def resolve_measurement_key(model: LLMModel) -> str:
     return _core.result(_core.ask("resolve_measurement_key", model=model))
 
 
-__all__ = ["REFERENCE_MODELS", "LLMModel", "lookup_model", "resolve_measurement_key"]
+def import_model(
+    config: "Union[str, os.PathLike, Mapping[str, Any]]",
+    quant: Optional[str] = None,
+    name: Optional[str] = None,
+) -> LLMModel:
+    """An ``LLMModel`` from a Hugging Face ``config.json`` (a path, or the parsed object), read
+    through the registry's architecture table as ``ratchet model import`` reads it
+    (docs/models.md): its real parameter count, attention layout (sliding windows, latent
+    attention, state layers) and experts, stored in ``quant`` (default: the checkpoint's own).
+    The import's tensor groups and notes are in the result's ``extensions["import"]``."""
+    if isinstance(config, (str, os.PathLike)):
+        path = os.fspath(config)
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+        source = path
+    else:
+        source = None
+    out = _core.ask("import_model", config=dict(config), quant=quant, name=name, source=source)
+    model = _types.model(out["model"])
+    model.extensions["import"] = {k: v for k, v in out.items() if k != "model"}
+    return model
+
+
+__all__ = ["REFERENCE_MODELS", "LLMModel", "import_model", "lookup_model", "resolve_measurement_key"]

@@ -1,0 +1,48 @@
+"""Models from their Hugging Face configs (docs/models.md): ``import_model`` reads a
+config.json through the registry's architecture table, and the imported model projects,
+checks memory and sizes its KV cache by its real attention layout."""
+
+import json
+import pathlib
+
+import pytest
+
+import ratchet
+
+MODELS = pathlib.Path(__file__).resolve().parents[2] / "tests" / "data" / "models"
+
+
+def test_a_config_file_imports_with_its_layout():
+    m = ratchet.import_model(MODELS / "openai--gpt-oss-20b.config.json")
+    assert m.key == "gpt_oss_20b"
+    assert m.quant_scheme == "MXFP4"
+    # 12 of 24 layers attend over a 128-token window (the config's `layer_types`)
+    assert (m.sliding_window, m.sliding_window_layers) == (128, 12)
+    # OpenAI: 20.91 B parameters, 3.61 B active
+    assert m.total_params_b == pytest.approx(20.914757184)
+    assert m.active_params_b == pytest.approx(3.608307264)
+    groups = {g["group"]: g["quant"] for g in m.extensions["import"]["groups"]}
+    assert groups["routed_experts"] == "MXFP4" and groups["attention"] == "BF16"
+
+
+def test_the_kv_cache_follows_the_layout():
+    m = ratchet.import_model(MODELS / "openai--gpt-oss-20b.config.json")
+    # each further token adds the 12 full-attention layers' K and V: 12 x 2 x 8 x 64 x 2
+    assert ratchet.kv_cache_bytes_per_token(m, 2) == 24576
+    r = ratchet.project_llm(m, ratchet.NPU_HIGH)
+    assert r.decode_tok_s > 0
+
+
+def test_a_parsed_config_and_a_chosen_quant():
+    cfg = json.loads((MODELS / "meta-llama--Llama-3.1-8B.config.json").read_text())
+    m = ratchet.import_model(cfg, quant="Q4_K_M", name="llama31_8b")
+    assert m.key == "llama31_8b"
+    assert m.gguf_size_gb == pytest.approx(8.030261248 * 0.57)
+    assert ratchet.kv_cache_bytes_per_token(m, 2) == 131072
+
+
+def test_an_unknown_architecture_is_refused_by_name():
+    cfg = json.loads((MODELS / "meta-llama--Llama-3.1-8B.config.json").read_text())
+    cfg["architectures"] = ["LlamaForCausalLMM"]
+    with pytest.raises(ValueError, match="did you mean `LlamaForCausalLM`"):
+        ratchet.import_model(cfg)
