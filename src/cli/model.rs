@@ -26,7 +26,8 @@ enum ImportFormat {
 
 #[derive(Debug, Args)]
 pub(super) struct ImportArgs {
-    /// The model's config.json.
+    /// The model's config.json, or a GGUF file (its header and tensor table are read, not
+    /// its weights).
     path: PathBuf,
     #[command(flatten)]
     data: DataArgs,
@@ -51,12 +52,27 @@ pub(super) fn run(c: ModelCmd) -> i32 {
     }
 }
 
-/// Reads and imports a config file; the errors printed, one per line.
+/// The most of a GGUF file read for its header (a 260 k-token vocabulary takes a few MB).
+const GGUF_HEADER_BYTES: u64 = 256 * 1024 * 1024;
+
+/// True for a path the GGUF reader takes.
+fn is_gguf(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+}
+
+/// Reads and imports a config or GGUF file; the errors printed, one per line.
 fn import_path(reg: &Registry, path: &std::path::Path, opts: &ImportOptions) -> Result<Imported, String> {
     let shown = path.display().to_string();
+    let lines = |ds: Vec<crate::diagnostic::Diagnostic>| ds.iter().map(|d| d.one_line()).collect::<Vec<_>>().join("\n");
+    if is_gguf(path) {
+        use std::io::Read;
+        let file = std::fs::File::open(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+        let mut bytes = Vec::new();
+        file.take(GGUF_HEADER_BYTES).read_to_end(&mut bytes).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+        return crate::model_import::import_gguf(reg, &shown, &bytes, opts).map_err(lines);
+    }
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
-    crate::model_import::import_file(reg, &shown, &text, opts)
-        .map_err(|ds| ds.iter().map(|d| d.one_line()).collect::<Vec<_>>().join("\n"))
+    crate::model_import::import_file(reg, &shown, &text, opts).map_err(lines)
 }
 
 fn import(a: ImportArgs) -> i32 {
@@ -142,6 +158,10 @@ pub(super) fn resolve<'e>(engine: &'e Engine, value: &str, quant: Option<&str>) 
     let arg = if value.trim_start().starts_with('{') {
         let v = serde_json::from_str(value).map_err(|e| format!("`--model` is not valid JSON: {e}"))?;
         inline(v, "")?
+    } else if is_gguf(std::path::Path::new(value)) && std::path::Path::new(value).is_file() {
+        let opts = ImportOptions { quant: None, key: None };
+        let m = import_path(engine.registry(), std::path::Path::new(value), &opts)?;
+        ModelArg::Inline(Box::new(m.model))
     } else if value.ends_with(".json") && std::path::Path::new(value).is_file() {
         let text = std::fs::read_to_string(value).map_err(|e| format!("cannot read `{value}`: {e}"))?;
         let v: Value =

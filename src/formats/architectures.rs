@@ -43,7 +43,7 @@ pub const QUANTITIES: &[&str] = &[
 
 /// The tensor groups a model's parameters are counted in (`module_groups` names them).
 pub const GROUPS: &[&str] =
-    &["embedding", "output", "attention", "state", "dense_ffn", "routed_experts", "shared_experts", "router"];
+    &["embedding", "output", "attention", "state", "dense_ffn", "routed_experts", "shared_experts", "router", "other"];
 
 /// What one layer keeps per sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -224,4 +224,48 @@ pub struct ArchitectureTable {
     pub module_groups: IndexMap<String, String>,
     /// Architectures by config.json `architectures[0]`.
     pub architectures: IndexMap<String, Architecture>,
+    /// GGUF files: the architecture entry each `general.architecture` is read as.
+    pub gguf_architectures: IndexMap<String, GgufArchitecture>,
+    /// GGUF files: ggml's tensor types, by id.
+    pub ggml_types: Vec<GgmlType>,
+    /// GGUF files: `general.file_type` values, by number (as a string), to quant scheme names.
+    pub gguf_file_types: IndexMap<String, String>,
+    /// GGUF files: the group of each tensor, by a substring of its name; first match wins.
+    pub tensor_groups: Vec<TensorGroupRule>,
+}
+
+/// How a GGUF `general.architecture` is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GgufArchitecture {
+    /// The `architectures` entry whose blocks and defaults apply.
+    pub architecture: String,
+    /// The layer pattern llama.cpp applies to this architecture, where the file does not say
+    /// it and it differs from the entry's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<LayerPattern>,
+}
+
+/// One ggml tensor type: elements per block and bytes per block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GgmlType {
+    /// `ggml_type` id.
+    pub id: u32,
+    /// Name (`Q4_K`).
+    pub name: String,
+    /// Elements per block.
+    pub block: u32,
+    /// Bytes per block.
+    pub bytes: u32,
+}
+
+/// A tensor-name pattern and its group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TensorGroupRule {
+    /// A substring of the tensor's name.
+    pub contains: String,
+    /// The group (`embedding`, `output`, `attention`, …).
+    pub group: String,
 }

@@ -15,7 +15,11 @@ pub fn stem_of(name: &str) -> String {
     let path = std::path::Path::new(name);
     let stem = match path.file_name().and_then(|f| f.to_str()) {
         Some("config.json") => path.parent().and_then(|p| p.file_name()).and_then(|f| f.to_str()).unwrap_or("model"),
-        Some(f) => f.trim_end_matches(".json").trim_end_matches(".config").trim_end_matches("_config"),
+        Some(f) => f
+            .trim_end_matches(".json")
+            .trim_end_matches(".gguf")
+            .trim_end_matches(".config")
+            .trim_end_matches("_config"),
         None => "model",
     };
     stem.rsplit("--").next().unwrap_or(stem).to_string()
@@ -172,13 +176,33 @@ fn raw_groups(
     raw
 }
 
-/// Reads the model behind an architecture entry.
-pub(super) fn read_model(
-    r: &mut Reader<'_, '_>,
-    arch_name: &str,
-    opts: &ImportOptions,
-    reg: &Registry,
-) -> Option<Imported> {
+/// What a config or a GGUF header says of a model's shape.
+pub(super) struct Shape {
+    layers: u64,
+    hidden: u64,
+    heads: u64,
+    vocab: u64,
+    d: Dims,
+    window: Option<u64>,
+    kinds: (u64, u64, u64),
+    state_block: Option<StateBlock>,
+    experts: Option<u64>,
+    per_token: Option<u64>,
+    dense: u64,
+    moe_layers: u64,
+    tied_value: Option<bool>,
+}
+
+impl Shape {
+    /// Says whether the output shares the embedding (a GGUF file says it by its tensors).
+    pub(super) fn set_tied(&mut self, tied: bool) {
+        self.tied_value = Some(tied);
+    }
+}
+
+/// Reads the shape; `blocks`: also check every width the block formulas need (a GGUF file
+/// counts its parameters from its tensors and needs only the cache's widths).
+pub(super) fn read_shape(r: &mut Reader<'_, '_>, arch_name: &str, blocks: bool) -> Option<Shape> {
     let layers = r.required("num_layers");
     let hidden = r.required("hidden_size");
     let heads = r.required("num_attention_heads");
@@ -188,7 +212,8 @@ pub(super) fn read_model(
     }
     let d: Dims = dims(r, hidden, heads);
     let window = r.count("sliding_window").filter(|w| *w > 0);
-    let (full, sliding, state) = layer_kinds(r, layers, window.is_some())?;
+    let kinds = layer_kinds(r, layers, window.is_some())?;
+    let (_, sliding, state) = kinds;
     if sliding > 0 && window.is_none() {
         let d = Diagnostic::error(
             "missing-key",
@@ -212,20 +237,25 @@ pub(super) fn read_model(
     let per_token = experts.map(|_| r.required("experts_per_token"));
     let dense = if experts.is_some() { dense_layers(r, layers)? } else { layers };
     let moe_layers = layers - dense;
-    if dense > 0 {
+    if blocks && dense > 0 {
         require_dims(r, &[("intermediate_size", d.intermediate)], "a dense feed-forward block");
     }
-    if moe_layers > 0 {
+    if blocks && moe_layers > 0 {
         require_dims(r, &[("expert_intermediate_size", d.expert_intermediate)], "an expert");
     }
     if r.arch.attention.kind == AttentionKind::Mla {
-        let need = [
-            ("kv_lora_rank", d.kv_lora_rank),
-            ("qk_rope_head_dim", d.qk_rope_head_dim),
-            ("qk_nope_head_dim", d.qk_nope_head_dim),
-            ("v_head_dim", d.v_head_dim),
-        ];
-        require_dims(r, &need, "latent attention");
+        require_dims(
+            r,
+            &[("kv_lora_rank", d.kv_lora_rank), ("qk_rope_head_dim", d.qk_rope_head_dim)],
+            "latent attention",
+        );
+        if blocks {
+            require_dims(
+                r,
+                &[("qk_nope_head_dim", d.qk_nope_head_dim), ("v_head_dim", d.v_head_dim)],
+                "latent attention",
+            );
+        }
     } else {
         require_dims(r, &[("head_dim", d.head_dim)], "attention");
     }
@@ -240,10 +270,33 @@ pub(super) fn read_model(
         require_dims(r, &need, "a Gated DeltaNet layer");
     }
     let tied_value = r.value("tie_word_embeddings").and_then(|(v, _, _)| v.as_bool());
+    let shape = Shape {
+        layers,
+        hidden,
+        heads,
+        vocab,
+        d,
+        window,
+        kinds,
+        state_block,
+        experts,
+        per_token,
+        dense,
+        moe_layers,
+        tied_value,
+    };
+    r.errors.is_empty().then_some(shape)
+}
+
+/// Reads the model behind an architecture entry from a config.
+pub(super) fn read_model(
+    r: &mut Reader<'_, '_>,
+    arch_name: &str,
+    opts: &ImportOptions,
+    reg: &Registry,
+) -> Option<Imported> {
+    let shape = read_shape(r, arch_name, true)?;
     let (quant, kept, kept_scheme) = storage(r, opts)?;
-    if !r.errors.is_empty() {
-        return None;
-    }
     let (bpp, compute_dtype) = scheme(reg, &quant).map_err(|e| r.errors.push(*e)).ok()?;
     if !kept.is_empty() && kept_scheme.is_none() {
         let d = Diagnostic::error(
@@ -257,10 +310,11 @@ pub(super) fn read_model(
         Some(s) => Some(scheme(reg, s).map_err(|e| r.errors.push(*e)).ok()?.0),
         None => None,
     };
-    let tied = tied_value.unwrap_or(false);
-    let embedding = vocab as f64 * hidden as f64;
-    let counts = LayerCounts { attention: full + sliding, state, dense, moe: moe_layers };
-    let raw = raw_groups(r, &d, embedding, tied, &counts, state_block.as_ref());
+    let (full, sliding, state) = shape.kinds;
+    let embedding = shape.vocab as f64 * shape.hidden as f64;
+    let counts = LayerCounts { attention: full + sliding, state, dense: shape.dense, moe: shape.moe_layers };
+    let tied = shape.tied_value.unwrap_or(false);
+    let raw = raw_groups(r, &shape.d, embedding, tied, &counts, shape.state_block.as_ref());
     let groups: Vec<TensorGroup> = raw
         .into_iter()
         .filter(|(_, p)| *p > 0.0)
@@ -274,18 +328,8 @@ pub(super) fn read_model(
             }
         })
         .collect();
-    let total: f64 = groups.iter().map(|g| g.params).sum();
-    let bytes: f64 = groups.iter().map(|g| g.params * g.bytes_per_param).sum();
-    let routed: f64 = groups.iter().filter(|g| g.group == "routed_experts").map(|g| g.params).sum();
-    let share = match (per_token, experts) {
-        (Some(k), Some(e)) if e > 0 => k as f64 / e as f64,
-        _ => 1.0,
-    };
-    // a decoded token streams every weight but the routed experts it is not sent to and,
-    // unless the output shares it, the embedding table (one row of it)
-    let active = total - routed * (1.0 - share) - if tied { 0.0 } else { embedding };
     let mut notes = Vec::new();
-    if tied_value.is_none() {
+    if shape.tied_value.is_none() {
         notes.push("the config does not say whether the output shares the embedding matrix: counted untied".into());
     }
     if r.cfg.json.get("vision_config").is_some() || r.cfg.json.get("audio_config").is_some() {
@@ -294,16 +338,44 @@ pub(super) fn read_model(
     if let Some(n) = r.root.get("num_nextn_predict_layers").and_then(Value::as_u64).filter(|n| *n > 0) {
         notes.push(format!("the {n} multi-token-prediction layer(s) are not counted (decoding does not run them)"));
     }
-    if !kept.is_empty() && kept_scheme.is_some() {
+    if !kept.is_empty() {
         notes.push(format!(
             "{} kept at {} (`modules_to_not_convert`)",
             kept.join(", "),
             kept_scheme.clone().unwrap_or_default()
         ));
     }
-    let stem = super::build::stem_of(&r.cfg.name);
+    Some(assemble(r, arch_name, opts, &shape, groups, (quant, compute_dtype), notes))
+}
+
+/// The catalog entry from a shape and its tensor groups.
+pub(super) fn assemble(
+    r: &Reader<'_, '_>,
+    arch_name: &str,
+    opts: &ImportOptions,
+    shape: &Shape,
+    groups: Vec<TensorGroup>,
+    (quant, compute_dtype): (String, String),
+    notes: Vec<String>,
+) -> Imported {
+    let (full, sliding, state) = shape.kinds;
+    let d = &shape.d;
+    let tied = shape.tied_value.unwrap_or(false);
+    let embedding: f64 = groups.iter().filter(|g| g.group == "embedding").map(|g| g.params).sum();
+    let total: f64 = groups.iter().map(|g| g.params).sum();
+    let bytes: f64 = groups.iter().map(|g| g.params * g.bytes_per_param).sum();
+    let routed: f64 = groups.iter().filter(|g| g.group == "routed_experts").map(|g| g.params).sum();
+    let share = match (shape.per_token, shape.experts) {
+        (Some(k), Some(e)) if e > 0 => k as f64 / e as f64,
+        _ => 1.0,
+    };
+    // a decoded token streams every weight but the routed experts it is not sent to and,
+    // unless the output shares it, the embedding table (one row of it)
+    let active = total - routed * (1.0 - share) - if tied { 0.0 } else { embedding };
+    let stem = stem_of(&r.cfg.name);
     let mla = r.arch.attention.kind == AttentionKind::Mla;
     let explicit_head_dim = r.value("head_dim").is_some();
+    let moe = shape.experts.is_some();
     let b = |x: f64| x / 1e9;
     let model = LlmModel {
         key: opts.key.clone().unwrap_or_else(|| super::key_from_name(&r.cfg.name)),
@@ -316,26 +388,26 @@ pub(super) fn read_model(
         gguf_size_gb: b(bytes),
         size_gb_inflight: b(bytes),
         compute_dtype,
-        num_layers: layers as u32,
-        hidden_dim: hidden as u32,
-        num_attention_heads: heads as u32,
+        num_layers: shape.layers as u32,
+        hidden_dim: shape.hidden as u32,
+        num_attention_heads: shape.heads as u32,
         num_kv_heads: d.kv_heads as u32,
-        is_moe: experts.is_some(),
-        num_experts: experts.map(|e| e as u32),
-        experts_per_token: per_token.map(|e| e as u32),
-        ctx_len_trained: r.count("context_length"),
-        vocab_size: Some(vocab),
+        is_moe: moe,
+        num_experts: shape.experts.map(|e| e as u32),
+        experts_per_token: shape.per_token.map(|e| e as u32),
+        ctx_len_trained: r.count_quiet("context_length"),
+        vocab_size: Some(shape.vocab),
         head_dim: (explicit_head_dim && !mla).then_some(d.head_dim as u32),
-        sliding_window: window.filter(|_| sliding > 0).map(|w| w as u32),
+        sliding_window: shape.window.filter(|_| sliding > 0).map(|w| w as u32),
         sliding_window_layers: (sliding > 0).then_some(sliding as u32),
         kv_lora_rank: mla.then_some(d.kv_lora_rank as u32),
         qk_rope_head_dim: mla.then_some(d.qk_rope_head_dim as u32),
         state_layers: (state > 0).then_some(state as u32),
-        state_elements_per_layer: state_block.as_ref().map(|s| params::state_elements(s, &d) as u64),
-        shared_experts: r.count("shared_experts").filter(|n| *n > 0 && experts.is_some()).map(|n| n as u32),
-        first_dense_layers: r.count("first_dense_layers").filter(|n| *n > 0 && experts.is_some()).map(|n| n as u32),
+        state_elements_per_layer: shape.state_block.as_ref().map(|s| params::state_elements(s, d) as u64),
+        shared_experts: r.count_quiet("shared_experts").filter(|n| *n > 0 && moe).map(|n| n as u32),
+        first_dense_layers: r.count_quiet("first_dense_layers").filter(|n| *n > 0 && moe).map(|n| n as u32),
         routed_expert_params_b: (routed > 0.0).then_some(b(routed)),
-        tie_word_embeddings: tied_value,
+        tie_word_embeddings: shape.tied_value,
         training: None,
         training_recipe: None,
         fine_tune_version: None,
@@ -346,14 +418,14 @@ pub(super) fn read_model(
         pass_n_total: None,
         category_deltas: None,
         accuracy_bullet: None,
-        description: Some(format!("{stem}, imported from its config.json ({arch_name}), {quant}")),
+        description: Some(format!("{stem}, imported from {} ({arch_name}), {quant}", r.cfg.name)),
         llm_invariant_decode: true,
     };
-    Some(Imported {
+    Imported {
         model,
         architecture: arch_name.to_string(),
         groups,
         layers: (full as u32, sliding as u32, state as u32),
         notes,
-    })
+    }
 }

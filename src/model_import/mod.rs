@@ -3,7 +3,11 @@
 //! quant table (bytes per parameter). Nothing is guessed: an unknown architecture, a missing
 //! or mistyped key, a layout the table cannot express is an error located in the config.
 
+mod from_gguf;
+pub mod gguf;
 pub mod params;
+
+pub use from_gguf::import_gguf;
 
 use crate::catalog::LlmModel;
 use crate::diagnostic::{Diagnostic, SourceText, did_you_mean};
@@ -152,6 +156,11 @@ impl<'c, 'a> Reader<'c, 'a> {
                 None
             }
         }
+    }
+
+    /// `count` for a quantity already checked (its errors were reported when first read).
+    fn count_quiet(&self, quantity: &str) -> Option<u64> {
+        self.value(quantity).and_then(|(v, _, _)| v.as_u64())
     }
 
     fn required(&mut self, quantity: &str) -> u64 {

@@ -57,22 +57,24 @@ def import_model(
     config: "Union[str, os.PathLike, Mapping[str, Any]]",
     quant: Optional[str] = None,
     name: Optional[str] = None,
-) -> LLMModel:
+    *,
+    report: bool = False,
+) -> Any:
     """An ``LLMModel`` from a Hugging Face ``config.json`` (a path, or the parsed object), read
     through the registry's architecture table as ``ratchet model import`` reads it
     (docs/models.md): its real parameter count, attention layout (sliding windows, latent
     attention, state layers) and experts, stored in ``quant`` (default: the checkpoint's own).
-    The import's tensor groups and notes are in the result's ``extensions["import"]``."""
+    With ``report=True``, ``(model, report)``: the import's architecture, tensor groups,
+    layers by kind and notes."""
+    source = None
     if isinstance(config, (str, os.PathLike)):
-        path = os.fspath(config)
-        with open(path, encoding="utf-8") as f:
+        source = os.fspath(config)
+        with open(source, encoding="utf-8") as f:
             config = json.load(f)
-        source = path
-    else:
-        source = None
     out = _core.ask("import_model", config=dict(config), quant=quant, name=name, source=source)
     model = _types.model(out["model"])
-    model.extensions["import"] = {k: v for k, v in out.items() if k != "model"}
+    if report:
+        return model, {k: v for k, v in out.items() if k != "model"}
     return model
 
 
