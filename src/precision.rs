@@ -138,6 +138,35 @@ pub struct QuantScheme {
     /// variant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requant: Option<Requant>,
+    /// How llama.cpp stores each tensor in this scheme (a mix such as Q4_K_M): what an
+    /// imported config is sized by, tensor by tensor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<Recipe>,
+}
+
+/// A per-tensor storage recipe: a base ggml type and the tensor roles stored otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// The ggml type (a name of `architectures.ron` `ggml_types`) of every other tensor.
+    pub base: String,
+    /// Roles stored in another type; the first rule naming a role applies.
+    pub rules: Vec<RecipeRule>,
+}
+
+/// One rule of a recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeRule {
+    /// The tensor role (`output`, `attn_v`, `ffn_down`, `norm`, …).
+    pub role: String,
+    /// Its ggml type.
+    #[serde(rename = "type")]
+    pub ggml_type: String,
+    /// Only on llama.cpp's "more bits" layers (`use_more_bits`: the first and last eighth of
+    /// the layers and every third between); the base type on the others.
+    #[serde(default)]
+    pub more_bits: bool,
 }
 
 /// A re-quantised variant's storage and compute formats.

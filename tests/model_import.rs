@@ -269,14 +269,46 @@ fn storage_follows_the_checkpoint_or_the_chosen_quant() {
     let m = import(&e, "openai--gpt-oss-20b.config.json", None);
     assert_eq!(m.model.quant_scheme, "MXFP4");
     assert!(close(m.model.gguf_size_gb * 1e9, 13_751_518_848.0), "{}", m.model.gguf_size_gb);
-    // a chosen quant stores every tensor in it: Llama-3.1-8B at Q4_K_M's 0.57 bytes
+    // a chosen mix stores each tensor as llama.cpp's recipe does: Llama-3.1-8B in Q4_K_M is
+    // the embedding, Q, K, O, gate and up in Q4_K (144 bytes per 256), the output in Q6_K
+    // (210 per 256), V and down in Q6_K on 16 of 32 layers, 65 norms of 4096 in F32:
+    // 295,501,824 + 679,477,248 + 2,113,929,216 (Q4_K) + 92,798,976 (V) + 1,299,185,664
+    // (down) + 430,940,160 (output) + 1,064,960 (norms) = 4,912,898,048 bytes
     let q = import(&e, "meta-llama--Llama-3.1-8B.config.json", Some("Q4_K_M"));
-    assert!(close(q.model.gguf_size_gb, 8.030_261_248 * 0.57), "{}", q.model.gguf_size_gb);
+    assert!(close(q.model.gguf_size_gb * 1e9, 4_912_898_048.0), "{}", q.model.gguf_size_gb);
     assert_eq!(q.model.compute_dtype, "fp16");
+    // a scheme without a recipe stores every tensor at its bytes per parameter
+    let f = import(&e, "meta-llama--Llama-3.1-8B.config.json", Some("FP16"));
+    assert!(close(f.model.gguf_size_gb, 8.030_261_248 * 2.0), "{}", f.model.gguf_size_gb);
     // DeepSeek-V3's checkpoint is FP8 (`quant_method` fp8): one byte a parameter
     let d = import(&e, "deepseek-ai--DeepSeek-V3.config.json", None);
     assert_eq!(d.model.quant_scheme, "FP8");
     assert!(close(d.model.gguf_size_gb, 671.026_404_352));
+}
+
+#[test]
+fn a_config_stored_in_a_llama_cpp_mix_lands_on_the_published_file_size() {
+    // The reference's own table (quant_schemes.ron, spec §2.7) gives the GGUF sizes of
+    // Qwen3-30B-A3B: 18.6 GB in Q4_K_M, 21.7 in Q5_K_M, 32.5 in Q8_0. Sized tensor by tensor
+    // by llama.cpp's recipe (Q4_K base, Q6_K output, attn_v and ffn_down(_exps) in Q6_K on 24
+    // of 48 "more bits" layers, F32 norms and router), the config lands within 2 % of each.
+    let e = engine("default");
+    for (q, published) in [("Q4_K_M", 18.6), ("Q5_K_M", 21.7), ("Q8_0", 32.5)] {
+        let m = import(&e, "Qwen--Qwen3-30B-A3B.config.json", Some(q));
+        let off = m.model.gguf_size_gb / published - 1.0;
+        assert!(off.abs() < 0.02, "{q}: {} GB vs {published} GB", m.model.gguf_size_gb);
+    }
+    // the reference's flat 0.57 bytes a parameter would say 17.4 GB (−6 %)
+    let m = import(&e, "Qwen--Qwen3-30B-A3B.config.json", Some("Q4_K_M"));
+    let experts = m.groups.iter().find(|g| g.group == "routed_experts").unwrap_or_else(|| panic!("no experts"));
+    assert_eq!(experts.quant, "Q4_K+Q6_K");
+    // 24 of 48 layers store ffn_down_exps in Q6_K (210/256 bytes), the rest and gate/up in
+    // Q4_K (144/256): 201,326,592 weights a tensor a layer
+    let t = 201_326_592.0;
+    let want = t * (24.0 * 210.0 / 256.0 + 24.0 * 144.0 / 256.0 + 96.0 * 144.0 / 256.0);
+    assert!((experts.params * experts.bytes_per_param - want).abs() < 1.0);
+    assert_eq!(ratchet::model_import::params::more_bits_layers(48), 24);
+    assert_eq!(ratchet::model_import::params::more_bits_layers(32), 16);
 }
 
 #[test]
@@ -420,6 +452,16 @@ fn the_architecture_table_is_data() {
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("31 full attention, 31 sliding window"), "{stderr}");
+    // a recipe naming a ggml type the table lacks is located in the quant table
+    let qpath = reg.join("tables/quant_schemes.ron");
+    let qtext = std::fs::read_to_string(&qpath).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&qpath, qtext.replacen("recipe: (base: \"Q4_K\"", "recipe: (base: \"Q4_KK\"", 1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (code, stdout, stderr) = common::run(&["validate", "--registry", reg.to_str().unwrap_or_default()]);
+    assert_ne!(code, 0);
+    let all = stdout + &stderr;
+    assert!(all.contains("quant_schemes.ron:") && all.contains("did you mean `Q4_K`?"), "{all}");
+    std::fs::write(&qpath, qtext).unwrap_or_else(|e| panic!("{e}"));
     // and a scheme the quant table lacks is a located error in the table
     std::fs::write(&path, text.replace("(scheme: \"FP8\")", "(scheme: \"FP9\")")).unwrap_or_else(|e| panic!("{e}"));
     let (code, stdout, stderr) = common::run(&["validate", "--registry", reg.to_str().unwrap_or_default()]);

@@ -41,7 +41,8 @@ def test_a_parsed_config_and_a_chosen_quant():
     cfg = json.loads((MODELS / "meta-llama--Llama-3.1-8B.config.json").read_text())
     m = ratchet.import_model(cfg, quant="Q4_K_M", name="llama31_8b")
     assert m.key == "llama31_8b"
-    assert m.gguf_size_gb == pytest.approx(8.030261248 * 0.57)
+    # tensor by tensor as llama.cpp stores Q4_K_M (tests/model_import.rs works it out)
+    assert m.gguf_size_gb == pytest.approx(4.912898048)
     assert ratchet.kv_cache_bytes_per_token(m, 2) == 131072
 
 

@@ -128,7 +128,7 @@ fn summary(m: &Imported) -> String {
     );
     for g in &m.groups {
         s.push_str(&format!(
-            "  {:<15} {:>10.3} B params  {:<6} {:>8.3} GB\n",
+            "  {:<15} {:>10.3} B params  {:<14} {:>8.3} GB\n",
             g.group,
             g.params / 1e9,
             g.quant,

@@ -45,6 +45,30 @@ pub const QUANTITIES: &[&str] = &[
 pub const GROUPS: &[&str] =
     &["embedding", "output", "attention", "state", "dense_ffn", "routed_experts", "shared_experts", "router", "other"];
 
+/// The tensor roles a quant recipe may name (llama.cpp's tensor names).
+pub const ROLES: &[&str] = &[
+    "token_embd",
+    "output",
+    "norm",
+    "attn_q",
+    "attn_k",
+    "attn_v",
+    "attn_output",
+    "attn_kv_a",
+    "attn_kv_b",
+    "ffn_gate",
+    "ffn_up",
+    "ffn_down",
+    "ffn_gate_exps",
+    "ffn_up_exps",
+    "ffn_down_exps",
+    "ffn_gate_inp",
+    "ssm_in",
+    "ssm_conv",
+    "ssm_out",
+    "other",
+];
+
 /// What one layer keeps per sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

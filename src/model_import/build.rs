@@ -145,7 +145,10 @@ struct LayerCounts {
     moe: u64,
 }
 
-/// Parameters per tensor group, before storage.
+/// One group's tensors: (role, parameters per layer, layers).
+type GroupRoles = (&'static str, Vec<(&'static str, f64, u64)>);
+
+/// Parameters per tensor group and role, before storage.
 fn raw_groups(
     r: &Reader<'_, '_>,
     d: &Dims,
@@ -153,27 +156,67 @@ fn raw_groups(
     tied: bool,
     n: &LayerCounts,
     state_block: Option<&StateBlock>,
-) -> Vec<(&'static str, f64)> {
-    let mut raw: Vec<(&'static str, f64)> = vec![
-        ("embedding", embedding),
-        ("output", if tied { 0.0 } else { embedding } + d.hidden),
-        ("attention", n.attention as f64 * params::attention(&r.arch.attention, d)),
+) -> Vec<GroupRoles> {
+    let per = |roles: params::Roles, layers: u64| roles.into_iter().map(|(role, p)| (role, p, layers)).collect();
+    let mut raw: Vec<GroupRoles> = vec![
+        ("embedding", vec![("token_embd", embedding, 1)]),
+        ("output", vec![("output", if tied { 0.0 } else { embedding }, 1), ("norm", d.hidden, 1)]),
+        ("attention", per(params::attention(&r.arch.attention, d), n.attention)),
     ];
     if let Some(b) = state_block {
-        raw.push(("state", n.state as f64 * params::state(b, d)));
+        raw.push(("state", per(params::state(b, d), n.state)));
     }
     if n.dense > 0 {
-        raw.push(("dense_ffn", n.dense as f64 * params::dense_ffn(d, d.intermediate)));
+        raw.push(("dense_ffn", per(params::dense_ffn(d, d.intermediate), n.dense)));
     }
     if n.moe > 0 {
         let (routed, shared, router) = params::moe(&r.arch.feed_forward, d);
-        raw.push(("routed_experts", n.moe as f64 * routed));
-        if shared > 0.0 {
-            raw.push(("shared_experts", n.moe as f64 * shared));
+        raw.push(("routed_experts", per(routed, n.moe)));
+        if params::total(&shared) > 0.0 {
+            raw.push(("shared_experts", per(shared, n.moe)));
         }
-        raw.push(("router", n.moe as f64 * router));
+        raw.push(("router", per(router, n.moe)));
     }
     raw
+}
+
+/// Bytes per parameter of a ggml type.
+fn ggml_bpp(reg: &Registry, name: &str) -> Option<f64> {
+    let t = reg.architectures().ggml_types.iter().find(|t| t.name == name)?;
+    Some(f64::from(t.bytes) / f64::from(t.block.max(1)))
+}
+
+/// The bytes of one group's tensors stored by `recipe`, and the types used, most bytes first.
+fn recipe_bytes(
+    reg: &Registry,
+    recipe: &crate::precision::Recipe,
+    roles: &[(&'static str, f64, u64)],
+) -> Option<(f64, Vec<String>)> {
+    let base = ggml_bpp(reg, &recipe.base)?;
+    let mut types: Vec<(String, f64)> = Vec::new();
+    let mut add = |t: &str, b: f64| match types.iter_mut().find(|(x, _)| x == t) {
+        Some(e) => e.1 += b,
+        None => types.push((t.to_string(), b)),
+    };
+    for (role, p, layers) in roles {
+        if *p <= 0.0 {
+            continue;
+        }
+        match recipe.rules.iter().find(|x| x.role == *role) {
+            Some(rule) => {
+                let bpp = ggml_bpp(reg, &rule.ggml_type)?;
+                let more = if rule.more_bits { params::more_bits_layers(*layers) } else { *layers };
+                add(&rule.ggml_type, p * more as f64 * bpp);
+                if more < *layers {
+                    add(&recipe.base, p * (layers - more) as f64 * base);
+                }
+            }
+            None => add(&recipe.base, p * *layers as f64 * base),
+        }
+    }
+    types.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let bytes = types.iter().map(|(_, b)| b).sum();
+    Some((bytes, types.into_iter().map(|(t, _)| t).collect()))
 }
 
 /// What a config or a GGUF header says of a model's shape.
@@ -315,19 +358,24 @@ pub(super) fn read_model(
     let counts = LayerCounts { attention: full + sliding, state, dense: shape.dense, moe: shape.moe_layers };
     let tied = shape.tied_value.unwrap_or(false);
     let raw = raw_groups(r, &shape.d, embedding, tied, &counts, shape.state_block.as_ref());
-    let groups: Vec<TensorGroup> = raw
-        .into_iter()
-        .filter(|(_, p)| *p > 0.0)
-        .map(|(g, p)| {
-            let keep = kept_bpp.filter(|_| kept.iter().any(|k| k == g));
-            TensorGroup {
-                group: g,
-                params: p,
-                quant: if keep.is_some() { kept_scheme.clone().unwrap_or_default() } else { quant.clone() },
-                bytes_per_param: keep.unwrap_or(bpp),
-            }
-        })
-        .collect();
+    let recipe = reg.quant_schemes().schemes.get(&quant).and_then(|s| s.recipe.clone());
+    let mut groups = Vec::new();
+    for (g, roles) in raw {
+        let p: f64 = roles.iter().map(|(_, p, n)| p * *n as f64).sum();
+        if p <= 0.0 {
+            continue;
+        }
+        let keep = kept_bpp.filter(|_| kept.iter().any(|k| k == g));
+        let (label, bytes_per_param) = match (keep, &recipe) {
+            (Some(b), _) => (kept_scheme.clone().unwrap_or_default(), b),
+            (None, Some(rc)) => match recipe_bytes(reg, rc, &roles) {
+                Some((bytes, types)) => (types.join("+"), bytes / p),
+                None => (quant.clone(), bpp),
+            },
+            (None, None) => (quant.clone(), bpp),
+        };
+        groups.push(TensorGroup { group: g, params: p, quant: label, bytes_per_param });
+    }
     let mut notes = Vec::new();
     if shape.tied_value.is_none() {
         notes.push("the config does not say whether the output shares the embedding matrix: counted untied".into());

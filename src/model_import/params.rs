@@ -48,39 +48,51 @@ pub struct Dims {
     pub lin_conv: f64,
 }
 
-/// Parameters of one attention block, and every norm of its layer but the feed-forward
-/// block's (counted there).
-pub fn attention(b: &AttentionBlock, d: &Dims) -> f64 {
+/// Parameters by tensor role (llama.cpp's tensor names: `attn_q`, `ffn_down`, …) of one block.
+pub type Roles = Vec<(&'static str, f64)>;
+
+/// The parameters of one attention block by role, and every norm of its layer but the
+/// feed-forward block's (counted there).
+pub fn attention(b: &AttentionBlock, d: &Dims) -> Roles {
     let h = d.hidden;
     let norm = h * f64::from(b.norms_per_layer.saturating_sub(1));
     match b.kind {
         AttentionKind::Gqa => {
             let q_out = d.heads * d.head_dim * if b.output_gate { 2.0 } else { 1.0 };
             let kv_out = d.kv_heads * d.head_dim;
-            let weights = h * q_out + 2.0 * h * kv_out + d.heads * d.head_dim * h;
-            let qkv_b = if b.qkv_bias { q_out + 2.0 * kv_out } else { 0.0 };
+            let (qb, kvb) = if b.qkv_bias { (q_out, kv_out) } else { (0.0, 0.0) };
             let o_b = if b.o_bias { h } else { 0.0 };
             let qk_norm = if b.qk_norm { 2.0 * d.head_dim } else { 0.0 };
             let sinks = if b.sinks { d.heads } else { 0.0 };
-            norm + weights + qkv_b + o_b + qk_norm + sinks
+            vec![
+                ("norm", norm + qk_norm),
+                ("attn_q", h * q_out + qb),
+                ("attn_k", h * kv_out + kvb),
+                ("attn_v", h * kv_out + kvb),
+                ("attn_output", d.heads * d.head_dim * h + o_b),
+                ("other", sinks),
+            ]
         }
         AttentionKind::Mla => {
             let qk = d.qk_nope_head_dim + d.qk_rope_head_dim;
-            let q = if d.q_lora_rank > 0.0 {
-                h * d.q_lora_rank + d.q_lora_rank + d.q_lora_rank * d.heads * qk
+            let (q, q_norm) = if d.q_lora_rank > 0.0 {
+                (h * d.q_lora_rank + d.q_lora_rank * d.heads * qk, d.q_lora_rank)
             } else {
-                h * d.heads * qk
+                (h * d.heads * qk, 0.0)
             };
-            let kv_a = h * (d.kv_lora_rank + d.qk_rope_head_dim) + d.kv_lora_rank;
-            let kv_b = d.kv_lora_rank * d.heads * (d.qk_nope_head_dim + d.v_head_dim);
-            let o = d.heads * d.v_head_dim * h;
-            norm + q + kv_a + kv_b + o
+            vec![
+                ("norm", norm + q_norm + d.kv_lora_rank),
+                ("attn_q", q),
+                ("attn_kv_a", h * (d.kv_lora_rank + d.qk_rope_head_dim)),
+                ("attn_kv_b", d.kv_lora_rank * d.heads * (d.qk_nope_head_dim + d.v_head_dim)),
+                ("attn_output", d.heads * d.v_head_dim * h),
+            ]
         }
     }
 }
 
-/// Parameters of one state block (and the norm before it).
-pub fn state(b: &StateBlock, d: &Dims) -> f64 {
+/// The parameters of one state block (and the norm before it) by role.
+pub fn state(b: &StateBlock, d: &Dims) -> Roles {
     let h = d.hidden;
     match b {
         StateBlock::GatedDeltaNet => {
@@ -90,9 +102,12 @@ pub fn state(b: &StateBlock, d: &Dims) -> f64 {
             let ba = h * 2.0 * d.lin_v_heads;
             let conv = (2.0 * key_dim + value_dim) * d.lin_conv;
             let per_head = 2.0 * d.lin_v_heads; // dt_bias, A_log
-            let out_norm = d.lin_v_dim;
-            let out = value_dim * h;
-            h + qkvz + ba + conv + per_head + out_norm + out
+            vec![
+                ("norm", h + d.lin_v_dim),
+                ("ssm_in", qkvz + ba),
+                ("ssm_conv", conv + per_head),
+                ("ssm_out", value_dim * h),
+            ]
         }
     }
 }
@@ -109,21 +124,44 @@ pub fn state_elements(b: &StateBlock, d: &Dims) -> f64 {
 }
 
 /// A gated feed-forward block (gate, up, down) of width `i`, and the norm before it.
-pub fn dense_ffn(d: &Dims, i: f64) -> f64 {
-    d.hidden + 3.0 * d.hidden * i
+pub fn dense_ffn(d: &Dims, i: f64) -> Roles {
+    let h = d.hidden;
+    vec![("norm", h), ("ffn_gate", h * i), ("ffn_up", h * i), ("ffn_down", h * i)]
 }
 
-/// Parameters of one MoE layer, split into (routed experts, shared experts, router and norm).
-pub fn moe(f: &FeedForward, d: &Dims) -> (f64, f64, f64) {
+/// One MoE layer, split into (routed experts, shared experts, router and norm), by role.
+pub fn moe(f: &FeedForward, d: &Dims) -> (Roles, Roles, Roles) {
     let h = d.hidden;
     let i = d.expert_intermediate;
-    let expert = 3.0 * h * i + if f.expert_bias { 2.0 * i + h } else { 0.0 };
-    let routed = d.experts * expert;
+    let e = d.experts;
+    let (gu_b, down_b) = if f.expert_bias { (i, h) } else { (0.0, 0.0) };
+    let routed = vec![
+        ("ffn_gate_exps", e * (h * i + gu_b)),
+        ("ffn_up_exps", e * (h * i + gu_b)),
+        ("ffn_down_exps", e * (h * i + down_b)),
+    ];
     let shared = if f.gated_shared_expert {
-        if d.shared_intermediate > 0.0 { 3.0 * h * d.shared_intermediate + h } else { 0.0 }
+        let s = d.shared_intermediate;
+        if s > 0.0 {
+            vec![("ffn_gate", h * s), ("ffn_up", h * s), ("ffn_down", h * s), ("ffn_gate_inp", h)]
+        } else {
+            Vec::new()
+        }
     } else {
-        d.shared_experts * 3.0 * h * i
+        let s = d.shared_experts * i;
+        if s > 0.0 { vec![("ffn_gate", h * s), ("ffn_up", h * s), ("ffn_down", h * s)] } else { Vec::new() }
     };
-    let router = h * d.experts + if f.router_bias { d.experts } else { 0.0 };
-    (routed, shared, router + h)
+    let router = vec![("ffn_gate_inp", h * e + if f.router_bias { e } else { 0.0 }), ("norm", h)];
+    (routed, shared, router)
+}
+
+/// The parameters of a list of roles.
+pub fn total(r: &Roles) -> f64 {
+    r.iter().map(|(_, p)| p).sum()
+}
+
+/// llama.cpp's `use_more_bits(i, n)`: the layers its "_M" mixes store some tensors of in
+/// more bits (src/llama-quant.cpp).
+pub fn more_bits_layers(n: u64) -> u64 {
+    (0..n).filter(|i| *i < n / 8 || *i >= 7 * n / 8 || (i + 3 * n - n / 8) % 3 == 2).count() as u64
 }

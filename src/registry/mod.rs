@@ -501,7 +501,7 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
     }
     let architectures = require(architectures, loader, "tables/architectures.ron", report);
     if let Some((pf, t)) = &architectures {
-        validate::architectures(pf, t, quant.as_ref().map(|(_, q)| q), report);
+        validate::architectures(pf, t, quant.as_ref().map(|(qf, q)| (qf, q)), report);
     }
     if tiers.is_empty() && !report.has_errors() {
         report.push(

@@ -483,7 +483,7 @@ pub(crate) fn runtimes(pf: &ParsedFile, t: &RuntimeTable, dtypes: Option<&DtypeT
 pub(crate) fn architectures(
     pf: &ParsedFile,
     t: &ArchitectureTable,
-    quant: Option<&QuantSchemeTable>,
+    quant: Option<(&ParsedFile, &QuantSchemeTable)>,
     report: &mut Report,
 ) {
     use crate::formats::architectures::{GROUPS, PatternKind, QUANTITIES};
@@ -511,7 +511,7 @@ pub(crate) fn architectures(
             );
         }
     }
-    if let Some(q) = quant {
+    if let Some((qf, q)) = quant {
         let mut named: Vec<(Vec<PathSeg>, &String)> = Vec::new();
         for (m, s) in &t.quant_methods {
             named.push((vec![k("quant_methods"), k(m), k("scheme")], &s.scheme));
@@ -520,6 +520,7 @@ pub(crate) fn architectures(
             }
         }
         named.extend(t.torch_dtypes.iter().map(|(d, s)| (vec![k("torch_dtypes"), k(d)], s)));
+        recipes(qf, t, q, report);
         for (at, scheme) in named {
             if !q.schemes.contains_key(scheme) {
                 report.push(
@@ -566,6 +567,55 @@ pub(crate) fn architectures(
         }
         if l.others == Some(crate::formats::architectures::LayerKind::State) && a.state.is_none() {
             report.push(pf.diag_at(Diagnostic::error("missing-key", "state layers need a `state` block"), &at));
+        }
+    }
+}
+
+/// The quant table's recipes (in `qf`) name ggml types of the architecture table and known
+/// roles.
+fn recipes(qf: &ParsedFile, t: &ArchitectureTable, q: &QuantSchemeTable, report: &mut Report) {
+    use crate::formats::architectures::ROLES;
+    let types: Vec<&str> = t.ggml_types.iter().map(|g| g.name.as_str()).collect();
+    for (name, s) in &q.schemes {
+        let Some(r) = &s.recipe else { continue };
+        let at = |i: Option<usize>, f: &str| {
+            let mut p = vec![k("schemes"), k(name), k("recipe")];
+            if let Some(i) = i {
+                p.push(k("rules"));
+                p.push(PathSeg::Index(i));
+            }
+            p.push(k(f));
+            p
+        };
+        let named = std::iter::once((None, &r.base, "base"))
+            .chain(r.rules.iter().enumerate().map(|(i, x)| (Some(i), &x.ggml_type, "type")));
+        for (i, ty, field) in named {
+            if !types.contains(&ty.as_str()) {
+                report.push(
+                    qf.diag_at(
+                        Diagnostic::error(
+                            "unknown-reference",
+                            format!("quant scheme `{name}`'s recipe names ggml type `{ty}`, which `ggml_types` lacks"),
+                        )
+                        .with_help(did_you_mean(ty, types.iter().copied())),
+                        &at(i, field),
+                    ),
+                );
+            }
+        }
+        for (i, rule) in r.rules.iter().enumerate() {
+            if !ROLES.contains(&rule.role.as_str()) {
+                report.push(
+                    qf.diag_at(
+                        Diagnostic::error(
+                            "unknown-reference",
+                            format!("quant scheme `{name}`'s recipe names tensor role `{}`", rule.role),
+                        )
+                        .with_help(did_you_mean(&rule.role, ROLES.iter().copied())),
+                        &at(Some(i), "role"),
+                    ),
+                );
+            }
         }
     }
 }
