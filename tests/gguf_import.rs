@@ -191,3 +191,22 @@ fn the_cli_takes_a_gguf_file_as_a_model() {
     assert_ne!(code, 0);
     assert!(stderr.contains("`--quant` applies to configs"), "{stderr}");
 }
+
+#[test]
+fn a_gguf_scheme_the_reference_lacks_runs_under_the_default_rules_only() {
+    // Q4_0 (file type 2) is not in the reference's quant table: ratchet-0.3.2 finds no
+    // capability for it, as the reference does; the default rules read it from
+    // `gguf_schemes` as a weight-only format, like Q4_K_M
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("llama-q4_0.gguf");
+    let (mut meta, ts) = llama31_8b(2);
+    meta[1] = ("general.file_type", json!(2));
+    std::fs::write(&path, write_header(&meta, &ts)).unwrap_or_else(|e| panic!("{e}"));
+    let p = path.to_str().unwrap_or_default();
+    let (code, stdout, stderr) = common::run(&["project", "--model", p, "--tier", "NPU Mid", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert!(v["decode_tok_s"].as_f64().unwrap_or_default() > 0.0, "{v}");
+    let (_, stdout, _) = common::run(&["project", "--rules", "ratchet-0.3.2", "--model", p, "--tier", "NPU Mid"]);
+    assert!(stdout.contains("Q4_0 is unsupported"), "{stdout}");
+}

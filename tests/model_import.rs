@@ -343,6 +343,10 @@ fn what_cannot_be_read_is_refused_where_it_is() {
         (base.replace("\"torch_dtype\": \"bfloat16\"", "\"torch_dtype\": \"float8\""), "give `--quant`"),
         (base.replace("4096,", "Infinity,"), "error[syntax]: config.json:"),
         ("{\"model_type\": \"llama\"}".to_string(), "no `architectures` list"),
+        (
+            base.replace("\"num_hidden_layers\": 32", "\"num_hidden_layers\": 9007199254740991"),
+            "the importer reads up to 1048576",
+        ),
     ];
     for (text, want) in cases {
         let got = import_text(&e, &text);

@@ -134,6 +134,8 @@ pub fn registry_tables(reg: &Registry) -> Tables {
         reg.quant_schemes().schemes.iter().map(|(k, s)| (k.clone(), s.capability_key.clone())).collect();
     let rungs: IndexMap<String, String> =
         reg.precision_sets().sets.iter().map(|(k, s)| (k.clone(), s.compute_dtype.clone())).collect();
+    let gguf: IndexMap<String, String> =
+        reg.architectures().gguf_schemes.iter().map(|(k, s)| (k.clone(), s.capability_key.clone())).collect();
     let tops_fields: IndexMap<String, String> =
         reg.dtypes().tops_field.iter().map(|(k, f)| (k.clone(), f.name().to_string())).collect();
     Tables {
@@ -143,6 +145,8 @@ pub fn registry_tables(reg: &Registry) -> Tables {
             ("precision_set_compute_dtype".into(), rungs),
             // the tier field a dtype's peak compute is read from (bounds name it)
             ("dtype_tops_field".into(), tops_fields),
+            // llama.cpp's GGUF schemes beyond the reference's (`rules/gguf-quants.ron`)
+            ("gguf_quant_capability_key".into(), gguf),
         ],
         sets: vec![
             ("fp4_compute_dtypes".into(), reg.dtypes().fp4_compute_dtypes.clone()),
@@ -151,6 +155,15 @@ pub fn registry_tables(reg: &Registry) -> Tables {
                 reg.quant_schemes().schemes.iter().filter(|(_, s)| s.weight_only).map(|(k, _)| k.clone()).collect(),
             ),
             ("quant_schemes".into(), reg.quant_schemes().schemes.keys().cloned().collect()),
+            (
+                "gguf_weight_only_quant_schemes".into(),
+                reg.architectures()
+                    .gguf_schemes
+                    .iter()
+                    .filter(|(_, s)| s.weight_only)
+                    .map(|(k, _)| k.clone())
+                    .collect(),
+            ),
             // memory technologies the registry knows (`tables/memory.ron`)
             ("memory_types".into(), reg.memory().known_types.clone()),
         ],

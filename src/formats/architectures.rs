@@ -211,6 +211,17 @@ pub struct Architecture {
     pub source: Option<String>,
 }
 
+impl ArchitectureTable {
+    /// A quant scheme of the reference table or of `gguf_schemes`.
+    pub fn scheme<'a>(
+        &'a self,
+        quant: &'a crate::precision::QuantSchemeTable,
+        name: &str,
+    ) -> Option<&'a crate::precision::QuantScheme> {
+        quant.schemes.get(name).or_else(|| self.gguf_schemes.get(name))
+    }
+}
+
 impl FeedForward {
     fn plain() -> Self {
         FeedForward { expert_bias: false, router_bias: false, gated_shared_expert: false }
@@ -252,6 +263,8 @@ pub struct ArchitectureTable {
     pub gguf_architectures: IndexMap<String, GgufArchitecture>,
     /// GGUF files: ggml's tensor types, by id.
     pub ggml_types: Vec<GgmlType>,
+    /// llama.cpp's GGUF quant schemes beyond the reference's quant table, by name.
+    pub gguf_schemes: IndexMap<String, crate::precision::QuantScheme>,
     /// GGUF files: `general.file_type` values, by number (as a string), to quant scheme names.
     pub gguf_file_types: IndexMap<String, String>,
     /// GGUF files: the group of each tensor, by a substring of its name; first match wins.

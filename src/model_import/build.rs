@@ -121,10 +121,11 @@ fn storage(r: &mut Reader<'_, '_>, opts: &ImportOptions) -> Option<(String, Vec<
 /// Bytes per parameter and compute dtype of a quant scheme.
 fn scheme(reg: &Registry, q: &str) -> Result<(f64, String), Box<Diagnostic>> {
     let table = reg.quant_schemes();
-    let Some(s) = table.schemes.get(q) else {
+    let arch = reg.architectures();
+    let Some(s) = arch.scheme(table, q) else {
+        let names = table.schemes.keys().chain(arch.gguf_schemes.keys()).map(String::as_str);
         return Err(Box::new(
-            Diagnostic::error("unknown-quant", format!("unknown quant scheme `{q}`"))
-                .with_help(did_you_mean(q, table.schemes.keys().map(String::as_str))),
+            Diagnostic::error("unknown-quant", format!("unknown quant scheme `{q}`")).with_help(did_you_mean(q, names)),
         ));
     };
     let bpp = s.bytes_per_param.or_else(|| s.requant_bytes_per_param()).ok_or_else(|| {
@@ -219,6 +220,10 @@ fn recipe_bytes(
     Some((bytes, types.into_iter().map(|(t, _)| t).collect()))
 }
 
+/// The largest layer count, hidden size or head count read (a million: far above any model,
+/// low enough that nothing derived from it overflows or runs long).
+const MAX_DIMENSION: u64 = 1 << 20;
+
 /// What a config or a GGUF header says of a model's shape.
 pub(super) struct Shape {
     layers: u64,
@@ -250,6 +255,12 @@ pub(super) fn read_shape(r: &mut Reader<'_, '_>, arch_name: &str, blocks: bool) 
     let hidden = r.required("hidden_size");
     let heads = r.required("num_attention_heads");
     let vocab = r.required("vocab_size");
+    for (what, v) in [("num_layers", layers), ("hidden_size", hidden), ("num_attention_heads", heads)] {
+        if v > MAX_DIMENSION {
+            let d = Diagnostic::error("range", format!("{what} is {v}; the importer reads up to {MAX_DIMENSION}"));
+            r.errors.push(r.cfg.diag(&r.prefix, d));
+        }
+    }
     if !r.errors.is_empty() {
         return None;
     }
@@ -358,7 +369,7 @@ pub(super) fn read_model(
     let counts = LayerCounts { attention: full + sliding, state, dense: shape.dense, moe: shape.moe_layers };
     let tied = shape.tied_value.unwrap_or(false);
     let raw = raw_groups(r, &shape.d, embedding, tied, &counts, shape.state_block.as_ref());
-    let recipe = reg.quant_schemes().schemes.get(&quant).and_then(|s| s.recipe.clone());
+    let recipe = reg.architectures().scheme(reg.quant_schemes(), &quant).and_then(|s| s.recipe.clone());
     let mut groups = Vec::new();
     for (g, roles) in raw {
         let p: f64 = roles.iter().map(|(_, p, n)| p * *n as f64).sum();

@@ -144,8 +144,8 @@ pub fn import_gguf(
             format!("`general.file_type` {file_type:?} is not in tables/architectures.ron `gguf_file_types`"),
         ));
     };
-    let Some(scheme) = reg.quant_schemes().schemes.get(quant) else {
-        return Err(err(name, format!("file type `{quant}` is not in quant_schemes.ron")));
+    let Some(scheme) = table.scheme(reg.quant_schemes(), quant) else {
+        return Err(err(name, format!("file type `{quant}` is in neither quant_schemes.ron nor `gguf_schemes`")));
     };
     let compute = scheme.requant.as_ref().map(|q| q.compute_dtype.clone()).unwrap_or_else(|| "fp16".into());
     let mut shape = shape;

@@ -521,6 +521,21 @@ pub(crate) fn architectures(
         }
         named.extend(t.torch_dtypes.iter().map(|(d, s)| (vec![k("torch_dtypes"), k(d)], s)));
         recipes(qf, t, q, report);
+        for name in t.gguf_schemes.keys() {
+            if q.schemes.contains_key(name) {
+                report.push(pf.diag_at_key(
+                    Diagnostic::error("duplicate", format!("`{name}` is a scheme of quant_schemes.ron too; keep one")),
+                    &[k("gguf_schemes")],
+                    name,
+                ));
+            }
+        }
+        let own = QuantSchemeTable {
+            schema_version: q.schema_version,
+            reference_active_params: q.reference_active_params,
+            schemes: t.gguf_schemes.clone(),
+        };
+        recipes_at(pf, t, &own, "gguf_schemes", report);
         for (at, scheme) in named {
             if !q.schemes.contains_key(scheme) {
                 report.push(
@@ -574,12 +589,17 @@ pub(crate) fn architectures(
 /// The quant table's recipes (in `qf`) name ggml types of the architecture table and known
 /// roles.
 fn recipes(qf: &ParsedFile, t: &ArchitectureTable, q: &QuantSchemeTable, report: &mut Report) {
+    recipes_at(qf, t, q, "schemes", report);
+}
+
+/// `recipes` for the schemes of `q` at `field` of `qf`.
+fn recipes_at(qf: &ParsedFile, t: &ArchitectureTable, q: &QuantSchemeTable, field: &str, report: &mut Report) {
     use crate::formats::architectures::ROLES;
     let types: Vec<&str> = t.ggml_types.iter().map(|g| g.name.as_str()).collect();
     for (name, s) in &q.schemes {
         let Some(r) = &s.recipe else { continue };
         let at = |i: Option<usize>, f: &str| {
-            let mut p = vec![k("schemes"), k(name), k("recipe")];
+            let mut p = vec![k(field), k(name), k("recipe")];
             if let Some(i) = i {
                 p.push(k("rules"));
                 p.push(PathSeg::Index(i));
