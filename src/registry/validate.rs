@@ -520,7 +520,7 @@ pub(crate) fn architectures(
             }
         }
         named.extend(t.torch_dtypes.iter().map(|(d, s)| (vec![k("torch_dtypes"), k(d)], s)));
-        recipes(qf, t, q, report);
+        recipes(qf, t, &q.schemes, "schemes", report);
         for name in t.gguf_schemes.keys() {
             if q.schemes.contains_key(name) {
                 report.push(pf.diag_at_key(
@@ -530,12 +530,7 @@ pub(crate) fn architectures(
                 ));
             }
         }
-        let own = QuantSchemeTable {
-            schema_version: q.schema_version,
-            reference_active_params: q.reference_active_params,
-            schemes: t.gguf_schemes.clone(),
-        };
-        recipes_at(pf, t, &own, "gguf_schemes", report);
+        recipes(pf, t, &t.gguf_schemes, "gguf_schemes", report);
         for (at, scheme) in named {
             if !q.schemes.contains_key(scheme) {
                 report.push(
@@ -586,17 +581,18 @@ pub(crate) fn architectures(
     }
 }
 
-/// The quant table's recipes (in `qf`) name ggml types of the architecture table and known
-/// roles.
-fn recipes(qf: &ParsedFile, t: &ArchitectureTable, q: &QuantSchemeTable, report: &mut Report) {
-    recipes_at(qf, t, q, "schemes", report);
-}
-
-/// `recipes` for the schemes of `q` at `field` of `qf`.
-fn recipes_at(qf: &ParsedFile, t: &ArchitectureTable, q: &QuantSchemeTable, field: &str, report: &mut Report) {
+/// The recipes of `schemes` (at `field` of `qf`) name ggml types of the architecture table
+/// and known roles.
+fn recipes(
+    qf: &ParsedFile,
+    t: &ArchitectureTable,
+    schemes: &IndexMap<String, crate::precision::QuantScheme>,
+    field: &str,
+    report: &mut Report,
+) {
     use crate::formats::architectures::ROLES;
     let types: Vec<&str> = t.ggml_types.iter().map(|g| g.name.as_str()).collect();
-    for (name, s) in &q.schemes {
+    for (name, s) in schemes {
         let Some(r) = &s.recipe else { continue };
         let at = |i: Option<usize>, f: &str| {
             let mut p = vec![k(field), k(name), k("recipe")];
