@@ -289,7 +289,7 @@ impl Engine {
                 tier: t.name().to_string(),
                 bw_projected: t.spec.bw_projected,
                 result: self.project_llm_full(model, t, &w.workload_id, p, w.pattern.as_ref(), None)?,
-                feasibility: self.memory_feasibility(model, t, ctx)?,
+                feasibility: self.memory_feasibility_with(model, t, ctx, p)?,
                 label: r.label.clone(),
             });
         }

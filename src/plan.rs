@@ -9,7 +9,7 @@ use crate::diagnostic::did_you_mean;
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::ladder::{Rung, RungSpec, WorkloadSetup};
-use crate::projection::{Banded, Feasibility, Projection, Provenance};
+use crate::projection::{Banded, Feasibility, ProjectParams, Projection, Provenance};
 use crate::tier::Tier;
 use serde::Serialize;
 use serde_json::Value;
@@ -391,12 +391,13 @@ fn cost_of(r: &Rung, field: &str) -> Option<f64> {
 impl Engine {
     /// The largest context `model` fits in on `hw`, exactly by the active rule set's memory
     /// check: an exponential then binary search over whole tokens (the required memory grows
-    /// with the context, so the check's verdict changes once).
-    pub fn max_context(&self, model: &LlmModel, hw: &Tier) -> Result<MaxContext, EngineError> {
+    /// with the context, so the check's verdict changes once). `p` carries the KV cache's
+    /// element type.
+    pub fn max_context(&self, model: &LlmModel, hw: &Tier, p: &ProjectParams) -> Result<MaxContext, EngineError> {
         let mut evaluations = 0u32;
         let mut verdict_at = |c: u64| -> Result<Feasibility<'static>, EngineError> {
             evaluations += 1;
-            self.memory_feasibility(model, hw, c).map(Feasibility::into_owned)
+            self.memory_feasibility_with(model, hw, c, p).map(Feasibility::into_owned)
         };
         let not_full = |f: &Feasibility<'_>| f.verdict != WONT_FIT;
         let comfortable = |f: &Feasibility<'_>| f.verdict == FITS;

@@ -44,6 +44,9 @@ pub struct ProjectParams {
     pub npu_share: Option<f64>,
     /// `mature` or `immature`.
     pub fp4_runtime_maturity: Option<String>,
+    /// The KV cache's element type (a key of `kv_cache_types`: `f16`, `q8_0`, `fp8`, …); the
+    /// rule set's default when absent.
+    pub kv_cache_dtype: Option<String>,
 }
 
 /// Memory breakdown, GB.

@@ -62,6 +62,10 @@ pub struct ProjectOptions {
     /// FP4 runtime maturity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp4_runtime_maturity: Option<Maturity>,
+    /// The KV cache's element type (a key of `kv_cache_types`: `f16`, `q8_0`, `q4_0`,
+    /// `fp8`, …); the rule set's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_dtype: Option<String>,
 }
 
 /// FP4 runtime maturity.
@@ -106,6 +110,10 @@ pub struct ProjectLlmRequest {
     /// FP4 runtime maturity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp4_runtime_maturity: Option<Maturity>,
+    /// The KV cache's element type (a key of `kv_cache_types`: `f16`, `q8_0`, `q4_0`,
+    /// `fp8`, …); the rule set's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_dtype: Option<String>,
     /// The options as one object (the golden-file layout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<ProjectOptions>,
@@ -133,6 +141,10 @@ pub struct MemoryFeasibilityRequest {
     pub hw: TierRef,
     /// Prompt + decode tokens of KV cache.
     pub context_tokens: u64,
+    /// The KV cache's element type (a key of `kv_cache_types`: `f16`, `q8_0`, `q4_0`,
+    /// `fp8`, …); the rule set's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_dtype: Option<String>,
 }
 
 /// `kv_cache_bytes_per_token`.
@@ -147,6 +159,10 @@ pub struct KvCacheRequest {
     /// Bytes per KV element (rule-set default, 2, when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dtype_bytes: Option<f64>,
+    /// The KV cache's element type (a key of `kv_cache_types`), instead of `dtype_bytes`:
+    /// its bytes per element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_dtype: Option<String>,
 }
 
 /// `ladder`.
@@ -176,6 +192,10 @@ pub struct LadderRequest {
     /// Also clone every rung with the registry's memory upgrades that raise its bandwidth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_upgrades: Option<bool>,
+    /// The KV cache's element type (a key of `kv_cache_types`: `f16`, `q8_0`, `q4_0`,
+    /// `fp8`, …); the rule set's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_dtype: Option<String>,
 }
 
 /// `import_model`: a catalog entry from a Hugging Face config.json (`docs/models.md`).
@@ -333,7 +353,7 @@ mod field_tests {
             assert!(f.iter().any(|x| x == k), "{k} in {f:?}");
         }
         let o = object_fields::<ProjectOptions>();
-        assert_eq!(o, ["host_ms", "compiler_quality", "npu_share", "fp4_runtime_maturity"]);
+        assert_eq!(o, ["host_ms", "compiler_quality", "npu_share", "fp4_runtime_maturity", "kv_cache_dtype"]);
         assert!(!request_fields::<KvCacheRequest>().iter().any(|x| x == "hw"));
     }
 }

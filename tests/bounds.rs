@@ -90,6 +90,7 @@ proptest! {
             compiler_quality: cq,
             npu_share: share,
             fp4_runtime_maturity: immature.then(|| "immature".to_string()),
+            kv_cache_dtype: None,
         };
         match d.project_llm(m, t, "default", &p) {
             Ok(Projection::Projected(r)) => {

@@ -1,4 +1,4 @@
-//! Any model, with its real architecture (issue 20): thirteen published Hugging Face
+//! Any model, with its real architecture (issue 20): fourteen published Hugging Face
 //! config.json files (tests/data/models/, sources in SOURCES.md) are imported through
 //! `registry/tables/architectures.ron`, and their parameter counts, layer kinds, KV cache per
 //! token and for a 32k context are checked against values worked out by hand below.
@@ -213,6 +213,24 @@ fn cases() -> Vec<Case> {
             kv_per_token: 70_272.0,
             kv_32k: 70_272.0 * CTX,
         },
+        // DeepSeek-V2-Lite(-Chat): L 27, h 2048, H 16, MLA without a query rank (q_lora_rank
+        // null: Q is h·H·(128 + 64)), KV rank 512, RoPE 64, nope 128, v 128; 1 dense layer of
+        // 10944, 26 MoE layers of 64 routed (k 6) + 2 shared experts of 1408; V 102400.
+        // attention: 2048·16·192 + 2048·576 + 512 + 512·16·256 + 16·128·2048 + 2048 (norm) =
+        // 6,291,456 + 1,179,648 + 512 + 2,097,152 + 4,194,304 + 2,048 = 13,765,120 × 27 =
+        // 371,658,240; dense FFN 3·2048·10944 + 2048 = 67,241,984; routed 26·64·3·2048·1408 =
+        // 14,394,851,328; shared 26·2·8,650,752 = 449,839,104; router and norm 26·(2048·64 +
+        // 2048) = 3,461,120; embedding + output 2·102400·2048 = 419,430,400; final norm 2048.
+        // Total 15,706,484,224 (DeepSeek: 15.7 B). Active: − 14,394,851,328·(58/64) −
+        // 209,715,200 = 2,451,435,008 (DeepSeek: 2.4 B). KV: 27·(512 + 64)·2 = 31,104.
+        Case {
+            file: "deepseek-ai--DeepSeek-V2-Lite-Chat.config.json",
+            layers: (27, 0, 0),
+            params: 15_706_484_224,
+            active: 2_451_435_008,
+            kv_per_token: 31_104.0,
+            kv_32k: 31_104.0 * CTX,
+        },
         // Qwen3-Next-80B-A3B: L 48, one in 4 gated full attention (12; H 16, K 2, d 256),
         // 36 Gated DeltaNet (16 key heads, 32 value heads, widths 128, conv 4); E 512 (k 10)
         // of i 512 and one gated shared expert of 512; V 151936.
@@ -236,7 +254,7 @@ fn close(got: f64, want: f64) -> bool {
 }
 
 #[test]
-fn thirteen_real_configs_import_to_their_worked_sizes() {
+fn fourteen_real_configs_import_to_their_worked_sizes() {
     let e = engine("default");
     let tier = e.registry().tier("NPU High").unwrap_or_else(|| panic!("no NPU High"));
     let cases = cases();

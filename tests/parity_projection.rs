@@ -87,6 +87,7 @@ fn params(i: &Value) -> ProjectParams {
         compiler_quality: o["compiler_quality"].as_f64(),
         npu_share: o["npu_share"].as_f64(),
         fp4_runtime_maturity: o["fp4_runtime_maturity"].as_str().map(str::to_string),
+        kv_cache_dtype: None,
     }
 }
 

@@ -22,7 +22,7 @@ fn max_context_is_the_exact_boundary_on_every_tier_and_model() {
     let e = engine();
     for t in e.registry().tiers() {
         for m in e.registry().catalog().iter() {
-            let a = e.max_context(m, t).unwrap_or_else(|e| panic!("{e}"));
+            let a = e.max_context(m, t, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
             match a.max_context_tokens {
                 Some(c) => {
                     assert_ne!(verdict(&e, m, t, c), "wont_fit", "{} on {} at {c}", m.key, t.name());

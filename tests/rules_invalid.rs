@@ -79,6 +79,13 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         r#"let: {"host_s": "host_or_overhead_s"},"#,
         r#"let: {"host_s": "host_or_overhead_s", "gops_per_token": "1"},"#,
     ),
+    ("unknown-kv-cache-default", "kv-architecture.ron", r#""kv_cache_dtype": "f16","#, r#""kv_cache_dtype": "f61","#),
+    (
+        "unknown-numeric-table",
+        "kv-architecture.ron",
+        r#"lookup_num("kv_cache_element_bytes","#,
+        r#"lookup_num("kv_cache_element_byte","#,
+    ),
     (
         "branch-types",
         "ratchet-0.3.2.ron",

@@ -67,6 +67,7 @@ pub struct Args {
     pub compiler_quality: Col<Option<f64>>,
     pub npu_share: Col<Option<f64>>,
     pub fp4_runtime_maturity: Col<Option<String>>,
+    pub kv_cache_dtype: Col<Option<String>>,
 }
 
 impl Args {
@@ -82,6 +83,7 @@ impl Args {
             ("compiler_quality", self.compiler_quality.len()),
             ("npu_share", self.npu_share.len()),
             ("fp4_runtime_maturity", self.fp4_runtime_maturity.len()),
+            ("kv_cache_dtype", self.kv_cache_dtype.len()),
         ];
         let mut n: Option<(&str, usize)> = None;
         for (name, l) in lens {
@@ -156,6 +158,7 @@ pub fn project_rows(
                 compiler_quality: *a.compiler_quality.get(i),
                 npu_share: *a.npu_share.get(i),
                 fp4_runtime_maturity: a.fp4_runtime_maturity.get(i).clone(),
+                kv_cache_dtype: a.kv_cache_dtype.get(i).clone(),
             };
             Ok((t, m, p))
         })

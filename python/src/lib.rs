@@ -306,7 +306,7 @@ impl Engine {
     /// key / registry tier name or the JSON of an object; the answer is the registered result
     /// class's instance (`register_results`; a dict before registration). Bad input raises
     /// `ValueError` / `KeyError`.
-    #[pyo3(signature = (model, hw, workload_id="default", prompt_tokens=None, decode_tokens=None, host_ms=None, compiler_quality=None, npu_share=None, fp4_runtime_maturity=None))]
+    #[pyo3(signature = (model, hw, workload_id="default", prompt_tokens=None, decode_tokens=None, host_ms=None, compiler_quality=None, npu_share=None, fp4_runtime_maturity=None, kv_cache_dtype=None))]
     #[allow(clippy::too_many_arguments)]
     fn project_llm(
         &self,
@@ -320,6 +320,7 @@ impl Engine {
         compiler_quality: Option<&Bound<'_, PyAny>>,
         npu_share: Option<&Bound<'_, PyAny>>,
         fp4_runtime_maturity: Option<&Bound<'_, PyAny>>,
+        kv_cache_dtype: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let e = &self.inner;
         let tier = self.resolve_tier(hw).map_err(py_err)?;
@@ -333,6 +334,7 @@ impl Engine {
             ("compiler_quality", compiler_quality),
             ("npu_share", npu_share),
             ("fp4_runtime_maturity", fp4_runtime_maturity),
+            ("kv_cache_dtype", kv_cache_dtype),
         ];
         let p = if given.iter().all(|(_, v)| v.is_none_or(|v| v.is_none())) {
             ratchet::ProjectParams::default()
@@ -353,7 +355,7 @@ impl Engine {
     /// every row; `model` and `hw` as for `project_llm`. Returns a dict of result columns
     /// (`columns.rs`); a row the engine cannot answer is reported in its `type` and `error`,
     /// not raised (arguments of the wrong type, or lists of different lengths, raise).
-    #[pyo3(signature = (model, hw, workload_id=None, prompt_tokens=None, decode_tokens=None, host_ms=None, compiler_quality=None, npu_share=None, fp4_runtime_maturity=None))]
+    #[pyo3(signature = (model, hw, workload_id=None, prompt_tokens=None, decode_tokens=None, host_ms=None, compiler_quality=None, npu_share=None, fp4_runtime_maturity=None, kv_cache_dtype=None))]
     #[allow(clippy::too_many_arguments)]
     fn project_columns(
         &self,
@@ -367,6 +369,7 @@ impl Engine {
         compiler_quality: Option<&Bound<'_, PyAny>>,
         npu_share: Option<&Bound<'_, PyAny>>,
         fp4_runtime_maturity: Option<&Bound<'_, PyAny>>,
+        kv_cache_dtype: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         use columns::{Col, col};
         fn opt<'py, T: FromPyObjectOwned<'py>>(v: Option<&Bound<'py, PyAny>>, name: &str) -> PyResult<Col<Option<T>>> {
@@ -388,6 +391,7 @@ impl Engine {
             compiler_quality: opt(compiler_quality, "compiler_quality")?,
             npu_share: opt(npu_share, "npu_share")?,
             fp4_runtime_maturity: opt(fp4_runtime_maturity, "fp4_runtime_maturity")?,
+            kv_cache_dtype: opt(kv_cache_dtype, "kv_cache_dtype")?,
         };
         let n = a.rows()?;
         let rows = py.detach(|| {

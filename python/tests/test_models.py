@@ -51,3 +51,21 @@ def test_an_unknown_architecture_is_refused_by_name():
     cfg["architectures"] = ["LlamaForCausalLMM"]
     with pytest.raises(ValueError, match="did you mean `LlamaForCausalLM`"):
         ratchet.import_model(cfg)
+
+
+def test_the_kv_cache_type_is_an_option_everywhere():
+    m = ratchet.import_model(MODELS / "Qwen--Qwen3-8B.config.json")
+    # 36 layers x 2 x 8 KV heads x 128 = 73,728 elements a token: 2 bytes at f16, 34/32 at q8_0
+    assert ratchet.kv_cache_bytes_per_token(m, kv_cache_dtype="q8_0") == 73728 * 34 / 32
+    f16 = ratchet.memory_feasibility(m, ratchet.NPU_HIGH, 32768)
+    q4 = ratchet.memory_feasibility(m, ratchet.NPU_HIGH, 32768, kv_cache_dtype="q4_0")
+    assert q4.breakdown.kv_cache_gb == pytest.approx(f16.breakdown.kv_cache_gb * 18 / 32 / 2)
+    slow = ratchet.project_llm(m, ratchet.NPU_HIGH, prompt_tokens=16000)
+    fast = ratchet.project_llm(m, ratchet.NPU_HIGH, prompt_tokens=16000, kv_cache_dtype="q4_0")
+    assert fast.decode_tok_s > slow.decode_tok_s
+    many = ratchet.project_llm_many([dict(model=m, hw=ratchet.NPU_HIGH, prompt_tokens=16000, kv_cache_dtype="q4_0")])
+    assert many[0].decode_tok_s == fast.decode_tok_s
+    cols = ratchet.project_llm_columns(m, ratchet.NPU_HIGH, prompt_tokens=16000, kv_cache_dtype=["f16", "q4_0"])
+    assert cols["decode_tok_s"] == [slow.decode_tok_s, fast.decode_tok_s]
+    with pytest.raises(KeyError, match="did you mean `q8_0`"):
+        ratchet.project_llm(m, ratchet.NPU_HIGH, kv_cache_dtype="q8")

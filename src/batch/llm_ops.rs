@@ -34,6 +34,8 @@ pub enum LlmRequest<'e, 'o> {
         hw: TierArg<'e>,
         /// Prompt + decode tokens of KV cache.
         context_tokens: u64,
+        /// The KV cache's element type.
+        params: ProjectParams,
     },
     /// `kv_cache_bytes_per_token`.
     KvCache {
@@ -54,6 +56,8 @@ pub enum LlmRequest<'e, 'o> {
         decode_tokens: Option<u64>,
         /// Which rungs.
         rungs: RungSpec,
+        /// The KV cache's element type.
+        kv_cache_dtype: Option<&'o str>,
     },
 }
 
@@ -125,18 +129,25 @@ impl<'e, 'o> LlmRequest<'e, 'o> {
                 check_fields(o, &FEASIBILITY_FIELDS, op)?;
                 let context_tokens = tokens(take(o, "context_tokens"), "context_tokens")?
                     .ok_or_else(|| bad("missing `context_tokens` (a non-negative integer)"))?;
+                let kv_cache_dtype = string(take(o, "kv_cache_dtype"), "kv_cache_dtype")?.map(str::to_string);
                 LlmRequest::Feasibility {
                     model: model_arg(engine, take(o, "model"))?,
                     hw: tier_arg(engine, take(o, "hw"))?,
                     context_tokens,
+                    params: ProjectParams { kv_cache_dtype, ..Default::default() },
                 }
             }
             "kv_cache_bytes_per_token" => {
                 check_fields(o, &KV_FIELDS, op)?;
-                LlmRequest::KvCache {
-                    model: model_arg(engine, take(o, "model"))?,
-                    dtype_bytes: number(take(o, "dtype_bytes"), "dtype_bytes")?,
-                }
+                let dtype_bytes = number(take(o, "dtype_bytes"), "dtype_bytes")?;
+                let dtype_bytes = match string(take(o, "kv_cache_dtype"), "kv_cache_dtype")? {
+                    None => dtype_bytes,
+                    Some(_) if dtype_bytes.is_some() => {
+                        return Err(bad("give `dtype_bytes` or `kv_cache_dtype`, not both"));
+                    }
+                    Some(k) => Some(engine.kv_cache_element_bytes(k)?),
+                };
+                LlmRequest::KvCache { model: model_arg(engine, take(o, "model"))?, dtype_bytes }
             }
             "ladder" => {
                 check_fields(o, &LADDER_FIELDS, op)?;
@@ -162,6 +173,7 @@ impl<'e, 'o> LlmRequest<'e, 'o> {
                     prompt_tokens: tokens(take(o, "prompt_tokens"), "prompt_tokens")?,
                     decode_tokens: tokens(take(o, "decode_tokens"), "decode_tokens")?,
                     rungs,
+                    kv_cache_dtype: string(take(o, "kv_cache_dtype"), "kv_cache_dtype")?,
                 }
             }
             _ => return Ok(None),
@@ -172,8 +184,8 @@ impl<'e, 'o> LlmRequest<'e, 'o> {
     pub fn answer(&self, engine: &Engine) -> Result<Value, EngineError> {
         match self {
             LlmRequest::Project(r) => super::to_json(&r.project(engine)?),
-            LlmRequest::Feasibility { model, hw, context_tokens } => {
-                let f = engine.memory_feasibility(model.get(), hw.get(), *context_tokens)?;
+            LlmRequest::Feasibility { model, hw, context_tokens, params } => {
+                let f = engine.memory_feasibility_with(model.get(), hw.get(), *context_tokens, params)?;
                 let mut v = super::to_json(&f)?;
                 if let Value::Object(m) = &mut v {
                     m.insert("provenance".into(), super::to_json(engine.provenance())?);
@@ -184,9 +196,10 @@ impl<'e, 'o> LlmRequest<'e, 'o> {
             LlmRequest::KvCache { model, dtype_bytes } => {
                 Ok(super::scalar(Value::from(engine.kv_cache_bytes_per_token(model.get(), *dtype_bytes)?)))
             }
-            LlmRequest::Ladder { model, workload, prompt_tokens, decode_tokens, rungs } => {
+            LlmRequest::Ladder { model, workload, prompt_tokens, decode_tokens, rungs, kv_cache_dtype } => {
                 let (rungs, warnings) = engine.ladder_rungs(rungs);
-                let setup = engine.workload_setup(workload, *prompt_tokens, *decode_tokens);
+                let mut setup = engine.workload_setup(workload, *prompt_tokens, *decode_tokens);
+                setup.params.kv_cache_dtype = kv_cache_dtype.map(str::to_string);
                 let rows = engine.ladder(model.get(), &rungs, &setup)?;
                 super::to_json(&crate::ladder::LadderAnswer {
                     model: model.get().key.clone(),

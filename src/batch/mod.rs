@@ -206,6 +206,7 @@ pub fn project_params(o: &Obj) -> Result<ProjectParams, EngineError> {
         compiler_quality: number(take(&opts, "compiler_quality"), "compiler_quality")?,
         npu_share: number(take(&opts, "npu_share"), "npu_share")?,
         fp4_runtime_maturity: maturity.map(str::to_string),
+        kv_cache_dtype: string(take(&opts, "kv_cache_dtype"), "kv_cache_dtype")?.map(str::to_string),
     })
 }
 
@@ -312,6 +313,8 @@ struct FastProject<'a> {
     npu_share: Option<f64>,
     #[serde(borrow, default)]
     fp4_runtime_maturity: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kv_cache_dtype: Option<Cow<'a, str>>,
 }
 
 /// Writes the answer to one line; returns whether it was an error.
@@ -351,6 +354,7 @@ fn fast_line<'e, 'l>(engine: &'e Engine, line: &'l str) -> Option<FastLine<'e, '
             compiler_quality: r.compiler_quality,
             npu_share: r.npu_share,
             fp4_runtime_maturity: r.fp4_runtime_maturity.map(Cow::into_owned),
+            kv_cache_dtype: r.kv_cache_dtype.map(Cow::into_owned),
         },
         id: r.id,
     })

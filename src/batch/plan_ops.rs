@@ -47,7 +47,7 @@ fn flag(o: &Obj, k: &str, default: bool) -> Result<bool, EngineError> {
     }
 }
 
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 17] = [
     "op",
     "id",
     "question",
@@ -64,6 +64,7 @@ const FIELDS: [&str; 16] = [
     "cost",
     "memory_upgrades",
     "quants",
+    "kv_cache_dtype",
 ];
 
 /// Answers a plan request (`{"question": …, …}`, the `plan` batch operation and
@@ -90,12 +91,13 @@ pub fn plan(engine: &Engine, o: &Obj) -> Result<PlanAnswer, EngineError> {
         confidence: text(o, "confidence")?.map(crate::plan::Confidence::parse).transpose()?.unwrap_or_default(),
     };
     let workload = text(o, "workload")?.or(text(o, "workload_id")?).unwrap_or("default");
-    let setup = engine.workload_setup(workload, uint(o, "prompt_tokens")?, uint(o, "decode_tokens")?);
+    let mut setup = engine.workload_setup(workload, uint(o, "prompt_tokens")?, uint(o, "decode_tokens")?);
+    setup.params.kv_cache_dtype = text(o, "kv_cache_dtype")?.map(str::to_string);
     match question {
         "max_context" => {
             let model = super::model_arg(engine, o.get("model"))?;
             let hw = super::tier_arg(engine, o.get("hw"))?;
-            Ok(PlanAnswer::MaxContext(Box::new(engine.max_context(model.get(), hw.get())?)))
+            Ok(PlanAnswer::MaxContext(Box::new(engine.max_context(model.get(), hw.get(), &setup.params)?)))
         }
         "cheapest_tier" => {
             let model = super::model_arg(engine, o.get("model"))?;

@@ -152,6 +152,10 @@ struct LadderArgs {
     /// bandwidth.
     #[arg(long)]
     upgrades: bool,
+    /// The KV cache's element type (`f16`, `q8_0`, `q4_0`, `fp8`, …: a key of
+    /// `kv_cache_types` in tables/architectures.ron); the rule set's default when absent.
+    #[arg(long, value_name = "TYPE")]
+    kv_cache_dtype: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: RowFormat,
@@ -236,6 +240,10 @@ struct ProjectArgs {
     /// FP4 runtime maturity (`mature` or `immature`: the rule set's `choices`).
     #[arg(long)]
     fp4_runtime_maturity: Option<String>,
+    /// The KV cache's element type (`f16`, `q8_0`, `q4_0`, `fp8`, …: a key of
+    /// `kv_cache_types` in tables/architectures.ron); the rule set's default when absent.
+    #[arg(long, value_name = "TYPE")]
+    kv_cache_dtype: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: ListFormat,
@@ -429,7 +437,8 @@ fn ladder(a: LadderArgs) -> i32 {
     for w in warnings {
         eprintln!("warning: {w}");
     }
-    let setup = engine.workload_setup(&a.workload, a.prompt_tokens, a.decode_tokens);
+    let mut setup = engine.workload_setup(&a.workload, a.prompt_tokens, a.decode_tokens);
+    setup.params.kv_cache_dtype = a.kv_cache_dtype.clone();
     let rows = match engine.ladder(model, &rungs, &setup) {
         Ok(r) => r,
         Err(e) => {
@@ -584,6 +593,7 @@ fn project(a: ProjectArgs) -> i32 {
         compiler_quality: a.compiler_quality,
         npu_share: a.npu_share,
         fp4_runtime_maturity: a.fp4_runtime_maturity,
+        kv_cache_dtype: a.kv_cache_dtype,
     };
     let (result, explanation) = if a.explain {
         let (r, e) = engine.project_llm_explained(model, tier, &a.workload, &p);

@@ -61,6 +61,10 @@ pub(super) struct PlanArgs {
     /// Leave out re-quantised variants (each model in its catalog scheme only).
     #[arg(long)]
     no_quants: bool,
+    /// The KV cache's element type (`f16`, `q8_0`, `q4_0`, `fp8`, …: a key of
+    /// `kv_cache_types` in tables/architectures.ron); the rule set's default when absent.
+    #[arg(long, value_name = "TYPE")]
+    kv_cache_dtype: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: RowFormat,
@@ -111,6 +115,9 @@ fn request(a: &PlanArgs) -> Result<Map<String, Value>, String> {
         if let Some(n) = a.decode_tokens {
             o.insert("decode_tokens".into(), json!(n));
         }
+    }
+    if let Some(k) = &a.kv_cache_dtype {
+        o.insert("kv_cache_dtype".into(), json!(k));
     }
     if question == "cheapest_tier" {
         o.insert("cost".into(), json!(a.cost));

@@ -167,7 +167,17 @@ pub fn registry_tables(reg: &Registry) -> Tables {
             // memory technologies the registry knows (`tables/memory.ron`)
             ("memory_types".into(), reg.memory().known_types.clone()),
         ],
+        nums: vec![
+            // bytes per cached element of each KV-cache type (`tables/architectures.ron`)
+            (crate::rules::host::KV_CACHE_ELEMENT_BYTES.into(), kv_cache_element_bytes(reg)),
+        ],
     }
+}
+
+/// Bytes per cached element of every KV-cache type whose width is known.
+fn kv_cache_element_bytes(reg: &Registry) -> IndexMap<String, f64> {
+    let t = reg.architectures();
+    t.kv_cache_types.keys().filter_map(|k| t.kv_cache_element_bytes(k).map(|b| (k.clone(), b))).collect()
 }
 
 /// The result of building an engine: the engine when there were no errors, and every
@@ -458,6 +468,10 @@ impl Engine {
         if let Some(w) = workload_id {
             self.active.ranges.check_workload(w, || self.known_workloads())?;
         }
+        let kv_cache_dtype = match p.kv_cache_dtype.as_deref() {
+            None => d.kv_cache_dtype.as_deref(),
+            Some(k) => Some(self.kv_cache_dtype(k)?),
+        };
         let inp = Inputs {
             hw,
             model: Some(model),
@@ -470,9 +484,35 @@ impl Engine {
             compiler_quality: p.compiler_quality.unwrap_or(d.compiler_quality),
             npu_share: p.npu_share,
             fp4_runtime_maturity: p.fp4_runtime_maturity.as_deref().unwrap_or(&d.fp4_runtime_maturity),
+            kv_cache_dtype,
             record: &[],
         };
         Ok((inp, (prompt, decode)))
+    }
+
+    /// Bytes per cached element of KV-cache type `k` (a key of `kv_cache_types`), or an
+    /// error naming the known types.
+    pub fn kv_cache_element_bytes(&self, k: &str) -> Result<f64, EngineError> {
+        let table = self.tables.nums.iter().find(|(n, _)| n == crate::rules::host::KV_CACHE_ELEMENT_BYTES);
+        if let Some(b) = table.and_then(|(_, m)| m.get(k)) {
+            return Ok(*b);
+        }
+        let known: Vec<&str> = table.map(|(_, m)| m.keys().map(String::as_str).collect()).unwrap_or_default();
+        let help = did_you_mean(k, known.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
+        Err(EngineError::UnknownKey(format!("unknown KV-cache type `{k}`{help}; known: {}", known.join(", "))))
+    }
+
+    /// A request's KV-cache type, checked: one the registry gives a width, under a rule set
+    /// that reads it.
+    fn kv_cache_dtype<'k>(&self, k: &'k str) -> Result<&'k str, EngineError> {
+        self.kv_cache_element_bytes(k)?;
+        if !self.active.reads_kv_cache_dtype {
+            return Err(EngineError::InvalidValue(format!(
+                "rule set `{}` sizes the KV cache at one fixed width and does not read `kv_cache_dtype`, so `{k}` would change nothing (the `default` rules read it)",
+                self.active.name
+            )));
+        }
+        Ok(k)
     }
 
     /// The workload ids the data names besides the rule set's choices: the loaded packs'
@@ -682,8 +722,18 @@ impl Engine {
         hw: &'a Tier,
         context_tokens: u64,
     ) -> Result<Feasibility<'a>, EngineError> {
-        let p = ProjectParams::default();
-        let (mut inp, _) = self.inputs(model, Some(hw), None, &p)?;
+        self.memory_feasibility_with(model, hw, context_tokens, &ProjectParams::default())
+    }
+
+    /// `memory_feasibility` with the request's options (the KV cache's element type).
+    pub fn memory_feasibility_with<'a>(
+        &'a self,
+        model: &'a LlmModel,
+        hw: &'a Tier,
+        context_tokens: u64,
+        p: &ProjectParams,
+    ) -> Result<Feasibility<'a>, EngineError> {
+        let (mut inp, _) = self.inputs(model, Some(hw), None, p)?;
         inp.context_tokens = context_tokens as f64;
         match projection::run(&self.active.feasibility, &inp, &self.cx())? {
             RunResult::Feasibility(f) => Ok(f.into_owned()),

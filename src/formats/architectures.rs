@@ -269,6 +269,43 @@ pub struct ArchitectureTable {
     pub gguf_file_types: IndexMap<String, String>,
     /// GGUF files: the group of each tensor, by a substring of its name; first match wins.
     pub tensor_groups: Vec<TensorGroupRule>,
+    /// The element types a runtime can keep the KV cache in, by the name requests give
+    /// (`kv_cache_dtype`); the rules read their bytes per element.
+    #[serde(default)]
+    pub kv_cache_types: IndexMap<String, KvCacheType>,
+}
+
+/// One KV-cache element type: a ggml tensor type (its block layout gives the bytes), or a
+/// plain width for a type ggml does not define (vLLM's FP8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KvCacheType {
+    /// The ggml type (a `ggml_types` name) the cache is stored in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ggml_type: Option<String>,
+    /// Bytes per element, for a type that is not a ggml type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_element: Option<f64>,
+    /// The runtimes and options that accept it, where that is published.
+    pub source: String,
+}
+
+impl ArchitectureTable {
+    /// Bytes per cached element of KV-cache type `name`: its ggml type's bytes per block over
+    /// elements per block, or its stated width; `None` for an unknown name or a ggml type the
+    /// table does not list.
+    pub fn kv_cache_element_bytes(&self, name: &str) -> Option<f64> {
+        let t = self.kv_cache_types.get(name)?;
+        match (&t.ggml_type, t.bytes_per_element) {
+            (Some(g), _) => self
+                .ggml_types
+                .iter()
+                .find(|x| x.name == *g)
+                .filter(|x| x.block > 0)
+                .map(|x| f64::from(x.bytes) / f64::from(x.block)),
+            (None, b) => b,
+        }
+    }
 }
 
 /// How a GGUF `general.architecture` is read.

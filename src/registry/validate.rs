@@ -579,6 +579,53 @@ pub(crate) fn architectures(
             report.push(pf.diag_at(Diagnostic::error("missing-key", "state layers need a `state` block"), &at));
         }
     }
+    kv_cache_types(pf, t, report);
+}
+
+/// Each KV-cache type is a lower-case name with one width: a ggml type the table lists, or a
+/// positive, finite number of bytes per element.
+fn kv_cache_types(pf: &ParsedFile, t: &ArchitectureTable, report: &mut Report) {
+    let types: Vec<&str> = t.ggml_types.iter().map(|g| g.name.as_str()).collect();
+    for (name, c) in &t.kv_cache_types {
+        let at = |f: &str| [k("kv_cache_types"), k(name), k(f)];
+        if name.to_lowercase() != *name {
+            report.push(pf.diag_at_key(
+                Diagnostic::error("value", format!("KV-cache type `{name}` must be lower-case, as requests name it")),
+                &[k("kv_cache_types")],
+                name,
+            ));
+        }
+        match (&c.ggml_type, c.bytes_per_element) {
+            (Some(_), Some(_)) | (None, None) => report.push(pf.diag_at(
+                Diagnostic::error(
+                    "value",
+                    format!("KV-cache type `{name}` needs exactly one of `ggml_type` and `bytes_per_element`"),
+                ),
+                &[k("kv_cache_types"), k(name)],
+            )),
+            (Some(g), None) if !types.contains(&g.as_str()) => report.push(
+                pf.diag_at(
+                    Diagnostic::error(
+                        "unknown-reference",
+                        format!("KV-cache type `{name}` names ggml type `{g}`, which `ggml_types` lacks"),
+                    )
+                    .with_help(did_you_mean(g, types.iter().copied())),
+                    &at("ggml_type"),
+                ),
+            ),
+            (None, Some(b)) if !(b.is_finite() && b > 0.0) => report.push(pf.diag_at(
+                Diagnostic::error(
+                    "range",
+                    format!(
+                        "`bytes_per_element` is `{}`; it must be a positive number",
+                        crate::numeric::py_float_repr(b)
+                    ),
+                ),
+                &at("bytes_per_element"),
+            )),
+            _ => {}
+        }
+    }
 }
 
 /// The recipes of `schemes` (at `field` of `qf`) name ggml types of the architecture table

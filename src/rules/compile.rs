@@ -296,10 +296,10 @@ fn known_input(cx: &Cx<'_>, name: &str, i: inputs::Input, ty: Ty) -> Option<V> {
 }
 
 fn table_index(cx: &Cx<'_>, kind: &str, name: &str, at: usize) -> R<u16> {
-    let names: Vec<&str> = if kind == "table" {
-        cx.d.tables.maps.iter().map(|(n, _)| n.as_str()).collect()
-    } else {
-        cx.d.tables.sets.iter().map(|(n, _)| n.as_str()).collect()
+    let names: Vec<&str> = match kind {
+        "table" => cx.d.tables.maps.iter().map(|(n, _)| n.as_str()).collect(),
+        "numeric table" => cx.d.tables.nums.iter().map(|(n, _)| n.as_str()).collect(),
+        _ => cx.d.tables.sets.iter().map(|(n, _)| n.as_str()).collect(),
     };
     match names.iter().position(|n| *n == name) {
         Some(i) => Ok(i as u16),
@@ -365,6 +365,7 @@ fn builtin<'r>(cx: &mut Cx<'r>, name: &str, args: &[Expr], at: usize) -> R<V> {
         "if" => return cx.if_(args, at, None),
         "has" => return has(cx, &args[0], at),
         "lookup_or" => return lookup_or(cx, args, at),
+        "lookup_num" => return lookup_num(cx, args, at),
         _ => {}
     }
     let mut vals = Vec::new();
@@ -472,6 +473,31 @@ fn lookup_or(cx: &mut Cx<'_>, args: &[Expr], at: usize) -> R<V> {
         as_str(cx, v, arg_at(2), "the default of `lookup_or`")
     })?;
     Ok(V::R(d, Ty::Str))
+}
+
+/// `lookup_num("table", key, default)`: a number from a numeric table; the default is
+/// evaluated only when the key is missing.
+fn lookup_num(cx: &mut Cx<'_>, args: &[Expr], at: usize) -> R<V> {
+    let arg_at = |i: usize| args.get(i).map(first_at).filter(|a| *a > 0).unwrap_or(at);
+    let Expr::Str(table) = &args[0] else {
+        return Err(cx.err(arg_at(0), "the table of `lookup_num` must be a string constant"));
+    };
+    let table = table_index(cx, "numeric table", table, arg_at(0))?;
+    let key = cx.expr(&args[1], None)?;
+    if let V::S(k) = &key {
+        return match cx.d.tables.nums.get(table as usize).and_then(|(_, m)| m.get(k.as_str())).copied() {
+            Some(v) => Ok(V::N(v)),
+            None => cx.expr(&args[2], None),
+        };
+    }
+    let a = as_str(cx, key, arg_at(1), "the key of `lookup_num`")?;
+    let d = cx.regs(2)?;
+    cx.emit(Ins::Ext { op: op::LOOKUP_NUM, n_in: 1, n_out: 2, d, a, x: table, k: 0 });
+    cx.unless_found(d, |cx| {
+        let v = cx.expr(&args[2], None)?;
+        cx.reg_of(v, Ty::Num, "the default of `lookup_num`", &args[2], arg_at(2))
+    })?;
+    Ok(V::R(d, Ty::Num))
 }
 
 fn has(cx: &mut Cx<'_>, arg: &Expr, at: usize) -> R<V> {
@@ -1061,8 +1087,13 @@ pub fn check_unreached(rs: &RuleSet, tables: &Tables) -> Vec<CompileError> {
     if rs.project.is_some() {
         defined.extend(PATH_NAMES.iter().map(|n| format!("path.{n}")));
     }
-    let table_names: Vec<&str> =
-        tables.maps.iter().map(|t| t.0.as_str()).chain(tables.sets.iter().map(|t| t.0.as_str())).collect();
+    let table_names: Vec<&str> = tables
+        .maps
+        .iter()
+        .map(|t| t.0.as_str())
+        .chain(tables.sets.iter().map(|t| t.0.as_str()))
+        .chain(tables.nums.iter().map(|t| t.0.as_str()))
+        .collect();
     let mut out = Vec::new();
     for f in rs.all_formulas() {
         f.expr.walk(&mut |e| match e {
@@ -1099,7 +1130,7 @@ pub fn check_unreached(rs: &RuleSet, tables: &Tables) -> Vec<CompileError> {
                     }),
                     _ => {}
                 }
-                if matches!(name.as_str(), "lookup_or" | "member") {
+                if matches!(name.as_str(), "lookup_or" | "lookup_num" | "member") {
                     if let Some(Expr::Str(t)) = args.first() {
                         if !table_names.contains(&t.as_str()) {
                             out.push(CompileError {

@@ -52,5 +52,6 @@ pub const BUILTINS: &[(&str, usize, &str)] = &[
     ("capability", 1, "capability(key) -> string"),
     ("capability_via", 1, "capability_via(key) -> string"),
     ("lookup_or", 3, "lookup_or(\"table\", key, default) -> string"),
+    ("lookup_num", 3, "lookup_num(\"table\", key, default) -> number"),
     ("member", 2, "member(\"set\", key) -> boolean"),
 ];

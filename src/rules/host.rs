@@ -10,14 +10,21 @@ use crate::expr::code::{Program, Ty, VmError};
 use crate::expr::vm::Host;
 use std::borrow::Cow;
 
-/// String tables and sets the `lookup_or` / `member` built-ins read (from the registry).
+/// Tables and sets the `lookup_or` / `lookup_num` / `member` built-ins read (from the
+/// registry).
 #[derive(Debug, Clone, Default)]
 pub struct Tables {
     /// Named string maps.
     pub maps: Vec<(String, indexmap::IndexMap<String, String>)>,
     /// Named string sets.
     pub sets: Vec<(String, Vec<String>)>,
+    /// Named numeric maps.
+    pub nums: Vec<(String, indexmap::IndexMap<String, f64>)>,
 }
+
+/// The numeric table of bytes per cached element, by KV-cache type: the rules read it, the
+/// engine checks a request's `kv_cache_dtype` against its keys.
+pub const KV_CACHE_ELEMENT_BYTES: &str = "kv_cache_element_bytes";
 
 /// What the evaluation environment provides besides the request.
 pub struct Env<'a> {
@@ -51,6 +58,8 @@ pub mod op {
     pub const LOOKUP: u8 = 6;
     /// `published_peak_tops(dtype)`: in [dtype], out [number].
     pub const PUBLISHED_PEAK_TOPS: u8 = 7;
+    /// `lookup_num` of numeric table `x`: in [key], out [value, found].
+    pub const LOOKUP_NUM: u8 = 8;
 }
 
 /// The index of a lookup kind in [`LookupKind::ALL`] (the `x` of a `LOOKUP`).
@@ -220,6 +229,21 @@ impl Host for RulesHost<'_, '_> {
                 if let [a, b, ..] = out {
                     *a = v.encode();
                     *b = f;
+                }
+            }
+            op::LOOKUP_NUM => {
+                let key = self.text(lane, arg(0));
+                // a dozen short keys, the common one first: a scan beats hashing
+                let found = self
+                    .env
+                    .tables
+                    .nums
+                    .get(x as usize)
+                    .and_then(|(_, m)| m.iter().find(|(k, _)| k.as_str() == key))
+                    .map(|(_, v)| *v);
+                if let [a, b, ..] = out {
+                    *a = found.unwrap_or(0.0);
+                    *b = b2f(found.is_some());
                 }
             }
             op::MEMBER => {

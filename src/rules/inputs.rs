@@ -118,6 +118,7 @@ inputs! {
     OptCompilerQuality = "opt.compiler_quality": Num;
     OptNpuShare = "opt.npu_share": Num, optional;
     OptFp4RuntimeMaturity = "opt.fp4_runtime_maturity": Str;
+    OptKvCacheDtype = "opt.kv_cache_dtype": Str, optional;
 }
 
 impl Input {
@@ -143,6 +144,8 @@ pub fn available(name: &str, ns: Namespaces) -> bool {
     match name {
         "req.context_tokens" => ns.context,
         "req.dtype_bytes" => ns.dtype_bytes,
+        // the memory check sizes the cache too
+        "opt.kv_cache_dtype" => ns.project || ns.context,
         n if n.starts_with("req.") || n.starts_with("opt.") => ns.project,
         _ => true,
     }
@@ -173,6 +176,8 @@ pub struct Inputs<'a> {
     pub npu_share: Option<f64>,
     /// FP4 runtime maturity option.
     pub fp4_runtime_maturity: &'a str,
+    /// KV-cache element type option (a key of `kv_cache_types`), or the rule set's default.
+    pub kv_cache_dtype: Option<&'a str>,
     /// Values of a record entry's declared inputs (`arg.*`, `anchor.*`, …), in order.
     pub record: &'a [RecVal<'a>],
 }
@@ -202,6 +207,7 @@ impl Inputs<'_> {
         compiler_quality: 0.0,
         npu_share: None,
         fp4_runtime_maturity: "",
+        kv_cache_dtype: None,
         record: &[],
     };
 }
@@ -375,6 +381,7 @@ impl<'a> Inputs<'a> {
         match (i, self.model) {
             (ReqWorkloadId, _) => (self.workload_id, true),
             (OptFp4RuntimeMaturity, _) => (self.fp4_runtime_maturity, true),
+            (OptKvCacheDtype, _) => self.kv_cache_dtype.map_or(("", false), |s| (s, true)),
             (_, None) => ("", false),
             (i, Some(m)) => match i {
                 ModelKey => (m.key.as_str(), true),

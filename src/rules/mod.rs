@@ -43,6 +43,9 @@ pub struct Defaults {
     pub fp4_runtime_maturity: String,
     /// KV element bytes of `kv_cache_bytes_per_token`.
     pub dtype_bytes: f64,
+    /// The KV cache's element type when a request names none (a key of `kv_cache_types`);
+    /// absent in a rule set whose cache has one fixed width.
+    pub kv_cache_dtype: Option<String>,
 }
 
 /// A compiled rule set: one program per entry point.
@@ -60,6 +63,9 @@ pub struct CompiledRuleSet {
     pub defaults: Defaults,
     /// Accepted ranges of request options.
     pub ranges: ranges::Ranges,
+    /// The memory check or the projection reads `opt.kv_cache_dtype` (a rule set that does
+    /// not would answer the same for every KV-cache type, so a request naming one is refused).
+    pub reads_kv_cache_dtype: bool,
     /// `kv_cache_bytes_per_token`.
     pub kv: Compiled,
     /// `memory_feasibility`.
@@ -210,6 +216,7 @@ fn defaults(rs: &RuleSet, report: &mut Report) -> Option<Defaults> {
         compiler_quality: 0.0,
         fp4_runtime_maturity: String::new(),
         dtype_bytes: 0.0,
+        kv_cache_dtype: None,
     };
     let mut seen = HashSet::new();
     let ok_before = report.errors();
@@ -231,6 +238,8 @@ fn defaults(rs: &RuleSet, report: &mut Report) -> Option<Defaults> {
             ("host_ms" | "compiler_quality" | "dtype_bytes", _) => report.push(bad("a number")),
             ("fp4_runtime_maturity", Constant::Str(s)) => d.fp4_runtime_maturity = s.clone(),
             ("fp4_runtime_maturity", _) => report.push(bad("a string")),
+            ("kv_cache_dtype", Constant::Str(s)) => d.kv_cache_dtype = Some(s.clone()),
+            ("kv_cache_dtype", _) => report.push(bad("a string")),
             _ => {
                 let known = [
                     "prompt_tokens",
@@ -239,6 +248,7 @@ fn defaults(rs: &RuleSet, report: &mut Report) -> Option<Defaults> {
                     "compiler_quality",
                     "fp4_runtime_maturity",
                     "dtype_bytes",
+                    "kv_cache_dtype",
                 ];
                 report.push(
                     src.diag_key(Diagnostic::error("rules", format!("unknown default `{k}`")))
@@ -255,6 +265,28 @@ fn defaults(rs: &RuleSet, report: &mut Report) -> Option<Defaults> {
         }
     }
     (report.errors() == ok_before).then_some(d)
+}
+
+/// A rule set's default KV-cache type must be one the registry gives a width: the error when
+/// it is not.
+fn kv_default_unknown(rs: &RuleSet, d: &Defaults, tables: &Tables) -> Option<Diagnostic> {
+    let name = d.kv_cache_dtype.as_ref()?;
+    let known: Vec<&str> = tables
+        .nums
+        .iter()
+        .find(|(n, _)| n == host::KV_CACHE_ELEMENT_BYTES)
+        .map(|(_, m)| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    if known.contains(&name.as_str()) {
+        return None;
+    }
+    let src = rs.defaults.get("kv_cache_dtype").map_or(&rs.root_src, |(_, s)| s);
+    let help = crate::diagnostic::did_you_mean(name, known.iter().copied())
+        .or_else(|| Some(format!("known: {}", known.join(", "))));
+    Some(
+        src.diag(Diagnostic::error("rules", format!("default `kv_cache_dtype` = `{name}` is not a KV-cache type")), 0)
+            .with_help(help),
+    )
 }
 
 /// Loads every rule set from `loaders` (later loaders replace earlier sets of the same name)
@@ -334,6 +366,11 @@ pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
         }
         let Some(rs) = resolved else { continue };
         let Some(defs) = defaults(&rs, &mut report) else { continue };
+        // a default every rule set extending this one inherits: reported once
+        if let Some(d) = kv_default_unknown(&rs, &defs, tables) {
+            push_once(&mut report, d);
+            continue;
+        }
         let Some(ranges) = ranges::ranges(&rs, &defs, &mut report) else { continue };
         // static checks first (names, arity, tables, cycles); compiling would find the same
         let mut errors: Vec<CompileError> = compile::check_unreached(&rs, tables);
@@ -364,6 +401,13 @@ pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
             continue;
         };
         let file = rs.root_src.file.source.name.clone();
+        let kv_input = u32::from(inputs::Input::OptKvCacheDtype.index());
+        let reads_kv_cache_dtype = [&feasibility, &project].iter().any(|c| {
+            c.program.code().iter().any(|i| {
+                matches!(i, crate::expr::code::Ins::Load { k, .. } | crate::expr::code::Ins::Has { k, .. }
+                    if k & host::REC == 0 && k & 0xffff == kv_input)
+            })
+        });
         sets.insert(
             name.clone(),
             Arc::new(CompiledRuleSet {
@@ -373,6 +417,7 @@ pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
                 file,
                 defaults: defs,
                 ranges,
+                reads_kv_cache_dtype,
                 kv,
                 feasibility,
                 project,

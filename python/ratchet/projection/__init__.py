@@ -39,13 +39,16 @@ def project_llm(
     npu_share: Optional[float] = None,
     fp4_runtime_maturity: Optional[str] = None,
     runtime: Optional[str] = None,
+    kv_cache_dtype: Optional[str] = None,
 ) -> Union[Projected, WontFit, DtypeMismatch]:
     """Projects ``model`` on ``hw`` under ``workload_id``: ``Projected``, ``WontFit`` or
     ``DtypeMismatch``. ``model`` and ``hw`` may be objects or registry names. ``runtime``
     (a key of the registry's runtime table, e.g. ``"llamacpp-vulkan"``) projects the tier
     with its silicon class's fit under that runtime, as the tier form
-    ``{"base": hw, "set": {"runtime": runtime}}`` does. Raises ``ValueError`` for invalid
-    values and ``KeyError`` for unknown names."""
+    ``{"base": hw, "set": {"runtime": runtime}}`` does. ``kv_cache_dtype`` (``"f16"``,
+    ``"q8_0"``, ``"q4_0"``, ``"fp8"``, ...: a key of the registry's ``kv_cache_types``) is the
+    KV cache's element type; the rule set's default when ``None``. Raises ``ValueError`` for
+    invalid values and ``KeyError`` for unknown names."""
     hw_wire = _under_runtime(_core.wire(hw), runtime)
     # the engine answers with the result object itself (registered in _core)
     return _core.engine().project_llm(
@@ -58,6 +61,7 @@ def project_llm(
         compiler_quality,
         npu_share,
         getattr(fp4_runtime_maturity, "value", fp4_runtime_maturity),
+        kv_cache_dtype,
     )
 
 
@@ -99,7 +103,7 @@ def _many(requests, eng, wire, out) -> None:
             m = g("fp4_runtime_maturity")
             out.append(eng.project_llm(
                 wire(r["model"]), _under_runtime(wire(r["hw"]), g("runtime")), g("workload_id", "default"), g("prompt_tokens"), g("decode_tokens"),
-                g("host_ms"), g("compiler_quality"), g("npu_share"), getattr(m, "value", m),
+                g("host_ms"), g("compiler_quality"), g("npu_share"), getattr(m, "value", m), g("kv_cache_dtype"),
             ))
         except (KeyError, ValueError) as e:
             out.append(e)
@@ -116,6 +120,7 @@ def project_llm_columns(
     compiler_quality: Any = None,
     npu_share: Any = None,
     fp4_runtime_maturity: Any = None,
+    kv_cache_dtype: Any = None,
 ) -> Dict[str, List[Any]]:
     """``project_llm`` over columns: each argument is an iterable — a list, a tuple, a numpy
     array, a pandas series — (one value per row; they share one length) or one value for
@@ -149,23 +154,34 @@ def project_llm_columns(
         compiler_quality,
         npu_share,
         plain(fp4_runtime_maturity),
+        kv_cache_dtype,
     )
 
 
 _MANY_KEYS = frozenset(
     ["model", "hw", "workload_id", "prompt_tokens", "decode_tokens", "host_ms", "compiler_quality", "npu_share",
-     "fp4_runtime_maturity", "runtime"]
+     "fp4_runtime_maturity", "runtime", "kv_cache_dtype"]
 )
 
 
-def memory_feasibility(model: ModelArg, hw: HwArg, context_tokens: int) -> FeasibilityCheck:
-    """Whether ``model`` fits ``hw`` at ``context_tokens`` of context, and by how much."""
-    out = _core.ask("memory_feasibility", model=model, hw=hw, context_tokens=context_tokens)
+def memory_feasibility(
+    model: ModelArg, hw: HwArg, context_tokens: int, *, kv_cache_dtype: Optional[str] = None
+) -> FeasibilityCheck:
+    """Whether ``model`` fits ``hw`` at ``context_tokens`` of context, and by how much;
+    ``kv_cache_dtype`` is the KV cache's element type (the rule set's default when ``None``)."""
+    out = _core.ask(
+        "memory_feasibility", model=model, hw=hw, context_tokens=context_tokens, kv_cache_dtype=kv_cache_dtype
+    )
     return _types._build(FeasibilityCheck, out)
 
 
-def kv_cache_bytes_per_token(model: ModelArg, dtype_bytes: float = 2) -> float:
-    """KV-cache bytes one token of context takes."""
+def kv_cache_bytes_per_token(
+    model: ModelArg, dtype_bytes: float = 2, *, kv_cache_dtype: Optional[str] = None
+) -> float:
+    """KV-cache bytes one token of context takes, at ``dtype_bytes`` per element or at the
+    width of KV-cache type ``kv_cache_dtype`` (``"q8_0"``: 34 bytes per 32 elements)."""
+    if kv_cache_dtype is not None:
+        return _core.result(_core.ask("kv_cache_bytes_per_token", model=model, kv_cache_dtype=kv_cache_dtype))
     return _core.result(_core.ask("kv_cache_bytes_per_token", model=model, dtype_bytes=dtype_bytes))
 
 
