@@ -59,7 +59,7 @@ def test_the_kv_cache_type_is_an_option_everywhere():
     assert ratchet.kv_cache_bytes_per_token(m, kv_cache_dtype="q8_0") == 73728 * 34 / 32
     f16 = ratchet.memory_feasibility(m, ratchet.NPU_HIGH, 32768)
     q4 = ratchet.memory_feasibility(m, ratchet.NPU_HIGH, 32768, kv_cache_dtype="q4_0")
-    assert q4.breakdown.kv_cache_gb == pytest.approx(f16.breakdown.kv_cache_gb * 18 / 32 / 2)
+    assert q4.breakdown["kv_cache_gb"] == pytest.approx(f16.breakdown["kv_cache_gb"] * 18 / 32 / 2)
     slow = ratchet.project_llm(m, ratchet.NPU_HIGH, prompt_tokens=16000)
     fast = ratchet.project_llm(m, ratchet.NPU_HIGH, prompt_tokens=16000, kv_cache_dtype="q4_0")
     assert fast.decode_tok_s > slow.decode_tok_s
