@@ -217,7 +217,7 @@ fn strip_via(mut v: Value) -> Value {
     // the measured cost model of a calibrated silicon class is an extension field: the
     // reference rules never read it (docs/calibration.md)
     if let Value::Object(o) = &mut v {
-        for k in ["llm_calibration", "runtime", "silicon_class", "published_peaks"] {
+        for k in ["llm_calibration", "runtime", "silicon_class", "memory_sharing", "published_peaks"] {
             o.remove(k);
         }
     }

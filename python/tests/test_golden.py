@@ -108,7 +108,7 @@ def test_every_golden_tier_builds_through_the_api(reference, golden):
         got = _core.to_json(hw(hid))
         # the measured cost model's extension fields (a fit, and the class and runtime it
         # was taken for); the reference rules never read them
-        for k in ("llm_calibration", "runtime", "silicon_class", "published_peaks"):
+        for k in ("llm_calibration", "runtime", "silicon_class", "memory_sharing", "published_peaks"):
             got.pop(k, None)
         for row in (got.get("capability_levels") or {}).values():
             row.pop("via_dtype", None)

@@ -453,3 +453,19 @@ def test_pack_runner_steps_like_the_reference():
     pr = PackRunner(str(ROOT / "tests" / "data" / "packs" / "whatif-golden"))
     assert len(pr.sweep("small", "npu_tops", -3).rows) == 2
     assert len(pr.pareto("small", "npu_tops", "llm_tps", 0, 1).xs) == 2
+
+
+def test_a_custom_tier_names_how_much_of_its_memory_it_may_use():
+    # a 64 GB Mac: Metal's working set is 3/4 of the RAM (tables/memory.ron, `macos-metal`)
+    kw = dict(name="Mac 64", silicon_class="unknown", peak_tops_int8=34.0, peak_tops_bf16=17.0,
+              mem_bandwidth_gbs=400.0, mem_capacity_gb=64.0, mem_bus_width_bits=512, mem_type="LPDDR5",
+              mem_data_rate_gtps=6.4)
+    mac = make_custom_tier(memory_sharing="macos-metal", **kw)
+    assert mac.extensions["memory_sharing"] == "macos-metal"
+    assert ratchet.memory_feasibility("qwen25_7b_dense", mac, 4096).available_gb == 48.0
+    assert ratchet.memory_feasibility("qwen25_7b_dense", make_custom_tier(**kw), 4096).available_gb == 64.0
+    # the field travels with the tier through dataclasses.replace
+    assert ratchet.memory_feasibility("qwen25_7b_dense", dataclasses.replace(mac, mem_capacity_gb=32.0),
+                                      4096).available_gb == pytest.approx(32.0 * 2 / 3)
+    with pytest.raises(ValueError, match="did you mean `macos-metal`"):
+        make_custom_tier(memory_sharing="macos-metall", **kw)

@@ -170,8 +170,31 @@ pub fn registry_tables(reg: &Registry) -> Tables {
         nums: vec![
             // bytes per cached element of each KV-cache type (`tables/architectures.ron`)
             (crate::rules::host::KV_CACHE_ELEMENT_BYTES.into(), kv_cache_element_bytes(reg)),
-        ],
+        ]
+        .into_iter()
+        .chain(memory_sharing_tables(reg))
+        .collect(),
     }
+}
+
+/// The memory table's sharing rules as numeric tables by rule name, one per figure
+/// (`memory_sharing_fraction`, `memory_sharing_above_gb`, …); a rule without a figure is
+/// absent from its table, so the rules' `lookup_num` default applies.
+fn memory_sharing_tables(reg: &Registry) -> Vec<(String, IndexMap<String, f64>)> {
+    type Figure = fn(&crate::registry::files::MemorySharing) -> Option<f64>;
+    let figures: [(&str, Figure); 6] = [
+        ("memory_sharing_fraction", |s| Some(s.fraction)),
+        ("memory_sharing_above_gb", |s| s.above.as_ref().map(|a| a.from_gb)),
+        ("memory_sharing_above_fraction", |s| s.above.as_ref().map(|a| a.fraction)),
+        ("memory_sharing_reserve_gb", |s| s.reserve_gb),
+        ("memory_sharing_min_gb", |s| s.min_gb),
+        ("memory_sharing_max_gb", |s| s.max_gb),
+    ];
+    let rules = &reg.memory().sharing;
+    figures
+        .iter()
+        .map(|(name, f)| (name.to_string(), rules.iter().filter_map(|(k, s)| f(s).map(|v| (k.clone(), v))).collect()))
+        .collect()
 }
 
 /// Bytes per cached element of every KV-cache type whose width is known.

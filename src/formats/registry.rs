@@ -45,6 +45,44 @@ pub struct MemoryTable {
     pub known_types: Vec<String>,
     /// Upgrade options offered to surfaces, in display order.
     pub upgrade_options: Vec<MemoryUpgrade>,
+    /// How much of a shared (unified) memory an accelerator may use, by the name a tier's
+    /// `memory_sharing` gives; a tier that names none may use all of its capacity.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub sharing: IndexMap<String, MemorySharing>,
+}
+
+/// The share of a tier's memory its accelerator may use: `fraction` of the capacity (or the
+/// `above` step's from its capacity on), less `reserve_gb`, no less than `min_gb`, no more
+/// than `max_gb` or the capacity. The rules compute it (`rules/unified-memory.ron`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemorySharing {
+    /// Fraction of the capacity, in (0, 1].
+    pub fraction: f64,
+    /// Another fraction from a capacity on (macOS gives 3/4 from 36 GB, 2/3 below).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<SharingStep>,
+    /// GB taken off after the fraction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserve_gb: Option<f64>,
+    /// The least usable memory, GB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_gb: Option<f64>,
+    /// The most usable memory, GB (a fixed pool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_gb: Option<f64>,
+    /// Where the rule is published.
+    pub source: String,
+}
+
+/// A fraction that applies from a capacity on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharingStep {
+    /// Capacity, GB, from which `fraction` applies.
+    pub from_gb: f64,
+    /// Fraction of the capacity, in (0, 1].
+    pub fraction: f64,
 }
 
 /// `registry/tables/badges.ron`: badges shown next to numbers.

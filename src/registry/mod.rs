@@ -493,6 +493,9 @@ fn assemble(loader: &dyn Loader, parts: Parts, report: &mut Report) -> Option<Re
     let precision_sets = require(precision_sets, loader, "tables/precision_sets.ron", report);
     let silicon_classes = require(silicon_classes, loader, "tables/silicon_classes.ron", report);
     let memory = require(memory, loader, "tables/memory.ron", report);
+    if let Some((pf, t)) = &memory {
+        validate::memory_sharing(pf, t, report);
+    }
     let badges = require(badges, loader, "tables/badges.ron", report);
     let anchor_routes = require(anchor_routes, loader, "tables/anchor_routes.ron", report);
     let runtimes = require(runtimes, loader, "tables/runtimes.ron", report);

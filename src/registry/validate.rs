@@ -165,6 +165,17 @@ pub(crate) fn tier_findings(ctx: &Context<'_>, t: &TierSpec) -> Vec<Finding> {
     if let Some(r) = &t.runtime {
         runtime_ref(ctx, &mut out, vec![k("runtime")], r);
     }
+    if let (Some(s), Some(mem)) = (&t.memory_sharing, ctx.memory) {
+        if !mem.sharing.contains_key(s) {
+            out.push((
+                vec![k("memory_sharing")],
+                Diagnostic::error("unknown-reference", format!("unknown memory sharing rule `{s}`"))
+                    .with_help(did_you_mean(s, mem.sharing.keys().map(String::as_str)).or_else(|| {
+                        Some(format!("known: {}", mem.sharing.keys().cloned().collect::<Vec<_>>().join(", ")))
+                    })),
+            ));
+        }
+    }
     for (f, p) in &t.published_peaks {
         check(&mut out, vec![k("published_peaks"), k(f.name()), k("value")], f.name(), p.value, Range::Positive);
         if p.source.trim().is_empty() {
@@ -437,6 +448,38 @@ pub(crate) fn dtypes(pf: &ParsedFile, d: &DtypeTable, report: &mut Report) {
             ));
         }
     }
+}
+
+/// Checks the memory table's sharing rules: fractions in (0, 1], a step above a positive
+/// capacity, non-negative GB figures, a floor below the ceiling, and a cited source.
+pub(crate) fn memory_sharing(pf: &ParsedFile, t: &MemoryTable, report: &mut Report) {
+    let mut out: Vec<Finding> = Vec::new();
+    for (name, s) in &t.sharing {
+        let at = |f: &str| vec![k("sharing"), k(name), k(f)];
+        check(&mut out, at("fraction"), "fraction", s.fraction, Range::Fraction);
+        if let Some(a) = &s.above {
+            let mut p = at("above");
+            p.push(k("from_gb"));
+            check(&mut out, p, "from_gb", a.from_gb, Range::Positive);
+            let mut p = at("above");
+            p.push(k("fraction"));
+            check(&mut out, p, "fraction", a.fraction, Range::Fraction);
+        }
+        for (f, v) in [("reserve_gb", s.reserve_gb), ("min_gb", s.min_gb), ("max_gb", s.max_gb)] {
+            if let Some(v) = v {
+                check(&mut out, at(f), f, v, Range::NonNegative);
+            }
+        }
+        if let (Some(lo), Some(hi)) = (s.min_gb, s.max_gb) {
+            if lo > hi {
+                out.push((at("min_gb"), Diagnostic::error("range", format!("`min_gb` {lo} is above `max_gb` {hi}"))));
+            }
+        }
+        if s.source.trim().is_empty() {
+            out.push((at("source"), Diagnostic::error("value", format!("sharing rule `{name}` names no source"))));
+        }
+    }
+    emit(pf, &[], out, report);
 }
 
 /// Checks the runtime table: every backend string names one runtime only, so a measurement's

@@ -46,6 +46,7 @@ inputs! {
     HwTierFamily = "hw.tier_family": Str, optional;
     HwNpuPrecisionSet = "hw.npu_precision_set": Str, optional;
     HwStockName = "hw.stock_name": Str, optional;
+    HwMemorySharing = "hw.memory_sharing": Str, optional;
     HwBwProjected = "hw.bw_projected": Bool;
     HwHasCapabilityTable = "hw.has_capability_table": Bool;
     HwPeakTopsBf16 = "hw.peak_tops_bf16": Num;
@@ -372,6 +373,7 @@ impl<'a> Inputs<'a> {
                 HwTierFamily => return opt(s.tier_family.as_ref()),
                 HwNpuPrecisionSet => return opt(s.npu_precision_set.as_ref()),
                 HwStockName => return opt(s.stock_name.as_ref()),
+                HwMemorySharing => return opt(s.memory_sharing.as_ref()),
                 HwCalPrefillPeak => return opt(s.llm_calibration.as_ref().and_then(|c| c.prefill_peak.as_ref())),
                 HwCalBandHeldOut => return opt(band(s).map(|b| &b.held_out)),
                 HwCalBandCaveat => return opt(s.llm_calibration.as_ref().and_then(|c| c.band_caveat.as_ref())),

@@ -57,6 +57,10 @@ pub struct CustomTierParams {
     /// `default_runtime` when absent. Picks the class's constants fitted under it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
+    /// How much of the memory the accelerator may use (a key of `sharing` in
+    /// `tables/memory.ron`); all of it when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_sharing: Option<String>,
 }
 
 /// Builds the tier spec; errors carry the reference's exact messages.
@@ -116,6 +120,7 @@ pub fn make_custom_tier(
         measured_perception: None,
         llm_calibration: None,
         runtime: p.runtime.clone(),
+        memory_sharing: p.memory_sharing.clone(),
         silicon_class: None,
         published_peaks: IndexMap::new(),
     };

@@ -276,6 +276,12 @@ pub struct TierSpec {
     /// its kind of silicon. Ignored by `ratchet-0.3.2`, whose rules never read a fit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silicon_class: Option<String>,
+    /// How much of the memory its accelerator may use when the memory is shared with a host
+    /// (a key of `sharing` in `tables/memory.ron`: `macos-metal`, `linux-amdgpu-gtt`, …); all
+    /// of it when absent. The default rule set's memory check reads it; `ratchet-0.3.2` does
+    /// not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_sharing: Option<String>,
     /// The vendor's published dense peak where a peak field above keeps another value (the
     /// reference's tier files: the RTX 5090's `peak_tops_int8` is 419, its whitepaper says
     /// 838 dense), with its source. The default rule set's fitted cost model reads these
