@@ -66,16 +66,8 @@ fn each_rule_gives_the_share_its_platform_publishes() {
 fn a_mac_fits_less_context_than_its_ram_suggests() {
     let ask = |sharing: Option<&str>| {
         let t = tier(64.0, sharing).to_string();
-        let (code, out, err) = run(&[
-            "plan",
-            "--model",
-            "qwen3_30b_a3b_moe",
-            "--tier",
-            &t,
-            "--max-context",
-            "--format",
-            "json",
-        ]);
+        let (code, out, err) =
+            run(&["plan", "--model", "qwen3_30b_a3b_moe", "--tier", &t, "--max-context", "--format", "json"]);
         assert_eq!(code, 0, "{err}");
         let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
         v["max_context_tokens"].as_u64().unwrap_or(0)

@@ -169,10 +169,11 @@ pub(crate) fn tier_findings(ctx: &Context<'_>, t: &TierSpec) -> Vec<Finding> {
         if !mem.sharing.contains_key(s) {
             out.push((
                 vec![k("memory_sharing")],
-                Diagnostic::error("unknown-reference", format!("unknown memory sharing rule `{s}`"))
-                    .with_help(did_you_mean(s, mem.sharing.keys().map(String::as_str)).or_else(|| {
+                Diagnostic::error("unknown-reference", format!("unknown memory sharing rule `{s}`")).with_help(
+                    did_you_mean(s, mem.sharing.keys().map(String::as_str)).or_else(|| {
                         Some(format!("known: {}", mem.sharing.keys().cloned().collect::<Vec<_>>().join(", ")))
-                    })),
+                    }),
+                ),
             ));
         }
     }
