@@ -82,9 +82,9 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ("unknown-kv-cache-default", "kv-architecture.ron", r#""kv_cache_dtype": "f16","#, r#""kv_cache_dtype": "f61","#),
     (
         "unknown-numeric-table",
-        "kv-architecture.ron",
-        r#"lookup_num("kv_cache_element_bytes","#,
-        r#"lookup_num("kv_cache_element_byte","#,
+        "unified-memory.ron",
+        r#"lookup_num("memory_sharing_reserve_gb","#,
+        r#"lookup_num("memory_sharing_reserve","#,
     ),
     (
         "branch-types",

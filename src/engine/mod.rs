@@ -491,9 +491,9 @@ impl Engine {
         if let Some(w) = workload_id {
             self.active.ranges.check_workload(w, || self.known_workloads())?;
         }
-        let kv_cache_dtype = match p.kv_cache_dtype.as_deref() {
-            None => d.kv_cache_dtype.as_deref(),
-            Some(k) => Some(self.kv_cache_dtype(k)?),
+        let (kv_cache_dtype, kv_cache_element_bytes) = match p.kv_cache_dtype.as_deref() {
+            None => (d.kv_cache_dtype.as_deref(), self.active.kv_cache_default_bytes),
+            Some(k) => (Some(k), Some(self.kv_cache_dtype(k)?)),
         };
         let inp = Inputs {
             hw,
@@ -508,6 +508,7 @@ impl Engine {
             npu_share: p.npu_share,
             fp4_runtime_maturity: p.fp4_runtime_maturity.as_deref().unwrap_or(&d.fp4_runtime_maturity),
             kv_cache_dtype,
+            kv_cache_element_bytes,
             record: &[],
         };
         Ok((inp, (prompt, decode)))
@@ -516,26 +517,26 @@ impl Engine {
     /// Bytes per cached element of KV-cache type `k` (a key of `kv_cache_types`), or an
     /// error naming the known types.
     pub fn kv_cache_element_bytes(&self, k: &str) -> Result<f64, EngineError> {
-        let table = self.tables.nums.iter().find(|(n, _)| n == crate::rules::host::KV_CACHE_ELEMENT_BYTES);
-        if let Some(b) = table.and_then(|(_, m)| m.get(k)) {
-            return Ok(*b);
+        if let Some(b) = crate::rules::kv_width(&self.tables, k) {
+            return Ok(b);
         }
+        let table = self.tables.nums.iter().find(|(n, _)| n == crate::rules::host::KV_CACHE_ELEMENT_BYTES);
         let known: Vec<&str> = table.map(|(_, m)| m.keys().map(String::as_str).collect()).unwrap_or_default();
         let help = did_you_mean(k, known.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
         Err(EngineError::UnknownKey(format!("unknown KV-cache type `{k}`{help}; known: {}", known.join(", "))))
     }
 
-    /// A request's KV-cache type, checked: one the registry gives a width, under a rule set
-    /// that reads it.
-    fn kv_cache_dtype<'k>(&self, k: &'k str) -> Result<&'k str, EngineError> {
-        self.kv_cache_element_bytes(k)?;
+    /// A request's KV-cache type, checked (one the registry gives a width, under a rule set
+    /// that reads it), as its bytes per element.
+    fn kv_cache_dtype(&self, k: &str) -> Result<f64, EngineError> {
+        let bytes = self.kv_cache_element_bytes(k)?;
         if !self.active.reads_kv_cache_dtype {
             return Err(EngineError::InvalidValue(format!(
                 "rule set `{}` sizes the KV cache at one fixed width and does not read `kv_cache_dtype`, so `{k}` would change nothing (the `default` rules read it)",
                 self.active.name
             )));
         }
-        Ok(k)
+        Ok(bytes)
     }
 
     /// The workload ids the data names besides the rule set's choices: the loaded packs'

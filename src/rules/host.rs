@@ -141,6 +141,7 @@ mod key {
     pub const QUALITY: u32 = Input::OptCompilerQuality as u32;
     pub const NPU_SHARE: u32 = Input::OptNpuShare as u32;
     pub const CONTEXT: u32 = Input::ReqContextTokens as u32;
+    pub const KV_BYTES: u32 = Input::OptKvCacheElementBytes as u32;
 }
 
 impl Host for RulesHost<'_, '_> {
@@ -154,6 +155,7 @@ impl Host for RulesHost<'_, '_> {
             key::QUALITY => return Ok(inp.compiler_quality),
             key::NPU_SHARE => return Ok(inp.npu_share.unwrap_or(0.0)),
             key::CONTEXT => return Ok(inp.context_tokens),
+            key::KV_BYTES => return Ok(inp.kv_cache_element_bytes.unwrap_or(0.0)),
             _ => {}
         }
         if k & REC != 0 {
@@ -171,6 +173,9 @@ impl Host for RulesHost<'_, '_> {
         let inp = self.inputs(lane);
         if k == key::NPU_SHARE {
             return inp.npu_share.is_some();
+        }
+        if k == key::KV_BYTES {
+            return inp.kv_cache_element_bytes.is_some();
         }
         if k & REC != 0 {
             return inp.rec_num((k & 0xffff) as u16).1;

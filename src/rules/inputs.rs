@@ -120,6 +120,7 @@ inputs! {
     OptNpuShare = "opt.npu_share": Num, optional;
     OptFp4RuntimeMaturity = "opt.fp4_runtime_maturity": Str;
     OptKvCacheDtype = "opt.kv_cache_dtype": Str, optional;
+    OptKvCacheElementBytes = "opt.kv_cache_element_bytes": Num, optional;
 }
 
 impl Input {
@@ -146,7 +147,7 @@ pub fn available(name: &str, ns: Namespaces) -> bool {
         "req.context_tokens" => ns.context,
         "req.dtype_bytes" => ns.dtype_bytes,
         // the memory check sizes the cache too
-        "opt.kv_cache_dtype" => ns.project || ns.context,
+        "opt.kv_cache_dtype" | "opt.kv_cache_element_bytes" => ns.project || ns.context,
         n if n.starts_with("req.") || n.starts_with("opt.") => ns.project,
         _ => true,
     }
@@ -179,6 +180,9 @@ pub struct Inputs<'a> {
     pub fp4_runtime_maturity: &'a str,
     /// KV-cache element type option (a key of `kv_cache_types`), or the rule set's default.
     pub kv_cache_dtype: Option<&'a str>,
+    /// Its bytes per element (the registry's `kv_cache_element_bytes`), resolved once per
+    /// request so the program loads a number.
+    pub kv_cache_element_bytes: Option<f64>,
     /// Values of a record entry's declared inputs (`arg.*`, `anchor.*`, …), in order.
     pub record: &'a [RecVal<'a>],
 }
@@ -209,6 +213,7 @@ impl Inputs<'_> {
         npu_share: None,
         fp4_runtime_maturity: "",
         kv_cache_dtype: None,
+        kv_cache_element_bytes: None,
         record: &[],
     };
 }
@@ -312,6 +317,7 @@ impl<'a> Inputs<'a> {
                 OptHostMs => (self.host_ms, true),
                 OptCompilerQuality => (self.compiler_quality, true),
                 OptNpuShare => opt_num(self.npu_share),
+                OptKvCacheElementBytes => opt_num(self.kv_cache_element_bytes),
                 _ => self.hw_num(i).unwrap_or((0.0, false)),
             };
         };
@@ -352,6 +358,7 @@ impl<'a> Inputs<'a> {
             OptHostMs => (self.host_ms, true),
             OptCompilerQuality => (self.compiler_quality, true),
             OptNpuShare => opt_num(self.npu_share),
+            OptKvCacheElementBytes => opt_num(self.kv_cache_element_bytes),
             _ => (0.0, false),
         }
     }

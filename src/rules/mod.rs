@@ -66,6 +66,8 @@ pub struct CompiledRuleSet {
     /// The memory check or the projection reads `opt.kv_cache_dtype` (a rule set that does
     /// not would answer the same for every KV-cache type, so a request naming one is refused).
     pub reads_kv_cache_dtype: bool,
+    /// Bytes per element of the default KV-cache type (`defaults.kv_cache_dtype`).
+    pub kv_cache_default_bytes: Option<f64>,
     /// `kv_cache_bytes_per_token`.
     pub kv: Compiled,
     /// `memory_feasibility`.
@@ -267,6 +269,12 @@ fn defaults(rs: &RuleSet, report: &mut Report) -> Option<Defaults> {
     (report.errors() == ok_before).then_some(d)
 }
 
+/// Bytes per element of KV-cache type `k` in the registry's numeric table.
+pub fn kv_width(tables: &Tables, k: &str) -> Option<f64> {
+    let (_, m) = tables.nums.iter().find(|(n, _)| n == host::KV_CACHE_ELEMENT_BYTES)?;
+    m.get(k).copied()
+}
+
 /// A rule set's default KV-cache type must be one the registry gives a width: the error when
 /// it is not.
 fn kv_default_unknown(rs: &RuleSet, d: &Defaults, tables: &Tables) -> Option<Diagnostic> {
@@ -401,13 +409,14 @@ pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
             continue;
         };
         let file = rs.root_src.file.source.name.clone();
-        let kv_input = u32::from(inputs::Input::OptKvCacheDtype.index());
+        let kv_inputs = [inputs::Input::OptKvCacheDtype, inputs::Input::OptKvCacheElementBytes].map(|i| u32::from(i.index()));
         let reads_kv_cache_dtype = [&feasibility, &project].iter().any(|c| {
             c.program.code().iter().any(|i| {
                 matches!(i, crate::expr::code::Ins::Load { k, .. } | crate::expr::code::Ins::Has { k, .. }
-                    if k & host::REC == 0 && k & 0xffff == kv_input)
+                    if k & host::REC == 0 && kv_inputs.contains(&(k & 0xffff)))
             })
         });
+        let kv_cache_default_bytes = defs.kv_cache_dtype.as_deref().and_then(|k| kv_width(tables, k));
         sets.insert(
             name.clone(),
             Arc::new(CompiledRuleSet {
@@ -418,6 +427,7 @@ pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
                 defaults: defs,
                 ranges,
                 reads_kv_cache_dtype,
+                kv_cache_default_bytes,
                 kv,
                 feasibility,
                 project,
