@@ -73,6 +73,25 @@ pub struct Feasibility<'a> {
     pub headroom_gb: f64,
     /// Breakdown of the requirement.
     pub breakdown: Breakdown,
+    /// The data the check read beyond the reference's: the KV-cache type that sized the
+    /// cache and the tier's memory sharing rule (absent under rules that read neither).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_basis: Option<MemoryBasis>,
+}
+
+/// What a memory check was computed with, where the rule set reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct MemoryBasis {
+    /// The KV-cache type (a key of `kv_cache_types`) and its bytes per element.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kv_cache_dtype: Option<String>,
+    /// Bytes per cached element of that type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kv_cache_element_bytes: Option<f64>,
+    /// The tier's sharing rule (a key of `sharing` in tables/memory.ron): `available_gb` is
+    /// the share it gives, not the whole capacity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_sharing: Option<String>,
 }
 
 /// Anchor metadata set by the private-anchor overlay.
@@ -501,6 +520,7 @@ fn feasibility<'a>(
         available_gb: g(1)?,
         headroom_gb: g(2)?,
         breakdown: Breakdown { weights_gb: g(3)?, kv_cache_gb: g(4)?, overhead_gb: g(5)? },
+        memory_basis: None,
     })
 }
 

@@ -163,6 +163,12 @@ fn every_surface_takes_the_type_and_refuses_an_unknown_one_alike() {
     assert!(err.contains("unknown KV-cache type `q8` (did you mean `q8_0`?)"), "{err}");
     let bad = json!({"op": "memory_feasibility", "model": "qwen3_30b_a3b_moe", "hw": "NPU Mid",
         "context_tokens": 4096, "kv_cache_dtype": "q8"});
+    // the check names the type and width that sized the cache
+    let good = json!({"op": "memory_feasibility", "model": "qwen3_30b_a3b_moe", "hw": "NPU Mid",
+        "context_tokens": 4096, "kv_cache_dtype": "q4_0"});
+    let (_, out, _) = run_stdin(&["batch"], &format!("{good}\n"));
+    let f: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(f["memory_basis"], json!({"kv_cache_dtype": "q4_0", "kv_cache_element_bytes": 0.5625}), "{f}");
     let (_, out, _) = run_stdin(&["batch"], &format!("{bad}\n"));
     assert!(out.contains("did you mean `q8_0`?"), "{out}");
     let h = common::http::post(&srv.addr, "/v1/batch", &format!("{bad}\n"));

@@ -57,8 +57,11 @@ fn each_rule_gives_the_share_its_platform_publishes() {
     for (((s, cap, want), d), r) in cases.iter().zip(&default).zip(&reference) {
         let got = d["available_gb"].as_f64().unwrap_or(f64::NAN);
         assert!((got - want).abs() < 1e-12, "{s:?} at {cap} GB: {got} vs {want}: {d}");
-        // the reference compares with the whole capacity
+        // the check names the rule it used; the reference compares with the whole capacity
+        // and names none
+        assert_eq!(d["memory_basis"]["memory_sharing"].as_str(), *s, "{d}");
         assert_eq!(r["available_gb"].as_f64(), Some(*cap), "{s:?}: {r}");
+        assert!(r.get("memory_basis").is_none(), "{r}");
     }
 }
 

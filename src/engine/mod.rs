@@ -760,7 +760,20 @@ impl Engine {
         let (mut inp, _) = self.inputs(model, Some(hw), None, p)?;
         inp.context_tokens = context_tokens as f64;
         match projection::run(&self.active.feasibility, &inp, &self.cx())? {
-            RunResult::Feasibility(f) => Ok(f.into_owned()),
+            RunResult::Feasibility(f) => {
+                let mut f = f.into_owned();
+                let rs = &self.active;
+                let kv = inp.kv_cache_dtype.filter(|_| rs.reads_kv_cache_dtype);
+                let sharing = hw.spec.memory_sharing.as_ref().filter(|_| rs.reads_memory_sharing);
+                if kv.is_some() || sharing.is_some() {
+                    f.memory_basis = Some(crate::projection::MemoryBasis {
+                        kv_cache_dtype: kv.map(str::to_string),
+                        kv_cache_element_bytes: kv.and(inp.kv_cache_element_bytes),
+                        memory_sharing: sharing.cloned(),
+                    });
+                }
+                Ok(f)
+            }
             _ => Err(EngineError::InvalidValue("the feasibility program produced no check".into())),
         }
     }
@@ -869,6 +882,7 @@ impl Feasibility<'_> {
             available_gb: self.available_gb,
             headroom_gb: self.headroom_gb,
             breakdown: self.breakdown,
+            memory_basis: self.memory_basis,
         }
     }
 }

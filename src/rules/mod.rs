@@ -66,6 +66,8 @@ pub struct CompiledRuleSet {
     /// The memory check or the projection reads `opt.kv_cache_dtype` (a rule set that does
     /// not would answer the same for every KV-cache type, so a request naming one is refused).
     pub reads_kv_cache_dtype: bool,
+    /// The memory check reads the tier's `memory_sharing` rule.
+    pub reads_memory_sharing: bool,
     /// Bytes per element of the default KV-cache type (`defaults.kv_cache_dtype`).
     pub kv_cache_default_bytes: Option<f64>,
     /// `kv_cache_bytes_per_token`.
@@ -409,12 +411,18 @@ pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
             continue;
         };
         let file = rs.root_src.file.source.name.clone();
-        let kv_inputs = [inputs::Input::OptKvCacheDtype, inputs::Input::OptKvCacheElementBytes].map(|i| u32::from(i.index()));
+        let kv_inputs =
+            [inputs::Input::OptKvCacheDtype, inputs::Input::OptKvCacheElementBytes].map(|i| u32::from(i.index()));
         let reads_kv_cache_dtype = [&feasibility, &project].iter().any(|c| {
             c.program.code().iter().any(|i| {
                 matches!(i, crate::expr::code::Ins::Load { k, .. } | crate::expr::code::Ins::Has { k, .. }
                     if k & host::REC == 0 && kv_inputs.contains(&(k & 0xffff)))
             })
+        });
+        let sharing_input = u32::from(inputs::Input::HwMemorySharing.index());
+        let reads_memory_sharing = feasibility.program.code().iter().any(|i| {
+            matches!(i, crate::expr::code::Ins::Load { k, .. } | crate::expr::code::Ins::Has { k, .. }
+                if k & host::REC == 0 && k & 0xffff == sharing_input)
         });
         let kv_cache_default_bytes = defs.kv_cache_dtype.as_deref().and_then(|k| kv_width(tables, k));
         sets.insert(
@@ -427,6 +435,7 @@ pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
                 defaults: defs,
                 ranges,
                 reads_kv_cache_dtype,
+                reads_memory_sharing,
                 kv_cache_default_bytes,
                 kv,
                 feasibility,
