@@ -17,7 +17,7 @@ use indexmap::IndexMap;
 use std::collections::HashMap;
 
 mod tables;
-use tables::{lookup_num, lookup_or, table_index};
+use tables::{lookup, table_index};
 
 /// A load-time error in a formula of a rule set.
 pub type CompileError = lower::CompileError<Src>;
@@ -349,8 +349,8 @@ fn builtin<'r>(cx: &mut Cx<'r>, name: &str, args: &[Expr], at: usize) -> R<V> {
     match name {
         "if" => return cx.if_(args, at, None),
         "has" => return has(cx, &args[0], at),
-        "lookup_or" => return lookup_or(cx, args, at),
-        "lookup_num" => return lookup_num(cx, args, at),
+        "lookup_or" => return lookup(cx, args, at, false),
+        "lookup_num" => return lookup(cx, args, at, true),
         _ => {}
     }
     let mut vals = Vec::new();

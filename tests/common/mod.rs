@@ -192,3 +192,16 @@ pub fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// Writes `original` with `from` replaced by `to` to `file` of the registry copy `reg`, then
+/// checks that `ratchet validate` refuses the copy with `want`, located in `file`.
+pub fn assert_edit_refused(reg: &Path, file: &str, original: &str, from: &str, to: &str, want: &str) {
+    let broken = original.replace(from, to);
+    assert_ne!(original, broken, "{from}");
+    std::fs::write(reg.join(file), broken).unwrap_or_else(|e| panic!("{e}"));
+    let (code, out, err) = run(&["validate", "--registry", &reg.to_string_lossy()]);
+    let all = format!("{out}{err}");
+    assert_ne!(code, 0, "{all}");
+    assert!(all.contains(want), "{want}: {all}");
+    assert!(all.contains(&format!("{file}:")), "{all}");
+}

@@ -28,53 +28,39 @@ pub(super) fn table_index(cx: &Cx<'_>, kind: &str, name: &str, at: usize) -> R<u
     }
 }
 
-/// `lookup_or("table", key, default)`: the default is evaluated only when the key is
-/// missing.
-pub(super) fn lookup_or(cx: &mut Cx<'_>, args: &[Expr], at: usize) -> R<V> {
+/// `lookup_or("table", key, default)` (a string table) and `lookup_num("table", key,
+/// default)` (a numeric one): folded when the key is a constant, else one `Ext`; the default
+/// is evaluated only when the key is missing.
+pub(super) fn lookup(cx: &mut Cx<'_>, args: &[Expr], at: usize, numeric: bool) -> R<V> {
     let arg_at = |i: usize| args.get(i).map(first_at).filter(|a| *a > 0).unwrap_or(at);
-    let Expr::Str(table) = &args[0] else {
-        return Err(cx.err(arg_at(0), "the table of `lookup_or` must be a string constant"));
+    let (name, kind, code, ty) = if numeric {
+        ("lookup_num", "numeric table", op::LOOKUP_NUM, Ty::Num)
+    } else {
+        ("lookup_or", "table", op::LOOKUP_OR, Ty::Str)
     };
-    let table = table_index(cx, "table", table, arg_at(0))?;
+    let Expr::Str(table) = &args[0] else {
+        return Err(cx.err(arg_at(0), format!("the table of `{name}` must be a string constant")));
+    };
+    let table = table_index(cx, kind, table, arg_at(0))?;
     let key = cx.expr(&args[1], None)?;
     if let V::S(k) = &key {
-        let hit = cx.d.tables.maps.get(table as usize).and_then(|(_, m)| m.get(k.as_str())).cloned();
+        let t = &cx.d.tables;
+        let hit = if numeric {
+            t.nums.get(table as usize).and_then(|(_, m)| m.get(k.as_str())).map(|v| V::N(*v))
+        } else {
+            t.maps.get(table as usize).and_then(|(_, m)| m.get(k.as_str())).map(|v| V::S(v.clone()))
+        };
         return match hit {
-            Some(v) => Ok(V::S(v)),
+            Some(v) => Ok(v),
             None => cx.expr(&args[2], None),
         };
     }
-    let a = as_str(cx, key, arg_at(1), "the key of `lookup_or`")?;
+    let a = as_str(cx, key, arg_at(1), &format!("the key of `{name}`"))?;
     let d = cx.regs(2)?;
-    cx.emit(Ins::Ext { op: op::LOOKUP_OR, n_in: 1, n_out: 2, d, a, x: table, k: 0 });
+    cx.emit(Ins::Ext { op: code, n_in: 1, n_out: 2, d, a, x: table, k: 0 });
     cx.unless_found(d, |cx| {
         let v = cx.expr(&args[2], None)?;
-        as_str(cx, v, arg_at(2), "the default of `lookup_or`")
+        cx.reg_of(v, ty, &format!("the default of `{name}`"), &args[2], arg_at(2))
     })?;
-    Ok(V::R(d, Ty::Str))
-}
-
-/// `lookup_num("table", key, default)`: a number from a numeric table; the default is
-/// evaluated only when the key is missing.
-pub(super) fn lookup_num(cx: &mut Cx<'_>, args: &[Expr], at: usize) -> R<V> {
-    let arg_at = |i: usize| args.get(i).map(first_at).filter(|a| *a > 0).unwrap_or(at);
-    let Expr::Str(table) = &args[0] else {
-        return Err(cx.err(arg_at(0), "the table of `lookup_num` must be a string constant"));
-    };
-    let table = table_index(cx, "numeric table", table, arg_at(0))?;
-    let key = cx.expr(&args[1], None)?;
-    if let V::S(k) = &key {
-        return match cx.d.tables.nums.get(table as usize).and_then(|(_, m)| m.get(k.as_str())).copied() {
-            Some(v) => Ok(V::N(v)),
-            None => cx.expr(&args[2], None),
-        };
-    }
-    let a = as_str(cx, key, arg_at(1), "the key of `lookup_num`")?;
-    let d = cx.regs(2)?;
-    cx.emit(Ins::Ext { op: op::LOOKUP_NUM, n_in: 1, n_out: 2, d, a, x: table, k: 0 });
-    cx.unless_found(d, |cx| {
-        let v = cx.expr(&args[2], None)?;
-        cx.reg_of(v, Ty::Num, "the default of `lookup_num`", &args[2], arg_at(2))
-    })?;
-    Ok(V::R(d, Ty::Num))
+    Ok(V::R(d, ty))
 }
