@@ -517,11 +517,11 @@ impl Engine {
     /// Bytes per cached element of KV-cache type `k` (a key of `kv_cache_types`), or an
     /// error naming the known types.
     pub fn kv_cache_element_bytes(&self, k: &str) -> Result<f64, EngineError> {
-        if let Some(b) = crate::rules::kv_width(&self.tables, k) {
-            return Ok(b);
+        let table = crate::rules::kv_widths(&self.tables);
+        if let Some(b) = table.and_then(|m| m.get(k)) {
+            return Ok(*b);
         }
-        let table = self.tables.nums.iter().find(|(n, _)| n == crate::rules::host::KV_CACHE_ELEMENT_BYTES);
-        let known: Vec<&str> = table.map(|(_, m)| m.keys().map(String::as_str).collect()).unwrap_or_default();
+        let known: Vec<&str> = table.map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
         let help = did_you_mean(k, known.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
         Err(EngineError::UnknownKey(format!("unknown KV-cache type `{k}`{help}; known: {}", known.join(", "))))
     }

@@ -211,17 +211,6 @@ pub struct Architecture {
     pub source: Option<String>,
 }
 
-impl ArchitectureTable {
-    /// A quant scheme of the reference table or of `gguf_schemes`.
-    pub fn scheme<'a>(
-        &'a self,
-        quant: &'a crate::precision::QuantSchemeTable,
-        name: &str,
-    ) -> Option<&'a crate::precision::QuantScheme> {
-        quant.schemes.get(name).or_else(|| self.gguf_schemes.get(name))
-    }
-}
-
 impl FeedForward {
     fn plain() -> Self {
         FeedForward { expert_bias: false, router_bias: false, gated_shared_expert: false }
@@ -291,6 +280,15 @@ pub struct KvCacheType {
 }
 
 impl ArchitectureTable {
+    /// A quant scheme of the reference table or of `gguf_schemes`.
+    pub fn scheme<'a>(
+        &'a self,
+        quant: &'a crate::precision::QuantSchemeTable,
+        name: &str,
+    ) -> Option<&'a crate::precision::QuantScheme> {
+        quant.schemes.get(name).or_else(|| self.gguf_schemes.get(name))
+    }
+
     /// Bytes per cached element of KV-cache type `name`: its ggml type's bytes per block over
     /// elements per block, or its stated width; `None` for an unknown name or a ggml type the
     /// table does not list.

@@ -238,7 +238,7 @@ impl Host for RulesHost<'_, '_> {
             }
             op::LOOKUP_NUM => {
                 let key = self.text(lane, arg(0));
-                // a dozen short keys, the common one first: a scan beats hashing
+                // a handful of short keys: a scan beats hashing
                 let found = self
                     .env
                     .tables

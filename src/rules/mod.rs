@@ -271,22 +271,32 @@ fn defaults(rs: &RuleSet, report: &mut Report) -> Option<Defaults> {
     (report.errors() == ok_before).then_some(d)
 }
 
-/// Bytes per element of KV-cache type `k` in the registry's numeric table.
-pub fn kv_width(tables: &Tables, k: &str) -> Option<f64> {
-    let (_, m) = tables.nums.iter().find(|(n, _)| n == host::KV_CACHE_ELEMENT_BYTES)?;
-    m.get(k).copied()
+/// The registry's KV-cache types and their bytes per element (the numeric table
+/// `kv_cache_element_bytes`).
+pub fn kv_widths(tables: &Tables) -> Option<&IndexMap<String, f64>> {
+    tables.nums.iter().find(|(n, _)| n == host::KV_CACHE_ELEMENT_BYTES).map(|(_, m)| m)
+}
+
+/// Bytes per element of KV-cache type `k`.
+fn kv_width(tables: &Tables, k: &str) -> Option<f64> {
+    kv_widths(tables)?.get(k).copied()
+}
+
+/// True when `c` loads or tests any of `inputs` (a rule set that never reads an option
+/// would answer the same whatever it is).
+fn reads(c: &Compiled, inputs: &[inputs::Input]) -> bool {
+    use crate::expr::code::Ins;
+    c.program.code().iter().any(|i| {
+        matches!(i, Ins::Load { k, .. } | Ins::Has { k, .. }
+            if k & host::REC == 0 && inputs.iter().any(|x| u32::from(x.index()) == k & 0xffff))
+    })
 }
 
 /// A rule set's default KV-cache type must be one the registry gives a width: the error when
 /// it is not.
 fn kv_default_unknown(rs: &RuleSet, d: &Defaults, tables: &Tables) -> Option<Diagnostic> {
     let name = d.kv_cache_dtype.as_ref()?;
-    let known: Vec<&str> = tables
-        .nums
-        .iter()
-        .find(|(n, _)| n == host::KV_CACHE_ELEMENT_BYTES)
-        .map(|(_, m)| m.keys().map(String::as_str).collect())
-        .unwrap_or_default();
+    let known: Vec<&str> = kv_widths(tables).map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
     if known.contains(&name.as_str()) {
         return None;
     }
@@ -411,19 +421,9 @@ pub fn load(loaders: &[&dyn Loader], tables: &Tables) -> RulesOutcome {
             continue;
         };
         let file = rs.root_src.file.source.name.clone();
-        let kv_inputs =
-            [inputs::Input::OptKvCacheDtype, inputs::Input::OptKvCacheElementBytes].map(|i| u32::from(i.index()));
-        let reads_kv_cache_dtype = [&feasibility, &project].iter().any(|c| {
-            c.program.code().iter().any(|i| {
-                matches!(i, crate::expr::code::Ins::Load { k, .. } | crate::expr::code::Ins::Has { k, .. }
-                    if k & host::REC == 0 && kv_inputs.contains(&(k & 0xffff)))
-            })
-        });
-        let sharing_input = u32::from(inputs::Input::HwMemorySharing.index());
-        let reads_memory_sharing = feasibility.program.code().iter().any(|i| {
-            matches!(i, crate::expr::code::Ins::Load { k, .. } | crate::expr::code::Ins::Has { k, .. }
-                if k & host::REC == 0 && k & 0xffff == sharing_input)
-        });
+        let kv_inputs = [inputs::Input::OptKvCacheDtype, inputs::Input::OptKvCacheElementBytes];
+        let reads_kv_cache_dtype = reads(&feasibility, &kv_inputs) || reads(&project, &kv_inputs);
+        let reads_memory_sharing = reads(&feasibility, &[inputs::Input::HwMemorySharing]);
         let kv_cache_default_bytes = defs.kv_cache_dtype.as_deref().and_then(|k| kv_width(tables, k));
         sets.insert(
             name.clone(),
